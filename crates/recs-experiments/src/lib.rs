@@ -1,0 +1,3 @@
+//! The experiment runner shared by `recs compare` and `cargo xtask reproduce`.
+//! (Being built.)
+#![deny(missing_docs)]
