@@ -1,6 +1,34 @@
-//! `cargo xtask download <dataset>`, `cargo xtask reproduce <experiment>`.
+//! Project automation, one module per task:
+//! `cargo xtask download <dataset>` and `cargo xtask reproduce <experiment>`.
+
+use clap::{Parser, Subcommand};
+
+mod download;
+mod reproduce;
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "recs project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand, Debug)]
+enum Task {
+    /// Download (or install from a local mirror), verify and install a dataset.
+    Download(download::Args),
+    /// Run a named experiment end to end and compare with the reference numbers.
+    Reproduce(reproduce::Args),
+}
 
 fn main() {
-    eprintln!("xtask: no tasks yet");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Download(a) => download::run(a),
+        Task::Reproduce(a) => reproduce::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }
