@@ -1,3 +1,36 @@
-//! Interactions with id maps, dataset loaders, transforms, seeded splits and the dataset
-//! registry. (Being built: see issue 2.)
+//! Interactions with id maps, dataset loaders, seeded splits and the dataset registry: how
+//! user × item data gets from files on disk into a [`recs_sparse::CsrMatrix`].
+//!
+//! External ids (strings or integers, as they appear in the files) map to dense `u32`
+//! indices in order of first appearance and back. Splits keep the full id maps, so a train
+//! and a test matrix of the same data have the same shape.
+//!
+//! ```
+//! use recs_data::{Interactions, split};
+//! use recs_sparse::DuplicatePolicy;
+//!
+//! let mut b = Interactions::builder();
+//! for (u, i, r) in [("alice", "m1", 5.0), ("alice", "m2", 3.0), ("bob", "m2", 4.0), ("bob", "m3", 1.0)] {
+//!     b.push(u, i, r, None);
+//! }
+//! let data = b.build();
+//! assert_eq!((data.n_users(), data.n_items(), data.len()), (2, 3, 4));
+//! assert_eq!(data.item_map().get("m2"), Some(1));
+//!
+//! let s = split::random(&data, 0.5, 42)?;
+//! assert_eq!(s.train.len() + s.test.len(), 4);
+//! let x = s.train.to_csr(DuplicatePolicy::Error)?;
+//! assert_eq!(x.shape(), (2, 3));
+//! # Ok::<(), recs_data::DataError>(())
+//! ```
 #![deny(missing_docs)]
+
+mod error;
+mod interactions;
+pub mod movielens;
+pub mod registry;
+pub mod split;
+
+pub use error::DataError;
+pub use interactions::{IdMap, Interactions, InteractionsBuilder};
+pub use registry::load_dataset;

@@ -1,0 +1,304 @@
+//! Columnar interactions and their id maps.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+
+use crate::DataError;
+
+/// External ids (as they appear in the files) ↔ dense `u32` indices, in order of first
+/// appearance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdMap {
+    ids: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl IdMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the map holds no id.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The dense index of an external id.
+    pub fn get(&self, external: &str) -> Option<u32> {
+        self.index.get(external).copied()
+    }
+
+    /// The external id of a dense index. Panics if `idx >= len()` (a caller's index bug).
+    pub fn external(&self, idx: u32) -> &str {
+        &self.ids[idx as usize]
+    }
+
+    /// The index of `external`, adding it at the end if new.
+    pub fn get_or_insert(&mut self, external: &str) -> u32 {
+        if let Some(&i) = self.index.get(external) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.push(external.to_string());
+        self.index.insert(external.to_string(), i);
+        i
+    }
+
+    /// External ids in index order.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+}
+
+/// (user, item, value, optional timestamp) rows, stored column by column, with the id maps
+/// they index. Cloning shares the id maps.
+#[derive(Debug, Clone)]
+pub struct Interactions {
+    users: Vec<u32>,
+    items: Vec<u32>,
+    values: Vec<f32>,
+    timestamps: Option<Vec<i64>>,
+    user_map: Arc<IdMap>,
+    item_map: Arc<IdMap>,
+}
+
+impl Interactions {
+    /// A builder that assigns dense indices as ids first appear.
+    pub fn builder() -> InteractionsBuilder {
+        InteractionsBuilder::default()
+    }
+
+    /// Assembles interactions from columns over existing id maps. Every index must be in
+    /// range of its map and every value finite; timestamps, if given, align with the rows.
+    pub fn from_parts(
+        users: Vec<u32>,
+        items: Vec<u32>,
+        values: Vec<f32>,
+        timestamps: Option<Vec<i64>>,
+        user_map: Arc<IdMap>,
+        item_map: Arc<IdMap>,
+    ) -> Result<Self, DataError> {
+        let n = users.len();
+        if items.len() != n
+            || values.len() != n
+            || timestamps.as_ref().is_some_and(|t| t.len() != n)
+        {
+            return Err(DataError::Param {
+                name: "columns",
+                value: format!(
+                    "{} users, {} items, {} values, {:?} timestamps",
+                    n,
+                    items.len(),
+                    values.len(),
+                    timestamps.as_ref().map(Vec::len)
+                ),
+                allowed: "all columns of the same length",
+            });
+        }
+        if let Some(&u) = users.iter().find(|&&u| u as usize >= user_map.len()) {
+            return Err(DataError::Param {
+                name: "user index",
+                value: u.to_string(),
+                allowed: "below the number of user ids",
+            });
+        }
+        if let Some(&i) = items.iter().find(|&&i| i as usize >= item_map.len()) {
+            return Err(DataError::Param {
+                name: "item index",
+                value: i.to_string(),
+                allowed: "below the number of item ids",
+            });
+        }
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(DataError::Param {
+                name: "value",
+                value: v.to_string(),
+                allowed: "finite numbers",
+            });
+        }
+        Ok(Self {
+            users,
+            items,
+            values,
+            timestamps,
+            user_map,
+            item_map,
+        })
+    }
+
+    /// Number of interactions.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there is no interaction.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Number of user ids (the full index space, also users without rows here).
+    pub fn n_users(&self) -> usize {
+        self.user_map.len()
+    }
+
+    /// Number of item ids (the full index space).
+    pub fn n_items(&self) -> usize {
+        self.item_map.len()
+    }
+
+    /// User index of every row.
+    pub fn users(&self) -> &[u32] {
+        &self.users
+    }
+
+    /// Item index of every row.
+    pub fn items(&self) -> &[u32] {
+        &self.items
+    }
+
+    /// Value (rating) of every row.
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+
+    /// Timestamp of every row, if the source had them.
+    pub fn timestamps(&self) -> Option<&[i64]> {
+        self.timestamps.as_deref()
+    }
+
+    /// The user id map.
+    pub fn user_map(&self) -> &IdMap {
+        &self.user_map
+    }
+
+    /// The item id map.
+    pub fn item_map(&self) -> &IdMap {
+        &self.item_map
+    }
+
+    /// The shared user id map.
+    pub fn user_map_arc(&self) -> Arc<IdMap> {
+        Arc::clone(&self.user_map)
+    }
+
+    /// The shared item id map.
+    pub fn item_map_arc(&self) -> Arc<IdMap> {
+        Arc::clone(&self.item_map)
+    }
+
+    /// The `n_users × n_items` matrix of values, repeated pairs resolved by `policy`.
+    pub fn to_csr(&self, policy: DuplicatePolicy) -> Result<CsrMatrix, DataError> {
+        Ok(CsrMatrix::from_triplets(
+            self.n_users(),
+            self.n_items(),
+            &self.users,
+            &self.items,
+            &self.values,
+            policy,
+        )?)
+    }
+
+    /// The given rows, in the given order, over the same id maps. Panics on an index out of
+    /// range (a caller's bug).
+    pub fn subset(&self, rows: &[usize]) -> Interactions {
+        Interactions {
+            users: rows.iter().map(|&r| self.users[r]).collect(),
+            items: rows.iter().map(|&r| self.items[r]).collect(),
+            values: rows.iter().map(|&r| self.values[r]).collect(),
+            timestamps: self
+                .timestamps
+                .as_ref()
+                .map(|t| rows.iter().map(|&r| t[r]).collect()),
+            user_map: Arc::clone(&self.user_map),
+            item_map: Arc::clone(&self.item_map),
+        }
+    }
+
+    /// Keeps the rows for which `keep(row)` is true.
+    pub fn filter(&self, keep: impl Fn(usize) -> bool) -> Interactions {
+        let rows: Vec<usize> = (0..self.len()).filter(|&r| keep(r)).collect();
+        self.subset(&rows)
+    }
+}
+
+/// Builds [`Interactions`] row by row, assigning dense indices as ids first appear.
+#[derive(Debug, Default)]
+pub struct InteractionsBuilder {
+    users: Vec<u32>,
+    items: Vec<u32>,
+    values: Vec<f32>,
+    timestamps: Vec<i64>,
+    any_timestamp: bool,
+    user_map: IdMap,
+    item_map: IdMap,
+}
+
+impl InteractionsBuilder {
+    /// Appends one row. A row without a timestamp gets 0 if other rows have one.
+    pub fn push(&mut self, user: &str, item: &str, value: f32, timestamp: Option<i64>) {
+        self.users.push(self.user_map.get_or_insert(user));
+        self.items.push(self.item_map.get_or_insert(item));
+        self.values.push(value);
+        self.any_timestamp |= timestamp.is_some();
+        self.timestamps.push(timestamp.unwrap_or(0));
+    }
+
+    /// Number of rows so far.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether no row was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The interactions (timestamps kept only if some row had one).
+    pub fn build(self) -> Interactions {
+        Interactions {
+            users: self.users,
+            items: self.items,
+            values: self.values,
+            timestamps: self.any_timestamp.then_some(self.timestamps),
+            user_map: Arc::new(self.user_map),
+            item_map: Arc::new(self.item_map),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_map_both_ways_in_order_of_appearance() {
+        let mut b = Interactions::builder();
+        b.push("7", "a", 1.0, Some(3));
+        b.push("3", "b", 2.0, None);
+        b.push("7", "b", 3.0, Some(1));
+        let d = b.build();
+        assert_eq!(d.users(), &[0, 1, 0]);
+        assert_eq!(d.user_map().external(1), "3");
+        assert_eq!(d.item_map().get("b"), Some(1));
+        assert_eq!(d.timestamps(), Some(&[3, 0, 1][..]));
+        let s = d.subset(&[2, 0]);
+        assert_eq!(s.values(), &[3.0, 1.0]);
+        assert_eq!(s.n_items(), 2);
+        let x = d.to_csr(DuplicatePolicy::Error).unwrap();
+        assert_eq!(x.get(0, 1), Some(3.0));
+    }
+
+    #[test]
+    fn from_parts_checks_columns() {
+        let m = Arc::new(IdMap::new());
+        assert!(Interactions::from_parts(vec![0], vec![0], vec![1.0], None, m.clone(), m).is_err());
+    }
+}

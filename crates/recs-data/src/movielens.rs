@@ -1,0 +1,231 @@
+//! MovieLens loaders: 100k (`u.data`, tab-separated, titles in latin-1 `u.item`), 1M / 10M
+//! (`::`-separated `ratings.dat`, `movies.dat`), 20M and latest-small (`ratings.csv` with a
+//! header, `movies.csv`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::{DataError, Interactions};
+
+/// How the fields of a line are separated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sep {
+    /// One byte, e.g. `\t`.
+    Byte(u8),
+    /// The two bytes `::`.
+    DoubleColon,
+}
+
+/// Reads `user item rating timestamp` lines (extra fields ignored), skipping `skip_header`
+/// lines first. Errors name the file and line.
+pub(crate) fn read_uirt(
+    path: &Path,
+    sep: Sep,
+    skip_header: bool,
+) -> Result<Interactions, DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut b = Interactions::builder();
+    let mut line = String::new();
+    let mut no = 0usize;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => {
+                DataError::parse(path, no + 1, "the line is not valid UTF-8")
+            }
+            _ => DataError::io(path, e),
+        })?;
+        if n == 0 {
+            break;
+        }
+        no += 1;
+        if skip_header && no == 1 {
+            continue;
+        }
+        let text = line.trim_end_matches(['\n', '\r']);
+        if text.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = match sep {
+            Sep::Byte(c) => text.split(c as char).collect(),
+            Sep::DoubleColon => text.split("::").collect(),
+        };
+        if fields.len() < 3 {
+            return Err(DataError::parse(
+                path,
+                no,
+                format!(
+                    "expected at least 3 fields (user, item, rating), found {}",
+                    fields.len()
+                ),
+            ));
+        }
+        let rating: f32 = fields[2].trim().parse().map_err(|_| {
+            DataError::parse(path, no, format!("rating '{}' is not a number", fields[2]))
+        })?;
+        if !rating.is_finite() {
+            return Err(DataError::parse(
+                path,
+                no,
+                format!("rating '{}' is not finite", fields[2]),
+            ));
+        }
+        let ts = match fields.get(3) {
+            Some(t) => Some(t.trim().parse::<i64>().map_err(|_| {
+                DataError::parse(path, no, format!("timestamp '{t}' is not an integer"))
+            })?),
+            None => None,
+        };
+        b.push(fields[0].trim(), fields[1].trim(), rating, ts);
+    }
+    if b.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(b.build())
+}
+
+/// Loads MovieLens 100k's `u.data` from `dir`.
+pub fn load_ml100k(dir: &Path) -> Result<Interactions, DataError> {
+    read_uirt(&dir.join("u.data"), Sep::Byte(b'\t'), false)
+}
+
+/// Loads MovieLens 1M or 10M's `ratings.dat` (`::`-separated) from `dir`.
+pub fn load_ml_dat(dir: &Path) -> Result<Interactions, DataError> {
+    read_uirt(&dir.join("ratings.dat"), Sep::DoubleColon, false)
+}
+
+/// Loads MovieLens 20M or latest-small's `ratings.csv` (with a header) from `dir`.
+pub fn load_ml_csv(dir: &Path) -> Result<Interactions, DataError> {
+    read_uirt(&dir.join("ratings.csv"), Sep::Byte(b','), true)
+}
+
+/// External item id → title, from whichever of `u.item` (latin-1, `|`-separated),
+/// `movies.dat` (`::`) or `movies.csv` (quoted CSV with a header) `dir` holds.
+pub fn item_titles(dir: &Path) -> Result<HashMap<String, String>, DataError> {
+    let mut out = HashMap::new();
+    let u_item = dir.join("u.item");
+    let dat = dir.join("movies.dat");
+    let csv_path = dir.join("movies.csv");
+    if u_item.exists() || dat.exists() {
+        let (path, sep) = if u_item.exists() {
+            (u_item, "|")
+        } else {
+            (dat, "::")
+        };
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| DataError::io(&path, e))?;
+        // Latin-1: every byte is the code point of the same value.
+        let text: String = bytes.iter().map(|&b| b as char).collect();
+        for (no, line) in text.lines().enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let mut f = line.splitn(3, sep);
+            match (f.next(), f.next()) {
+                (Some(id), Some(title)) => {
+                    out.insert(id.to_string(), title.to_string());
+                }
+                _ => {
+                    return Err(DataError::parse(
+                        &path,
+                        no + 1,
+                        format!("expected id{sep}title"),
+                    ));
+                }
+            }
+        }
+    } else if csv_path.exists() {
+        let mut r = csv::Reader::from_path(&csv_path)
+            .map_err(|e| DataError::parse(&csv_path, 1, e.to_string()))?;
+        for (no, rec) in r.records().enumerate() {
+            let rec = rec.map_err(|e| DataError::parse(&csv_path, no + 2, e.to_string()))?;
+            match (rec.get(0), rec.get(1)) {
+                (Some(id), Some(title)) => {
+                    out.insert(id.to_string(), title.to_string());
+                }
+                _ => {
+                    return Err(DataError::parse(
+                        &csv_path,
+                        no + 2,
+                        "expected movieId,title",
+                    ));
+                }
+            }
+        }
+    } else {
+        return Err(DataError::io(
+            dir.join("u.item"),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no u.item, movies.dat or movies.csv here",
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn malformed_lines_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u.data");
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(b"1\t2\t3\t4\n1\t3\tabc\t5\n")
+            .unwrap();
+        let e = load_ml100k(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("u.data:2") && e.contains("'abc'"), "{e}");
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(b"1\t2\tNaN\t4\n")
+            .unwrap();
+        assert!(
+            load_ml100k(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("not finite")
+        );
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(b"1\t2\n")
+            .unwrap();
+        assert!(
+            load_ml100k(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("at least 3 fields")
+        );
+        std::fs::File::create(&p).unwrap().write_all(b"").unwrap();
+        assert!(
+            load_ml100k(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("no interaction")
+        );
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(b"1\t2\t3\t4\n\xff\t2\t3\t4\n")
+            .unwrap();
+        assert!(
+            load_ml100k(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("u.data:2: the line is not valid UTF-8")
+        );
+        assert!(matches!(
+            load_ml100k(&dir.path().join("nope")),
+            Err(DataError::Io { .. })
+        ));
+    }
+}

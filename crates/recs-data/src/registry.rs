@@ -1,0 +1,275 @@
+//! The dataset registry (`datasets/*.toml`, embedded at build time) and verified, atomic
+//! installs into the data directory.
+//!
+//! An install copies the files into a temporary directory inside the data directory,
+//! verifies every SHA-256 the registry knows, parses the ratings and checks the expected
+//! counts, and only then renames the directory into place: a failed install leaves
+//! nothing behind.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::{DataError, Interactions, movielens};
+
+/// Environment variable naming the data directory (default: the per-user cache, `recs/`).
+pub const DATA_DIR_ENV: &str = "RECS_DATA_DIR";
+/// Environment variable naming a local mirror laid out as `MIRROR/<name>/<files>`.
+pub const MIRROR_ENV: &str = "RECS_DATA_MIRROR";
+
+const REGISTRY: &[&str] = &[
+    include_str!("../../../datasets/ml-100k.toml"),
+    include_str!("../../../datasets/ml-1m.toml"),
+    include_str!("../../../datasets/ml-10m.toml"),
+    include_str!("../../../datasets/ml-20m.toml"),
+    include_str!("../../../datasets/ml-latest-small.toml"),
+];
+
+/// One dataset of the registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetInfo {
+    /// Registry name, e.g. `ml-100k`.
+    pub name: String,
+    /// One line about the data.
+    pub description: String,
+    /// Licence terms, in short.
+    pub licence: String,
+    /// Where the archive is downloaded from (HTTPS).
+    pub url: String,
+    /// The directory inside the archive that holds the files.
+    pub archive_dir: String,
+    /// File layout: `ml-100k`, `ml-dat` or `ml-csv`.
+    pub format: String,
+    /// Expected number of ratings, checked after parsing when given.
+    pub ratings: Option<usize>,
+    /// Expected number of users.
+    pub users: Option<usize>,
+    /// Expected number of items.
+    pub items: Option<usize>,
+    /// Files the dataset needs.
+    pub files: Vec<FileInfo>,
+}
+
+/// One file of a dataset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileInfo {
+    /// File name.
+    pub name: String,
+    /// Lower-case hex SHA-256, where known.
+    pub sha256: Option<String>,
+}
+
+/// Every dataset the registry knows.
+pub fn datasets() -> Vec<DatasetInfo> {
+    REGISTRY
+        .iter()
+        .map(|t| toml::from_str(t).expect("the embedded registry files are valid (tested)"))
+        .collect()
+}
+
+/// The registry entry called `name`.
+pub fn dataset(name: &str) -> Result<DatasetInfo, DataError> {
+    datasets()
+        .into_iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| DataError::UnknownDataset {
+            name: name.to_string(),
+            known: datasets()
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The data directory: `$RECS_DATA_DIR`, else `<per-user cache>/recs`, else `./recs-data`.
+pub fn data_dir() -> PathBuf {
+    match std::env::var_os(DATA_DIR_ENV) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => dirs::cache_dir()
+            .map(|c| c.join("recs"))
+            .unwrap_or_else(|| PathBuf::from("recs-data")),
+    }
+}
+
+/// Where `name` is (or would be) installed under `data_dir`.
+pub fn install_path(name: &str, data_dir: &Path) -> PathBuf {
+    data_dir.join(name)
+}
+
+/// Whether `name` is installed under `data_dir`.
+pub fn is_installed(name: &str, data_dir: &Path) -> bool {
+    install_path(name, data_dir).is_dir()
+}
+
+/// Loads the installed copy of `name` from `data_dir`.
+pub fn load_from(name: &str, data_dir: &Path) -> Result<Interactions, DataError> {
+    let info = dataset(name)?;
+    let dir = install_path(name, data_dir);
+    if !dir.is_dir() {
+        return Err(DataError::NotInstalled {
+            name: name.to_string(),
+            data_dir: data_dir.to_path_buf(),
+        });
+    }
+    parse(&info, &dir)
+}
+
+/// Loads dataset `name` by registry name from [`data_dir`]; when it is not installed and
+/// `$RECS_DATA_MIRROR` is set, installs it from `$RECS_DATA_MIRROR/<name>` first (with full
+/// verification).
+pub fn load_dataset(name: &str) -> Result<Interactions, DataError> {
+    let dir = data_dir();
+    if !is_installed(name, &dir) {
+        if let Some(m) = std::env::var_os(MIRROR_ENV).filter(|m| !m.is_empty()) {
+            install_from_dir(name, &PathBuf::from(m).join(name), &dir)?;
+        }
+    }
+    load_from(name, &dir)
+}
+
+fn parse(info: &DatasetInfo, dir: &Path) -> Result<Interactions, DataError> {
+    match info.format.as_str() {
+        "ml-100k" => movielens::load_ml100k(dir),
+        "ml-dat" => movielens::load_ml_dat(dir),
+        "ml-csv" => movielens::load_ml_csv(dir),
+        other => Err(DataError::Param {
+            name: "format",
+            value: other.to_string(),
+            allowed: "ml-100k, ml-dat or ml-csv",
+        }),
+    }
+}
+
+/// Lower-case hex SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> Result<String, DataError> {
+    let mut f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Checks that `dir` holds every file of `info` with the registry's checksums and that the
+/// ratings parse to the expected counts.
+pub fn verify_dir(info: &DatasetInfo, dir: &Path) -> Result<Interactions, DataError> {
+    for f in &info.files {
+        let path = dir.join(&f.name);
+        if !path.is_file() {
+            return Err(DataError::Verify {
+                path,
+                message: "file is missing".into(),
+            });
+        }
+        if let Some(expected) = &f.sha256 {
+            let got = sha256_file(&path)?;
+            if &got != expected {
+                return Err(DataError::Verify {
+                    path,
+                    message: format!("SHA-256 is {got}, expected {expected}"),
+                });
+            }
+        }
+    }
+    let data = parse(info, dir)?;
+    let ratings_file = dir.join(&info.files[0].name);
+    for (what, expected, got) in [
+        ("ratings", info.ratings, data.len()),
+        ("users", info.users, data.n_users()),
+        ("items", info.items, data.n_items()),
+    ] {
+        if let Some(e) = expected {
+            if e != got {
+                return Err(DataError::Verify {
+                    path: ratings_file,
+                    message: format!("{got} {what} parsed, expected {e}"),
+                });
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Installs `name` from the local directory `from` (holding the dataset's files directly)
+/// into `data_dir`, verifying every checksum and count first. Atomic: the files are copied
+/// into a temporary directory beside the destination and renamed into place only once
+/// verified. Returns the installed directory. An already installed dataset is left as is.
+pub fn install_from_dir(name: &str, from: &Path, data_dir: &Path) -> Result<PathBuf, DataError> {
+    let info = dataset(name)?;
+    let dest = install_path(name, data_dir);
+    if dest.is_dir() {
+        return Ok(dest);
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| DataError::io(data_dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.partial-"))
+        .tempdir_in(data_dir)
+        .map_err(|e| DataError::io(data_dir, e))?;
+    for f in &info.files {
+        let src = from.join(&f.name);
+        if !src.is_file() {
+            return Err(DataError::Verify {
+                path: src,
+                message: "file is missing from the source".into(),
+            });
+        }
+        std::fs::copy(&src, tmp.path().join(&f.name)).map_err(|e| DataError::io(&src, e))?;
+    }
+    // Keep also the documentation files shipped beside the data (README, licence).
+    for extra in ["README", "README.txt", "README.html"] {
+        let src = from.join(extra);
+        if src.is_file() {
+            std::fs::copy(&src, tmp.path().join(extra)).map_err(|e| DataError::io(&src, e))?;
+        }
+    }
+    verify_dir(&info, tmp.path()).map_err(|e| match e {
+        // Name the source file, not the temporary copy.
+        DataError::Verify { path, message } => DataError::Verify {
+            path: path.file_name().map(|n| from.join(n)).unwrap_or(path),
+            message,
+        },
+        other => other,
+    })?;
+    let staged = tmp.keep();
+    if let Err(e) = std::fs::rename(&staged, &dest) {
+        let _ = std::fs::remove_dir_all(&staged);
+        if dest.is_dir() {
+            return Ok(dest); // installed concurrently by another process
+        }
+        return Err(DataError::io(&dest, e));
+    }
+    Ok(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_files_parse_and_names_are_unique() {
+        let all = datasets();
+        assert!(all.len() >= 5);
+        let mut names: Vec<_> = all.iter().map(|d| d.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        let ml = dataset("ml-100k").unwrap();
+        assert_eq!(ml.files.len(), 6);
+        assert!(
+            ml.files
+                .iter()
+                .all(|f| f.sha256.as_ref().is_some_and(|s| s.len() == 64))
+        );
+        assert!(dataset("nope").unwrap_err().to_string().contains("ml-100k"));
+    }
+}

@@ -1,0 +1,99 @@
+//! Real data: MovieLens 100k from the local mirror (`../shared/datasets`).
+
+use std::path::PathBuf;
+
+use recs_data::{movielens, registry, split};
+
+fn mirror() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    if d.join("ml-100k/u.data").is_file() {
+        Some(d)
+    } else {
+        eprintln!("skipping: no ml-100k mirror at {}", d.display());
+        None
+    }
+}
+
+#[test]
+fn ml100k_has_the_published_shape_and_histogram() {
+    let Some(m) = mirror() else { return };
+    let d = movielens::load_ml100k(&m.join("ml-100k")).unwrap();
+    assert_eq!((d.len(), d.n_users(), d.n_items()), (100_000, 943, 1_682));
+    let mut hist = [0usize; 5];
+    for &v in d.values() {
+        hist[v as usize - 1] += 1;
+    }
+    assert_eq!(hist, [6110, 11370, 27145, 34174, 21201]);
+    let titles = movielens::item_titles(&m.join("ml-100k")).unwrap();
+    assert_eq!(titles.len(), 1682);
+    assert_eq!(titles["1"], "Toy Story (1995)");
+}
+
+#[test]
+fn random_split_sizes_and_seeds() {
+    let Some(m) = mirror() else { return };
+    let d = movielens::load_ml100k(&m.join("ml-100k")).unwrap();
+    let a = split::random(&d, 0.75, 42).unwrap();
+    assert_eq!((a.train.len(), a.test.len()), (75_000, 25_000));
+    let b = split::random(&d, 0.75, 42).unwrap();
+    assert_eq!(a.train.users(), b.train.users());
+    assert_eq!(a.train.items(), b.train.items());
+    let c = split::random(&d, 0.75, 43).unwrap();
+    assert_ne!(a.train.items(), c.train.items());
+}
+
+#[test]
+fn install_from_mirror_verifies_and_is_atomic() {
+    let Some(m) = mirror() else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let installed =
+        registry::install_from_dir("ml-100k", &m.join("ml-100k"), data_dir.path()).unwrap();
+    assert!(installed.join("u.data").is_file());
+    let d = registry::load_from("ml-100k", data_dir.path()).unwrap();
+    assert_eq!(d.len(), 100_000);
+
+    // A copy with one byte changed is refused, naming the file, and nothing is installed.
+    let bad = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(m.join("ml-100k")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, bad.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let item = bad.path().join("u.item");
+    let mut bytes = std::fs::read(&item).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&item, bytes).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let err = registry::install_from_dir("ml-100k", bad.path(), other.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("u.item") && err.contains("SHA-256"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(other.path()).unwrap().count(),
+        0,
+        "something was left behind"
+    );
+
+    // A missing file is refused the same way.
+    std::fs::remove_file(bad.path().join("u.genre")).unwrap();
+    let err = registry::install_from_dir("ml-100k", bad.path(), other.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("u.genre") && err.contains("missing"), "{err}");
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+    assert!(matches!(
+        registry::load_from("ml-100k", other.path()),
+        Err(recs_data::DataError::NotInstalled { .. })
+    ));
+}
+
+#[test]
+fn latest_small_csv_loads() {
+    let Some(m) = mirror() else { return };
+    let dir = m.join("ml-latest-small-2016");
+    if !dir.is_dir() {
+        return;
+    }
+    let d = movielens::load_ml_csv(&dir).unwrap();
+    assert_eq!((d.len(), d.n_users(), d.n_items()), (100_004, 671, 9_066));
+    assert!(d.values().iter().any(|&v| v == 0.5));
+}
