@@ -95,5 +95,5 @@ fn latest_small_csv_loads() {
     }
     let d = movielens::load_ml_csv(&dir).unwrap();
     assert_eq!((d.len(), d.n_users(), d.n_items()), (100_004, 671, 9_066));
-    assert!(d.values().iter().any(|&v| v == 0.5));
+    assert!(d.values().contains(&0.5));
 }
