@@ -1,0 +1,711 @@
+//! BiVAE: the Bilateral Variational Autoencoder for collaborative filtering (Truong, Salah
+//! & Lauw, WSDM 2021), with the semantics of Cornac's `BiVAECF`.
+//!
+//! Users are encoded from their rows and items from their columns of the binarised matrix
+//! `x`, each by an MLP into a Gaussian `N(μ, σ²)` (σ = sigmoid of a linear head); the
+//! decoder is `x̂ = sigmoid(θ·βᵀ)`. Training alternates, every epoch, an **item pass** over
+//! all item batches in order, decoding against the stored user samples `θ` and then
+//! storing the batch's fresh samples `β` from the updated encoder, and a **user pass** over
+//! all user batches decoding against the stored `β`. Each pass minimises the batch mean of
+//! `β_KL·KL − log-likelihood` with its own Adam. After the last epoch the means `μ_θ`, `μ_β`
+//! are recomputed; scores are `μ_θ·μ_β` (see [`BiVae`]'s `Scorer` implementation).
+//!
+//! Differences from Cornac, none of which changes what is computed: Cornac re-runs the
+//! whole model after each step just to read the encoder output (we run only the encoder);
+//! Cornac fills `β` with `0.01·N(0, 1)` before training but overwrites every row in the
+//! first item pass before any read (we start from zeros); the random streams are ours
+//! (ChaCha8), not PyTorch's. Cornac's optional CAP priors (from side features) are not
+//! implemented: the prior is always `N(0, I)`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use recs_metrics::{ScoreError, Scorer};
+use recs_sparse::CsrMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::Engine;
+use crate::backend::candle::CandleOps;
+use crate::backend::native::{HostMat, Native};
+use crate::backend::{Backend, StepSpec};
+use crate::error::{Result, VaeError};
+use crate::kernels::{MatRef, gemm};
+use crate::nn::{Activation, GaussianEncoder, Likelihood};
+use crate::optim::Adam;
+use crate::persist::{self, ModelMeta, NamedTensor};
+use crate::team::{self, Team};
+use crate::train::{EpochReport, Noise, Progress, check_finite, sequential_batches};
+
+/// The model kind written into saved files.
+pub const MODEL_KIND: &str = "bivae";
+
+/// BiVAE's hyper-parameters. Names and defaults are Cornac's `BiVAECF`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BiVaeParams {
+    /// Dimension of the user and item factors θ, β. Default 10; allowed 1..=65536.
+    pub k: usize,
+    /// Hidden layer widths of both encoders: the user encoder is
+    /// `[n_items, encoder_structure…, k]`, the item encoder `[n_users, …, k]`.
+    /// Default `[20]`; 1 to 16 layers, each 1..=65536 wide.
+    pub encoder_structure: Vec<usize>,
+    /// Activation after each hidden layer. Default `tanh`.
+    pub act_fn: Activation,
+    /// Likelihood of the data given the decoder. Default `pois`.
+    pub likelihood: Likelihood,
+    /// Training epochs (each one item pass and one user pass). Default 100; allowed 1..=1000000.
+    pub n_epochs: usize,
+    /// Rows per batch on both sides. Default 100; allowed 1..=1000000.
+    pub batch_size: usize,
+    /// Adam's learning rate for both optimisers. Default 0.001; any finite value > 0.
+    pub learning_rate: f64,
+    /// Weight of the KL terms (β-VAE). Default 1.0; any finite value ≥ 0.
+    pub beta_kl: f64,
+    /// Seed of every random draw (initialisation and reparameterisation noise). Default 0.
+    pub seed: u64,
+}
+
+impl Default for BiVaeParams {
+    fn default() -> Self {
+        Self {
+            k: 10,
+            encoder_structure: vec![20],
+            act_fn: Activation::Tanh,
+            likelihood: Likelihood::Pois,
+            n_epochs: 100,
+            batch_size: 100,
+            learning_rate: 0.001,
+            beta_kl: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+const MAX_WIDTH: usize = 65_536;
+const MAX_LAYERS: usize = 16;
+const MAX_COUNT: usize = 1_000_000;
+
+impl BiVaeParams {
+    /// Checks every parameter against its allowed range; the error names the parameter.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_WIDTH).contains(&self.k) {
+            return Err(VaeError::invalid(
+                "k",
+                self.k,
+                format!("in 1..={MAX_WIDTH}"),
+            ));
+        }
+        let dims = &self.encoder_structure;
+        if dims.is_empty()
+            || dims.len() > MAX_LAYERS
+            || dims.iter().any(|d| !(1..=MAX_WIDTH).contains(d))
+        {
+            return Err(VaeError::invalid(
+                "encoder_structure",
+                format!("{dims:?}"),
+                format!("1 to {MAX_LAYERS} layer widths, each in 1..={MAX_WIDTH}"),
+            ));
+        }
+        if !(1..=MAX_COUNT).contains(&self.n_epochs) {
+            return Err(VaeError::invalid(
+                "n_epochs",
+                self.n_epochs,
+                format!("in 1..={MAX_COUNT}"),
+            ));
+        }
+        if !(1..=MAX_COUNT).contains(&self.batch_size) {
+            return Err(VaeError::invalid(
+                "batch_size",
+                self.batch_size,
+                format!("in 1..={MAX_COUNT}"),
+            ));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(VaeError::invalid(
+                "learning_rate",
+                self.learning_rate,
+                "a finite number > 0",
+            ));
+        }
+        if !(self.beta_kl.is_finite() && self.beta_kl >= 0.0) {
+            return Err(VaeError::invalid(
+                "beta_kl",
+                self.beta_kl,
+                "a finite number ≥ 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The training state on one backend.
+struct Core<B: Backend> {
+    be: B,
+    params: BiVaeParams,
+    /// Binarised users × items.
+    x: CsrMatrix,
+    /// Its transpose, items × users.
+    xt: CsrMatrix,
+    user: GaussianEncoder<B::Mat>,
+    item: GaussianEncoder<B::Mat>,
+    user_opt: Adam<B::Mat>,
+    item_opt: Adam<B::Mat>,
+    /// Latest user samples, users × k.
+    theta: B::Mat,
+    /// Latest item samples, items × k.
+    beta: B::Mat,
+    noise: Noise,
+    epoch: usize,
+}
+
+/// One side's pass over all its batches; returns the summed per-row loss.
+#[allow(clippy::too_many_arguments)]
+fn side_pass<B: Backend>(
+    be: &B,
+    enc: &mut GaussianEncoder<B::Mat>,
+    opt: &mut Adam<B::Mat>,
+    data: &CsrMatrix,
+    other: &B::Mat,
+    store: &mut B::Mat,
+    noise: &mut Noise,
+    p: &BiVaeParams,
+    epoch: usize,
+    what: &'static str,
+) -> Result<f64> {
+    let k = p.k;
+    let dec = be.decoder(other)?;
+    let mut total = 0.0;
+    for rows in sequential_batches(data.n_rows(), p.batch_size) {
+        let n = rows.len();
+        let spec = StepSpec {
+            likelihood: p.likelihood,
+            kl_weight: p.beta_kl as f32,
+            scale: 1.0 / n as f32,
+        };
+        let batch = be.batch(data, rows.clone())?;
+        let (nll, kl) = be.train_step(enc, opt, &batch, noise.draw(n * k), &dec, spec)?;
+        let loss = nll + p.beta_kl * kl;
+        check_finite(loss, epoch, what)?;
+        total += loss;
+        // The updated encoder's fresh sample for these rows, as Cornac stores it.
+        let sample = be.sample(enc, &batch, noise.draw(n * k))?;
+        be.set_rows(store, rows.start, &sample)?;
+    }
+    Ok(total)
+}
+
+/// μ of every row of `data`, batch by batch.
+fn means<B: Backend>(
+    be: &B,
+    enc: &GaussianEncoder<B::Mat>,
+    data: &CsrMatrix,
+    batch_size: usize,
+    k: usize,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(data.n_rows() * k);
+    for rows in sequential_batches(data.n_rows(), batch_size) {
+        let batch = be.batch(data, rows)?;
+        out.extend(be.download(&be.mean(enc, &batch)?)?);
+    }
+    Ok(out)
+}
+
+impl<B: Backend> Core<B> {
+    fn new(be: B, train: &CsrMatrix, params: &BiVaeParams) -> Result<Self> {
+        params.validate()?;
+        let (n_users, n_items) = train.shape();
+        if n_users == 0 || n_items == 0 || train.nnz() == 0 {
+            return Err(VaeError::InvalidData(format!(
+                "the training matrix is {n_users}×{n_items} with {} stored entries: BiVAE needs at least one",
+                train.nnz()
+            )));
+        }
+        let x = train.binarize();
+        let xt = x.transpose();
+        let k = params.k;
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        // θ: PyTorch's kaiming_uniform_(a=√5) on an n_users × k tensor, i.e. U(±1/√k).
+        let bound = 1.0 / (k as f32).sqrt();
+        let theta: Vec<f32> = (0..n_users * k)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        let dims = &params.encoder_structure;
+        let user = GaussianEncoder::init(n_items, dims, k, params.act_fn, &mut rng);
+        let item = GaussianEncoder::init(n_users, dims, k, params.act_fn, &mut rng);
+        let up = |(d, r, c): (Vec<f32>, usize, usize)| be.upload(d, r, c);
+        let user = user.try_map(up)?;
+        let item = item.try_map(up)?;
+        let shapes = |e: &GaussianEncoder<B::Mat>| -> Vec<(usize, usize)> {
+            e.named_params()
+                .into_iter()
+                .map(|(_, m)| be.shape(m))
+                .collect()
+        };
+        let user_opt = Adam::new(&be, params.learning_rate, &shapes(&user))?;
+        let item_opt = Adam::new(&be, params.learning_rate, &shapes(&item))?;
+        let theta = be.upload(theta, n_users, k)?;
+        let beta = be.upload(vec![0.0; n_items * k], n_items, k)?;
+        Ok(Self {
+            be,
+            params: params.clone(),
+            x,
+            xt,
+            user,
+            item,
+            user_opt,
+            item_opt,
+            theta,
+            beta,
+            noise: Noise::new(params.seed),
+            epoch: 0,
+        })
+    }
+
+    /// One epoch: the item pass, then the user pass. Returns the summed per-row losses.
+    fn epoch(&mut self) -> Result<(f64, f64)> {
+        self.epoch += 1;
+        let item_loss = side_pass(
+            &self.be,
+            &mut self.item,
+            &mut self.item_opt,
+            &self.xt,
+            &self.theta,
+            &mut self.beta,
+            &mut self.noise,
+            &self.params,
+            self.epoch,
+            "item",
+        )?;
+        let user_loss = side_pass(
+            &self.be,
+            &mut self.user,
+            &mut self.user_opt,
+            &self.x,
+            &self.beta,
+            &mut self.theta,
+            &mut self.noise,
+            &self.params,
+            self.epoch,
+            "user",
+        )?;
+        Ok((item_loss, user_loss))
+    }
+
+    fn finish(self) -> Result<BiVae> {
+        let (k, bs) = (self.params.k, self.params.batch_size);
+        let mu_beta = means(&self.be, &self.item, &self.xt, bs, k)?;
+        let mu_theta = means(&self.be, &self.user, &self.x, bs, k)?;
+        let be = &self.be;
+        let to_host = |m: B::Mat| -> Result<HostMat> {
+            let (rows, cols) = be.shape(&m);
+            Ok(HostMat {
+                rows,
+                cols,
+                data: be.download(&m)?,
+            })
+        };
+        Ok(BiVae {
+            params: self.params.clone(),
+            n_users: self.x.n_rows(),
+            n_items: self.x.n_cols(),
+            mu_theta,
+            mu_beta,
+            theta: be.download(&self.theta)?,
+            beta: be.download(&self.beta)?,
+            user_encoder: self.user.try_map(to_host)?,
+            item_encoder: self.item.try_map(to_host)?,
+            epochs_trained: self.epoch,
+            extra: serde_json::Value::Null,
+        })
+    }
+}
+
+enum CoreOn {
+    Native(Box<Core<Native>>),
+    Candle(Box<Core<CandleOps>>),
+}
+
+/// Trains a [`BiVae`] epoch by epoch (what [`BiVae::fit`] runs; benchmarks and callers that
+/// want to stop early drive it themselves).
+pub struct BiVaeTrainer {
+    core: CoreOn,
+    n_epochs: usize,
+    started: Instant,
+}
+
+impl std::fmt::Debug for BiVaeTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BiVaeTrainer")
+            .field("epochs_done", &self.epochs_done())
+            .field("n_epochs", &self.n_epochs)
+            .finish()
+    }
+}
+
+impl BiVaeTrainer {
+    /// Validates `params`, binarises `train` (users × items; any stored value counts as an
+    /// interaction) and initialises the model on `engine`.
+    pub fn new(train: &CsrMatrix, params: &BiVaeParams, engine: &Engine) -> Result<Self> {
+        let started = Instant::now();
+        let core = match engine {
+            Engine::Native => CoreOn::Native(Box::new(Core::new(Native, train, params)?)),
+            Engine::Candle(device) => CoreOn::Candle(Box::new(Core::new(
+                CandleOps {
+                    device: device.clone(),
+                },
+                train,
+                params,
+            )?)),
+        };
+        Ok(Self {
+            core,
+            n_epochs: params.n_epochs,
+            started,
+        })
+    }
+
+    /// Epochs run so far.
+    pub fn epochs_done(&self) -> usize {
+        match &self.core {
+            CoreOn::Native(c) => c.epoch,
+            CoreOn::Candle(c) => c.epoch,
+        }
+    }
+
+    /// Runs one more epoch (an item pass, then a user pass). A NaN or infinite loss stops it
+    /// with [`VaeError::NonFiniteLoss`].
+    pub fn run_epoch(&mut self) -> Result<EpochReport> {
+        let t0 = Instant::now();
+        // The epoch's many short parallel regions run on a spinning team (see `team`).
+        let (item, user, n_items, n_users) =
+            Team::run_with(team::default_threads(), || match &mut self.core {
+                CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+                CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+            })?;
+        Ok(EpochReport {
+            epoch: self.epochs_done(),
+            n_epochs: self.n_epochs,
+            losses: vec![
+                ("item", item / n_items as f64),
+                ("user", user / n_users as f64),
+            ],
+            seconds: t0.elapsed().as_secs_f64(),
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Recomputes the posterior means with the final encoders and returns the model.
+    pub fn finish(self) -> Result<BiVae> {
+        let core = self.core;
+        Team::run_with(team::default_threads(), || match core {
+            CoreOn::Native(c) => c.finish(),
+            CoreOn::Candle(c) => c.finish(),
+        })
+    }
+}
+
+/// A trained BiVAE: the posterior means `μ_θ` (users × k) and `μ_β` (items × k), the last
+/// samples `θ`, `β`, and both encoders (to embed new rows).
+///
+/// As a [`Scorer`] it scores user `u` and item `i` by `μ_θ[u]·μ_β[i]`: Cornac scores
+/// `sigmoid(μ_θ[u]·μ_β[i])`, which ranks identically; we skip the sigmoid because it
+/// saturates to 1.0 in `f32` for large products and would turn distinct scores into ties.
+#[derive(Clone)]
+pub struct BiVae {
+    params: BiVaeParams,
+    n_users: usize,
+    n_items: usize,
+    mu_theta: Vec<f32>,
+    mu_beta: Vec<f32>,
+    theta: Vec<f32>,
+    beta: Vec<f32>,
+    user_encoder: GaussianEncoder<HostMat>,
+    item_encoder: GaussianEncoder<HostMat>,
+    epochs_trained: usize,
+    extra: serde_json::Value,
+}
+
+impl std::fmt::Debug for BiVae {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BiVae")
+            .field("n_users", &self.n_users)
+            .field("n_items", &self.n_items)
+            .field("params", &self.params)
+            .field("epochs_trained", &self.epochs_trained)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BiVae {
+    /// Trains on `train` (users × items; values are binarised) with `params` on the CPU.
+    /// `progress` is called after every epoch.
+    pub fn fit(train: &CsrMatrix, params: &BiVaeParams, progress: Progress<'_>) -> Result<BiVae> {
+        Self::fit_on(train, params, &Engine::Native, progress)
+    }
+
+    /// [`BiVae::fit`] on a chosen [`Engine`] (e.g. a CUDA device).
+    pub fn fit_on(
+        train: &CsrMatrix,
+        params: &BiVaeParams,
+        engine: &Engine,
+        mut progress: Progress<'_>,
+    ) -> Result<BiVae> {
+        let mut trainer = BiVaeTrainer::new(train, params, engine)?;
+        for _ in 0..params.n_epochs {
+            let report = trainer.run_epoch()?;
+            if let Some(cb) = progress.as_deref_mut() {
+                cb(&report);
+            }
+        }
+        trainer.finish()
+    }
+
+    /// The hyper-parameters it was trained with.
+    pub fn params(&self) -> &BiVaeParams {
+        &self.params
+    }
+
+    /// Dimension of the factors.
+    pub fn k(&self) -> usize {
+        self.params.k
+    }
+
+    /// Epochs it was trained for.
+    pub fn epochs_trained(&self) -> usize {
+        self.epochs_trained
+    }
+
+    /// `μ_θ`: user embeddings, row-major `n_users × k`.
+    pub fn user_embeddings(&self) -> &[f32] {
+        &self.mu_theta
+    }
+
+    /// `μ_β`: item embeddings, row-major `n_items × k`.
+    pub fn item_embeddings(&self) -> &[f32] {
+        &self.mu_beta
+    }
+
+    /// Embeds new users from their interactions (rows over the training items; values are
+    /// binarised): the user encoder's `μ`, row-major `rows × k`.
+    pub fn embed_users(&self, x: &CsrMatrix) -> Result<Vec<f32>> {
+        self.embed(&self.user_encoder, x, self.n_items, "users")
+    }
+
+    /// Embeds new items from their interactions (rows over the training users).
+    pub fn embed_items(&self, x: &CsrMatrix) -> Result<Vec<f32>> {
+        self.embed(&self.item_encoder, x, self.n_users, "items")
+    }
+
+    fn embed(
+        &self,
+        enc: &GaussianEncoder<HostMat>,
+        x: &CsrMatrix,
+        n_cols: usize,
+        what: &str,
+    ) -> Result<Vec<f32>> {
+        if x.n_cols() != n_cols {
+            return Err(VaeError::InvalidData(format!(
+                "rows to embed as {what} have {} columns, the model expects {n_cols}",
+                x.n_cols()
+            )));
+        }
+        means(
+            &Native,
+            enc,
+            &x.binarize(),
+            self.params.batch_size,
+            self.params.k,
+        )
+    }
+
+    /// Free-form metadata saved with the model (e.g. the CLI's id maps); `null` by default.
+    pub fn extra(&self) -> &serde_json::Value {
+        &self.extra
+    }
+
+    /// Replaces the free-form metadata saved with the model.
+    pub fn set_extra(&mut self, extra: serde_json::Value) {
+        self.extra = extra;
+    }
+
+    /// Writes the model to `path` (one safetensors file with JSON metadata; see
+    /// [`crate::persist`]), atomically: a temporary file in the same directory is renamed
+    /// over `path`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let k = self.params.k;
+        let mut tensors = vec![
+            NamedTensor {
+                name: "mu_theta".into(),
+                shape: vec![self.n_users, k],
+                data: &self.mu_theta,
+            },
+            NamedTensor {
+                name: "mu_beta".into(),
+                shape: vec![self.n_items, k],
+                data: &self.mu_beta,
+            },
+            NamedTensor {
+                name: "theta".into(),
+                shape: vec![self.n_users, k],
+                data: &self.theta,
+            },
+            NamedTensor {
+                name: "beta".into(),
+                shape: vec![self.n_items, k],
+                data: &self.beta,
+            },
+        ];
+        for (side, enc) in [
+            ("user_encoder", &self.user_encoder),
+            ("item_encoder", &self.item_encoder),
+        ] {
+            for (name, m) in enc.named_params() {
+                tensors.push(NamedTensor {
+                    name: format!("{side}.{name}"),
+                    shape: vec![m.rows, m.cols],
+                    data: &m.data,
+                });
+            }
+        }
+        let meta = ModelMeta {
+            format_version: persist::FORMAT_VERSION,
+            model: MODEL_KIND.into(),
+            crate_version: env!("CARGO_PKG_VERSION").into(),
+            params: serde_json::to_value(&self.params)
+                .map_err(|e| VaeError::InvalidData(e.to_string()))?,
+            shapes: Default::default(),
+            training: serde_json::json!({ "epochs_trained": self.epochs_trained }),
+            extra: self.extra.clone(),
+        };
+        persist::write_model(path, meta, &tensors)
+    }
+
+    /// Reads a model written by [`BiVae::save`]. A missing, truncated, corrupt or foreign
+    /// file is an error saying what is wrong.
+    pub fn load(path: impl AsRef<Path>) -> Result<BiVae> {
+        let path = path.as_ref();
+        let bad = |message: String| VaeError::BadModelFile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let (meta, mut tensors) = persist::read_model(path, MODEL_KIND)?;
+        let params: BiVaeParams = serde_json::from_value(meta.params.clone())
+            .map_err(|e| bad(format!("unreadable params: {e}")))?;
+        params.validate().map_err(|e| bad(e.to_string()))?;
+        let k = params.k;
+        let dim = |name: &str, axis: usize| -> Result<usize> {
+            meta.shapes
+                .get(name)
+                .and_then(|s| s.get(axis).copied())
+                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))
+        };
+        let n_users = dim("mu_theta", 0)?;
+        let n_items = dim("mu_beta", 0)?;
+        let mut take = |name: &str, shape: &[usize]| persist::take(path, &mut tensors, name, shape);
+        let mu_theta = take("mu_theta", &[n_users, k])?;
+        let mu_beta = take("mu_beta", &[n_items, k])?;
+        let theta = take("theta", &[n_users, k])?;
+        let beta = take("beta", &[n_items, k])?;
+        let mut encoder = |side: &str, n_in: usize| -> Result<GaussianEncoder<HostMat>> {
+            let mut layer = |name: String,
+                             fan_in: usize,
+                             fan_out: usize|
+             -> Result<crate::nn::Linear<HostMat>> {
+                let w = take(&format!("{side}.{name}.weight"), &[fan_in, fan_out])?;
+                let b = take(&format!("{side}.{name}.bias"), &[1, fan_out])?;
+                Ok(crate::nn::Linear {
+                    w: HostMat {
+                        rows: fan_in,
+                        cols: fan_out,
+                        data: w,
+                    },
+                    b: HostMat {
+                        rows: 1,
+                        cols: fan_out,
+                        data: b,
+                    },
+                })
+            };
+            let mut hidden = Vec::new();
+            let mut fan_in = n_in;
+            for (i, &d) in params.encoder_structure.iter().enumerate() {
+                hidden.push(layer(format!("fc{i}"), fan_in, d)?);
+                fan_in = d;
+            }
+            Ok(GaussianEncoder {
+                hidden,
+                act: params.act_fn,
+                mu: layer("mu".into(), fan_in, k)?,
+                std: layer("std".into(), fan_in, k)?,
+            })
+        };
+        let user_encoder = encoder("user_encoder", n_items)?;
+        let item_encoder = encoder("item_encoder", n_users)?;
+        let epochs_trained = meta
+            .training
+            .get("epochs_trained")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as usize;
+        let extra = meta.extra;
+        Ok(BiVae {
+            params,
+            n_users,
+            n_items,
+            mu_theta,
+            mu_beta,
+            theta,
+            beta,
+            user_encoder,
+            item_encoder,
+            epochs_trained,
+            extra,
+        })
+    }
+}
+
+impl Scorer for BiVae {
+    fn n_users(&self) -> usize {
+        self.n_users
+    }
+
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        self.score_users(&[user], out)
+    }
+
+    /// One matrix product: the users' `μ_θ` rows times `μ_βᵀ`.
+    fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        let (n, k) = (self.n_items, self.params.k);
+        if out.len() != users.len() * n {
+            return Err(ScoreError::BufferLength {
+                got: out.len(),
+                expected: users.len() * n,
+            });
+        }
+        let mut rows = Vec::with_capacity(users.len() * k);
+        for &u in users {
+            if u as usize >= self.n_users {
+                return Err(ScoreError::UnknownUser {
+                    user: u,
+                    n_users: self.n_users,
+                });
+            }
+            rows.extend_from_slice(&self.mu_theta[u as usize * k..(u as usize + 1) * k]);
+        }
+        let parallel = users.len() * n * k >= 1 << 20;
+        gemm(
+            out,
+            MatRef::new(&rows, users.len(), k),
+            MatRef::new(&self.mu_beta, n, k).t(),
+            false,
+            parallel,
+        );
+        Ok(())
+    }
+}
