@@ -3,14 +3,14 @@
 //! MAP / NDCG@10 / P@10 / R@10.
 //!
 //! Usage: cargo run --release -p recs-vae --example bivae_ml100k -- [EPOCHS] [SEED] [DATA_DIR]
-//! (defaults: 500, 42, ../shared/datasets/ml-100k next to the workspace).
+//! (defaults: 500, 42; the data comes from DATA_DIR if given, else from the dataset
+//! registry (`recs_data::load_dataset`), else from ../shared/datasets/ml-100k next to the
+//! workspace).
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
+use recs_data::{Interactions, movielens, split};
 use recs_metrics::Scorer;
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use recs_vae::{Activation, BiVae, BiVaeParams, Likelihood};
@@ -19,14 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let epochs: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(500);
     let seed: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(42);
-    let dir = args.get(3).cloned().unwrap_or_else(|| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/datasets/ml-100k"
-        )
-        .to_string()
-    });
-    let (train, test) = load_split(&format!("{dir}/u.data"), seed)?;
+    let data = load(args.get(3).map(PathBuf::from))?;
+    // The seed notebook's protocol: a 75/25 random split of the ratings.
+    let parts = split::random(&data, 0.75, seed)?;
+    let train = parts.train.to_csr(DuplicatePolicy::Error)?;
+    let test = parts.test.to_csr(DuplicatePolicy::Error)?;
     println!(
         "users {} items {} train {} test {}",
         train.n_rows(),
@@ -61,31 +58,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// u.data → a 75/25 random split of the ratings (users and items indexed in order of first
-/// appearance in the file), both with the full shape.
-fn load_split(path: &str, seed: u64) -> Result<(CsrMatrix, CsrMatrix), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(path)?;
-    let (mut users, mut items) = (HashMap::new(), HashMap::new());
-    let mut triples = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 3 {
-            return Err(format!("{path}:{}: expected user, item, rating", n + 1).into());
-        }
-        let nu = users.len() as u32;
-        let u = *users.entry(f[0].to_string()).or_insert(nu);
-        let ni = items.len() as u32;
-        let i = *items.entry(f[1].to_string()).or_insert(ni);
-        triples.push((u, i, f[2].parse::<f32>()?));
+fn load(dir: Option<PathBuf>) -> Result<Interactions, Box<dyn std::error::Error>> {
+    if let Some(dir) = dir {
+        return Ok(movielens::load_ml100k(&dir)?);
     }
-    triples.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let cut = triples.len() * 3 / 4;
-    let build = |t: &[(u32, u32, f32)]| {
-        let (u, (i, r)): (Vec<u32>, (Vec<u32>, Vec<f32>)) =
-            t.iter().map(|&(u, i, r)| (u, (i, r))).unzip();
-        CsrMatrix::from_triplets(users.len(), items.len(), &u, &i, &r, DuplicatePolicy::Error)
-    };
-    Ok((build(&triples[..cut])?, build(&triples[cut..])?))
+    match recs_data::load_dataset("ml-100k") {
+        Ok(d) => Ok(d),
+        Err(e) => {
+            let shared =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
+            eprintln!("registry: {e}; reading {}", shared.display());
+            Ok(movielens::load_ml100k(&shared)?)
+        }
+    }
 }
 
 /// MAP (Recommenders' `map`), NDCG@k, P@k, R@k over test users, ranking the items seen in

@@ -148,6 +148,8 @@ struct Core<B: Backend> {
     x: CsrMatrix,
     /// Its transpose, items × users.
     xt: CsrMatrix,
+    user_batches: Batches<B>,
+    item_batches: Batches<B>,
     user: GaussianEncoder<B::Mat>,
     item: GaussianEncoder<B::Mat>,
     user_opt: Adam<B::Mat>,
@@ -160,6 +162,51 @@ struct Core<B: Backend> {
     epoch: usize,
 }
 
+/// A side's row batches: built once when the backend keeps them
+/// ([`Backend::KEEP_BATCHES`]), else at each use.
+struct Batches<B: Backend> {
+    ranges: Vec<std::ops::Range<usize>>,
+    kept: Vec<B::Batch>,
+}
+
+/// A batch from [`Batches::get`].
+enum BatchRef<'a, T> {
+    Kept(&'a T),
+    Fresh(T),
+}
+
+impl<T> std::ops::Deref for BatchRef<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            BatchRef::Kept(t) => t,
+            BatchRef::Fresh(t) => t,
+        }
+    }
+}
+
+impl<B: Backend> Batches<B> {
+    fn new(be: &B, data: &CsrMatrix, batch_size: usize) -> Result<Self> {
+        let ranges: Vec<_> = sequential_batches(data.n_rows(), batch_size).collect();
+        let kept = if B::KEEP_BATCHES {
+            ranges
+                .iter()
+                .map(|r| be.batch(data, r.clone()))
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(Self { ranges, kept })
+    }
+
+    fn get(&self, be: &B, data: &CsrMatrix, i: usize) -> Result<BatchRef<'_, B::Batch>> {
+        Ok(match self.kept.get(i) {
+            Some(b) => BatchRef::Kept(b),
+            None => BatchRef::Fresh(be.batch(data, self.ranges[i].clone())?),
+        })
+    }
+}
+
 /// One side's pass over all its batches; returns the summed per-row loss.
 #[allow(clippy::too_many_arguments)]
 fn side_pass<B: Backend>(
@@ -167,6 +214,7 @@ fn side_pass<B: Backend>(
     enc: &mut GaussianEncoder<B::Mat>,
     opt: &mut Adam<B::Mat>,
     data: &CsrMatrix,
+    batches: &Batches<B>,
     other: &B::Mat,
     store: &mut B::Mat,
     noise: &mut Noise,
@@ -177,14 +225,14 @@ fn side_pass<B: Backend>(
     let k = p.k;
     let dec = be.decoder(other)?;
     let mut total = 0.0;
-    for rows in sequential_batches(data.n_rows(), p.batch_size) {
+    for (i, rows) in batches.ranges.iter().enumerate() {
         let n = rows.len();
         let spec = StepSpec {
             likelihood: p.likelihood,
             kl_weight: p.beta_kl as f32,
             scale: 1.0 / n as f32,
         };
-        let batch = be.batch(data, rows.clone())?;
+        let batch = batches.get(be, data, i)?;
         let (nll, kl) = be.train_step(enc, opt, &batch, noise.draw(n * k), &dec, spec)?;
         let loss = nll + p.beta_kl * kl;
         check_finite(loss, epoch, what)?;
@@ -201,12 +249,12 @@ fn means<B: Backend>(
     be: &B,
     enc: &GaussianEncoder<B::Mat>,
     data: &CsrMatrix,
-    batch_size: usize,
+    batches: &Batches<B>,
     k: usize,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(data.n_rows() * k);
-    for rows in sequential_batches(data.n_rows(), batch_size) {
-        let batch = be.batch(data, rows)?;
+    for i in 0..batches.ranges.len() {
+        let batch = batches.get(be, data, i)?;
         out.extend(be.download(&be.mean(enc, &batch)?)?);
     }
     Ok(out)
@@ -247,11 +295,15 @@ impl<B: Backend> Core<B> {
         let item_opt = Adam::new(&be, params.learning_rate, &shapes(&item))?;
         let theta = be.upload(theta, n_users, k)?;
         let beta = be.upload(vec![0.0; n_items * k], n_items, k)?;
+        let user_batches = Batches::new(&be, &x, params.batch_size)?;
+        let item_batches = Batches::new(&be, &xt, params.batch_size)?;
         Ok(Self {
             be,
             params: params.clone(),
             x,
             xt,
+            user_batches,
+            item_batches,
             user,
             item,
             user_opt,
@@ -271,6 +323,7 @@ impl<B: Backend> Core<B> {
             &mut self.item,
             &mut self.item_opt,
             &self.xt,
+            &self.item_batches,
             &self.theta,
             &mut self.beta,
             &mut self.noise,
@@ -283,6 +336,7 @@ impl<B: Backend> Core<B> {
             &mut self.user,
             &mut self.user_opt,
             &self.x,
+            &self.user_batches,
             &self.beta,
             &mut self.theta,
             &mut self.noise,
@@ -294,9 +348,9 @@ impl<B: Backend> Core<B> {
     }
 
     fn finish(self) -> Result<BiVae> {
-        let (k, bs) = (self.params.k, self.params.batch_size);
-        let mu_beta = means(&self.be, &self.item, &self.xt, bs, k)?;
-        let mu_theta = means(&self.be, &self.user, &self.x, bs, k)?;
+        let k = self.params.k;
+        let mu_beta = means(&self.be, &self.item, &self.xt, &self.item_batches, k)?;
+        let mu_theta = means(&self.be, &self.user, &self.x, &self.user_batches, k)?;
         let be = &self.be;
         let to_host = |m: B::Mat| -> Result<HostMat> {
             let (rows, cols) = be.shape(&m);
@@ -366,6 +420,13 @@ impl BiVaeTrainer {
         })
     }
 
+    fn threads(&self) -> usize {
+        match self.core {
+            CoreOn::Native(_) => team::default_threads(),
+            CoreOn::Candle(_) => 1,
+        }
+    }
+
     /// Epochs run so far.
     pub fn epochs_done(&self) -> usize {
         match &self.core {
@@ -378,12 +439,13 @@ impl BiVaeTrainer {
     /// with [`VaeError::NonFiniteLoss`].
     pub fn run_epoch(&mut self) -> Result<EpochReport> {
         let t0 = Instant::now();
-        // The epoch's many short parallel regions run on a spinning team (see `team`).
-        let (item, user, n_items, n_users) =
-            Team::run_with(team::default_threads(), || match &mut self.core {
-                CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
-                CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
-            })?;
+        // The native kernels' many short parallel regions run on a spinning team (see
+        // `team`); candle parallelises its own ops.
+        let threads = self.threads();
+        let (item, user, n_items, n_users) = Team::run_with(threads, || match &mut self.core {
+            CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+            CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+        })?;
         Ok(EpochReport {
             epoch: self.epochs_done(),
             n_epochs: self.n_epochs,
@@ -398,8 +460,9 @@ impl BiVaeTrainer {
 
     /// Recomputes the posterior means with the final encoders and returns the model.
     pub fn finish(self) -> Result<BiVae> {
+        let threads = self.threads();
         let core = self.core;
-        Team::run_with(team::default_threads(), || match core {
+        Team::run_with(threads, || match core {
             CoreOn::Native(c) => c.finish(),
             CoreOn::Candle(c) => c.finish(),
         })
@@ -511,13 +574,9 @@ impl BiVae {
                 x.n_cols()
             )));
         }
-        means(
-            &Native,
-            enc,
-            &x.binarize(),
-            self.params.batch_size,
-            self.params.k,
-        )
+        let x = x.binarize();
+        let batches = Batches::new(&Native, &x, self.params.batch_size)?;
+        means(&Native, enc, &x, &batches, self.params.k)
     }
 
     /// Free-form metadata saved with the model (e.g. the CLI's id maps); `null` by default.

@@ -17,6 +17,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+/// Busy-wait iterations (`spin_loop` hints, some tens of nanoseconds each) before a waiting
+/// thread starts yielding its CPU: long enough to bridge the serial gaps between a batch
+/// step's regions, short enough not to starve other work on a shared machine.
+const SPINS: u32 = 1 << 12;
+
 /// A task body: called with task indices `0..n`.
 type Job<'a> = dyn Fn(usize) + Sync + 'a;
 
@@ -101,10 +106,11 @@ impl Team {
                 continue;
             }
             idle = idle.saturating_add(1);
-            if idle < 1 << 16 {
+            if idle < SPINS {
                 std::hint::spin_loop();
             } else {
-                // Long idle (the caller is busy with serial work): let others run.
+                // Idle for a while (the caller is busy with serial work): stay ready, but
+                // let other threads on a shared machine run.
                 std::thread::yield_now();
             }
         }
@@ -205,7 +211,7 @@ impl Team {
         // descheduled (the machine may be shared) and needs this CPU to finish.
         let mut spins = 0u32;
         while self.shared.remaining.load(Ordering::Acquire) != 0 {
-            if spins < 1 << 12 {
+            if spins < SPINS {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
@@ -297,10 +303,14 @@ pub(crate) fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) 
     });
 }
 
+/// Most threads a team gets: a batch step splits into about eight row chunks, so more
+/// threads would only spin.
+const MAX_THREADS: usize = 8;
+
 /// How many threads a team should have: rayon's setting (`RAYON_NUM_THREADS`, else the
-/// number of CPUs).
+/// number of CPUs), at most eight.
 pub(crate) fn default_threads() -> usize {
-    rayon::current_num_threads().max(1)
+    rayon::current_num_threads().clamp(1, MAX_THREADS)
 }
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ impl Backend for CandleOps {
     type Mat = Tensor;
     type Batch = Tensor;
     type Decoder = Tensor;
+    const KEEP_BATCHES: bool = false;
 
     fn upload(&self, data: Vec<f32>, rows: usize, cols: usize) -> Result<Tensor> {
         if data.len() != rows * cols {

@@ -72,6 +72,9 @@ pub(crate) trait Backend {
     type Mat: Clone + std::fmt::Debug + Send;
     /// A batch of rows of a sparse matrix, ready to be a first layer's input.
     type Batch;
+    /// Whether a training loop should build every batch once and keep it (cheap for a
+    /// sparse batch) rather than build it again at each use (a dense one).
+    const KEEP_BATCHES: bool;
     /// The other side's factors, prepared for the decoder (fixed for a whole pass).
     type Decoder;
 

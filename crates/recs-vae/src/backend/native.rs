@@ -26,7 +26,16 @@ impl HostMat {
     }
 }
 
-/// The CPU backend (stateless; parallel through rayon's global pool).
+/// A batch of rows for the native kernels: the rows and their transpose (row `i` of `xt`
+/// lists the batch rows that hold column `i`: the first layer's weight gradient gathers
+/// along it).
+#[derive(Debug, Clone)]
+pub(crate) struct NativeBatch {
+    pub x: CsrMatrix,
+    pub xt: CsrMatrix,
+}
+
+/// The CPU backend (stateless; parallel on the active [`team`] if there is one).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Native;
 
@@ -264,34 +273,79 @@ fn chunks(rows: usize) -> Vec<Range<usize>> {
 }
 
 /// A chunk's forward pass: every hidden layer's output (`rows × width`) and the heads,
-/// `rows × 2k`, each row `[μ | σ pre-activation]`.
+/// `rows × stride`, each row `[μ | σ pre-activation | zero padding]` (see [`JointHeads`]).
 struct ChunkForward {
     hidden: Vec<Vec<f32>>,
     head: Vec<f32>,
 }
 
-/// Both heads as one layer `h × 2k`: `[W_μ | W_σ]`, `[b_μ | b_σ]` (one product instead of
-/// two, forward and backward).
-fn joint_heads(enc: &GaussianEncoder<HostMat>) -> crate::nn::Linear<HostMat> {
-    let (h, k) = (enc.mu.w.rows, enc.mu.w.cols);
-    let mut w = Vec::with_capacity(h * 2 * k);
-    for r in 0..h {
-        w.extend_from_slice(&enc.mu.w.data[r * k..(r + 1) * k]);
-        w.extend_from_slice(&enc.std.w.data[r * k..(r + 1) * k]);
+/// Both heads as one layer `h × 2k` (`[W_μ | W_σ]`, `[b_μ | b_σ]`), packed for the decoder
+/// microkernels: the forward product is their logits form and the input gradient their
+/// gradient form, so neither goes through a general gemm.
+struct JointHeads {
+    packed: PackedFactors,
+    bias: Vec<f32>,
+    h: usize,
+}
+
+impl JointHeads {
+    fn new(enc: &GaussianEncoder<HostMat>) -> Self {
+        let (h, k) = (enc.mu.w.rows, enc.mu.w.cols);
+        // T = [W_μ | W_σ]ᵀ, 2k × h.
+        let mut t = vec![0.0f32; 2 * k * h];
+        for r in 0..h {
+            for c in 0..k {
+                t[c * h + r] = enc.mu.w.data[r * k + c];
+                t[(k + c) * h + r] = enc.std.w.data[r * k + c];
+            }
+        }
+        let mut bias = enc.mu.b.data.clone();
+        bias.extend_from_slice(&enc.std.b.data);
+        Self {
+            packed: PackedFactors::new(&t, 2 * k, h),
+            bias,
+            h,
+        }
     }
-    let mut b = enc.mu.b.data.clone();
-    b.extend_from_slice(&enc.std.b.data);
-    crate::nn::Linear {
-        w: HostMat {
-            rows: h,
-            cols: 2 * k,
-            data: w,
-        },
-        b: HostMat {
-            rows: 1,
-            cols: 2 * k,
-            data: b,
-        },
+
+    /// Row stride of the heads' output.
+    fn stride(&self) -> usize {
+        self.packed.np
+    }
+
+    /// `[μ | σ pre-activation]` of `n` rows of `x` (`n × h`), `n × stride`.
+    fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let st = self.stride();
+        let mut out = vec![0.0f32; n * st];
+        for blk in (0..n).step_by(MR) {
+            let rb = MR.min(n - blk);
+            self.packed.logits(
+                &x[blk * self.h..(blk + rb) * self.h],
+                rb,
+                &mut out[blk * st..(blk + rb) * st],
+            );
+        }
+        for row in out.chunks_exact_mut(st) {
+            for (v, &b) in row.iter_mut().zip(&self.bias) {
+                *v += b;
+            }
+        }
+        out
+    }
+
+    /// `d_head · [W_μ | W_σ]ᵀ` for `n` rows of `d_head` (`n × stride`, zero padding).
+    fn backward(&self, d_head: &[f32], n: usize) -> Vec<f32> {
+        let st = self.stride();
+        let mut dx = vec![0.0f32; n * self.h];
+        for blk in (0..n).step_by(MR) {
+            let rb = MR.min(n - blk);
+            self.packed.grad(
+                &d_head[blk * st..(blk + rb) * st],
+                rb,
+                &mut dx[blk * self.h..(blk + rb) * self.h],
+            );
+        }
+        dx
     }
 }
 
@@ -311,7 +365,7 @@ fn dense(x: &[f32], n: usize, l: &crate::nn::Linear<HostMat>, act: Option<Activa
 
 fn forward_chunk(
     enc: &GaussianEncoder<HostMat>,
-    heads: &crate::nn::Linear<HostMat>,
+    heads: &JointHeads,
     x: &CsrMatrix,
     rows: Range<usize>,
 ) -> ChunkForward {
@@ -330,7 +384,7 @@ fn forward_chunk(
         );
         hidden.push(next);
     }
-    let head = dense(hidden.last().expect("one layer at least"), n, heads, None);
+    let head = heads.forward(hidden.last().expect("one layer at least"), n);
     ChunkForward { hidden, head }
 }
 
@@ -341,8 +395,10 @@ struct ChunkGrads {
     hidden: Vec<Vec<f32>>,
     /// `dL/d(pre-activation)` of every hidden layer.
     d_pre: Vec<Vec<f32>>,
-    /// `[dL/dμ | dL/d(σ head pre-activation)]`, `rows × 2k`.
+    /// `[dL/dμ | dL/d(σ head pre-activation) | zero padding]`, `rows × stride`.
     d_head: Vec<f32>,
+    /// Row stride of `d_head`.
+    stride: usize,
     nll: f64,
     kl: f64,
 }
@@ -350,7 +406,7 @@ struct ChunkGrads {
 #[allow(clippy::too_many_arguments)]
 fn step_chunk(
     enc: &GaussianEncoder<HostMat>,
-    heads: &crate::nn::Linear<HostMat>,
+    heads: &JointHeads,
     x: &CsrMatrix,
     rows: Range<usize>,
     eps: &[f32],
@@ -359,13 +415,14 @@ fn step_chunk(
 ) -> ChunkGrads {
     let (n, k, np) = (rows.len(), dec.k, dec.np);
     let ChunkForward { hidden, mut head } = forward_chunk(enc, heads, x, rows.clone());
+    let st = heads.stride();
     let mut s = vec![0.0f32; n * k];
     for ((h, s), e) in head
-        .chunks_exact_mut(2 * k)
+        .chunks_exact_mut(st)
         .zip(s.chunks_exact_mut(k))
         .zip(eps.chunks_exact(k))
     {
-        reparam(h, s, e);
+        reparam(&mut h[..2 * k], s, e);
     }
     // Decoder: logits, likelihood gradient and ds, MR rows at a time.
     let code = lik_code(spec.likelihood);
@@ -390,27 +447,20 @@ fn step_chunk(
         dec.grad(&z, rb, &mut ds[blk * k..(blk + rb) * k]);
     }
     // KL and the reparameterisation.
-    let mut d_head = vec![0.0; n * 2 * k];
+    let mut d_head = vec![0.0; n * st];
     let w = spec.kl_weight * spec.scale;
     let mut kl = 0.0;
     for (((g, h), e), d) in ds
         .chunks_exact(k)
-        .zip(head.chunks_exact(2 * k))
+        .zip(head.chunks_exact(st))
         .zip(eps.chunks_exact(k))
-        .zip(d_head.chunks_exact_mut(2 * k))
+        .zip(d_head.chunks_exact_mut(st))
     {
-        kl += gaussian_grad(g, h, e, w, d);
+        kl += gaussian_grad(g, &h[..2 * k], e, w, &mut d[..2 * k]);
     }
     // Back through the heads and the hidden layers.
     let last = hidden.len() - 1;
-    let mut dh = vec![0.0; n * heads.w.rows];
-    gemm(
-        &mut dh,
-        MatRef::new(&d_head, n, 2 * k),
-        heads.w.view().t(),
-        false,
-        false,
-    );
+    let mut dh = heads.backward(&d_head, n);
     let mut d_pre: Vec<Vec<f32>> = vec![Vec::new(); hidden.len()];
     for i in (0..=last).rev() {
         act_grad(&mut dh, &hidden[i], act_code(Some(enc.act)));
@@ -434,6 +484,7 @@ fn step_chunk(
         hidden,
         d_pre,
         d_head,
+        stride: st,
         nll,
         kl,
     }
@@ -565,8 +616,39 @@ fn other_grads(
         grads.push(dw);
         grads.push(db);
     }
-    // The joint heads' gradient, split back into μ's and σ's.
-    let (dw, db) = dense_grads(chunks, |c| &c.hidden[last], |c| &c.d_head, fan_in, 2 * k);
+    // The joint heads' gradient in one product over the whole batch, split back into μ's
+    // and σ's.
+    let rows: usize = chunks.iter().map(|c| c.rows.len()).sum();
+    let h_all: Vec<f32> = chunks
+        .iter()
+        .flat_map(|c| c.hidden[last].iter().copied())
+        .collect();
+    let d_all: Vec<f32> = chunks
+        .iter()
+        .flat_map(|c| {
+            c.d_head
+                .chunks_exact(c.stride)
+                .flat_map(|r| r[..2 * k].iter().copied())
+        })
+        .collect();
+    let mut dw = HostMat {
+        rows: fan_in,
+        cols: 2 * k,
+        data: vec![0.0; fan_in * 2 * k],
+    };
+    gemm(
+        &mut dw.data,
+        MatRef::new(&h_all, rows, fan_in).t(),
+        MatRef::new(&d_all, rows, 2 * k),
+        false,
+        false,
+    );
+    let mut db = HostMat {
+        rows: 1,
+        cols: 2 * k,
+        data: vec![0.0; 2 * k],
+    };
+    add_col_sums(&d_all, &mut db.data);
     let split = |m: &HostMat, half: usize| -> Vec<f32> {
         m.data
             .chunks_exact(2 * k)
@@ -610,7 +692,7 @@ impl Native {
             )));
         }
         let work = b * dec.n * k;
-        let heads = joint_heads(enc);
+        let heads = JointHeads::new(enc);
         Ok(map_chunks(b, work, |rows| {
             let e = &eps[rows.start * k..rows.end * k];
             step_chunk(enc, &heads, x, rows, e, dec, spec)
@@ -620,8 +702,9 @@ impl Native {
 
 impl Backend for Native {
     type Mat = HostMat;
-    type Batch = CsrMatrix;
+    type Batch = NativeBatch;
     type Decoder = PackedFactors;
+    const KEEP_BATCHES: bool = true;
 
     fn upload(&self, data: Vec<f32>, rows: usize, cols: usize) -> Result<HostMat> {
         if data.len() != rows * cols {
@@ -641,9 +724,11 @@ impl Backend for Native {
         (m.rows, m.cols)
     }
 
-    fn batch(&self, x: &CsrMatrix, rows: Range<usize>) -> Result<CsrMatrix> {
+    fn batch(&self, x: &CsrMatrix, rows: Range<usize>) -> Result<NativeBatch> {
         let ids: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
-        Ok(x.select_rows(&ids)?)
+        let x = x.select_rows(&ids)?;
+        let xt = x.transpose();
+        Ok(NativeBatch { x, xt })
     }
 
     fn decoder(&self, other: &HostMat) -> Result<PackedFactors> {
@@ -653,11 +738,12 @@ impl Backend for Native {
     fn gradients(
         &self,
         enc: &GaussianEncoder<HostMat>,
-        x: &CsrMatrix,
+        batch: &NativeBatch,
         eps: Vec<f32>,
         dec: &PackedFactors,
         spec: StepSpec,
     ) -> Result<StepResult<HostMat>> {
+        let x = &batch.x;
         let parts = self.backward_chunks(enc, x, &eps, dec, spec)?;
         let nll = parts.iter().map(|p| p.nll).sum();
         let kl = parts.iter().map(|p| p.kl).sum();
@@ -672,11 +758,12 @@ impl Backend for Native {
         &self,
         enc: &mut GaussianEncoder<HostMat>,
         opt: &mut Adam<HostMat>,
-        x: &CsrMatrix,
+        batch: &NativeBatch,
         eps: Vec<f32>,
         dec: &PackedFactors,
         spec: StepSpec,
     ) -> Result<(f64, f64)> {
+        let (x, xt) = (&batch.x, &batch.xt);
         let parts = self.backward_chunks(enc, x, &eps, dec, spec)?;
         let nll = parts.iter().map(|p| p.nll).sum();
         let kl = parts.iter().map(|p| p.kl).sum();
@@ -690,13 +777,11 @@ impl Backend for Native {
         let head_shape = (enc.mu.w.rows, enc.mu.w.cols);
         let hidden_shapes: Vec<(usize, usize)> =
             enc.hidden.iter().map(|l| (l.w.rows, l.w.cols)).collect();
-        // dL/d(pre-activation) of the first layer for the whole batch, and the batch's
-        // transpose: row i lists the batch rows that hold input column i.
+        // dL/d(pre-activation) of the first layer for the whole batch.
         let d0: Vec<f32> = parts
             .iter()
             .flat_map(|c| c.d_pre[0].iter().copied())
             .collect();
-        let xt = x.transpose();
         let mut params = enc.params_mut();
         let (w1, rest_params) = params.split_first_mut().expect("an encoder has parameters");
         let ((m1, v1), rest_moments) = opt.moments_mut().split_first_mut().expect("same length");
@@ -728,7 +813,7 @@ impl Backend for Native {
             Task::Rows { first, p, m, v } => {
                 let rows = p.len() / h0;
                 let mut g = vec![0.0f32; p.len()];
-                sparse::spmm_range(&xt, *first..*first + rows, &d0, h0, &mut g);
+                sparse::spmm_range(xt, *first..*first + rows, &d0, h0, &mut g);
                 adam_kernel(p, m, v, &g, &step);
             }
             Task::Rest { params, moments } => {
@@ -744,9 +829,10 @@ impl Backend for Native {
     fn sample(
         &self,
         enc: &GaussianEncoder<HostMat>,
-        x: &CsrMatrix,
+        batch: &NativeBatch,
         eps: Vec<f32>,
     ) -> Result<HostMat> {
+        let x = &batch.x;
         check_encoder(enc, x)?;
         let (b, k) = (x.n_rows(), enc.mu.w.cols);
         if eps.len() != b * k {
@@ -757,17 +843,17 @@ impl Backend for Native {
             )));
         }
         let work = x.nnz() * enc.hidden[0].w.cols;
-        let heads = joint_heads(enc);
+        let heads = JointHeads::new(enc);
         let parts = map_chunks(b, work, |rows| {
             let ChunkForward { mut head, .. } = forward_chunk(enc, &heads, x, rows.clone());
             let mut s = vec![0.0f32; rows.len() * k];
             let e = &eps[rows.start * k..rows.end * k];
             for ((h, s), e) in head
-                .chunks_exact_mut(2 * k)
+                .chunks_exact_mut(heads.stride())
                 .zip(s.chunks_exact_mut(k))
                 .zip(e.chunks_exact(k))
             {
-                reparam(h, s, e);
+                reparam(&mut h[..2 * k], s, e);
             }
             s
         });
@@ -778,14 +864,15 @@ impl Backend for Native {
         })
     }
 
-    fn mean(&self, enc: &GaussianEncoder<HostMat>, x: &CsrMatrix) -> Result<HostMat> {
+    fn mean(&self, enc: &GaussianEncoder<HostMat>, batch: &NativeBatch) -> Result<HostMat> {
+        let x = &batch.x;
         check_encoder(enc, x)?;
         let (b, k) = (x.n_rows(), enc.mu.w.cols);
         let work = x.nnz() * enc.hidden[0].w.cols;
-        let heads = joint_heads(enc);
+        let heads = JointHeads::new(enc);
         let parts = map_chunks(b, work, |rows| {
             let head = forward_chunk(enc, &heads, x, rows).head;
-            head.chunks_exact(2 * k)
+            head.chunks_exact(heads.stride())
                 .flat_map(|r| r[..k].iter().copied())
                 .collect::<Vec<f32>>()
         });

@@ -305,7 +305,9 @@ fn mismatched_shapes_are_errors_not_panics() {
             .is_err()
     );
     // A batch over a different number of input columns.
-    let wide = CsrMatrix::zeros(4, c.x.n_cols() + 1).unwrap();
+    let wide = Native
+        .batch(&CsrMatrix::zeros(4, c.x.n_cols() + 1).unwrap(), 0..4)
+        .unwrap();
     assert!(Native.mean(&nenc, &wide).is_err());
     assert!(Native.upload(vec![0.0; 5], 2, 3).is_err());
 }
