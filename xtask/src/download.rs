@@ -1,12 +1,125 @@
-//! `cargo xtask download <dataset>`. (Being built: issue 2.)
+//! `cargo xtask download <dataset>`: fetch a dataset over HTTPS (or take it from a local
+//! mirror), verify every checksum and count, and install it atomically into the data
+//! directory. The verification and the atomic install are `recs_data::registry`'s, the same
+//! that `load_dataset` uses.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use recs_data::registry;
 
 /// Arguments of `cargo xtask download`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Dataset name.
+    /// Dataset name (see --list).
+    #[arg(required_unless_present = "list")]
     pub name: Option<String>,
+    /// Take the files from a local copy laid out as DIR/<name>/ instead of the network
+    /// (default: $RECS_DATA_MIRROR when set).
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// List the known datasets and which are installed.
+    #[arg(long)]
+    pub list: bool,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("download is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let data_dir = registry::data_dir();
+    if args.list {
+        println!("data directory: {}", data_dir.display());
+        for d in registry::datasets() {
+            let mark = if registry::is_installed(&d.name, &data_dir) {
+                "installed"
+            } else {
+                "-"
+            };
+            println!("{:<16} {:<10} {}", d.name, mark, d.description);
+        }
+        return Ok(());
+    }
+    let name = args.name.as_deref().unwrap_or_default();
+    let info = registry::dataset(name)?;
+    if registry::is_installed(name, &data_dir) {
+        println!(
+            "{name} is already installed in {}",
+            registry::install_path(name, &data_dir).display()
+        );
+        return Ok(());
+    }
+    let mirror = args.from.or_else(|| {
+        std::env::var_os(registry::MIRROR_ENV)
+            .filter(|m| !m.is_empty())
+            .map(PathBuf::from)
+    });
+    let dest = match mirror {
+        Some(m) => registry::install_from_dir(name, &m.join(name), &data_dir)?,
+        None => download(&info, &data_dir)?,
+    };
+    println!("installed and verified {name} in {}", dest.display());
+    Ok(())
+}
+
+/// Installs `name` unless it is: from `$RECS_DATA_MIRROR` when set, else over HTTPS.
+pub fn ensure_installed(name: &str) -> anyhow::Result<()> {
+    if registry::is_installed(name, &registry::data_dir()) {
+        return Ok(());
+    }
+    run(Args {
+        name: Some(name.to_string()),
+        from: None,
+        list: false,
+    })
+}
+
+/// Downloads the archive into a temporary directory inside the data directory, extracts the
+/// dataset's files and installs them with full verification.
+fn download(info: &registry::DatasetInfo, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix(&format!(".{}.download-", info.name))
+        .tempdir_in(data_dir)?;
+    let archive = work.path().join("archive.zip");
+    eprintln!("downloading {} ...", info.url);
+    fetch(&info.url, &archive).map_err(|e| {
+        anyhow::anyhow!(
+            "could not download {}: {e:#}\nWithout network access, point at a local copy laid out as DIR/{}/: \
+             `cargo xtask download {} --from DIR` or RECS_DATA_MIRROR=DIR",
+            info.url,
+            info.name,
+            info.name
+        )
+    })?;
+    let extracted = work.path().join("extracted");
+    std::fs::create_dir_all(&extracted)?;
+    let file = std::fs::File::open(&archive)?;
+    let mut zip = zip::ZipArchive::new(file).with_context(|| {
+        format!(
+            "{}: the downloaded archive is not a valid zip file",
+            info.url
+        )
+    })?;
+    for f in &info.files {
+        let inner = format!("{}/{}", info.archive_dir, f.name);
+        let mut entry = zip
+            .by_name(&inner)
+            .with_context(|| format!("{}: the archive has no {inner}", info.url))?;
+        let mut out = std::fs::File::create(extracted.join(&f.name))?;
+        std::io::copy(&mut entry, &mut out)
+            .with_context(|| format!("{inner}: truncated or corrupt archive entry"))?;
+        out.flush()?;
+    }
+    Ok(registry::install_from_dir(
+        &info.name, &extracted, data_dir,
+    )?)
+}
+
+fn fetch(url: &str, to: &Path) -> anyhow::Result<()> {
+    let mut res = ureq::get(url).call()?;
+    let mut reader = res.body_mut().as_reader();
+    let mut out = std::fs::File::create(to)?;
+    std::io::copy(&mut reader, &mut out)?;
+    out.flush()?;
+    Ok(())
 }

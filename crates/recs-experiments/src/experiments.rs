@@ -1,0 +1,40 @@
+//! The registry of named experiments and the protocols they share.
+
+use std::collections::BTreeMap;
+
+use crate::{Reference, RunOptions};
+
+mod bivae;
+
+/// A named, reproducible experiment: data protocol, model, parameters and references.
+#[derive(Debug)]
+pub struct Experiment {
+    /// Name used on the command line (`cargo xtask reproduce <name>`).
+    pub name: &'static str,
+    /// One line saying what it runs.
+    pub description: &'static str,
+    /// Registry names of the datasets it reads (installed before it runs).
+    pub datasets: &'static [&'static str],
+    /// Metric keys in the order the table prints them.
+    pub metrics: &'static [&'static str],
+    /// The numbers it is compared with.
+    pub references: &'static [Reference],
+    /// Runs one seed.
+    pub run: fn(&RunOptions, u64) -> anyhow::Result<SeedRun>,
+}
+
+/// What one seed of an experiment returns to the runner.
+#[derive(Debug, Clone)]
+pub struct SeedRun {
+    /// Seconds spent training.
+    pub train_seconds: f64,
+    /// Metric key → value.
+    pub metrics: BTreeMap<String, f64>,
+    /// Parameters as trained.
+    pub params: serde_json::Value,
+    /// Epochs trained.
+    pub epochs: usize,
+}
+
+/// Every known experiment.
+pub static EXPERIMENTS: &[Experiment] = &[bivae::BIVAE_ML100K];

@@ -1,0 +1,88 @@
+//! Data protocols and metric sets shared by the experiments.
+
+use std::collections::BTreeMap;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use recs_data::{Interactions, registry};
+use recs_metrics::{Candidates, EvalConfig, Metric, Scorer};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+
+use crate::RunOptions;
+
+/// A user × item train / test pair over one index space.
+#[derive(Debug, Clone)]
+pub struct RankingData {
+    /// Training interactions (values as in the file; models binarise as they need).
+    pub train: CsrMatrix,
+    /// Test interactions.
+    pub test: CsrMatrix,
+}
+
+/// Loads `dataset` from the options' data directory, installing it from the mirror first
+/// when it is missing (with full verification).
+pub fn load(opts: &RunOptions, dataset: &str) -> anyhow::Result<Interactions> {
+    let data_dir = opts.data_dir.clone().unwrap_or_else(registry::data_dir);
+    let mirror = opts.mirror.clone().or_else(|| {
+        std::env::var_os(registry::MIRROR_ENV)
+            .filter(|m| !m.is_empty())
+            .map(PathBuf::from)
+    });
+    if !registry::is_installed(dataset, &data_dir) {
+        if let Some(m) = mirror {
+            registry::install_from_dir(dataset, &m.join(dataset), &data_dir)
+                .with_context(|| format!("installing {dataset} from the mirror {}", m.display()))?;
+        }
+    }
+    Ok(registry::load_from(dataset, &data_dir)?)
+}
+
+/// Loads `dataset` (see [`load`]) and splits its ratings at random, `train_ratio` for
+/// training, as Recommenders' `python_random_split`.
+pub fn random_split(
+    opts: &RunOptions,
+    dataset: &str,
+    train_ratio: f64,
+    seed: u64,
+) -> anyhow::Result<RankingData> {
+    let data = load(opts, dataset).with_context(|| format!("loading {dataset}"))?;
+    let split = recs_data::split::random(&data, train_ratio, seed)?;
+    Ok(RankingData {
+        train: split.train.to_csr(DuplicatePolicy::Error)?,
+        test: split.test.to_csr(DuplicatePolicy::Error)?,
+    })
+}
+
+/// The seed notebooks' ranking metrics at k = 10: Recommenders' `map` (reported as "map"),
+/// `map_at_k` ("map@10"), NDCG@10, precision@10 and recall@10, ranking every item seen in
+/// training with the user's training items excluded.
+pub fn ranking_at_10(
+    scorer: &dyn Scorer,
+    data: &RankingData,
+) -> anyhow::Result<BTreeMap<String, f64>> {
+    let cfg = EvalConfig {
+        metrics: vec![
+            Metric::MapFull,
+            Metric::Map,
+            Metric::Ndcg,
+            Metric::Precision,
+            Metric::Recall,
+        ],
+        ks: vec![10],
+        exclude_seen: true,
+        candidates: Candidates::SeenInTrain,
+        ..EvalConfig::default()
+    };
+    let report = recs_metrics::evaluate(scorer, &data.train, &data.test, &cfg)?;
+    let mut out = BTreeMap::new();
+    for (key, value) in report.means {
+        let key = if key == "map_full@10" {
+            "map".to_string()
+        } else {
+            key
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}

@@ -1,0 +1,81 @@
+//! CI's short run of the main job: ml-100k from the local mirror, a few epochs of BiVAE,
+//! quality far above a random ranking. The full 500-epoch run is a benchmark
+//! (`cargo xtask reproduce bivae-ml100k`), not a test.
+
+use std::path::PathBuf;
+
+use recs_experiments::{RunOptions, find, protocol, run};
+use recs_metrics::{ScoreError, Scorer};
+
+fn mirror() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    d.join("ml-100k/u.data").is_file().then_some(d).or_else(|| {
+        eprintln!("skipping: no ml-100k mirror beside the checkout");
+        None
+    })
+}
+
+/// Seeded pseudo-random scores.
+struct Random(usize, usize);
+impl Scorer for Random {
+    fn n_users(&self) -> usize {
+        self.0
+    }
+    fn n_items(&self) -> usize {
+        self.1
+    }
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        let mut s = 0x9E37_79B9_7F4A_7C15u64 ^ user as u64;
+        for o in out {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *o = (s >> 40) as f32;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn bivae_ml100k_smoke_is_far_above_random() {
+    let Some(mirror) = mirror() else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        epochs: Some(40),
+        data_dir: Some(data_dir.path().to_path_buf()),
+        mirror: Some(mirror),
+        ..RunOptions::default()
+    };
+    let report = run(find("bivae-ml100k").unwrap(), &opts).unwrap();
+    let data = protocol::random_split(&opts, "ml-100k", 0.75, opts.seed).unwrap();
+    let (nu, ni) = data.train.shape();
+    let random = protocol::ranking_at_10(&Random(nu, ni), &data).unwrap();
+    for key in ["map", "ndcg@10", "precision@10", "recall@10"] {
+        let (ours, rnd) = (report.metrics[key], random[key]);
+        eprintln!("{key}: ours {ours:.4}, random {rnd:.4}");
+        assert!(
+            ours > 4.0 * rnd,
+            "{key}: ours {ours} is not far above random {rnd}"
+        );
+    }
+    assert!(report.metrics["precision@10"] > 0.25, "{}", report.table());
+    assert_eq!(report.epochs, 40);
+    let json = tempfile::tempdir().unwrap();
+    let path = json.path().join("r/bivae.json");
+    report.write_json(&path).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for key in [
+        "experiment",
+        "git_rev",
+        "seed",
+        "seeds",
+        "epochs",
+        "params",
+        "train_seconds",
+        "metrics",
+        "per_seed",
+    ] {
+        assert!(v.get(key).is_some(), "JSON lacks {key}");
+    }
+}
