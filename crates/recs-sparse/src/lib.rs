@@ -45,9 +45,7 @@ pub enum DuplicatePolicy {
 #[derive(Debug, Error, PartialEq)]
 pub enum SparseError {
     /// A triplet's row or column lies outside the matrix shape.
-    #[error(
-        "triplet {index}: ({row}, {col}) is outside the {n_rows}×{n_cols} matrix"
-    )]
+    #[error("triplet {index}: ({row}, {col}) is outside the {n_rows}×{n_cols} matrix")]
     OutOfBounds {
         /// Position of the triplet in the input.
         index: usize,
@@ -221,7 +219,10 @@ impl CsrMatrix {
                         DuplicatePolicy::Sum => v += values[scratch[j]],
                         DuplicatePolicy::KeepLast => v = values[scratch[j]],
                         DuplicatePolicy::Error => {
-                            return Err(SparseError::Duplicate { row: r as u32, col: c });
+                            return Err(SparseError::Duplicate {
+                                row: r as u32,
+                                col: c,
+                            });
                         }
                     }
                     j += 1;
@@ -420,7 +421,11 @@ impl CsrMatrix {
         let data = out.inner.data_mut();
         for w in indptr.windows(2) {
             let vals = &mut data[w[0]..w[1]];
-            let norm = vals.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+            let norm = vals
+                .iter()
+                .map(|&v| (v as f64) * (v as f64))
+                .sum::<f64>()
+                .sqrt();
             if norm > 0.0 {
                 for v in vals {
                     *v = (*v as f64 / norm) as f32;
@@ -593,14 +598,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(k.get(0, 1), Some(5.0));
-        let e = CsrMatrix::from_triplets(3, 4, &[0, 0], &[1, 1], &[2.0, 5.0], DuplicatePolicy::Error);
+        let e =
+            CsrMatrix::from_triplets(3, 4, &[0, 0], &[1, 1], &[2.0, 5.0], DuplicatePolicy::Error);
         assert_eq!(e, Err(SparseError::Duplicate { row: 0, col: 1 }));
     }
 
     #[test]
     fn bad_triplets_are_refused() {
         let r = CsrMatrix::from_triplets(2, 2, &[2], &[0], &[1.0], DuplicatePolicy::Sum);
-        assert!(matches!(r, Err(SparseError::OutOfBounds { index: 0, row: 2, .. })));
+        assert!(matches!(
+            r,
+            Err(SparseError::OutOfBounds {
+                index: 0,
+                row: 2,
+                ..
+            })
+        ));
         let r = CsrMatrix::from_triplets(2, 2, &[0], &[0], &[f32::NAN], DuplicatePolicy::Sum);
         assert!(matches!(r, Err(SparseError::NonFinite { index: 0, .. })));
         let r = CsrMatrix::from_triplets(2, 2, &[0, 1], &[0], &[1.0], DuplicatePolicy::Sum);

@@ -14,17 +14,15 @@ struct Triplets {
 
 fn triplets() -> impl Strategy<Value = Triplets> {
     (1usize..12, 1usize..12).prop_flat_map(|(n_rows, n_cols)| {
-        proptest::collection::vec(
-            (0..n_rows as u32, 0..n_cols as u32, -4i8..=4),
-            0..40,
+        proptest::collection::vec((0..n_rows as u32, 0..n_cols as u32, -4i8..=4), 0..40).prop_map(
+            move |t| Triplets {
+                n_rows,
+                n_cols,
+                rows: t.iter().map(|x| x.0).collect(),
+                cols: t.iter().map(|x| x.1).collect(),
+                vals: t.iter().map(|x| x.2 as f32 * 0.5).collect(),
+            },
         )
-        .prop_map(move |t| Triplets {
-            n_rows,
-            n_cols,
-            rows: t.iter().map(|x| x.0).collect(),
-            cols: t.iter().map(|x| x.1).collect(),
-            vals: t.iter().map(|x| x.2 as f32 * 0.5).collect(),
-        })
     })
 }
 
@@ -45,7 +43,10 @@ fn build(t: &Triplets, policy: DuplicatePolicy) -> CsrMatrix {
 }
 
 fn close(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()))
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()))
 }
 
 proptest! {
@@ -150,22 +151,32 @@ fn parallel_products_match_serial_reference() {
     let mut vals = vec![];
     let mut s = 12345u64;
     for _ in 0..6000 {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         rows.push(((s >> 33) % n_rows as u64) as u32);
         cols.push(((s >> 13) % n_cols as u64) as u32);
         vals.push(((s >> 50) % 5) as f32 + 1.0);
     }
-    let m = CsrMatrix::from_triplets(n_rows, n_cols, &rows, &cols, &vals, DuplicatePolicy::Sum).unwrap();
-    let dense: Vec<f32> = (0..n_cols * k).map(|i| (i % 13) as f32 * 0.25 - 1.5).collect();
+    let m = CsrMatrix::from_triplets(n_rows, n_cols, &rows, &cols, &vals, DuplicatePolicy::Sum)
+        .unwrap();
+    let dense: Vec<f32> = (0..n_cols * k)
+        .map(|i| (i % 13) as f32 * 0.25 - 1.5)
+        .collect();
     let mut out = vec![0.0; n_rows * k];
     m.spmm(&dense, k, &mut out).unwrap();
     let mut via_t = vec![0.0; n_rows * k];
-    m.transpose().transpose().spmm(&dense, k, &mut via_t).unwrap();
+    m.transpose()
+        .transpose()
+        .spmm(&dense, k, &mut via_t)
+        .unwrap();
     assert_eq!(out, via_t);
     let d = m.to_dense();
     for r in [0, 17, 299] {
         for j in [0, 31, 63] {
-            let e: f32 = (0..n_cols).map(|c| d[r * n_cols + c] * dense[c * k + j]).sum();
+            let e: f32 = (0..n_cols)
+                .map(|c| d[r * n_cols + c] * dense[c * k + j])
+                .sum();
             assert!((out[r * k + j] - e).abs() < 1e-3 * (1.0 + e.abs()));
         }
     }
@@ -174,5 +185,10 @@ fn parallel_products_match_serial_reference() {
     m.spmm_t(&g, k, &mut out_t).unwrap();
     let mut via = vec![0.0; n_cols * k];
     m.transpose().spmm(&g, k, &mut via).unwrap();
-    assert!(out_t.iter().zip(&via).all(|(a, b)| (a - b).abs() < 1e-3 * (1.0 + b.abs())));
+    assert!(
+        out_t
+            .iter()
+            .zip(&via)
+            .all(|(a, b)| (a - b).abs() < 1e-3 * (1.0 + b.abs()))
+    );
 }
