@@ -35,7 +35,7 @@ use crate::kernels::{MatRef, gemm};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::Adam;
 use crate::persist::{self, ModelMeta, NamedTensor};
-use crate::team::{self, Team};
+use crate::team::{self, Team, ThreadChoice};
 use crate::train::{EpochReport, Noise, Progress, check_finite, sequential_batches};
 
 /// The model kind written into saved files.
@@ -387,6 +387,7 @@ pub struct BiVaeTrainer {
     core: CoreOn,
     n_epochs: usize,
     started: Instant,
+    threads: ThreadChoice,
 }
 
 impl std::fmt::Debug for BiVaeTrainer {
@@ -413,18 +414,17 @@ impl BiVaeTrainer {
                 params,
             )?)),
         };
+        // Candle parallelises its own ops: no team for it.
+        let threads = match core {
+            CoreOn::Native(_) => team::default_threads(),
+            CoreOn::Candle(_) => 1,
+        };
         Ok(Self {
             core,
             n_epochs: params.n_epochs,
             started,
+            threads: ThreadChoice::new(threads),
         })
-    }
-
-    fn threads(&self) -> usize {
-        match self.core {
-            CoreOn::Native(_) => team::default_threads(),
-            CoreOn::Candle(_) => 1,
-        }
     }
 
     /// Epochs run so far.
@@ -440,12 +440,13 @@ impl BiVaeTrainer {
     pub fn run_epoch(&mut self) -> Result<EpochReport> {
         let t0 = Instant::now();
         // The native kernels' many short parallel regions run on a spinning team (see
-        // `team`); candle parallelises its own ops.
-        let threads = self.threads();
+        // `team`), or on this thread alone when that has lately been faster (a busy machine).
+        let threads = self.threads.next();
         let (item, user, n_items, n_users) = Team::run_with(threads, || match &mut self.core {
             CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
             CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
         })?;
+        self.threads.record(threads, t0.elapsed().as_secs_f64());
         Ok(EpochReport {
             epoch: self.epochs_done(),
             n_epochs: self.n_epochs,
@@ -460,7 +461,7 @@ impl BiVaeTrainer {
 
     /// Recomputes the posterior means with the final encoders and returns the model.
     pub fn finish(self) -> Result<BiVae> {
-        let threads = self.threads();
+        let threads = self.threads.next();
         let core = self.core;
         Team::run_with(threads, || match core {
             CoreOn::Native(c) => c.finish(),

@@ -313,6 +313,77 @@ pub(crate) fn default_threads() -> usize {
     rayon::current_num_threads().clamp(1, MAX_THREADS)
 }
 
+/// Chooses, epoch by epoch, whether the next epoch runs on a team or on the calling thread
+/// alone, by timing both. On a machine shared with other work, a spinning team can lose to
+/// one thread (a helper descheduled in the middle of a task stalls every region); which one
+/// wins changes as the load does. Results do not depend on the choice.
+///
+/// The second epoch and then every [`ThreadChoice::PROBE_EVERY`]-th one run the mode not in
+/// favour; every other epoch runs the mode whose latest timing (a moving average over
+/// consecutive epochs) is lower.
+#[derive(Debug, Clone)]
+pub(crate) struct ThreadChoice {
+    threads: usize,
+    epochs: usize,
+    team_seconds: Option<f64>,
+    alone_seconds: Option<f64>,
+    last: usize,
+}
+
+impl ThreadChoice {
+    /// Epochs between two probes of the mode not in favour.
+    pub(crate) const PROBE_EVERY: usize = 20;
+
+    /// A choice between `threads` threads and one.
+    pub(crate) fn new(threads: usize) -> Self {
+        Self {
+            threads: threads.max(1),
+            epochs: 0,
+            team_seconds: None,
+            alone_seconds: None,
+            last: 0,
+        }
+    }
+
+    fn favoured(&self) -> usize {
+        match (self.team_seconds, self.alone_seconds) {
+            (Some(t), Some(a)) if a < t => 1,
+            _ => self.threads,
+        }
+    }
+
+    /// The number of threads for the next epoch.
+    pub(crate) fn next(&self) -> usize {
+        if self.threads == 1 {
+            return 1;
+        }
+        let probe = self.epochs == 1 || (self.epochs > 1 && self.epochs % Self::PROBE_EVERY == 0);
+        match (probe, self.favoured()) {
+            (true, 1) => self.threads,
+            (true, _) => 1,
+            (false, f) => f,
+        }
+    }
+
+    /// Records that an epoch on `threads` threads took `seconds`: averaged with the
+    /// previous epoch's time if that ran the same way, else (a probe; the old time may be
+    /// many epochs stale) replacing it.
+    pub(crate) fn record(&mut self, threads: usize, seconds: f64) {
+        self.epochs += 1;
+        let same = (threads > 1) == (self.last > 1);
+        self.last = threads;
+        let slot = if threads > 1 {
+            &mut self.team_seconds
+        } else {
+            &mut self.alone_seconds
+        };
+        *slot = Some(match *slot {
+            Some(old) if same => 0.5 * (old + seconds),
+            _ => seconds,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +416,25 @@ mod tests {
                 assert_eq!(v, vec![10, 20, 30]);
             });
         }
+    }
+
+    #[test]
+    fn the_choice_follows_the_faster_mode_and_keeps_probing() {
+        let mut c = ThreadChoice::new(2);
+        assert_eq!(c.next(), 2);
+        c.record(2, 1.0);
+        assert_eq!(c.next(), 1, "the second epoch probes one thread");
+        c.record(1, 0.5);
+        assert_eq!(c.next(), 1, "one thread was faster");
+        for _ in 2..ThreadChoice::PROBE_EVERY {
+            let t = c.next();
+            c.record(t, if t == 1 { 0.5 } else { 1.0 });
+        }
+        assert_eq!(c.next(), 2, "a probe of the team");
+        c.record(2, 0.1);
+        assert_eq!(c.next(), 2, "the team got faster");
+        let single = ThreadChoice::new(1);
+        assert_eq!(single.next(), 1);
     }
 
     #[test]

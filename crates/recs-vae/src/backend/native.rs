@@ -291,18 +291,22 @@ struct JointHeads {
 impl JointHeads {
     fn new(enc: &GaussianEncoder<HostMat>) -> Self {
         let (h, k) = (enc.mu.w.rows, enc.mu.w.cols);
-        // T = [W_μ | W_σ]ᵀ, 2k × h.
-        let mut t = vec![0.0f32; 2 * k * h];
-        for r in 0..h {
-            for c in 0..k {
-                t[c * h + r] = enc.mu.w.data[r * k + c];
-                t[(k + c) * h + r] = enc.std.w.data[r * k + c];
-            }
+        // [W_μ | W_σ], h × 2k: the transpose of the packed factors T.
+        let mut w = Vec::with_capacity(h * 2 * k);
+        for (m, s) in enc
+            .mu
+            .w
+            .data
+            .chunks_exact(k)
+            .zip(enc.std.w.data.chunks_exact(k))
+        {
+            w.extend_from_slice(m);
+            w.extend_from_slice(s);
         }
         let mut bias = enc.mu.b.data.clone();
         bias.extend_from_slice(&enc.std.b.data);
         Self {
-            packed: PackedFactors::new(&t, 2 * k, h),
+            packed: PackedFactors::from_transpose(&w, 2 * k, h),
             bias,
             h,
         }
@@ -619,18 +623,14 @@ fn other_grads(
     // The joint heads' gradient in one product over the whole batch, split back into μ's
     // and σ's.
     let rows: usize = chunks.iter().map(|c| c.rows.len()).sum();
-    let h_all: Vec<f32> = chunks
-        .iter()
-        .flat_map(|c| c.hidden[last].iter().copied())
-        .collect();
-    let d_all: Vec<f32> = chunks
-        .iter()
-        .flat_map(|c| {
-            c.d_head
-                .chunks_exact(c.stride)
-                .flat_map(|r| r[..2 * k].iter().copied())
-        })
-        .collect();
+    let mut h_all = Vec::with_capacity(rows * fan_in);
+    let mut d_all = Vec::with_capacity(rows * 2 * k);
+    for c in chunks {
+        h_all.extend_from_slice(&c.hidden[last]);
+        for r in c.d_head.chunks_exact(c.stride) {
+            d_all.extend_from_slice(&r[..2 * k]);
+        }
+    }
     let mut dw = HostMat {
         rows: fan_in,
         cols: 2 * k,
@@ -650,10 +650,11 @@ fn other_grads(
     };
     add_col_sums(&d_all, &mut db.data);
     let split = |m: &HostMat, half: usize| -> Vec<f32> {
-        m.data
-            .chunks_exact(2 * k)
-            .flat_map(|row| row[half * k..(half + 1) * k].iter().copied())
-            .collect()
+        let mut out = Vec::with_capacity(m.rows * k);
+        for row in m.data.chunks_exact(2 * k) {
+            out.extend_from_slice(&row[half * k..(half + 1) * k]);
+        }
+        out
     };
     for half in 0..2 {
         grads.push(HostMat {
@@ -778,10 +779,10 @@ impl Backend for Native {
         let hidden_shapes: Vec<(usize, usize)> =
             enc.hidden.iter().map(|l| (l.w.rows, l.w.cols)).collect();
         // dL/d(pre-activation) of the first layer for the whole batch.
-        let d0: Vec<f32> = parts
-            .iter()
-            .flat_map(|c| c.d_pre[0].iter().copied())
-            .collect();
+        let mut d0 = Vec::with_capacity(x.n_rows() * h0);
+        for c in &parts {
+            d0.extend_from_slice(&c.d_pre[0]);
+        }
         let mut params = enc.params_mut();
         let (w1, rest_params) = params.split_first_mut().expect("an encoder has parameters");
         let ((m1, v1), rest_moments) = opt.moments_mut().split_first_mut().expect("same length");
@@ -871,10 +872,12 @@ impl Backend for Native {
         let work = x.nnz() * enc.hidden[0].w.cols;
         let heads = JointHeads::new(enc);
         let parts = map_chunks(b, work, |rows| {
-            let head = forward_chunk(enc, &heads, x, rows).head;
-            head.chunks_exact(heads.stride())
-                .flat_map(|r| r[..k].iter().copied())
-                .collect::<Vec<f32>>()
+            let head = forward_chunk(enc, &heads, x, rows.clone()).head;
+            let mut mu = Vec::with_capacity(rows.len() * k);
+            for r in head.chunks_exact(heads.stride()) {
+                mu.extend_from_slice(&r[..k]);
+            }
+            mu
         });
         Ok(HostMat {
             rows: b,

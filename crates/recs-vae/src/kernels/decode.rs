@@ -48,6 +48,31 @@ impl PackedFactors {
         }
     }
 
+    /// Packs `T` (`n × k`) given as its transpose `tt` (row-major `k × n`).
+    pub(crate) fn from_transpose(tt: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(tt.len(), n * k, "factor matrix has the wrong length");
+        let np = n.div_ceil(NR) * NR;
+        let kp = k.div_ceil(8) * 8;
+        let mut packed_tt = vec![0.0; k * np];
+        for (l, row) in tt.chunks_exact(n.max(1)).enumerate().take(k) {
+            packed_tt[l * np..l * np + n].copy_from_slice(row);
+        }
+        let mut tk = vec![0.0; n * kp];
+        for (l, row) in tt.chunks_exact(n.max(1)).enumerate().take(k) {
+            for (j, &v) in row.iter().enumerate() {
+                tk[j * kp + l] = v;
+            }
+        }
+        Self {
+            n,
+            k,
+            np,
+            kp,
+            tt: packed_tt,
+            tk,
+        }
+    }
+
     /// `z[r, 0..np] = s[r, ..] · Tᵀ` for the `rows ≤ MR` rows of `s` (`rows × k`); `z` is
     /// `rows × np` (the padding columns come out 0).
     pub(crate) fn logits(&self, s: &[f32], rows: usize, z: &mut [f32]) {
@@ -292,6 +317,10 @@ mod tests {
         for &(n, k) in &[(1, 1), (17, 3), (40, 50), (33, 9), (16, 16), (5, 24)] {
             let t = data(n * k, 0.5);
             let p = PackedFactors::new(&t, n, k);
+            // The same packing from the transpose.
+            let tt: Vec<f32> = (0..k * n).map(|i| t[(i % n) * k + i / n]).collect();
+            let q = PackedFactors::from_transpose(&tt, n, k);
+            assert_eq!((&q.tt, &q.tk), (&p.tt, &p.tk));
             for rows in 1..=MR {
                 let s = data(rows * k, 1.5);
                 let mut z = vec![f32::NAN; rows * p.np];
