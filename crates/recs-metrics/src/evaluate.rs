@@ -2,24 +2,27 @@
 //! excluded, and average the chosen metrics.
 //!
 //! Users: a user with test items is *scored* when the model knows them (index below
-//! `scorer.n_users()`) and they have at least one training interaction; otherwise they are
-//! counted in [`EvalReport::n_skipped_unknown`] and, as in Recommenders (where such a user has
-//! no predictions), score 0 in the NDCG means while the other means are over scored users
-//! only. Users without test items are counted in [`EvalReport::n_skipped_no_test`].
+//! `scorer.n_users()`) and they have at least one training interaction. A test user with an
+//! empty training row is not scored and is counted in [`EvalReport::n_skipped_unknown`]; a
+//! user without test items is counted in [`EvalReport::n_skipped_no_test`]. Every mean is
+//! over scored users only (for r_precision and the AUCs: over the scored users for whom the
+//! metric is defined, see [`Metric`]). Recommenders' CSV quirk of counting users without
+//! predictions as 0 in NDCG lives in [`crate::table`], not here.
 //!
 //! Items: with [`Candidates::SeenInTrain`] (the default) only items with at least one
 //! training interaction are ranked — what Cornac's `predict_ranking` does, since a model
 //! knows nothing of the others. Relevant test items that are not candidates still count in
-//! every denominator: they can never be hit.
+//! every denominator (as in Recommenders: they can never be hit); they are not positives of
+//! the AUCs, which compare candidates only.
 //!
-//! Ranking: top-k by partial selection; equal scores rank the lower item index first. A
-//! NaN or infinite score is an error naming the user and item.
+//! Ranking: scores come from [`Scorer::score_users`] in blocks of users, rayon-parallel over
+//! blocks; top-k by partial selection (`select_nth_unstable_by`, then a sort of the k); equal
+//! scores rank the lower item index first. A NaN or infinite score is an error naming the
+//! user and item, never a silent place in the ranking.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use recs_sparse::CsrMatrix;
 
@@ -45,7 +48,8 @@ pub enum Metric {
     /// `map_full@k`: Recommenders' `map` (sum of precisions at hits / relevant), the
     /// "MAP" of results published before 2024.
     MapFull,
-    /// `r_precision@k`, with Recommenders' averaging.
+    /// `r_precision@k`, with Recommenders' averaging: users without a hit in their first
+    /// min(k, relevant) ranks are left out of the mean.
     RPrecision,
     /// `recall_liang@k`: Liang et al.'s Recall@R, denominator min(R, relevant).
     RecallLiang,
@@ -55,11 +59,16 @@ pub enum Metric {
     HitRate,
     /// `mrr@k`.
     Mrr,
-    /// `auc_sampled`: per user, each candidate test positive against one negative drawn
-    /// uniformly (seeded) from the candidates the user has not interacted with; mean over users.
+    /// `auc_sampled`: per user, the N candidate test positives against N negatives drawn
+    /// without replacement (seeded by [`EvalConfig::seed`] and the user index) from the
+    /// candidates the user has not interacted with, all N × N pairs, ties ½; mean over users
+    /// with at least one positive and one negative candidate. See
+    /// [`crate::auc::sampled_user_auc`].
     AucSampled,
-    /// `auc`: per user, exact AUC of the test positives against every candidate negative
-    /// (ties count one half); mean over users.
+    /// `auc`: per user, exact AUC of the candidate test positives against every candidate
+    /// negative (ties ½); mean over users with at least one of each. See
+    /// [`crate::auc::exact_user_auc`]. (Recommenders' global `auc` is
+    /// [`crate::auc::global_auc`].)
     AucExact,
 }
 
@@ -86,10 +95,6 @@ impl Metric {
 
     fn at_k(self) -> bool {
         !matches!(self, Metric::AucSampled | Metric::AucExact)
-    }
-
-    fn ndcg_like(self) -> bool {
-        matches!(self, Metric::Ndcg | Metric::NdcgRaw | Metric::NdcgExp)
     }
 }
 
@@ -226,46 +231,50 @@ pub fn evaluate(
     let max_k = cfg.ks.iter().copied().max().unwrap_or(0);
     let per_block: Vec<Vec<(u32, Vec<Option<f64>>)>> = scored
         .par_chunks(BLOCK)
-        .map(|users| {
-            let mut buf = vec![0f32; users.len() * n_items];
-            scorer.score_users(users, &mut buf)?;
-            let mut out = Vec::with_capacity(users.len());
-            let mut pool: Vec<(f32, u32)> = Vec::with_capacity(n_items);
-            for (&u, scores) in users.iter().zip(buf.chunks(n_items.max(1))) {
-                if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
-                    return Err(MetricsError::NonFiniteScore {
-                        user: Some(u),
-                        item: i as u32,
-                        value: scores[i],
-                    });
-                }
-                let seen = train.row(u as usize).indices;
-                pool.clear();
-                let mut s = 0;
-                for (i, &sc) in scores.iter().enumerate() {
-                    let i = i as u32;
-                    if cfg.exclude_seen {
-                        while s < seen.len() && seen[s] < i {
-                            s += 1;
+        .map_init(
+            // Per-thread buffers, reused from block to block.
+            || (Vec::<f32>::new(), Vec::<(f32, u32)>::with_capacity(n_items)),
+            |(buf, pool), users| {
+                buf.clear();
+                buf.resize(users.len() * n_items, 0.0);
+                scorer.score_users(users, buf)?;
+                let mut out = Vec::with_capacity(users.len());
+                for (&u, scores) in users.iter().zip(buf.chunks(n_items.max(1))) {
+                    if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+                        return Err(MetricsError::NonFiniteScore {
+                            user: Some(u),
+                            item: i as u32,
+                            value: scores[i],
+                        });
+                    }
+                    let seen = train.row(u as usize).indices;
+                    pool.clear();
+                    let mut s = 0;
+                    for (i, &sc) in scores.iter().enumerate() {
+                        let i = i as u32;
+                        if cfg.exclude_seen {
+                            while s < seen.len() && seen[s] < i {
+                                s += 1;
+                            }
+                            if s < seen.len() && seen[s] == i {
+                                continue;
+                            }
                         }
-                        if s < seen.len() && seen[s] == i {
-                            continue;
+                        if candidate[i as usize] {
+                            pool.push((sc, i));
                         }
                     }
-                    if candidate[i as usize] {
-                        pool.push((sc, i));
-                    }
+                    let t = test.row(u as usize);
+                    let rel = Relevant {
+                        items: t.indices,
+                        ratings: t.values,
+                    };
+                    let values = user_values(cfg, &keys, pool, max_k, rel, seen, u)?;
+                    out.push((u, values));
                 }
-                let t = test.row(u as usize);
-                let rel = Relevant {
-                    items: t.indices,
-                    ratings: t.values,
-                };
-                let values = user_values(cfg, &keys, &mut pool, max_k, rel, seen, u)?;
-                out.push((u, values));
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+        )
         .collect::<Result<_, MetricsError>>()?;
 
     let mut sums = vec![0f64; keys.len()];
@@ -288,13 +297,8 @@ pub fn evaluate(
         }
     }
     let mut means = BTreeMap::new();
-    for (j, (key, metric)) in keys.iter().enumerate() {
-        // Recommenders averages NDCG over every truth user, unknown ones scoring 0.
-        let n = if metric.ndcg_like() {
-            counts[j] + unknown
-        } else {
-            counts[j]
-        };
+    for (j, (key, _)) in keys.iter().enumerate() {
+        let n = counts[j];
         // A metric no user could be scored on (e.g. an AUC without any negative) is left out.
         if n > 0 {
             means.insert(key.clone(), sums[j] / n as f64);
@@ -339,7 +343,6 @@ fn user_values(
     seen: &[u32],
     user: u32,
 ) -> Result<Vec<Option<f64>>, MetricsError> {
-    let needs_auc = keys.iter().any(|(_, m)| !m.at_k());
     let auc_exact = if keys.iter().any(|(_, m)| *m == Metric::AucExact) {
         exact_auc(pool, rel)
     } else {
@@ -350,7 +353,6 @@ fn user_values(
     } else {
         None
     };
-    let _ = needs_auc;
     if max_k > 0 && pool.len() > max_k {
         pool.select_nth_unstable_by(max_k - 1, better);
         pool.truncate(max_k);
@@ -391,36 +393,15 @@ fn user_values(
     Ok(out)
 }
 
-/// Exact AUC of the relevant candidates against all other candidates (Mann–Whitney, ties ½).
+/// Exact AUC of the relevant candidates against all other candidates.
 fn exact_auc(pool: &[(f32, u32)], rel: Relevant<'_>) -> Option<f64> {
-    let mut v: Vec<(f32, bool)> = pool
-        .iter()
-        .map(|&(s, i)| (s, rel.rating(i).is_some()))
-        .collect();
-    let n_pos = v.iter().filter(|x| x.1).count();
-    let n_neg = v.len() - n_pos;
-    if n_pos == 0 || n_neg == 0 {
-        return None;
-    }
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Sum of the positives' (average) ranks, 1-based.
-    let mut rank_sum = 0.0f64;
-    let mut i = 0;
-    while i < v.len() {
-        let mut j = i;
-        while j < v.len() && v[j].0 == v[i].0 {
-            j += 1;
-        }
-        let avg = (i + 1 + j) as f64 / 2.0;
-        rank_sum += avg * v[i..j].iter().filter(|x| x.1).count() as f64;
-        i = j;
-    }
-    let u = rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0;
-    Some(u / (n_pos * n_neg) as f64)
+    let scores: Vec<f32> = pool.iter().map(|x| x.0).collect();
+    let positive: Vec<bool> = pool.iter().map(|x| rel.rating(x.1).is_some()).collect();
+    crate::auc::exact_user_auc(&scores, &positive)
 }
 
-/// Each relevant candidate against one negative drawn uniformly from the candidates the
-/// user has neither seen nor holds in test.
+/// The relevant candidates against as many negatives drawn from the candidates the user has
+/// neither seen nor holds in test.
 fn sampled_auc(
     pool: &[(f32, u32)],
     rel: Relevant<'_>,
@@ -428,33 +409,15 @@ fn sampled_auc(
     seed: u64,
     user: u32,
 ) -> Option<f64> {
-    let positives: Vec<f32> = pool
-        .iter()
-        .filter(|x| rel.rating(x.1).is_some())
-        .map(|x| x.0)
-        .collect();
-    let negatives: Vec<f32> = pool
-        .iter()
-        .filter(|x| rel.rating(x.1).is_none() && seen.binary_search(&x.1).is_err())
-        .map(|x| x.0)
-        .collect();
-    if positives.is_empty() || negatives.is_empty() {
-        return None;
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for &(s, i) in pool {
+        if rel.rating(i).is_some() {
+            pos.push(s);
+        } else if seen.binary_search(&i).is_err() {
+            neg.push(s);
+        }
     }
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let mut s = 0.0;
-    for &p in &positives {
-        let n = negatives[rng.random_range(0..negatives.len())];
-        s += if p > n {
-            1.0
-        } else if p == n {
-            0.5
-        } else {
-            0.0
-        };
-    }
-    Some(s / positives.len() as f64)
+    crate::auc::sampled_user_auc(&pos, &neg, crate::auc::user_seed(seed, user))
 }
 
 #[cfg(test)]
@@ -511,6 +474,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.means["mrr@2"], 0.0);
+    }
+
+    #[test]
+    fn unknown_users_are_counted_not_scored() {
+        // User 1 has a test item but no training row: skipped, and not a 0 in any mean.
+        let train = m(&[(0, 0)], 3);
+        let test = m(&[(0, 1), (1, 2)], 3);
+        let s = Fixed(vec![0.0, 1.0, 0.5, 0.0, 0.0, 0.0], 3);
+        let cfg = EvalConfig {
+            metrics: vec![Metric::Ndcg, Metric::Precision, Metric::AucSampled],
+            ks: vec![1],
+            candidates: Candidates::All,
+            per_user: true,
+            seed: 3,
+            ..Default::default()
+        };
+        let r = evaluate(&s, &train, &test, &cfg).unwrap();
+        assert_eq!(
+            (r.n_users, r.n_skipped_unknown, r.n_skipped_no_test),
+            (1, 1, 0)
+        );
+        assert_eq!(r.means["ndcg@1"], 1.0);
+        assert_eq!(r.means["auc_sampled"], 1.0);
+        let per = r.per_user.unwrap();
+        assert_eq!(per.len(), 1);
+        assert_eq!(per[0].0, 0);
+        assert_eq!(per[0].1["precision@1"], 1.0);
     }
 
     #[test]

@@ -36,6 +36,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auc;
 mod error;
 pub mod evaluate;
 pub mod ranking;

@@ -215,8 +215,8 @@ impl RankingTable {
     }
 }
 
-/// RMSE, MAE and MSE of a `userID,itemID,rating,prediction` CSV.
-pub fn rating_pairs_csv(path: &Path) -> Result<RatingReport, MetricsError> {
+/// Reads the rating and prediction columns of a `userID,itemID,rating,prediction` CSV.
+fn read_pairs(path: &Path) -> Result<(Vec<f64>, Vec<f64>), MetricsError> {
     let (mut truth, mut pred) = (Vec::new(), Vec::new());
     for (i, rec) in reader(path)?.records().enumerate() {
         let line = i + 2;
@@ -225,6 +225,8 @@ pub fn rating_pairs_csv(path: &Path) -> Result<RatingReport, MetricsError> {
             line,
             message: e.to_string(),
         })?;
+        field(&rec, 0, path, line, "user")?;
+        field(&rec, 1, path, line, "item")?;
         truth.push(number(
             field(&rec, 2, path, line, "rating")?,
             path,
@@ -238,5 +240,99 @@ pub fn rating_pairs_csv(path: &Path) -> Result<RatingReport, MetricsError> {
             "prediction",
         )?);
     }
+    Ok((truth, pred))
+}
+
+/// RMSE, MAE and MSE of a `userID,itemID,rating,prediction` CSV.
+pub fn rating_pairs_csv(path: &Path) -> Result<RatingReport, MetricsError> {
+    let (truth, pred) = read_pairs(path)?;
     rating_errors(&truth, &pred)
+}
+
+/// Recommenders' global `auc` of a `userID,itemID,rating,prediction` CSV whose ratings are
+/// 0/1 labels (see [`crate::auc::global_auc`]).
+pub fn auc_pairs_csv(path: &Path) -> Result<f64, MetricsError> {
+    let (truth, pred) = read_pairs(path)?;
+    crate::auc::global_auc(&truth, &pred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A CSV file in the temp dir, removed on drop.
+    struct Tmp(PathBuf);
+    impl Tmp {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn file(text: &str) -> Tmp {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "recs-metrics-table-{}-{}.csv",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&p, text).unwrap();
+        Tmp(p)
+    }
+
+    #[test]
+    fn a_missing_field_names_file_and_line() {
+        let t = file("userID,itemID,rating\n1,10,5\n1,,4\n");
+        let p = file("userID,itemID,prediction\n1,10,0.5\n");
+        let e = RankingTable::from_csv(t.path(), p.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("{}:3:", t.path().display())) && e.contains("item"),
+            "{e}"
+        );
+        let p2 = file("userID,itemID,prediction\n1,10\n");
+        let e = RankingTable::from_csv(t.path(), p2.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":3:") || e.contains(":2:"), "{e}");
+        let pairs = file("userID,itemID,rating,prediction\n1,2,3,x\n");
+        let e = rating_pairs_csv(pairs.path()).unwrap_err().to_string();
+        assert!(e.contains(":2:") && e.contains("not a number"), "{e}");
+    }
+
+    #[test]
+    fn bad_k_and_empty_truth_are_errors() {
+        let t = file("userID,itemID,rating\n1,10,5\n");
+        let p = file("userID,itemID,prediction\n1,10,0.5\n1,11,0.4\n");
+        let table = RankingTable::from_csv(t.path(), p.path()).unwrap();
+        assert!(
+            table
+                .metrics(&[0], &[])
+                .unwrap_err()
+                .to_string()
+                .contains("k = 0")
+        );
+        let m = table.metrics(&[1, 2], &[2]).unwrap();
+        assert_eq!(m["precision@1"], 1.0);
+        assert_eq!(m["precision@2"], 0.5);
+        assert_eq!(m["recall_liang@2"], 1.0);
+        let empty = file("userID,itemID,rating\n");
+        assert!(matches!(
+            RankingTable::from_csv(empty.path(), p.path()),
+            Err(MetricsError::EmptyTruth)
+        ));
+    }
+
+    #[test]
+    fn global_auc_from_pairs() {
+        let f = file("userID,itemID,rating,prediction\n1,1,1,0.9\n1,2,0,0.1\n2,1,0,0.95\n");
+        assert_eq!(auc_pairs_csv(f.path()).unwrap(), 0.5);
+    }
 }
