@@ -1,3 +1,46 @@
 //! Matrix factorization in plain Rust: biased MF, bias-only and global-mean baselines, BPR.
-//! (Being built: see issue 7.)
+//!
+//! Models train on [`Triples`] (aligned user, item, value slices over dense indices, as
+//! `recs_data::Interactions` holds them) and implement `recs_metrics::Scorer` so the shared
+//! evaluator ranks with them; the rating models also implement
+//! `recs_metrics::RatingPredictor`.
+//!
+//! - [`BiasedMf`] ([`mf`]): r̂ = μ + b_u + b_i + p_u·q_i by SGD, Surprise's `SVD`.
+//! - [`BaselineOnly`] and [`GlobalMean`] ([`baseline`]): Surprise's ALS baseline and μ.
+//! - [`Bpr`] ([`bpr`]): Bayesian personalized ranking on implicit feedback, Cornac's update,
+//!   Hogwild-parallel or deterministic single-threaded.
+//!
+//! Every model saves to and loads from safetensors with its parameters as JSON in the
+//! `__metadata__` map, and reports each epoch to an optional progress callback.
+//!
+//! ```
+//! use recs_factor::{BiasedMf, MfParams, Triples};
+//! use recs_metrics::RatingPredictor;
+//!
+//! let users = [0u32, 0, 1, 1, 2];
+//! let items = [0u32, 1, 0, 2, 1];
+//! let ratings = [5.0f32, 3.0, 4.0, 1.0, 2.0];
+//! let data = Triples::new(&users, &items, &ratings, 3, 3)?;
+//! let params = MfParams { n_factors: 4, n_epochs: 50, ..MfParams::default() };
+//! let model = BiasedMf::fit(&params, &data, None)?;
+//! let r = model.predict(0, 0);
+//! assert!((1.0..=5.0).contains(&r));
+//! let top = model.recommend(2, 2, None)?;
+//! assert_eq!(top.len(), 2);
+//! # Ok::<(), recs_factor::FactorError>(())
+//! ```
 #![deny(missing_docs)]
+
+pub mod baseline;
+pub mod bpr;
+mod common;
+mod data;
+mod error;
+mod io;
+pub mod mf;
+
+pub use baseline::{BaselineOnly, BaselineParams, GlobalMean};
+pub use bpr::{Bpr, BprParams, NegativeSampling};
+pub use data::{EpochReport, Triples};
+pub use error::FactorError;
+pub use mf::{BiasedMf, MfParams};

@@ -1,0 +1,337 @@
+//! Baselines: user and item biases fitted by alternating least squares (Surprise's
+//! `BaselineOnly`), and the global mean.
+
+use std::path::Path;
+use std::time::Instant;
+
+use recs_metrics::{RatingPredictor, ScoreError, Scorer};
+use recs_sparse::CsrMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{check_user, excluded_items, top_k};
+use crate::mf::param_err;
+use crate::{EpochReport, FactorError, Triples, io};
+
+/// Hyper-parameters of [`BaselineOnly`]; the defaults are Surprise's ALS baseline defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineParams {
+    /// Alternating passes (default 10; 1..=100000).
+    pub n_epochs: usize,
+    /// Regularization of the user biases (default 15; ≥ 0 and finite).
+    pub reg_u: f64,
+    /// Regularization of the item biases (default 10; ≥ 0 and finite).
+    pub reg_i: f64,
+    /// Predictions are clipped to this range (default `None`: the training ratings' range).
+    pub rating_range: Option<(f32, f32)>,
+}
+
+impl Default for BaselineParams {
+    fn default() -> Self {
+        Self {
+            n_epochs: 10,
+            reg_u: 15.0,
+            reg_i: 10.0,
+            rating_range: None,
+        }
+    }
+}
+
+impl BaselineParams {
+    /// Checks every parameter against its documented range.
+    pub fn validate(&self) -> Result<(), FactorError> {
+        if !(1..=100_000).contains(&self.n_epochs) {
+            return Err(param_err("n_epochs", self.n_epochs, "1..=100000"));
+        }
+        if !(self.reg_u >= 0.0 && self.reg_u.is_finite()) {
+            return Err(param_err("reg_u", self.reg_u, ">= 0 and finite"));
+        }
+        if !(self.reg_i >= 0.0 && self.reg_i.is_finite()) {
+            return Err(param_err("reg_i", self.reg_i, ">= 0 and finite"));
+        }
+        if let Some((lo, hi)) = self.rating_range
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err(param_err(
+                "rating_range",
+                format!("({lo}, {hi})"),
+                "finite (lo, hi) with lo <= hi",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// r̂(u, i) = μ + b_u + b_i with biases fitted by ALS (Surprise's `BaselineOnly`).
+///
+/// Each epoch sets every b_i = Σ(r − μ − b_u) / (reg_i + n_i), then every
+/// b_u = Σ(r − μ − b_i) / (reg_u + n_u). A user or item without training ratings has bias 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineOnly {
+    params: BaselineParams,
+    global_mean: f32,
+    clip: (f32, f32),
+    user_bias: Vec<f32>,
+    item_bias: Vec<f32>,
+}
+
+impl BaselineOnly {
+    /// Fits the biases, calling `progress` after every epoch (loss: training MSE).
+    pub fn fit(
+        params: &BaselineParams,
+        data: &Triples<'_>,
+        mut progress: Option<&mut dyn FnMut(&EpochReport)>,
+    ) -> Result<Self, FactorError> {
+        params.validate()?;
+        let mu = data.mean();
+        let (users, items, values) = (data.users(), data.items(), data.values());
+        let (nu_c, ni_c) = (data.user_counts(), data.item_counts());
+        let mut bu = vec![0f64; data.n_users()];
+        let mut bi = vec![0f64; data.n_items()];
+        let mut acc_i = vec![0f64; data.n_items()];
+        let mut acc_u = vec![0f64; data.n_users()];
+        for epoch in 1..=params.n_epochs {
+            let t0 = Instant::now();
+            acc_i.iter_mut().for_each(|a| *a = 0.0);
+            for ((&u, &i), &r) in users.iter().zip(items).zip(values) {
+                acc_i[i as usize] += f64::from(r) - mu - bu[u as usize];
+            }
+            for ((b, a), &c) in bi.iter_mut().zip(&acc_i).zip(&ni_c) {
+                *b = a / (params.reg_i + f64::from(c));
+            }
+            acc_u.iter_mut().for_each(|a| *a = 0.0);
+            for ((&u, &i), &r) in users.iter().zip(items).zip(values) {
+                acc_u[u as usize] += f64::from(r) - mu - bi[i as usize];
+            }
+            for ((b, a), &c) in bu.iter_mut().zip(&acc_u).zip(&nu_c) {
+                *b = if c == 0 && params.reg_u == 0.0 {
+                    0.0
+                } else {
+                    a / (params.reg_u + f64::from(c))
+                };
+            }
+            for b in bi.iter_mut().chain(bu.iter_mut()) {
+                if b.is_nan() {
+                    *b = 0.0; // 0 / 0: no rating and no regularization
+                }
+            }
+            let sse: f64 = users
+                .iter()
+                .zip(items)
+                .zip(values)
+                .map(|((&u, &i), &r)| {
+                    let e = f64::from(r) - mu - bu[u as usize] - bi[i as usize];
+                    e * e
+                })
+                .sum();
+            let loss = sse / data.len() as f64;
+            if !loss.is_finite() {
+                return Err(FactorError::Diverged { epoch, loss });
+            }
+            if let Some(cb) = progress.as_deref_mut() {
+                cb(&EpochReport {
+                    epoch,
+                    loss,
+                    train_auc: None,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        Ok(Self {
+            params: params.clone(),
+            global_mean: mu as f32,
+            clip: params.rating_range.unwrap_or_else(|| data.range()),
+            user_bias: bu.into_iter().map(|b| b as f32).collect(),
+            item_bias: bi.into_iter().map(|b| b as f32).collect(),
+        })
+    }
+
+    /// The training ratings' mean μ.
+    pub fn global_mean(&self) -> f32 {
+        self.global_mean
+    }
+
+    /// User biases (length `n_users`).
+    pub fn user_bias(&self) -> &[f32] {
+        &self.user_bias
+    }
+
+    /// Item biases (length `n_items`).
+    pub fn item_bias(&self) -> &[f32] {
+        &self.item_bias
+    }
+
+    /// The unclipped estimate μ + b_u + b_i (an out-of-range index contributes 0).
+    pub fn estimate(&self, user: u32, item: u32) -> f32 {
+        self.global_mean
+            + self.user_bias.get(user as usize).copied().unwrap_or(0.0)
+            + self.item_bias.get(item as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The `k` items of largest b_i for `user`, best first, leaving out the user's row of
+    /// `exclude`.
+    pub fn recommend(
+        &self,
+        user: u32,
+        k: usize,
+        exclude: Option<&CsrMatrix>,
+    ) -> Result<Vec<(u32, f32)>, FactorError> {
+        check_user(user, self.user_bias.len())?;
+        let s: Vec<f32> = (0..self.item_bias.len())
+            .map(|i| self.estimate(user, i as u32))
+            .collect();
+        Ok(top_k(&s, k, excluded_items(exclude, user)))
+    }
+
+    /// Writes the model to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+        let meta = serde_json::json!({
+            "params": self.params,
+            "global_mean": self.global_mean,
+            "clip": [self.clip.0, self.clip.1],
+        });
+        io::save(
+            path,
+            "baseline_only",
+            meta,
+            &[
+                ("user_bias", vec![self.user_bias.len()], &self.user_bias),
+                ("item_bias", vec![self.item_bias.len()], &self.item_bias),
+            ],
+        )
+    }
+
+    /// Reads a model written by [`BaselineOnly::save`].
+    pub fn load(path: &Path) -> Result<Self, FactorError> {
+        let mut f = io::load(path, "baseline_only")?;
+        let params: BaselineParams = f.meta_de("params")?;
+        let nu = f.meta_shape_len("user_bias")?;
+        let ni = f.meta_shape_len("item_bias")?;
+        Ok(Self {
+            global_mean: f.meta_f64("global_mean")? as f32,
+            clip: f.meta_de("clip")?,
+            user_bias: f.take("user_bias", &[nu])?,
+            item_bias: f.take("item_bias", &[ni])?,
+            params,
+        })
+    }
+}
+
+impl RatingPredictor for BaselineOnly {
+    fn predict(&self, user: u32, item: u32) -> f32 {
+        self.estimate(user, item).clamp(self.clip.0, self.clip.1)
+    }
+}
+
+impl Scorer for BaselineOnly {
+    fn n_users(&self) -> usize {
+        self.user_bias.len()
+    }
+
+    fn n_items(&self) -> usize {
+        self.item_bias.len()
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        score_checks(user, out, self.user_bias.len(), self.item_bias.len())?;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.estimate(user, i as u32);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn score_checks(
+    user: u32,
+    out: &[f32],
+    n_users: usize,
+    n_items: usize,
+) -> Result<(), ScoreError> {
+    if user as usize >= n_users {
+        return Err(ScoreError::UnknownUser { user, n_users });
+    }
+    if out.len() != n_items {
+        return Err(ScoreError::BufferLength {
+            got: out.len(),
+            expected: n_items,
+        });
+    }
+    Ok(())
+}
+
+/// Predicts the training ratings' mean for every pair; ranks nothing above anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalMean {
+    mean: f32,
+    n_users: usize,
+    n_items: usize,
+}
+
+impl GlobalMean {
+    /// The mean of `data`'s values.
+    pub fn fit(data: &Triples<'_>) -> Self {
+        Self {
+            mean: data.mean() as f32,
+            n_users: data.n_users(),
+            n_items: data.n_items(),
+        }
+    }
+
+    /// The mean.
+    pub fn mean(&self) -> f32 {
+        self.mean
+    }
+}
+
+impl RatingPredictor for GlobalMean {
+    fn predict(&self, _user: u32, _item: u32) -> f32 {
+        self.mean
+    }
+}
+
+impl Scorer for GlobalMean {
+    fn n_users(&self) -> usize {
+        self.n_users
+    }
+
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        score_checks(user, out, self.n_users, self.n_items)?;
+        out.fill(self.mean);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn als_one_epoch_by_hand() {
+        // users 0,0,1 ; items 0,1,0 ; ratings 5,3,4 ; mu = 4
+        let (u, i, r) = ([0u32, 0, 1], [0u32, 1, 0], [5f32, 3.0, 4.0]);
+        let d = Triples::new(&u, &i, &r, 2, 2).unwrap();
+        let p = BaselineParams {
+            n_epochs: 1,
+            reg_u: 1.0,
+            reg_i: 1.0,
+            rating_range: None,
+        };
+        let m = BaselineOnly::fit(&p, &d, None).unwrap();
+        // b_i0 = (1 + 0) / 3 = 1/3 ; b_i1 = -1 / 2
+        assert!((m.item_bias()[0] - 1.0 / 3.0).abs() < 1e-6);
+        assert!((m.item_bias()[1] + 0.5).abs() < 1e-6);
+        // b_u0 = ((1 - 1/3) + (-1 + 1/2)) / 3 = (1/6)/3 ; b_u1 = (0 - 1/3) / 2
+        assert!((m.user_bias()[0] - 1.0 / 18.0).abs() < 1e-6);
+        assert!((m.user_bias()[1] + 1.0 / 6.0).abs() < 1e-6);
+        assert!(
+            BaselineParams { reg_u: -1.0, ..p }
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("reg_u")
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Helpers every model shares: top-k selection, seen-item exclusion, cosine similarity.
+
+use recs_sparse::CsrMatrix;
+
+use crate::FactorError;
+
+/// The `k` best `(index, score)` pairs of `scores`, best first (ties: lower index first).
+/// Indices listed in `skip` (sorted or not) and non-finite scores are left out.
+pub(crate) fn top_k(scores: &[f32], k: usize, skip: &[u32]) -> Vec<(u32, f32)> {
+    let mut cand: Vec<(u32, f32)> = Vec::with_capacity(scores.len());
+    let mut skip_sorted = true;
+    for w in skip.windows(2) {
+        if w[0] >= w[1] {
+            skip_sorted = false;
+            break;
+        }
+    }
+    let mut owned;
+    let skip = if skip_sorted {
+        skip
+    } else {
+        owned = skip.to_vec();
+        owned.sort_unstable();
+        owned.dedup();
+        &owned[..]
+    };
+    let mut s = 0;
+    for (i, &v) in scores.iter().enumerate() {
+        let i = i as u32;
+        while s < skip.len() && skip[s] < i {
+            s += 1;
+        }
+        if s < skip.len() && skip[s] == i {
+            continue;
+        }
+        if v.is_finite() {
+            cand.push((i, v));
+        }
+    }
+    let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if k < cand.len() {
+        cand.select_nth_unstable_by(k, better);
+        cand.truncate(k);
+    }
+    cand.sort_unstable_by(better);
+    cand
+}
+
+/// The row of `exclude` for `user` (empty when the matrix has no such row).
+pub(crate) fn excluded_items(exclude: Option<&CsrMatrix>, user: u32) -> &[u32] {
+    match exclude {
+        Some(m) if (user as usize) < m.n_rows() => m.row(user as usize).indices,
+        _ => &[],
+    }
+}
+
+/// Dot product of two equal-length slices (written so it vectorises).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; 8];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for j in chunks * 8..n {
+        s += a[j] * b[j];
+    }
+    s
+}
+
+/// The `k` items whose factor rows have the largest cosine with `item`'s (the item itself
+/// left out). Rows of zero norm get cosine 0.
+pub(crate) fn similar_by_cosine(
+    factors: &[f32],
+    n_factors: usize,
+    item: u32,
+    k: usize,
+) -> Result<Vec<(u32, f32)>, FactorError> {
+    let n_items = factors.len().checked_div(n_factors).unwrap_or(0);
+    if item as usize >= n_items {
+        return Err(FactorError::Data(format!(
+            "item index {item} is out of range: the model knows {n_items} items"
+        )));
+    }
+    let row = |i: usize| &factors[i * n_factors..(i + 1) * n_factors];
+    let q = row(item as usize);
+    let qn = dot(q, q).sqrt();
+    let scores: Vec<f32> = (0..n_items)
+        .map(|j| {
+            let r = row(j);
+            let d = dot(q, r);
+            let n = qn * dot(r, r).sqrt();
+            if n > 0.0 { d / n } else { 0.0 }
+        })
+        .collect();
+    Ok(top_k(&scores, k, &[item]))
+}
+
+/// Checks that `user` is below `n_users` for the ranking calls.
+pub(crate) fn check_user(user: u32, n_users: usize) -> Result<(), FactorError> {
+    if user as usize >= n_users {
+        return Err(FactorError::Data(format!(
+            "user index {user} is out of range: the model knows {n_users} users"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_orders_and_skips() {
+        let s = [0.1, 0.9, 0.5, f32::NAN, 0.9, 0.3];
+        assert_eq!(top_k(&s, 3, &[]), vec![(1, 0.9), (4, 0.9), (2, 0.5)]);
+        assert_eq!(top_k(&s, 2, &[4, 1]), vec![(2, 0.5), (5, 0.3)]);
+        assert_eq!(top_k(&s, 10, &[0, 1, 2, 4, 5]), vec![]);
+    }
+
+    #[test]
+    fn dot_matches_naive() {
+        let a: Vec<f32> = (0..19).map(|x| x as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|x| 1.0 - x as f32).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,49 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything fitting, saving or loading a model can report.
+#[derive(Debug, Error)]
+pub enum FactorError {
+    /// A hyper-parameter is outside its allowed range.
+    #[error("parameter `{name}` = {value} is out of range: allowed {allowed}")]
+    Param {
+        /// The parameter's name.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// The allowed range, in words.
+        allowed: &'static str,
+    },
+    /// The training data is unusable (mismatched lengths, out-of-range index, non-finite value).
+    #[error("invalid training data: {0}")]
+    Data(String),
+    /// The training loss became NaN or infinite.
+    #[error(
+        "training diverged at epoch {epoch}: loss is {loss} (lower the learning rate or raise the regularization)"
+    )]
+    Diverged {
+        /// The 1-based epoch at which the loss stopped being finite.
+        epoch: usize,
+        /// The loss value.
+        loss: f64,
+    },
+    /// Reading or writing a model file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A model file is corrupt, truncated, or not a model of the expected kind.
+    #[error("{path}: not a valid recs-factor model file: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}

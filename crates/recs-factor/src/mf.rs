@@ -1,0 +1,443 @@
+//! Biased matrix factorization trained by SGD (Surprise's `SVD`).
+//!
+//! r̂(u, i) = μ + b_u + b_i + p_u · q_i, fitted by stochastic gradient descent on the
+//! squared error with L2 regularization, in Surprise's update order: per rating, the error
+//! with the current parameters, then b_u, b_i, then every factor pair (p_uf, q_if) from
+//! their values before the update.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use recs_metrics::{RatingPredictor, ScoreError, Scorer};
+use recs_sparse::CsrMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{check_user, dot, excluded_items, similar_by_cosine, top_k};
+use crate::{EpochReport, FactorError, Triples, io};
+
+/// Hyper-parameters of [`BiasedMf`]; the defaults are Surprise's `SVD` defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MfParams {
+    /// Latent factors per user and item (default 100; 1..=4096).
+    pub n_factors: usize,
+    /// Passes over the ratings (default 20; 1..=100000).
+    pub n_epochs: usize,
+    /// SGD learning rate of biases and factors (default 0.005; > 0 and ≤ 1).
+    pub lr: f32,
+    /// L2 regularization of biases and factors (default 0.02; ≥ 0 and ≤ 100).
+    pub reg: f32,
+    /// Mean of the normal the factors start from (default 0; finite).
+    pub init_mean: f32,
+    /// Standard deviation of the normal the factors start from (default 0.1; ≥ 0, finite).
+    pub init_std: f32,
+    /// Visit the ratings in a fresh seeded random order each epoch (default true); false
+    /// visits them in input order every epoch, as Surprise does.
+    pub shuffle: bool,
+    /// Seed of the initialization and the shuffles (default 42).
+    pub seed: u64,
+    /// Predictions are clipped to this range (default `None`: the training ratings' min and
+    /// max, which is Surprise's rating scale on MovieLens).
+    pub rating_range: Option<(f32, f32)>,
+}
+
+impl Default for MfParams {
+    fn default() -> Self {
+        Self {
+            n_factors: 100,
+            n_epochs: 20,
+            lr: 0.005,
+            reg: 0.02,
+            init_mean: 0.0,
+            init_std: 0.1,
+            shuffle: true,
+            seed: 42,
+            rating_range: None,
+        }
+    }
+}
+
+pub(crate) fn param_err(
+    name: &'static str,
+    value: impl ToString,
+    allowed: &'static str,
+) -> FactorError {
+    FactorError::Param {
+        name,
+        value: value.to_string(),
+        allowed,
+    }
+}
+
+impl MfParams {
+    /// Checks every parameter against its documented range.
+    pub fn validate(&self) -> Result<(), FactorError> {
+        if !(1..=4096).contains(&self.n_factors) {
+            return Err(param_err("n_factors", self.n_factors, "1..=4096"));
+        }
+        if !(1..=100_000).contains(&self.n_epochs) {
+            return Err(param_err("n_epochs", self.n_epochs, "1..=100000"));
+        }
+        if !(self.lr > 0.0 && self.lr <= 1.0) {
+            return Err(param_err("lr", self.lr, "> 0 and <= 1"));
+        }
+        if !(self.reg >= 0.0 && self.reg <= 100.0) {
+            return Err(param_err("reg", self.reg, ">= 0 and <= 100"));
+        }
+        if !self.init_mean.is_finite() {
+            return Err(param_err("init_mean", self.init_mean, "a finite number"));
+        }
+        if !(self.init_std >= 0.0 && self.init_std.is_finite()) {
+            return Err(param_err("init_std", self.init_std, ">= 0 and finite"));
+        }
+        if let Some((lo, hi)) = self.rating_range
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err(param_err(
+                "rating_range",
+                format!("({lo}, {hi})"),
+                "finite (lo, hi) with lo <= hi",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A trained biased matrix factorization model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BiasedMf {
+    params: MfParams,
+    n_users: usize,
+    n_items: usize,
+    global_mean: f32,
+    clip: (f32, f32),
+    user_bias: Vec<f32>,
+    item_bias: Vec<f32>,
+    user_factors: Vec<f32>,
+    item_factors: Vec<f32>,
+    user_count: Vec<f32>,
+    item_count: Vec<f32>,
+}
+
+/// One SGD update on rating `r` with Surprise's order; returns the error before the update.
+///
+/// `bu`, `bi` are the biases and `pu`, `qi` the factor rows of the rated pair.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgd_step(
+    mu: f32,
+    r: f32,
+    bu: &mut f32,
+    bi: &mut f32,
+    pu: &mut [f32],
+    qi: &mut [f32],
+    lr: f32,
+    reg: f32,
+) -> f32 {
+    let err = r - (mu + *bu + *bi + dot(pu, qi));
+    *bu += lr * (err - reg * *bu);
+    *bi += lr * (err - reg * *bi);
+    for (p, q) in pu.iter_mut().zip(qi.iter_mut()) {
+        let (pf, qf) = (*p, *q);
+        *p += lr * (err * qf - reg * pf);
+        *q += lr * (err * pf - reg * qf);
+    }
+    err
+}
+
+impl BiasedMf {
+    /// Trains on `data`, calling `progress` (when given) after every epoch.
+    ///
+    /// Errors when the parameters are out of range or the loss stops being finite.
+    pub fn fit(
+        params: &MfParams,
+        data: &Triples<'_>,
+        mut progress: Option<&mut dyn FnMut(&EpochReport)>,
+    ) -> Result<Self, FactorError> {
+        params.validate()?;
+        let (nu, ni, k) = (data.n_users(), data.n_items(), params.n_factors);
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        let normal = Normal::new(params.init_mean, params.init_std)
+            .map_err(|_| param_err("init_std", params.init_std, ">= 0 and finite"))?;
+        let mut pu: Vec<f32> = (0..nu * k).map(|_| normal.sample(&mut rng)).collect();
+        let mut qi: Vec<f32> = (0..ni * k).map(|_| normal.sample(&mut rng)).collect();
+        let mut bu = vec![0f32; nu];
+        let mut bi = vec![0f32; ni];
+        let mu = data.mean() as f32;
+        let (users, items, values) = (data.users(), data.items(), data.values());
+        let mut order: Vec<u32> = (0..data.len() as u32).collect();
+        for epoch in 1..=params.n_epochs {
+            let t0 = Instant::now();
+            if params.shuffle {
+                order.shuffle(&mut rng);
+            }
+            let mut sse = 0f64;
+            for &n in &order {
+                let n = n as usize;
+                let (u, i) = (users[n] as usize, items[n] as usize);
+                let err = sgd_step(
+                    mu,
+                    values[n],
+                    &mut bu[u],
+                    &mut bi[i],
+                    &mut pu[u * k..(u + 1) * k],
+                    &mut qi[i * k..(i + 1) * k],
+                    params.lr,
+                    params.reg,
+                );
+                sse += f64::from(err * err);
+            }
+            let loss = sse / data.len() as f64;
+            if !loss.is_finite() {
+                return Err(FactorError::Diverged { epoch, loss });
+            }
+            if let Some(cb) = progress.as_deref_mut() {
+                cb(&EpochReport {
+                    epoch,
+                    loss,
+                    train_auc: None,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        Ok(Self {
+            params: params.clone(),
+            n_users: nu,
+            n_items: ni,
+            global_mean: mu,
+            clip: params.rating_range.unwrap_or_else(|| data.range()),
+            user_bias: bu,
+            item_bias: bi,
+            user_factors: pu,
+            item_factors: qi,
+            user_count: data.user_counts().into_iter().map(|c| c as f32).collect(),
+            item_count: data.item_counts().into_iter().map(|c| c as f32).collect(),
+        })
+    }
+
+    /// The parameters the model was trained with.
+    pub fn params(&self) -> &MfParams {
+        &self.params
+    }
+
+    /// The training ratings' mean μ.
+    pub fn global_mean(&self) -> f32 {
+        self.global_mean
+    }
+
+    /// User biases b_u (length `n_users`).
+    pub fn user_bias(&self) -> &[f32] {
+        &self.user_bias
+    }
+
+    /// Item biases b_i (length `n_items`).
+    pub fn item_bias(&self) -> &[f32] {
+        &self.item_bias
+    }
+
+    /// User factors, row-major `n_users × n_factors`.
+    pub fn user_factors(&self) -> &[f32] {
+        &self.user_factors
+    }
+
+    /// Item factors, row-major `n_items × n_factors`.
+    pub fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+
+    fn known_user(&self, u: u32) -> bool {
+        (u as usize) < self.n_users && self.user_count[u as usize] > 0.0
+    }
+
+    fn known_item(&self, i: u32) -> bool {
+        (i as usize) < self.n_items && self.item_count[i as usize] > 0.0
+    }
+
+    /// The unclipped estimate: μ, plus b_u for a user seen in training, plus b_i for an item
+    /// seen in training, plus p_u · q_i when both were.
+    pub fn estimate(&self, user: u32, item: u32) -> f32 {
+        let k = self.params.n_factors;
+        let (ku, ki) = (self.known_user(user), self.known_item(item));
+        let (u, i) = (user as usize, item as usize);
+        let mut est = self.global_mean;
+        if ku {
+            est += self.user_bias[u];
+        }
+        if ki {
+            est += self.item_bias[i];
+        }
+        if ku && ki {
+            est += dot(
+                &self.user_factors[u * k..(u + 1) * k],
+                &self.item_factors[i * k..(i + 1) * k],
+            );
+        }
+        est
+    }
+
+    /// The `k` highest-scoring items for `user`, best first, leaving out the items of the
+    /// user's row in `exclude` (typically the training matrix).
+    pub fn recommend(
+        &self,
+        user: u32,
+        k: usize,
+        exclude: Option<&CsrMatrix>,
+    ) -> Result<Vec<(u32, f32)>, FactorError> {
+        check_user(user, self.n_users)?;
+        let mut s = vec![0f32; self.n_items];
+        self.fill_scores(user, &mut s);
+        Ok(top_k(&s, k, excluded_items(exclude, user)))
+    }
+
+    /// The `k` items whose factor vectors have the largest cosine with `item`'s.
+    pub fn similar_items(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, FactorError> {
+        similar_by_cosine(&self.item_factors, self.params.n_factors, item, k)
+    }
+
+    fn fill_scores(&self, user: u32, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.estimate(user, i as u32);
+        }
+    }
+
+    /// Writes the model to `path` (safetensors; parameters and μ in the metadata),
+    /// atomically.
+    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+        let k = self.params.n_factors;
+        let meta = serde_json::json!({
+            "params": self.params,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "global_mean": self.global_mean,
+            "clip": [self.clip.0, self.clip.1],
+        });
+        io::save(
+            path,
+            "biased_mf",
+            meta,
+            &[
+                ("user_bias", vec![self.n_users], &self.user_bias),
+                ("item_bias", vec![self.n_items], &self.item_bias),
+                ("user_factors", vec![self.n_users, k], &self.user_factors),
+                ("item_factors", vec![self.n_items, k], &self.item_factors),
+                ("user_count", vec![self.n_users], &self.user_count),
+                ("item_count", vec![self.n_items], &self.item_count),
+            ],
+        )
+    }
+
+    /// Reads a model written by [`BiasedMf::save`]; a corrupt or foreign file is a
+    /// [`FactorError::Format`] error.
+    pub fn load(path: &Path) -> Result<Self, FactorError> {
+        let mut f = io::load(path, "biased_mf")?;
+        let params: MfParams = f.meta_de("params")?;
+        params.validate().map_err(|e| f.bad(e.to_string()))?;
+        let nu = f.meta_u64("n_users")? as usize;
+        let ni = f.meta_u64("n_items")? as usize;
+        let mu = f.meta_f64("global_mean")? as f32;
+        let clip: (f32, f32) = f.meta_de("clip")?;
+        let k = params.n_factors;
+        Ok(Self {
+            user_bias: f.take("user_bias", &[nu])?,
+            item_bias: f.take("item_bias", &[ni])?,
+            user_factors: f.take("user_factors", &[nu, k])?,
+            item_factors: f.take("item_factors", &[ni, k])?,
+            user_count: f.take("user_count", &[nu])?,
+            item_count: f.take("item_count", &[ni])?,
+            params,
+            n_users: nu,
+            n_items: ni,
+            global_mean: mu,
+            clip,
+        })
+    }
+}
+
+impl RatingPredictor for BiasedMf {
+    /// The estimate clipped to the rating range; unknown users or items fall back to μ plus
+    /// the known biases.
+    fn predict(&self, user: u32, item: u32) -> f32 {
+        self.estimate(user, item).clamp(self.clip.0, self.clip.1)
+    }
+}
+
+impl Scorer for BiasedMf {
+    fn n_users(&self) -> usize {
+        self.n_users
+    }
+
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    /// Unclipped estimates (clipping would tie the best items).
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        if user as usize >= self.n_users {
+            return Err(ScoreError::UnknownUser {
+                user,
+                n_users: self.n_users,
+            });
+        }
+        if out.len() != self.n_items {
+            return Err(ScoreError::BufferLength {
+                got: out.len(),
+                expected: self.n_items,
+            });
+        }
+        self.fill_scores(user, out);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sgd_step_matches_hand_computation() {
+        // mu 3, r 4, bu 0.1, bi -0.2, p = [0.5, -1], q = [0.2, 0.3], lr 0.1, reg 0.5
+        let (mut bu, mut bi) = (0.1f32, -0.2f32);
+        let mut p = [0.5f32, -1.0];
+        let mut q = [0.2f32, 0.3];
+        let err = sgd_step(3.0, 4.0, &mut bu, &mut bi, &mut p, &mut q, 0.1, 0.5);
+        // dot = 0.1 - 0.3 = -0.2; est = 3 + 0.1 - 0.2 - 0.2 = 2.7; err = 1.3
+        assert!((err - 1.3).abs() < 1e-6);
+        assert!((bu - (0.1 + 0.1 * (1.3 - 0.05))).abs() < 1e-6);
+        assert!((bi - (-0.2 + 0.1 * (1.3 + 0.1))).abs() < 1e-6);
+        // p0 = 0.5 + 0.1 (1.3·0.2 − 0.25) = 0.501; q0 = 0.2 + 0.1 (1.3·0.5 − 0.1) = 0.255
+        assert!((p[0] - 0.501).abs() < 1e-6, "{}", p[0]);
+        assert!((q[0] - 0.255).abs() < 1e-6, "{}", q[0]);
+        // p1 = −1 + 0.1 (1.3·0.3 + 0.5) = −0.911; q1 = 0.3 + 0.1 (−1.3 − 0.15) = 0.155
+        assert!((p[1] + 0.911).abs() < 1e-6, "{}", p[1]);
+        assert!((q[1] - 0.155).abs() < 1e-6, "{}", q[1]);
+    }
+
+    #[test]
+    fn validate_names_the_parameter() {
+        let p = MfParams {
+            lr: 0.0,
+            ..MfParams::default()
+        };
+        let e = p.validate().unwrap_err().to_string();
+        assert!(e.contains("`lr`") && e.contains("> 0"), "{e}");
+        let p = MfParams {
+            n_factors: 0,
+            ..MfParams::default()
+        };
+        assert!(p.validate().unwrap_err().to_string().contains("n_factors"));
+        let p = MfParams {
+            rating_range: Some((5.0, 1.0)),
+            ..MfParams::default()
+        };
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("rating_range")
+        );
+        assert!(MfParams::default().validate().is_ok());
+    }
+}
