@@ -1,13 +1,13 @@
 //! Scores predictions made by any system from CSV files, with the reference definitions:
 //!
 //! `cargo run --release -p recs-metrics --example score_csv -- --truth T.csv --pred P.csv
-//!  [--pairs PAIRS.csv] --k 1,5,10,20 --liang-k 20,50,100 --json`
+//!  [--pairs PAIRS.csv] [--auc-pairs LABELLED.csv] --k 1,5,10,20 --liang-k 20,50,100 --json`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use recs_metrics::table::{RankingTable, rating_pairs_csv};
+use recs_metrics::table::{RankingTable, auc_pairs_csv, rating_pairs_csv};
 
 #[derive(Parser, Debug)]
 #[command(about = "Score truth/prediction CSVs as Microsoft Recommenders and Liang et al. do")]
@@ -21,6 +21,9 @@ struct Args {
     /// userID,itemID,rating,prediction, for RMSE and MAE
     #[arg(long)]
     pairs: Option<PathBuf>,
+    /// userID,itemID,label,prediction with 0/1 labels, for Recommenders' global `auc`
+    #[arg(long = "auc-pairs")]
+    auc_pairs: Option<PathBuf>,
     /// Cut-offs of the ranking metrics
     #[arg(long, value_delimiter = ',', default_value = "10")]
     k: Vec<usize>,
@@ -41,6 +44,9 @@ fn main() -> ExitCode {
             let r = rating_pairs_csv(p)?;
             m.insert("rmse".into(), r.rmse);
             m.insert("mae".into(), r.mae);
+        }
+        if let Some(p) = &args.auc_pairs {
+            m.insert("auc".into(), auc_pairs_csv(p)?);
         }
         Ok(m)
     };

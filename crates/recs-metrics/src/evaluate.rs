@@ -528,6 +528,14 @@ mod tests {
             evaluate(&ok, &train, &empty, &EvalConfig::default()),
             Err(MetricsError::EmptyTruth)
         ));
+        let mut short = vec![0.0; 5];
+        assert!(matches!(
+            ok.score_users(&[0, 1], &mut short),
+            Err(ScoreError::BufferLength {
+                got: 5,
+                expected: 6
+            })
+        ));
         let wrong = Fixed(vec![0.0; 4], 2);
         assert!(evaluate(&wrong, &train, &test, &EvalConfig::default()).is_err());
     }

@@ -114,8 +114,10 @@ proptest! {
             let v = r.means[&format!("{key}@{k}")];
             prop_assert!((v - 1.0).abs() < 1e-12, "{key}@{k} = {v}");
         }
-        if let Some(auc) = r.means.get("auc") {
-            prop_assert!((auc - 1.0).abs() < 1e-12);
+        for key in ["auc", "auc_sampled"] {
+            if let Some(auc) = r.means.get(key) {
+                prop_assert!((auc - 1.0).abs() < 1e-12, "{key} = {auc}");
+            }
         }
     }
 
