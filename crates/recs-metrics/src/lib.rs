@@ -3,6 +3,11 @@
 //! [`Scorer`] seam every model implements, and a parallel evaluator that ranks every item
 //! for every test user with seen items excluded.
 //!
+//! Modules: [`ranking`] (per-user metrics at k, each convention named), [`auc`] (exact,
+//! sampled and global AUC), [`rating`] (RMSE, MAE, MSE), [`mod@evaluate`] (the parallel
+//! evaluator over a [`Scorer`]), [`table`] (scoring truth/prediction CSVs, errors naming
+//! file and line).
+//!
 //! Depends on no model crate and not on candle: anything that can score users can be
 //! evaluated.
 //!
