@@ -222,6 +222,45 @@ impl Interactions {
         }
     }
 
+    /// Replaces the values column (same length, finite: the callers guarantee it).
+    pub(crate) fn set_values(&mut self, values: Vec<f32>) {
+        debug_assert_eq!(values.len(), self.users.len());
+        self.values = values;
+    }
+
+    /// The same rows over new id maps that hold only the ids these rows use, in order of
+    /// first appearance (e.g. after a filter, to drop empty rows and columns).
+    pub fn compact(&self) -> Interactions {
+        let mut b = InteractionsBuilder::default();
+        for r in 0..self.len() {
+            b.push(
+                self.user_map.external(self.users[r]),
+                self.item_map.external(self.items[r]),
+                self.values[r],
+                self.timestamps.as_ref().map(|t| t[r]),
+            );
+        }
+        b.build()
+    }
+
+    /// Number of rows of every user (indexed by user index).
+    pub fn user_counts(&self) -> Vec<u32> {
+        let mut c = vec![0u32; self.n_users()];
+        for &u in &self.users {
+            c[u as usize] += 1;
+        }
+        c
+    }
+
+    /// Number of rows of every item (indexed by item index).
+    pub fn item_counts(&self) -> Vec<u32> {
+        let mut c = vec![0u32; self.n_items()];
+        for &i in &self.items {
+            c[i as usize] += 1;
+        }
+        c
+    }
+
     /// Keeps the rows for which `keep(row)` is true.
     pub fn filter(&self, keep: impl Fn(usize) -> bool) -> Interactions {
         let rows: Vec<usize> = (0..self.len()).filter(|&r| keep(r)).collect();

@@ -25,12 +25,17 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod delimited;
 mod error;
+pub mod goodreads;
 mod interactions;
 pub mod movielens;
 pub mod registry;
 pub mod split;
+pub mod synthetic;
+pub mod transform;
 
+pub use delimited::{Column, DelimitedOptions, load_delimited};
 pub use error::DataError;
 pub use interactions::{IdMap, Interactions, InteractionsBuilder};
 pub use registry::load_dataset;

@@ -4,104 +4,28 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
+use crate::delimited::{DelimitedOptions, load_delimited};
 use crate::{DataError, Interactions};
-
-/// How the fields of a line are separated.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Sep {
-    /// One byte, e.g. `\t`.
-    Byte(u8),
-    /// The two bytes `::`.
-    DoubleColon,
-}
-
-/// Reads `user item rating timestamp` lines (extra fields ignored), skipping `skip_header`
-/// lines first. Errors name the file and line.
-pub(crate) fn read_uirt(
-    path: &Path,
-    sep: Sep,
-    skip_header: bool,
-) -> Result<Interactions, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut b = Interactions::builder();
-    let mut line = String::new();
-    let mut no = 0usize;
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => {
-                DataError::parse(path, no + 1, "the line is not valid UTF-8")
-            }
-            _ => DataError::io(path, e),
-        })?;
-        if n == 0 {
-            break;
-        }
-        no += 1;
-        if skip_header && no == 1 {
-            continue;
-        }
-        let text = line.trim_end_matches(['\n', '\r']);
-        if text.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = match sep {
-            Sep::Byte(c) => text.split(c as char).collect(),
-            Sep::DoubleColon => text.split("::").collect(),
-        };
-        if fields.len() < 3 {
-            return Err(DataError::parse(
-                path,
-                no,
-                format!(
-                    "expected at least 3 fields (user, item, rating), found {}",
-                    fields.len()
-                ),
-            ));
-        }
-        let rating: f32 = fields[2].trim().parse().map_err(|_| {
-            DataError::parse(path, no, format!("rating '{}' is not a number", fields[2]))
-        })?;
-        if !rating.is_finite() {
-            return Err(DataError::parse(
-                path,
-                no,
-                format!("rating '{}' is not finite", fields[2]),
-            ));
-        }
-        let ts = match fields.get(3) {
-            Some(t) => Some(t.trim().parse::<i64>().map_err(|_| {
-                DataError::parse(path, no, format!("timestamp '{t}' is not an integer"))
-            })?),
-            None => None,
-        };
-        b.push(fields[0].trim(), fields[1].trim(), rating, ts);
-    }
-    if b.is_empty() {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(b.build())
-}
 
 /// Loads MovieLens 100k's `u.data` from `dir`.
 pub fn load_ml100k(dir: &Path) -> Result<Interactions, DataError> {
-    read_uirt(&dir.join("u.data"), Sep::Byte(b'\t'), false)
+    load_delimited(&dir.join("u.data"), &DelimitedOptions::uirt("\t", false))
 }
 
 /// Loads MovieLens 1M or 10M's `ratings.dat` (`::`-separated) from `dir`.
 pub fn load_ml_dat(dir: &Path) -> Result<Interactions, DataError> {
-    read_uirt(&dir.join("ratings.dat"), Sep::DoubleColon, false)
+    load_delimited(
+        &dir.join("ratings.dat"),
+        &DelimitedOptions::uirt("::", false),
+    )
 }
 
 /// Loads MovieLens 20M or latest-small's `ratings.csv` (with a header) from `dir`.
 pub fn load_ml_csv(dir: &Path) -> Result<Interactions, DataError> {
-    read_uirt(&dir.join("ratings.csv"), Sep::Byte(b','), true)
+    load_delimited(&dir.join("ratings.csv"), &DelimitedOptions::uirt(",", true))
 }
 
 /// External item id → title, from whichever of `u.item` (latin-1, `|`-separated),
@@ -204,7 +128,7 @@ mod tests {
             load_ml100k(dir.path())
                 .unwrap_err()
                 .to_string()
-                .contains("at least 3 fields")
+                .contains("expected at least 4 fields")
         );
         std::fs::File::create(&p).unwrap().write_all(b"").unwrap();
         assert!(

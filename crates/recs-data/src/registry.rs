@@ -25,6 +25,7 @@ const REGISTRY: &[&str] = &[
     include_str!("../../../datasets/ml-10m.toml"),
     include_str!("../../../datasets/ml-20m.toml"),
     include_str!("../../../datasets/ml-latest-small.toml"),
+    include_str!("../../../datasets/goodreads-fantasy.toml"),
 ];
 
 /// One dataset of the registry.
@@ -39,9 +40,13 @@ pub struct DatasetInfo {
     pub licence: String,
     /// Where the archive is downloaded from (HTTPS).
     pub url: String,
+    /// What the URL serves: `zip` (an archive holding the files; the default) or `file`
+    /// (the one data file itself).
+    #[serde(default = "default_archive")]
+    pub archive: String,
     /// The directory inside the archive that holds the files.
     pub archive_dir: String,
-    /// File layout: `ml-100k`, `ml-dat` or `ml-csv`.
+    /// File layout: `ml-100k`, `ml-dat`, `ml-csv` or `goodreads-json-gz`.
     pub format: String,
     /// Expected number of ratings, checked after parsing when given.
     pub ratings: Option<usize>,
@@ -61,6 +66,10 @@ pub struct FileInfo {
     pub name: String,
     /// Lower-case hex SHA-256, where known.
     pub sha256: Option<String>,
+}
+
+fn default_archive() -> String {
+    "zip".into()
 }
 
 /// Every dataset the registry knows.
@@ -137,10 +146,11 @@ fn parse(info: &DatasetInfo, dir: &Path) -> Result<Interactions, DataError> {
         "ml-100k" => movielens::load_ml100k(dir),
         "ml-dat" => movielens::load_ml_dat(dir),
         "ml-csv" => movielens::load_ml_csv(dir),
+        "goodreads-json-gz" => crate::goodreads::load_goodreads(&dir.join(&info.files[0].name)),
         other => Err(DataError::Param {
             name: "format",
             value: other.to_string(),
-            allowed: "ml-100k, ml-dat or ml-csv",
+            allowed: "ml-100k, ml-dat, ml-csv or goodreads-json-gz",
         }),
     }
 }
@@ -258,7 +268,12 @@ mod tests {
     #[test]
     fn registry_files_parse_and_names_are_unique() {
         let all = datasets();
-        assert!(all.len() >= 5);
+        assert_eq!(all.len(), 6);
+        for d in &all {
+            assert!(d.url.starts_with("https://"), "{}", d.name);
+            assert!(["zip", "file"].contains(&d.archive.as_str()), "{}", d.name);
+            assert!(!d.files.is_empty(), "{}", d.name);
+        }
         let mut names: Vec<_> = all.iter().map(|d| d.name.clone()).collect();
         names.sort();
         names.dedup();

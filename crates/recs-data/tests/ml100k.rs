@@ -97,3 +97,25 @@ fn latest_small_csv_loads() {
     assert_eq!((d.len(), d.n_users(), d.n_items()), (100_004, 671, 9_066));
     assert!(d.values().contains(&0.5));
 }
+
+#[test]
+fn generic_delimited_loader_reads_latest_small_2016_by_column_name() {
+    let Some(m) = mirror() else { return };
+    let path = m.join("ml-latest-small-2016/ratings.csv");
+    if !path.is_file() {
+        eprintln!("skipping: no {}", path.display());
+        return;
+    }
+    let opts = recs_data::DelimitedOptions {
+        user: "userId".into(),
+        item: "movieId".into(),
+        rating: Some("rating".into()),
+        timestamp: Some("timestamp".into()),
+        ..Default::default()
+    };
+    let d = recs_data::load_delimited(&path, &opts).unwrap();
+    assert_eq!((d.len(), d.n_users(), d.n_items()), (100_004, 671, 9_066));
+    assert_eq!(d.timestamps().unwrap()[0], 1_260_759_144);
+    assert_eq!(d.item_map().external(0), "31");
+    assert_eq!(d.values()[0], 2.5);
+}
