@@ -124,6 +124,256 @@ pub fn leave_one_out(data: &Interactions, seed: u64) -> Result<Split, DataError>
     Ok(from_mask(data, &mask))
 }
 
+/// Held-out-users split for autoencoder recommenders (Mult-VAE, Liang et al. 2018): whole
+/// users are held out; each held-out user's rows are split into a fold-in part (the model's
+/// input) and a held-out part (what is scored). All five parts index the **training items
+/// only** (one item map, training items in ascending external id, numeric when the ids are
+/// integers); values are 1 (positives), timestamps kept. `train` has its own user map
+/// (training users, ascending id); `val_in`/`val_out` share the validation users' map and
+/// `test_in`/`test_out` the test users', so `val_in.to_csr(..)` and `val_out.to_csr(..)`
+/// have the same rows.
+#[derive(Debug, Clone)]
+pub struct HeldOutSplit {
+    /// Training users' positives.
+    pub train: Interactions,
+    /// Validation users' fold-in positives.
+    pub val_in: Interactions,
+    /// Validation users' held-out positives.
+    pub val_out: Interactions,
+    /// Test users' fold-in positives.
+    pub test_in: Interactions,
+    /// Test users' held-out positives.
+    pub test_out: Interactions,
+}
+
+/// Minimum positives a user needs to enter [`held_out_by_user_id`] / [`held_out_random`],
+/// and minimum training-item positives a held-out user needs to be evaluated.
+pub const HELD_OUT_MIN_POSITIVES: usize = 5;
+
+/// Sort key of an external id: integers numerically, before any other id.
+fn id_key(s: &str) -> (u8, i64, &str) {
+    match s.parse::<i64>() {
+        Ok(v) => (0, v, ""),
+        Err(_) => (1, 0, s),
+    }
+}
+
+/// Positives (value >= min_rating) of users with at least HELD_OUT_MIN_POSITIVES of them:
+/// (rows by user index).
+fn positives_by_user(data: &Interactions, min_rating: f32) -> Vec<Vec<usize>> {
+    let mut by_user = vec![Vec::new(); data.n_users()];
+    for r in 0..data.len() {
+        if data.values()[r] >= min_rating {
+            by_user[data.users()[r] as usize].push(r);
+        }
+    }
+    for rows in &mut by_user {
+        if rows.len() < HELD_OUT_MIN_POSITIVES {
+            rows.clear();
+        }
+    }
+    by_user
+}
+
+/// Builds the five parts from a user partition. `cut(user, rows)` orders a held-out user's
+/// rows (restricted to training items) and returns how many go to fold-in (the rest are
+/// held out), or `None` to drop the user.
+fn assemble(
+    data: &Interactions,
+    by_user: &[Vec<usize>],
+    train_u: &[u32],
+    val_u: &[u32],
+    test_u: &[u32],
+    mut cut: impl FnMut(&mut Vec<usize>) -> Option<usize>,
+) -> Result<HeldOutSplit, DataError> {
+    use std::sync::Arc;
+    let mut train_items: Vec<u32> = train_u
+        .iter()
+        .flat_map(|&u| by_user[u as usize].iter().map(|&r| data.items()[r]))
+        .collect();
+    train_items.sort_unstable();
+    train_items.dedup();
+    train_items.sort_by(|&a, &b| {
+        id_key(data.item_map().external(a)).cmp(&id_key(data.item_map().external(b)))
+    });
+    let mut item_map = crate::IdMap::new();
+    let mut new_item = vec![u32::MAX; data.n_items()];
+    for &i in &train_items {
+        new_item[i as usize] = item_map.get_or_insert(data.item_map().external(i));
+    }
+    let item_map = Arc::new(item_map);
+    let ts = data.timestamps();
+    let part =
+        |users: &[u32], rows_of: &dyn Fn(u32) -> Vec<usize>, user_map: &Arc<crate::IdMap>| {
+            let (mut us, mut is, mut ts_out) = (Vec::new(), Vec::new(), Vec::new());
+            for (k, &u) in users.iter().enumerate() {
+                for r in rows_of(u) {
+                    us.push(k as u32);
+                    is.push(new_item[data.items()[r] as usize]);
+                    ts_out.push(ts.map_or(0, |t| t[r]));
+                }
+            }
+            let n = us.len();
+            Interactions::from_parts(
+                us,
+                is,
+                vec![1.0; n],
+                ts.map(|_| ts_out),
+                Arc::clone(user_map),
+                Arc::clone(&item_map),
+            )
+        };
+    let user_map = |users: &[u32]| {
+        let mut m = crate::IdMap::new();
+        for &u in users {
+            m.get_or_insert(data.user_map().external(u));
+        }
+        Arc::new(m)
+    };
+    let tm = user_map(train_u);
+    let train = part(train_u, &|u| by_user[u as usize].clone(), &tm)?;
+    let mut held = |users: &[u32]| -> Result<(Interactions, Interactions), DataError> {
+        let mut kept = Vec::new();
+        let mut cuts: Vec<(Vec<usize>, usize)> = Vec::new();
+        for &u in users {
+            let mut rows: Vec<usize> = by_user[u as usize]
+                .iter()
+                .copied()
+                .filter(|&r| new_item[data.items()[r] as usize] != u32::MAX)
+                .collect();
+            if rows.len() < HELD_OUT_MIN_POSITIVES {
+                continue;
+            }
+            if let Some(k) = cut(&mut rows) {
+                if k > 0 && k < rows.len() {
+                    kept.push(u);
+                    cuts.push((rows, k));
+                }
+            }
+        }
+        let m = user_map(&kept);
+        let pos: std::collections::HashMap<u32, usize> =
+            kept.iter().enumerate().map(|(k, &u)| (u, k)).collect();
+        let fold_in = part(
+            &kept,
+            &|u| {
+                let (rows, k) = &cuts[pos[&u]];
+                rows[..*k].to_vec()
+            },
+            &m,
+        )?;
+        let out = part(
+            &kept,
+            &|u| {
+                let (rows, k) = &cuts[pos[&u]];
+                rows[*k..].to_vec()
+            },
+            &m,
+        )?;
+        Ok((fold_in, out))
+    };
+    let (val_in, val_out) = held(val_u)?;
+    let (test_in, test_out) = held(test_u)?;
+    Ok(HeldOutSplit {
+        train,
+        val_in,
+        val_out,
+        test_in,
+        test_out,
+    })
+}
+
+/// The deterministic held-out-users protocol of the Mult-VAE reference script
+/// (`multvae_torch.py`): positives are ratings `>= 4`; users with at least 5 positives;
+/// users by **external** id (an integer) `% 5`: 0 test, 1 validation, the rest train;
+/// held-out users keep only items seen among training users; each held-out user's items,
+/// sorted by (timestamp, item id), give the first `n - floor(n / 5)` as fold-in and the
+/// last `floor(n / 5)` as held out; held-out users with fewer than 5 such items are dropped.
+/// A user id that is not an integer is refused.
+pub fn held_out_by_user_id(data: &Interactions) -> Result<HeldOutSplit, DataError> {
+    let by_user = positives_by_user(data, 4.0);
+    let mut users: Vec<(i64, u32)> = Vec::new();
+    for (u, rows) in by_user.iter().enumerate() {
+        if rows.is_empty() {
+            continue;
+        }
+        let ext = data.user_map().external(u as u32);
+        let id = ext.parse::<i64>().map_err(|_| DataError::Param {
+            name: "user id",
+            value: ext.to_string(),
+            allowed: "integers (the split assigns users by id % 5)",
+        })?;
+        users.push((id, u as u32));
+    }
+    users.sort_unstable();
+    let pick = |m: &dyn Fn(i64) -> bool| -> Vec<u32> {
+        users
+            .iter()
+            .filter(|(id, _)| m(*id))
+            .map(|&(_, u)| u)
+            .collect()
+    };
+    let test_u = pick(&|id| id.rem_euclid(5) == 0);
+    let val_u = pick(&|id| id.rem_euclid(5) == 1);
+    let train_u = pick(&|id| id.rem_euclid(5) >= 2);
+    let ts = data.timestamps();
+    assemble(data, &by_user, &train_u, &val_u, &test_u, |rows| {
+        rows.sort_by(|&a, &b| {
+            let ka = (
+                ts.map_or(0, |t| t[a]),
+                id_key(data.item_map().external(data.items()[a])),
+            );
+            let kb = (
+                ts.map_or(0, |t| t[b]),
+                id_key(data.item_map().external(data.items()[b])),
+            );
+            ka.cmp(&kb)
+        });
+        Some(rows.len() - rows.len() / 5)
+    })
+}
+
+/// The seeded held-out-users split of Liang et al.'s preprocessing: positives are values
+/// `>= min_rating`; users with at least 5 positives are shuffled (seeded), the first
+/// `n_heldout` become validation users, the next `n_heldout` test users, the rest training
+/// users; held-out users keep only training items, and each one's items are shuffled
+/// (seeded) with the first `n - floor((1 - fold_in_ratio) · n)` as fold-in, the rest held
+/// out (users with fewer than 5 such items, or nothing to hold out, are dropped).
+/// `n_heldout` must leave at least one training user; `fold_in_ratio` in (0, 1) (0.8 in the
+/// paper).
+pub fn held_out_random(
+    data: &Interactions,
+    min_rating: f32,
+    n_heldout: usize,
+    fold_in_ratio: f64,
+    seed: u64,
+) -> Result<HeldOutSplit, DataError> {
+    check_ratio("fold_in_ratio", fold_in_ratio)?;
+    let by_user = positives_by_user(data, min_rating);
+    let mut users: Vec<u32> = (0..by_user.len() as u32)
+        .filter(|&u| !by_user[u as usize].is_empty())
+        .collect();
+    if n_heldout == 0 || 2 * n_heldout >= users.len() {
+        return Err(DataError::Param {
+            name: "n_heldout",
+            value: n_heldout.to_string(),
+            allowed: "at least 1, and 2 · n_heldout below the number of users with 5+ positives",
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    users.shuffle(&mut rng);
+    let val_u = users[..n_heldout].to_vec();
+    let test_u = users[n_heldout..2 * n_heldout].to_vec();
+    let mut train_u = users[2 * n_heldout..].to_vec();
+    train_u.sort_unstable();
+    assemble(data, &by_user, &train_u, &val_u, &test_u, |rows| {
+        rows.shuffle(&mut rng);
+        let n = rows.len();
+        let out = ((1.0 - fold_in_ratio) * n as f64 + 1e-9).floor() as usize;
+        Some(n - out)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +417,43 @@ mod tests {
             for &u in st.train.users() { has[u as usize] = true; }
             prop_assert!(has.iter().all(|&h| h));
         }
+    }
+
+    #[test]
+    fn held_out_random_is_seeded_and_disjoint() {
+        let mut b = Interactions::builder();
+        for u in 0..60u32 {
+            for i in 0..(5 + u % 7) {
+                b.push(
+                    &u.to_string(),
+                    &((u * 3 + i * 5) % 40).to_string(),
+                    5.0,
+                    Some(i as i64),
+                );
+            }
+            b.push(&u.to_string(), "low", 1.0, Some(0));
+        }
+        let d = b.build();
+        let s = held_out_random(&d, 4.0, 10, 0.8, 7).unwrap();
+        let t = held_out_random(&d, 4.0, 10, 0.8, 7).unwrap();
+        assert_eq!(s.val_out.items(), t.val_out.items());
+        assert_eq!(s.train.n_users(), 40);
+        assert!(s.train.item_map().get("low").is_none());
+        let ids = |x: &Interactions| -> Vec<String> { x.user_map().ids().to_vec() };
+        for u in ids(&s.val_in) {
+            assert!(s.train.user_map().get(&u).is_none() && s.test_in.user_map().get(&u).is_none());
+        }
+        assert_eq!(ids(&s.val_in), ids(&s.val_out));
+        // Every held-out user has fold-in and held-out rows, 20% (floored) held out.
+        let (ci, co) = (s.val_in.user_counts(), s.val_out.user_counts());
+        for k in 0..ci.len() {
+            let n = (ci[k] + co[k]) as usize;
+            assert_eq!(co[k] as usize, ((0.2 * n as f64) + 1e-9).floor() as usize);
+        }
+        let e = held_out_random(&d, 4.0, 30, 0.8, 7)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("n_heldout"), "{e}");
     }
 
     #[test]

@@ -119,3 +119,48 @@ fn generic_delimited_loader_reads_latest_small_2016_by_column_name() {
     assert_eq!(d.item_map().external(0), "31");
     assert_eq!(d.values()[0], 2.5);
 }
+
+#[test]
+fn multvae_held_out_protocol_matches_the_reference_script() {
+    // `multvae_torch.py` prints: items 1365 train_users 564 val 188 test 186 nnz 34061.
+    let Some(m) = mirror() else { return };
+    let d = movielens::load_ml100k(&m.join("ml-100k")).unwrap();
+    let s = split::held_out_by_user_id(&d).unwrap();
+    assert_eq!(s.train.n_items(), 1_365);
+    assert_eq!(s.train.n_users(), 564);
+    assert_eq!(s.train.len(), 34_061);
+    assert_eq!((s.val_in.n_users(), s.val_out.n_users()), (188, 188));
+    assert_eq!((s.test_in.n_users(), s.test_out.n_users()), (186, 186));
+    assert_eq!(s.val_in.n_items(), 1_365);
+    // Items in ascending MovieLens id; held-out rows are each user's latest.
+    let ids: Vec<i64> = s
+        .train
+        .item_map()
+        .ids()
+        .iter()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let (ti, to) = (
+        s.test_in.timestamps().unwrap(),
+        s.test_out.timestamps().unwrap(),
+    );
+    for u in 0..s.test_in.n_users() as u32 {
+        let last_in = (0..s.test_in.len())
+            .filter(|&r| s.test_in.users()[r] == u)
+            .map(|r| ti[r])
+            .max();
+        let first_out = (0..s.test_out.len())
+            .filter(|&r| s.test_out.users()[r] == u)
+            .map(|r| to[r])
+            .min();
+        assert!(last_in <= first_out);
+        let ext: i64 = s.test_in.user_map().external(u).parse().unwrap();
+        assert_eq!(ext % 5, 0);
+    }
+    let x = s
+        .val_out
+        .to_csr(recs_sparse::DuplicatePolicy::Error)
+        .unwrap();
+    assert_eq!(x.shape(), (188, 1_365));
+}
