@@ -31,7 +31,9 @@ use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::score_checks;
-use crate::common::{check_user, dot, excluded_items, similar_by_cosine, top_k};
+use crate::common::{
+    check_user, dot, dot_diff, excluded_items, has_avx2, similar_by_cosine, top_k,
+};
 use crate::mf::param_err;
 use crate::{EpochReport, FactorError, io};
 
@@ -194,7 +196,7 @@ fn softplus(x: f32) -> f64 {
 }
 
 /// One BPR update (Cornac's order) on local copies; returns x_uij before the update.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn bpr_step(
     pu: &mut [f32],
@@ -205,10 +207,7 @@ pub(crate) fn bpr_step(
     lr: f32,
     reg: f32,
 ) -> f32 {
-    let mut x = *bi - *bj;
-    for ((&p, &a), &b) in pu.iter().zip(qi.iter()).zip(qj.iter()) {
-        x += p * (a - b);
-    }
+    let x = *bi - *bj + dot_diff(pu, qi, qj);
     let z = 1.0 / (1.0 + x.exp());
     for ((p, a), b) in pu.iter_mut().zip(qi.iter_mut()).zip(qj.iter_mut()) {
         let u = *p;
@@ -230,6 +229,7 @@ struct Job<'a> {
     uf: Shared,
     itf: Shared,
     ib: Shared,
+    avx2: bool,
 }
 
 impl Job<'_> {
@@ -239,6 +239,33 @@ impl Job<'_> {
     /// The shared buffers hold `n_users × k`, `n_items × k` and `n_items` values and outlive
     /// the call; concurrent callers are Hogwild workers (see [`Shared::read`]).
     unsafe fn run(&self, n_samples: u64, rng: &mut ChaCha8Rng) -> Tally {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is only set when the CPU has AVX2 and FMA; the caller's contract
+            // is passed on.
+            return unsafe { self.run_avx2(n_samples, rng) };
+        }
+        // SAFETY: the caller's contract is passed on.
+        unsafe { self.run_body(n_samples, rng) }
+    }
+
+    /// [`Job::run_body`] compiled for AVX2 + FMA.
+    ///
+    /// # Safety
+    /// As for [`Job::run`], and the CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, n_samples: u64, rng: &mut ChaCha8Rng) -> Tally {
+        // SAFETY: the caller's contract is passed on.
+        unsafe { self.run_body(n_samples, rng) }
+    }
+
+    /// The sampling and update loop.
+    ///
+    /// # Safety
+    /// As for [`Job::run`].
+    #[inline(always)]
+    unsafe fn run_body(&self, n_samples: u64, rng: &mut ChaCha8Rng) -> Tally {
         let k = self.k;
         let (mut pu, mut qi, mut qj) = (vec![0f32; k], vec![0f32; k], vec![0f32; k]);
         let (mut bi, mut bj) = ([0f32], [0f32]);
@@ -342,6 +369,7 @@ impl Bpr {
         } else {
             params.n_threads
         };
+        let avx2 = has_avx2();
         for epoch in 1..=params.n_epochs {
             let t0 = Instant::now();
             let job = Job {
@@ -353,6 +381,7 @@ impl Bpr {
                 uf: Shared::new(&mut uf),
                 itf: Shared::new(&mut itf),
                 ib: Shared::new(&mut ib),
+                avx2,
             };
             let per = nnz as u64 / threads as u64;
             let extra = nnz as u64 % threads as u64;

@@ -55,7 +55,7 @@ pub(crate) fn excluded_items(exclude: Option<&CsrMatrix>, user: u32) -> &[u32] {
 }
 
 /// Dot product of two equal-length slices (written so it vectorises).
-#[inline]
+#[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -69,6 +69,26 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut s: f32 = acc.iter().sum();
     for j in chunks * 8..n {
         s += a[j] * b[j];
+    }
+    s
+}
+
+/// p · (a − b) for equal-length slices (eight partial sums so it vectorises).
+#[inline(always)]
+pub(crate) fn dot_diff(p: &[f32], a: &[f32], b: &[f32]) -> f32 {
+    let n = p.len().min(a.len()).min(b.len());
+    let (p, a, b) = (&p[..n], &a[..n], &b[..n]);
+    let mut acc = [0f32; 8];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            let j = c * 8 + l;
+            acc[l] += p[j] * (a[j] - b[j]);
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for j in chunks * 8..n {
+        s += p[j] * (a[j] - b[j]);
     }
     s
 }
@@ -99,6 +119,20 @@ pub(crate) fn similar_by_cosine(
         })
         .collect();
     Ok(top_k(&scores, k, &[item]))
+}
+
+/// Whether this CPU runs the AVX2+FMA builds of the training loops (checked at run time,
+/// so one binary serves every x86-64 machine). The lanes and the order of every sum are the
+/// same in both builds, so results do not depend on it.
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Checks that `user` is below `n_users` for the ranking calls.

@@ -16,7 +16,7 @@ use recs_metrics::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_user, dot, excluded_items, similar_by_cosine, top_k};
+use crate::common::{check_user, dot, excluded_items, has_avx2, similar_by_cosine, top_k};
 use crate::{EpochReport, FactorError, Triples, io};
 
 /// Hyper-parameters of [`BiasedMf`]; the defaults are Surprise's `SVD` defaults.
@@ -125,7 +125,7 @@ pub struct BiasedMf {
 /// One SGD update on rating `r` with Surprise's order; returns the error before the update.
 ///
 /// `bu`, `bi` are the biases and `pu`, `qi` the factor rows of the rated pair.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgd_step(
     mu: f32,
@@ -146,6 +146,76 @@ pub(crate) fn sgd_step(
         *q += lr * (err * pf - reg * qf);
     }
     err
+}
+
+/// One SGD pass over the ratings in `order`.
+struct Epoch<'a> {
+    order: &'a [u32],
+    users: &'a [u32],
+    items: &'a [u32],
+    values: &'a [f32],
+    k: usize,
+    mu: f32,
+    lr: f32,
+    reg: f32,
+}
+
+impl Epoch<'_> {
+    /// Runs the pass (the AVX2 build when `avx2`), returning the sum of squared errors.
+    fn run(
+        &self,
+        avx2: bool,
+        bu: &mut [f32],
+        bi: &mut [f32],
+        pu: &mut [f32],
+        qi: &mut [f32],
+    ) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `avx2` comes from `has_avx2`, so the CPU supports AVX2 and FMA.
+            return unsafe { self.run_avx2(bu, bi, pu, qi) };
+        }
+        let _ = avx2;
+        self.body(bu, bi, pu, qi)
+    }
+
+    /// [`Epoch::body`] compiled for AVX2 + FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(
+        &self,
+        bu: &mut [f32],
+        bi: &mut [f32],
+        pu: &mut [f32],
+        qi: &mut [f32],
+    ) -> f64 {
+        self.body(bu, bi, pu, qi)
+    }
+
+    #[inline(always)]
+    fn body(&self, bu: &mut [f32], bi: &mut [f32], pu: &mut [f32], qi: &mut [f32]) -> f64 {
+        let k = self.k;
+        let mut sse = 0f64;
+        for &n in self.order {
+            let n = n as usize;
+            let (u, i) = (self.users[n] as usize, self.items[n] as usize);
+            let err = sgd_step(
+                self.mu,
+                self.values[n],
+                &mut bu[u],
+                &mut bi[i],
+                &mut pu[u * k..(u + 1) * k],
+                &mut qi[i * k..(i + 1) * k],
+                self.lr,
+                self.reg,
+            );
+            sse += f64::from(err * err);
+        }
+        sse
+    }
 }
 
 impl BiasedMf {
@@ -169,27 +239,23 @@ impl BiasedMf {
         let mu = data.mean() as f32;
         let (users, items, values) = (data.users(), data.items(), data.values());
         let mut order: Vec<u32> = (0..data.len() as u32).collect();
+        let avx2 = has_avx2();
         for epoch in 1..=params.n_epochs {
             let t0 = Instant::now();
             if params.shuffle {
                 order.shuffle(&mut rng);
             }
-            let mut sse = 0f64;
-            for &n in &order {
-                let n = n as usize;
-                let (u, i) = (users[n] as usize, items[n] as usize);
-                let err = sgd_step(
-                    mu,
-                    values[n],
-                    &mut bu[u],
-                    &mut bi[i],
-                    &mut pu[u * k..(u + 1) * k],
-                    &mut qi[i * k..(i + 1) * k],
-                    params.lr,
-                    params.reg,
-                );
-                sse += f64::from(err * err);
-            }
+            let ep = Epoch {
+                order: &order,
+                users,
+                items,
+                values,
+                k,
+                mu,
+                lr: params.lr,
+                reg: params.reg,
+            };
+            let sse = ep.run(avx2, &mut bu, &mut bi, &mut pu, &mut qi);
             let loss = sse / data.len() as f64;
             if !loss.is_finite() {
                 return Err(FactorError::Diverged { epoch, loss });
