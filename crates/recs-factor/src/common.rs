@@ -79,46 +79,18 @@ pub(crate) fn dot_diff(p: &[f32], a: &[f32], b: &[f32]) -> f32 {
     let n = p.len().min(a.len()).min(b.len());
     let (p, a, b) = (&p[..n], &a[..n], &b[..n]);
     let mut acc = [0f32; 8];
-    let chunks = n / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            let j = c * 8 + l;
-            acc[l] += p[j] * (a[j] - b[j]);
+    let (pc, ac, bc) = (p.chunks_exact(8), a.chunks_exact(8), b.chunks_exact(8));
+    let (pr, ar, br) = (pc.remainder(), ac.remainder(), bc.remainder());
+    for ((pp, aa), bb) in pc.zip(ac).zip(bc) {
+        for (l, acc) in acc.iter_mut().enumerate() {
+            *acc += pp[l] * (aa[l] - bb[l]);
         }
     }
     let mut s: f32 = acc.iter().sum();
-    for j in chunks * 8..n {
-        s += p[j] * (a[j] - b[j]);
+    for ((x, y), z) in pr.iter().zip(ar).zip(br) {
+        s += x * (y - z);
     }
     s
-}
-
-/// The `k` items whose factor rows have the largest cosine with `item`'s (the item itself
-/// left out). Rows of zero norm get cosine 0.
-pub(crate) fn similar_by_cosine(
-    factors: &[f32],
-    n_factors: usize,
-    item: u32,
-    k: usize,
-) -> Result<Vec<(u32, f32)>, FactorError> {
-    let n_items = factors.len().checked_div(n_factors).unwrap_or(0);
-    if item as usize >= n_items {
-        return Err(FactorError::Data(format!(
-            "item index {item} is out of range: the model knows {n_items} items"
-        )));
-    }
-    let row = |i: usize| &factors[i * n_factors..(i + 1) * n_factors];
-    let q = row(item as usize);
-    let qn = dot(q, q).sqrt();
-    let scores: Vec<f32> = (0..n_items)
-        .map(|j| {
-            let r = row(j);
-            let d = dot(q, r);
-            let n = qn * dot(r, r).sqrt();
-            if n > 0.0 { d / n } else { 0.0 }
-        })
-        .collect();
-    Ok(top_k(&scores, k, &[item]))
 }
 
 /// Whether this CPU runs the AVX2+FMA builds of the training loops (checked at run time,
