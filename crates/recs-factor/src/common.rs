@@ -93,6 +93,34 @@ pub(crate) fn dot_diff(p: &[f32], a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// The `k` items whose factor rows have the largest cosine with `item`'s (the item itself
+/// left out). Rows of zero norm get cosine 0.
+pub(crate) fn similar_by_cosine(
+    factors: &[f32],
+    n_factors: usize,
+    item: u32,
+    k: usize,
+) -> Result<Vec<(u32, f32)>, FactorError> {
+    let n_items = factors.len().checked_div(n_factors).unwrap_or(0);
+    if item as usize >= n_items {
+        return Err(FactorError::Data(format!(
+            "item index {item} is out of range: the model knows {n_items} items"
+        )));
+    }
+    let row = |i: usize| &factors[i * n_factors..(i + 1) * n_factors];
+    let q = row(item as usize);
+    let qn = dot(q, q).sqrt();
+    let scores: Vec<f32> = (0..n_items)
+        .map(|j| {
+            let r = row(j);
+            let d = dot(q, r);
+            let n = qn * dot(r, r).sqrt();
+            if n > 0.0 { d / n } else { 0.0 }
+        })
+        .collect();
+    Ok(top_k(&scores, k, &[item]))
+}
+
 /// Whether this CPU runs the AVX2+FMA builds of the training loops (checked at run time,
 /// so one binary serves every x86-64 machine). The lanes and the order of every sum are the
 /// same in both builds, so results do not depend on it.
