@@ -134,7 +134,7 @@ struct Shared {
 }
 
 // SAFETY: `Shared` is only a pointer and a length; what makes sharing it across threads
-// acceptable is documented at its single use, `Shared::read` / `Shared::write`.
+// acceptable is documented at its single use, `Shared::slice`.
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
@@ -147,31 +147,27 @@ impl Shared {
         }
     }
 
-    /// Copies `out.len()` values starting at `at` into `out`.
+    /// The `len` values starting at `at`, as a mutable slice.
     ///
     /// # Safety
-    /// `at + out.len() <= self.len`, and the buffer outlives the call. Other threads may be
-    /// writing the same range at the same time (Hogwild): the copy then may mix old and new
-    /// values element by element. That is the algorithm's accepted inconsistency; every bit
-    /// pattern is a valid `f32`, no reference into the shared buffer is ever created, and the
-    /// buffer is only read again as a slice after every worker has joined.
-    #[inline]
-    unsafe fn read(self, at: usize, out: &mut [f32]) {
-        debug_assert!(at + out.len() <= self.len);
-        // SAFETY: in bounds by the caller's contract; `out` is thread-local, so it does not
-        // overlap the shared buffer.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(at), out.as_mut_ptr(), out.len()) }
-    }
-
-    /// Copies `src` into the buffer starting at `at`.
+    /// `at + len <= self.len`, the buffer outlives `'a`, and the calling thread holds no
+    /// other slice overlapping this range while it uses the result (the training loop takes
+    /// a user row from one buffer and two *distinct* item rows from another, so one thread's
+    /// slices never overlap).
     ///
-    /// # Safety
-    /// As for [`Shared::read`].
-    #[inline]
-    unsafe fn write(self, at: usize, src: &[f32]) {
-        debug_assert!(at + src.len() <= self.len);
-        // SAFETY: in bounds by the caller's contract; `src` is thread-local.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(at), src.len()) }
+    /// Other threads may hold the same rows at the same time: that is Hogwild's deliberate
+    /// unsynchronised sharing (Niu et al. 2011; Cornac and implicit do the same in C++).
+    /// Concurrent plain `f32` loads and stores can only mix old and new values element by
+    /// element; every bit pattern is a valid `f32`, values are never used as indices or
+    /// lengths, and after the workers join the buffers are only read through their owning
+    /// `Vec`s again. Strictly, Rust's memory model calls such a race undefined behaviour;
+    /// the deterministic mode (`n_threads == 1`) never has two workers and so never races.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice<'a>(self, at: usize, len: usize) -> &'a mut [f32] {
+        debug_assert!(at + len <= self.len);
+        // SAFETY: in bounds and live by the caller's contract; see above for sharing.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), len) }
     }
 }
 
@@ -237,7 +233,7 @@ impl Job<'_> {
     ///
     /// # Safety
     /// The shared buffers hold `n_users × k`, `n_items × k` and `n_items` values and outlive
-    /// the call; concurrent callers are Hogwild workers (see [`Shared::read`]).
+    /// the call; concurrent callers are Hogwild workers (see [`Shared::slice`]).
     unsafe fn run(&self, n_samples: u64, rng: &mut ChaCha8Rng) -> Tally {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
@@ -267,8 +263,6 @@ impl Job<'_> {
     #[inline(always)]
     unsafe fn run_body(&self, n_samples: u64, rng: &mut ChaCha8Rng) -> Tally {
         let k = self.k;
-        let (mut pu, mut qi, mut qj) = (vec![0f32; k], vec![0f32; k], vec![0f32; k]);
-        let (mut bi, mut bj) = ([0f32], [0f32]);
         let indices = self.train.indices();
         let nnz = indices.len();
         let mut t = Tally::default();
@@ -291,32 +285,28 @@ impl Job<'_> {
                 t.skipped += 1;
                 continue;
             };
-            // SAFETY: u < n_users, i, j < n_items (CSR invariants), so every range is in
-            // bounds; the caller guarantees the buffers live and documents the sharing.
-            unsafe {
-                self.uf.read(u * k, &mut pu);
-                self.itf.read(i * k, &mut qi);
-                self.itf.read(j * k, &mut qj);
-                self.ib.read(i, &mut bi);
-                self.ib.read(j, &mut bj);
-            }
+            debug_assert_ne!(i, j);
+            // SAFETY: u < n_users and i, j < n_items (CSR invariants), so every range is in
+            // bounds; i != j (j is not in the user's row, i is), so this thread's five slices
+            // are disjoint; the caller guarantees the buffers live and documents the sharing.
+            let (pu, qi, qj, bi, bj) = unsafe {
+                (
+                    self.uf.slice(u * k, k),
+                    self.itf.slice(i * k, k),
+                    self.itf.slice(j * k, k),
+                    self.ib.slice(i, 1),
+                    self.ib.slice(j, 1),
+                )
+            };
             let x = bpr_step(
-                &mut pu,
-                &mut qi,
-                &mut qj,
+                pu,
+                qi,
+                qj,
                 &mut bi[0],
                 &mut bj[0],
                 self.params.lr,
                 self.params.reg,
             );
-            // SAFETY: as above.
-            unsafe {
-                self.uf.write(u * k, &pu);
-                self.itf.write(i * k, &qi);
-                self.itf.write(j * k, &qj);
-                self.ib.write(i, &bi);
-                self.ib.write(j, &bj);
-            }
             t.pairs += 1;
             if x > 0.0 {
                 t.correct += 1;
