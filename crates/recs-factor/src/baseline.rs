@@ -280,6 +280,46 @@ impl GlobalMean {
     pub fn mean(&self) -> f32 {
         self.mean
     }
+
+    /// The first `k` items not in the user's row of `exclude`, in index order: every item
+    /// scores μ, so this only exists so every model answers the same calls.
+    pub fn recommend(
+        &self,
+        user: u32,
+        k: usize,
+        exclude: Option<&CsrMatrix>,
+    ) -> Result<Vec<(u32, f32)>, FactorError> {
+        check_user(user, self.n_users)?;
+        Ok(top_k(
+            &vec![self.mean; self.n_items],
+            k,
+            excluded_items(exclude, user),
+        ))
+    }
+
+    /// Writes the model to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+        let meta = serde_json::json!({
+            "mean": self.mean,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+        });
+        io::save(path, "global_mean", meta, &[])
+    }
+
+    /// Reads a model written by [`GlobalMean::save`].
+    pub fn load(path: &Path) -> Result<Self, FactorError> {
+        let f = io::load(path, "global_mean")?;
+        let mean = f.meta_f64("mean")? as f32;
+        if !mean.is_finite() {
+            return Err(f.bad("metadata `mean` is not finite"));
+        }
+        Ok(Self {
+            mean,
+            n_users: f.meta_u64("n_users")? as usize,
+            n_items: f.meta_u64("n_items")? as usize,
+        })
+    }
 }
 
 impl RatingPredictor for GlobalMean {

@@ -157,6 +157,26 @@ mod tests {
         assert_eq!(top_k(&s, 10, &[0, 1, 2, 4, 5]), vec![]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn top_k_is_the_sorted_prefix(
+            scores in proptest::collection::vec(-10f32..10.0, 0..60),
+            k in 0usize..70,
+            skip in proptest::collection::vec(0u32..60, 0..10),
+        ) {
+            let got = top_k(&scores, k, &skip);
+            let mut all: Vec<(u32, f32)> = scores
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !skip.contains(&(*i as u32)))
+                .map(|(i, &v)| (i as u32, v))
+                .collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            all.truncate(k);
+            proptest::prop_assert_eq!(got, all);
+        }
+    }
+
     #[test]
     fn dot_matches_naive() {
         let a: Vec<f32> = (0..19).map(|x| x as f32 * 0.5).collect();

@@ -234,6 +234,13 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     let e = Bpr::load(&p).unwrap_err().to_string();
     assert!(e.contains("biased_mf"), "{e}");
 
+    let gm = GlobalMean::fit(&d);
+    let pg = dir.path().join("gm.safetensors");
+    gm.save(&pg).unwrap();
+    assert_eq!(GlobalMean::load(&pg).unwrap(), gm);
+    let top = gm.recommend(0, 3, None).unwrap();
+    assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+
     let bl = BaselineOnly::fit(&BaselineParams::default(), &d, None).unwrap();
     let pb = dir.path().join("bl.safetensors");
     bl.save(&pb).unwrap();
