@@ -80,9 +80,9 @@ fn download(info: &registry::DatasetInfo, data_dir: &Path) -> anyhow::Result<Pat
     let work = tempfile::Builder::new()
         .prefix(&format!(".{}.download-", info.name))
         .tempdir_in(data_dir)?;
-    let archive = work.path().join("archive.zip");
-    eprintln!("downloading {} ...", info.url);
-    fetch(&info.url, &archive).map_err(|e| {
+    let extracted = work.path().join("extracted");
+    std::fs::create_dir_all(&extracted)?;
+    let no_network = |e: anyhow::Error| {
         anyhow::anyhow!(
             "could not download {}: {e:#}\nWithout network access, point at a local copy laid out as DIR/{}/: \
              `cargo xtask download {} --from DIR` or RECS_DATA_MIRROR=DIR",
@@ -90,13 +90,31 @@ fn download(info: &registry::DatasetInfo, data_dir: &Path) -> anyhow::Result<Pat
             info.name,
             info.name
         )
-    })?;
-    let extracted = work.path().join("extracted");
-    std::fs::create_dir_all(&extracted)?;
-    let file = std::fs::File::open(&archive)?;
+    };
+    eprintln!("downloading {} ...", info.url);
+    if info.archive == "file" {
+        // The URL serves the one data file itself (e.g. Goodreads' .json.gz).
+        let f = info
+            .files
+            .first()
+            .context("the registry entry names no file")?;
+        fetch(&info.url, &extracted.join(&f.name)).map_err(no_network)?;
+    } else {
+        let archive = work.path().join("archive.zip");
+        fetch(&info.url, &archive).map_err(no_network)?;
+        extract(info, &archive, &extracted)?;
+    }
+    Ok(registry::install_from_dir(
+        &info.name, &extracted, data_dir,
+    )?)
+}
+
+/// Extracts the dataset's files from the zip archive into `to`.
+fn extract(info: &registry::DatasetInfo, archive: &Path, to: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::open(archive)?;
     let mut zip = zip::ZipArchive::new(file).with_context(|| {
         format!(
-            "{}: the downloaded archive is not a valid zip file",
+            "{}: the downloaded archive is not a valid zip file (truncated download?)",
             info.url
         )
     })?;
@@ -105,14 +123,12 @@ fn download(info: &registry::DatasetInfo, data_dir: &Path) -> anyhow::Result<Pat
         let mut entry = zip
             .by_name(&inner)
             .with_context(|| format!("{}: the archive has no {inner}", info.url))?;
-        let mut out = std::fs::File::create(extracted.join(&f.name))?;
+        let mut out = std::fs::File::create(to.join(&f.name))?;
         std::io::copy(&mut entry, &mut out)
             .with_context(|| format!("{inner}: truncated or corrupt archive entry"))?;
         out.flush()?;
     }
-    Ok(registry::install_from_dir(
-        &info.name, &extracted, data_dir,
-    )?)
+    Ok(())
 }
 
 fn fetch(url: &str, to: &Path) -> anyhow::Result<()> {

@@ -286,8 +286,17 @@ impl InteractionsBuilder {
         self.users.push(self.user_map.get_or_insert(user));
         self.items.push(self.item_map.get_or_insert(item));
         self.values.push(value);
-        self.any_timestamp |= timestamp.is_some();
-        self.timestamps.push(timestamp.unwrap_or(0));
+        // Timestamps are stored only once some row has one (earlier rows get 0), so data
+        // without timestamps costs 12 bytes a row.
+        if let Some(t) = timestamp {
+            if !self.any_timestamp {
+                self.any_timestamp = true;
+                self.timestamps.resize(self.users.len() - 1, 0);
+            }
+            self.timestamps.push(t);
+        } else if self.any_timestamp {
+            self.timestamps.push(0);
+        }
     }
 
     /// Number of rows so far.
@@ -333,6 +342,19 @@ mod tests {
         assert_eq!(s.n_items(), 2);
         let x = d.to_csr(DuplicatePolicy::Error).unwrap();
         assert_eq!(x.get(0, 1), Some(3.0));
+    }
+
+    #[test]
+    fn timestamps_are_backfilled_only_once_one_appears() {
+        let mut b = Interactions::builder();
+        b.push("a", "x", 1.0, None);
+        assert!(b.timestamps.is_empty());
+        b.push("a", "y", 1.0, Some(9));
+        b.push("b", "y", 1.0, None);
+        assert_eq!(b.build().timestamps(), Some(&[0, 9, 0][..]));
+        let mut b = Interactions::builder();
+        b.push("a", "x", 1.0, None);
+        assert_eq!(b.build().timestamps(), None);
     }
 
     #[test]
