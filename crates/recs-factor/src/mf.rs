@@ -148,12 +148,9 @@ pub(crate) fn sgd_step(
     err
 }
 
-/// One SGD pass over the ratings in `order`.
+/// One SGD pass over `ratings` in their order.
 struct Epoch<'a> {
-    order: &'a [u32],
-    users: &'a [u32],
-    items: &'a [u32],
-    values: &'a [f32],
+    ratings: &'a [(u32, u32, f32)],
     k: usize,
     mu: f32,
     lr: f32,
@@ -199,12 +196,11 @@ impl Epoch<'_> {
     fn body(&self, bu: &mut [f32], bi: &mut [f32], pu: &mut [f32], qi: &mut [f32]) -> f64 {
         let k = self.k;
         let mut sse = 0f64;
-        for &n in self.order {
-            let n = n as usize;
-            let (u, i) = (self.users[n] as usize, self.items[n] as usize);
+        for &(u, i, r) in self.ratings {
+            let (u, i) = (u as usize, i as usize);
             let err = sgd_step(
                 self.mu,
-                self.values[n],
+                r,
                 &mut bu[u],
                 &mut bi[i],
                 &mut pu[u * k..(u + 1) * k],
@@ -238,18 +234,22 @@ impl BiasedMf {
         let mut bi = vec![0f32; ni];
         let mu = data.mean() as f32;
         let (users, items, values) = (data.users(), data.items(), data.values());
-        let mut order: Vec<u32> = (0..data.len() as u32).collect();
+        // The ratings are shuffled in place (one contiguous array) rather than through an
+        // index permutation: the same sequence of orders, read sequentially.
+        let mut ratings: Vec<(u32, u32, f32)> = users
+            .iter()
+            .zip(items)
+            .zip(values)
+            .map(|((&u, &i), &r)| (u, i, r))
+            .collect();
         let avx2 = has_avx2();
         for epoch in 1..=params.n_epochs {
             let t0 = Instant::now();
             if params.shuffle {
-                order.shuffle(&mut rng);
+                ratings.shuffle(&mut rng);
             }
             let ep = Epoch {
-                order: &order,
-                users,
-                items,
-                values,
+                ratings: &ratings,
                 k,
                 mu,
                 lr: params.lr,
