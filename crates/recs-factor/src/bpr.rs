@@ -218,7 +218,8 @@ pub(crate) fn bpr_step(
 
 struct Job<'a> {
     train: &'a CsrMatrix,
-    entry_user: &'a [u32],
+    /// (user, item) of every stored entry, so a positive draw is one memory read.
+    pairs: &'a [(u32, u32)],
     k: usize,
     n_items: usize,
     params: &'a BprParams,
@@ -268,7 +269,8 @@ impl Job<'_> {
         let mut t = Tally::default();
         for _ in 0..n_samples {
             let e = rng.random_range(0..nnz);
-            let (u, i) = (self.entry_user[e] as usize, indices[e] as usize);
+            let (u, i) = self.pairs[e];
+            let (u, i) = (u as usize, i as usize);
             let row = self.train.row(u).indices;
             let mut j = None;
             for _ in 0..=self.params.max_resample {
@@ -340,10 +342,12 @@ impl Bpr {
                 "every user has every item: there is no negative to sample".into(),
             ));
         }
-        let mut entry_user = vec![0u32; nnz];
+        let mut pairs = vec![(0u32, 0u32); nnz];
         for u in 0..nu {
             let (a, b) = (train.indptr()[u], train.indptr()[u + 1]);
-            entry_user[a..b].fill(u as u32);
+            for (p, &i) in pairs[a..b].iter_mut().zip(&train.indices()[a..b]) {
+                *p = (u as u32, i);
+            }
         }
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         let scale = 1.0 / k as f32;
@@ -364,7 +368,7 @@ impl Bpr {
             let t0 = Instant::now();
             let job = Job {
                 train,
-                entry_user: &entry_user,
+                pairs: &pairs,
                 k,
                 n_items: ni,
                 params,
