@@ -126,6 +126,10 @@ pub struct Bpr {
     item_bias: Vec<f32>,
 }
 
+/// Largest user × item bitset [`Bpr::fit`] builds for checking negatives (16 MiB); larger
+/// data is checked by binary search in the user's row.
+const BITSET_MAX_BYTES: usize = 16 << 20;
+
 /// A buffer the Hogwild workers share.
 #[derive(Clone, Copy)]
 struct Shared {
@@ -218,6 +222,9 @@ pub(crate) fn bpr_step(
 
 struct Job<'a> {
     train: &'a CsrMatrix,
+    /// Dense user × item membership bits when they fit [`BITSET_MAX_BYTES`] (a negative
+    /// check is then one cached load instead of a binary search over the user's row).
+    seen: Option<&'a [u64]>,
     /// (user, item) of every stored entry, so a positive draw is one memory read.
     pairs: &'a [(u32, u32)],
     k: usize,
@@ -271,14 +278,20 @@ impl Job<'_> {
             let e = rng.random_range(0..nnz);
             let (u, i) = self.pairs[e];
             let (u, i) = (u as usize, i as usize);
-            let row = self.train.row(u).indices;
+            let has = |c: usize| match self.seen {
+                Some(bits) => {
+                    let b = u * self.n_items + c;
+                    bits[b / 64] >> (b % 64) & 1 == 1
+                }
+                None => self.train.row(u).indices.binary_search(&(c as u32)).is_ok(),
+            };
             let mut j = None;
             for _ in 0..=self.params.max_resample {
                 let c = match self.params.negatives {
                     NegativeSampling::Uniform => rng.random_range(0..self.n_items),
                     NegativeSampling::Popularity => indices[rng.random_range(0..nnz)] as usize,
                 };
-                if row.binary_search(&(c as u32)).is_err() {
+                if !has(c) {
                     j = Some(c);
                     break;
                 }
@@ -329,7 +342,18 @@ impl Bpr {
     pub fn fit(
         params: &BprParams,
         train: &CsrMatrix,
+        progress: Option<&mut dyn FnMut(&EpochReport)>,
+    ) -> Result<Self, FactorError> {
+        Self::fit_with(params, train, progress, BITSET_MAX_BYTES)
+    }
+
+    /// [`Bpr::fit`] with the bitset size limit as an argument (tests use 0 to exercise the
+    /// binary-search path).
+    fn fit_with(
+        params: &BprParams,
+        train: &CsrMatrix,
         mut progress: Option<&mut dyn FnMut(&EpochReport)>,
+        bitset_max_bytes: usize,
     ) -> Result<Self, FactorError> {
         params.validate()?;
         let (nu, ni, k) = (train.n_rows(), train.n_cols(), params.n_factors);
@@ -364,10 +388,19 @@ impl Bpr {
             params.n_threads
         };
         let avx2 = has_avx2();
+        let seen = (nu * ni / 8 <= bitset_max_bytes).then(|| {
+            let mut bits = vec![0u64; (nu * ni).div_ceil(64)];
+            for &(u, i) in &pairs {
+                let b = u as usize * ni + i as usize;
+                bits[b / 64] |= 1 << (b % 64);
+            }
+            bits
+        });
         for epoch in 1..=params.n_epochs {
             let t0 = Instant::now();
             let job = Job {
                 train,
+                seen: seen.as_deref(),
                 pairs: &pairs,
                 k,
                 n_items: ni,
@@ -552,6 +585,31 @@ mod tests {
         assert!((qj[0] - (-0.5 - 0.1 * z)).abs() < 1e-6);
         assert!((qi[1] - 1.0).abs() < 1e-6 && (qj[1] - 2.0).abs() < 1e-6);
         assert!((bi - 0.1 * z).abs() < 1e-6 && (bj + 0.1 * z).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bitset_and_binary_search_checks_agree() {
+        let rows = [0u32, 0, 1, 2, 2, 2, 3];
+        let cols = [1u32, 4, 0, 2, 3, 5, 1];
+        let x = CsrMatrix::from_triplets(
+            4,
+            6,
+            &rows,
+            &cols,
+            &[1.0; 7],
+            recs_sparse::DuplicatePolicy::Error,
+        )
+        .unwrap();
+        let p = BprParams {
+            n_factors: 4,
+            n_epochs: 5,
+            lr: 0.05,
+            n_threads: 1,
+            ..BprParams::default()
+        };
+        let a = Bpr::fit_with(&p, &x, None, usize::MAX).unwrap();
+        let b = Bpr::fit_with(&p, &x, None, 0).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]
