@@ -1,18 +1,45 @@
 //! Columnar interactions and their id maps.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use crate::DataError;
 
+/// A fast non-cryptographic hasher for id strings (the multiply-rotate scheme of rustc's
+/// FxHasher): ids come from local files, so hash flooding is not a concern, and the id
+/// lookups are most of a loader's time.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdIndex = HashMap<String, u32, BuildHasherDefault<IdHasher>>;
+
 /// External ids (as they appear in the files) ↔ dense `u32` indices, in order of first
 /// appearance.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IdMap {
     ids: Vec<String>,
-    index: HashMap<String, u32>,
+    index: IdIndex,
 }
 
 impl IdMap {

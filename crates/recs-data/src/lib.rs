@@ -1,5 +1,15 @@
-//! Interactions with id maps, dataset loaders, seeded splits and the dataset registry: how
-//! user × item data gets from files on disk into a [`recs_sparse::CsrMatrix`].
+//! Interactions with id maps, dataset loaders, transforms, seeded splits and the dataset
+//! registry: how user × item data gets from files on disk into a [`recs_sparse::CsrMatrix`].
+//!
+//! - [`Interactions`]: columnar rows (12 bytes each, 8 more with timestamps) over shared
+//!   [`IdMap`]s.
+//! - Loaders: [`movielens`] (100k, 1M, 10M, 20M, latest-small), [`goodreads`] (JSON lines,
+//!   gzip), and the generic [`load_delimited`] (any delimiter, columns by name or position).
+//! - [`transform`]: binarize, minimum counts and k-core, de-duplication.
+//! - [`split`]: random, stratified, temporal, leave-one-out, and the held-out-users split of
+//!   Mult-VAE.
+//! - [`registry`]: `datasets/*.toml`, verified atomic installs, [`load_dataset`].
+//! - [`synthetic`]: a seeded power-law generator.
 //!
 //! External ids (strings or integers, as they appear in the files) map to dense `u32`
 //! indices in order of first appearance and back. Splits keep the full id maps, so a train
