@@ -264,7 +264,11 @@ impl Job<'_> {
         unsafe { self.run_body(n_samples, rng) }
     }
 
-    /// The sampling and update loop.
+    /// The sampling and update loop, software-pipelined: the positive pair of step `t + 2`
+    /// and the user, item and first negative candidate of step `t + 1` are drawn ahead and
+    /// their memory prefetched, so the random reads (pair array, membership bits, factor
+    /// rows) overlap the arithmetic of step `t` instead of stalling it. The draws come from
+    /// one stream in a fixed order, so a seed still fixes every sample.
     ///
     /// # Safety
     /// As for [`Job::run`].
@@ -274,24 +278,53 @@ impl Job<'_> {
         let indices = self.train.indices();
         let nnz = indices.len();
         let mut t = Tally::default();
-        for _ in 0..n_samples {
-            let e = rng.random_range(0..nnz);
-            let (u, i) = self.pairs[e];
-            let (u, i) = (u as usize, i as usize);
-            let has = |c: usize| match self.seen {
-                Some(bits) => {
-                    let b = u * self.n_items + c;
-                    bits[b / 64] >> (b % 64) & 1 == 1
-                }
-                None => self.train.row(u).indices.binary_search(&(c as u32)).is_ok(),
-            };
+        if n_samples == 0 {
+            return t;
+        }
+        let negative = |rng: &mut ChaCha8Rng| match self.params.negatives {
+            NegativeSampling::Uniform => rng.random_range(0..self.n_items),
+            NegativeSampling::Popularity => indices[rng.random_range(0..nnz)] as usize,
+        };
+        let has = |u: usize, c: usize| match self.seen {
+            Some(bits) => {
+                let b = u * self.n_items + c;
+                bits[b / 64] >> (b % 64) & 1 == 1
+            }
+            None => self.train.row(u).indices.binary_search(&(c as u32)).is_ok(),
+        };
+        // Prefetches what step (u, i, c) will read.
+        let stage = |u: usize, i: usize, c: usize| {
+            match self.seen {
+                Some(bits) => prefetch(bits.as_ptr().wrapping_add((u * self.n_items + c) / 64)),
+                None => prefetch(indices.as_ptr().wrapping_add(self.train.indptr()[u])),
+            }
+            prefetch_row(self.uf.ptr.wrapping_add(u * k), k);
+            prefetch_row(self.itf.ptr.wrapping_add(i * k), k);
+            prefetch_row(self.itf.ptr.wrapping_add(c * k), k);
+            prefetch(self.ib.ptr.wrapping_add(i));
+            prefetch(self.ib.ptr.wrapping_add(c));
+        };
+        let (u, i) = self.pairs[rng.random_range(0..nnz)];
+        let mut next = (u as usize, i as usize, negative(rng));
+        stage(next.0, next.1, next.2);
+        let mut ahead = rng.random_range(0..nnz);
+        prefetch(self.pairs.as_ptr().wrapping_add(ahead));
+        for s in 0..n_samples {
+            let (u, i, first) = next;
+            if s + 1 < n_samples {
+                let (nu, ni) = self.pairs[ahead];
+                next = (nu as usize, ni as usize, negative(rng));
+                stage(next.0, next.1, next.2);
+                ahead = rng.random_range(0..nnz);
+                prefetch(self.pairs.as_ptr().wrapping_add(ahead));
+            }
             let mut j = None;
-            for _ in 0..=self.params.max_resample {
-                let c = match self.params.negatives {
-                    NegativeSampling::Uniform => rng.random_range(0..self.n_items),
-                    NegativeSampling::Popularity => indices[rng.random_range(0..nnz)] as usize,
-                };
-                if !has(c) {
+            let mut c = first;
+            for attempt in 0..=self.params.max_resample {
+                if attempt > 0 {
+                    c = negative(rng);
+                }
+                if !has(u, c) {
                     j = Some(c);
                     break;
                 }
@@ -329,6 +362,28 @@ impl Job<'_> {
             t.loss += softplus(-x);
         }
         t
+    }
+}
+
+/// Asks the CPU to bring the cache line holding `p` closer (a hint: it never faults, so any
+/// address will do, and it is a no-op off x86-64).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it reads nothing and cannot fault, whatever `p`.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Prefetches the `len` `f32`s from `p`, one cache line at a time.
+#[inline(always)]
+fn prefetch_row(p: *const f32, len: usize) {
+    for off in (0..len).step_by(16) {
+        prefetch(p.wrapping_add(off));
     }
 }
 
