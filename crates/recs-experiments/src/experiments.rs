@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use crate::{Reference, RunOptions};
 
 mod bivae;
+mod factor;
 
 /// A named, reproducible experiment: data protocol, model, parameters and references.
 #[derive(Debug)]
@@ -37,4 +38,9 @@ pub struct SeedRun {
 }
 
 /// Every known experiment.
-pub static EXPERIMENTS: &[Experiment] = &[bivae::BIVAE_ML100K];
+pub static EXPERIMENTS: &[Experiment] = &[
+    bivae::BIVAE_ML100K,
+    factor::MF_ML100K,
+    factor::BPR_ML100K,
+    factor::BPR_GOODREADS,
+];

@@ -38,6 +38,43 @@ pub fn load(opts: &RunOptions, dataset: &str) -> anyhow::Result<Interactions> {
     Ok(registry::load_from(dataset, &data_dir)?)
 }
 
+/// Ratings for rating prediction: a random split over one index space.
+#[derive(Debug, Clone)]
+pub struct RatingData {
+    /// Training ratings.
+    pub train: Interactions,
+    /// Test ratings.
+    pub test: Interactions,
+}
+
+/// Loads `dataset` (see [`load`]) and splits its ratings at random, `train_ratio` for
+/// training (Recommenders' `python_random_split` semantics), keeping the interactions.
+pub fn random_rating_split(
+    opts: &RunOptions,
+    dataset: &str,
+    train_ratio: f64,
+    seed: u64,
+) -> anyhow::Result<RatingData> {
+    let data = load(opts, dataset).with_context(|| format!("loading {dataset}"))?;
+    let split = recs_data::split::random(&data, train_ratio, seed)?;
+    Ok(RatingData {
+        train: split.train,
+        test: split.test,
+    })
+}
+
+/// RMSE and MAE of `model` on `test` ("rmse", "mae").
+pub fn rating_errors(
+    model: &dyn recs_metrics::RatingPredictor,
+    test: &Interactions,
+) -> anyhow::Result<BTreeMap<String, f64>> {
+    let r = recs_metrics::evaluate_ratings(model, test.users(), test.items(), test.values())?;
+    Ok(BTreeMap::from([
+        ("rmse".to_string(), r.rmse),
+        ("mae".to_string(), r.mae),
+    ]))
+}
+
 /// Loads `dataset` (see [`load`]) and splits its ratings at random, `train_ratio` for
 /// training, as Recommenders' `python_random_split`.
 pub fn random_split(
@@ -61,14 +98,35 @@ pub fn ranking_at_10(
     scorer: &dyn Scorer,
     data: &RankingData,
 ) -> anyhow::Result<BTreeMap<String, f64>> {
+    ranking_metrics(scorer, data, false)
+}
+
+/// [`ranking_at_10`] plus seed 004's per-user sampled AUC (reported as "auc": each user's
+/// test positives against as many seeded negatives, averaged over users).
+pub fn ranking_at_10_auc(
+    scorer: &dyn Scorer,
+    data: &RankingData,
+) -> anyhow::Result<BTreeMap<String, f64>> {
+    ranking_metrics(scorer, data, true)
+}
+
+fn ranking_metrics(
+    scorer: &dyn Scorer,
+    data: &RankingData,
+    with_auc: bool,
+) -> anyhow::Result<BTreeMap<String, f64>> {
+    let mut metrics = vec![
+        Metric::MapFull,
+        Metric::Map,
+        Metric::Ndcg,
+        Metric::Precision,
+        Metric::Recall,
+    ];
+    if with_auc {
+        metrics.push(Metric::AucSampled);
+    }
     let cfg = EvalConfig {
-        metrics: vec![
-            Metric::MapFull,
-            Metric::Map,
-            Metric::Ndcg,
-            Metric::Precision,
-            Metric::Recall,
-        ],
+        metrics,
         ks: vec![10],
         exclude_seen: true,
         candidates: Candidates::SeenInTrain,
@@ -77,10 +135,10 @@ pub fn ranking_at_10(
     let report = recs_metrics::evaluate(scorer, &data.train, &data.test, &cfg)?;
     let mut out = BTreeMap::new();
     for (key, value) in report.means {
-        let key = if key == "map_full@10" {
-            "map".to_string()
-        } else {
-            key
+        let key = match key.as_str() {
+            "map_full@10" => "map".to_string(),
+            "auc_sampled" => "auc".to_string(),
+            _ => key,
         };
         out.insert(key, value);
     }
