@@ -79,3 +79,63 @@ fn bivae_ml100k_smoke_is_far_above_random() {
         assert!(v.get(key).is_some(), "JSON lacks {key}");
     }
 }
+
+#[test]
+fn mf_ml100k_beats_the_global_mean_and_bpr_ml100k_is_far_above_random() {
+    let Some(mirror) = mirror() else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        data_dir: Some(data_dir.path().to_path_buf()),
+        mirror: Some(mirror),
+        ..RunOptions::default()
+    };
+    // Full protocol: 20 epochs of MF take a fraction of a second.
+    let mf = run(find("mf-ml100k").unwrap(), &opts).unwrap();
+    let ratings = protocol::random_rating_split(&opts, "ml-100k", 0.9, opts.seed).unwrap();
+    let mean = ratings
+        .train
+        .values()
+        .iter()
+        .map(|&v| v as f64)
+        .sum::<f64>()
+        / ratings.train.len() as f64;
+    let global = (ratings
+        .test
+        .values()
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / ratings.test.len() as f64)
+        .sqrt();
+    eprintln!("{}", mf.table());
+    assert!(
+        mf.metrics["rmse"] < global - 0.15,
+        "MF RMSE {} vs global mean {global}",
+        mf.metrics["rmse"]
+    );
+    assert!(mf.metrics["mae"] < mf.metrics["rmse"]);
+
+    let opts = RunOptions {
+        epochs: Some(20),
+        ..opts
+    };
+    let bpr = run(find("bpr-ml100k").unwrap(), &opts).unwrap();
+    eprintln!("{}", bpr.table());
+    let data = protocol::random_split(&opts, "ml-100k", 0.75, opts.seed).unwrap();
+    let (nu, ni) = data.train.shape();
+    let random = protocol::ranking_at_10_auc(&Random(nu, ni), &data).unwrap();
+    for key in ["map", "ndcg@10", "precision@10"] {
+        assert!(
+            bpr.metrics[key] > 3.0 * random[key],
+            "{key}: BPR {} vs random {}",
+            bpr.metrics[key],
+            random[key]
+        );
+    }
+    assert!(
+        bpr.metrics["auc"] > 0.8 && (random["auc"] - 0.5).abs() < 0.05,
+        "AUC: BPR {}, random {}",
+        bpr.metrics["auc"],
+        random["auc"]
+    );
+}
