@@ -184,18 +184,8 @@ struct Tally {
     loss: f64,
 }
 
-/// Stable ln(1 + e^x).
-#[inline]
-fn softplus(x: f32) -> f64 {
-    let x = f64::from(x);
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
-}
-
-/// One BPR update (Cornac's order) on local copies; returns x_uij before the update.
+/// One BPR update (Cornac's order) in place; returns x_uij before the update and the pair's
+/// loss ln(1 + e^(−x_uij)), both from one exponential (e^(−|x|), so neither overflows).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn bpr_step(
@@ -206,9 +196,15 @@ pub(crate) fn bpr_step(
     bj: &mut f32,
     lr: f32,
     reg: f32,
-) -> f32 {
+) -> (f32, f32) {
     let x = *bi - *bj + dot_diff(pu, qi, qj);
-    let z = 1.0 / (1.0 + x.exp());
+    let e = (-x.abs()).exp();
+    // z = σ(−x) = 1 / (1 + e^x)
+    let (z, loss) = if x >= 0.0 {
+        (e / (1.0 + e), e.ln_1p())
+    } else {
+        (1.0 / (1.0 + e), e.ln_1p() - x)
+    };
     for ((p, a), b) in pu.iter_mut().zip(qi.iter_mut()).zip(qj.iter_mut()) {
         let u = *p;
         *p += lr * (z * (*a - *b) - reg * u);
@@ -217,7 +213,7 @@ pub(crate) fn bpr_step(
     }
     *bi += lr * (z - reg * *bi);
     *bj += lr * (-z - reg * *bj);
-    x
+    (x, loss)
 }
 
 struct Job<'a> {
@@ -346,7 +342,7 @@ impl Job<'_> {
                     self.ib.slice(j, 1),
                 )
             };
-            let x = bpr_step(
+            let (x, loss) = bpr_step(
                 pu,
                 qi,
                 qj,
@@ -359,7 +355,7 @@ impl Job<'_> {
             if x > 0.0 {
                 t.correct += 1;
             }
-            t.loss += softplus(-x);
+            t.loss += f64::from(loss);
         }
         t
     }
@@ -630,9 +626,10 @@ mod tests {
         let mut qi = [0.5f32, 1.0];
         let mut qj = [-0.5f32, 2.0];
         let (mut bi, mut bj) = (0.0f32, 0.0f32);
-        let x = bpr_step(&mut pu, &mut qi, &mut qj, &mut bi, &mut bj, 0.1, 0.0);
-        // x = 1·(0.5 + 0.5) + 0 = 1; z = σ(−1)
+        let (x, loss) = bpr_step(&mut pu, &mut qi, &mut qj, &mut bi, &mut bj, 0.1, 0.0);
+        // x = 1·(0.5 + 0.5) + 0 = 1; z = σ(−1); loss = ln(1 + e^−1)
         assert!((x - 1.0).abs() < 1e-6);
+        assert!((loss - (1.0 + (-1f32).exp()).ln()).abs() < 1e-6);
         let z = 1.0 / (1.0 + 1f32.exp());
         assert!((pu[0] - (1.0 + 0.1 * z)).abs() < 1e-6);
         assert!((pu[1] + 0.1 * z).abs() < 1e-6);
@@ -668,10 +665,27 @@ mod tests {
     }
 
     #[test]
-    fn softplus_is_stable() {
-        assert!((softplus(0.0) - 2f64.ln()).abs() < 1e-12);
-        assert!((softplus(100.0) - 100.0).abs() < 1e-9);
-        assert!(softplus(-100.0) < 1e-40);
+    fn step_loss_and_gradient_are_stable_at_large_margins() {
+        for (bi, want_loss, want_z) in [
+            (0.0f32, 2f64.ln(), 0.5f64),
+            (100.0, 0.0, 0.0),
+            (-100.0, 100.0, 1.0),
+        ] {
+            let (mut pu, mut qi, mut qj) = ([0.0f32], [0.0f32], [0.0f32]);
+            let (mut b_i, mut b_j) = (bi, 0.0f32);
+            let (x, loss) = bpr_step(&mut pu, &mut qi, &mut qj, &mut b_i, &mut b_j, 1.0, 0.0);
+            assert_eq!(x, bi);
+            assert!(
+                (f64::from(loss) - want_loss).abs() < 1e-5,
+                "{bi}: loss {loss}"
+            );
+            // b_i moved by lr · z
+            assert!(
+                (f64::from(b_i - bi) - want_z).abs() < 1e-4,
+                "{bi}: z {}",
+                b_i - bi
+            );
+        }
     }
 
     #[test]
