@@ -42,5 +42,6 @@ pub static EXPERIMENTS: &[Experiment] = &[
     bivae::BIVAE_ML100K,
     factor::MF_ML100K,
     factor::BPR_ML100K,
+    factor::BPR_ML100K_CORNAC,
     factor::BPR_GOODREADS,
 ];
