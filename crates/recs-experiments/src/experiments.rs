@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::{Reference, RunOptions};
 
+mod autorec;
 mod bivae;
 mod factor;
 
@@ -44,4 +45,6 @@ pub static EXPERIMENTS: &[Experiment] = &[
     factor::BPR_ML100K,
     factor::BPR_ML100K_CORNAC,
     factor::BPR_GOODREADS,
+    autorec::AUTOREC_ML100K,
+    autorec::AUTOREC_ML1M,
 ];

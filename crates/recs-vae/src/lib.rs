@@ -1,5 +1,5 @@
-//! Autoencoder recommenders on [candle](candle_core): BiVAE now (Mult-VAE, Mult-DAE and
-//! AutoRec to come), trained on a user × item [`CsrMatrix`](recs_sparse::CsrMatrix) and
+//! Autoencoder recommenders on [candle](candle_core): BiVAE and AutoRec ([`autorec`]; Mult-VAE
+//! and Mult-DAE to come), trained on a user × item [`CsrMatrix`](recs_sparse::CsrMatrix) and
 //! served through [`recs_metrics::Scorer`].
 //!
 //! Training runs on an [`Engine`]: [`Engine::Native`] (the default) runs hand-written CPU
@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod autorec;
 mod backend;
 pub mod bivae;
 mod error;
@@ -39,6 +40,7 @@ pub mod persist;
 mod team;
 pub mod train;
 
+pub use autorec::{AutoRec, AutoRecParams, Unseen};
 pub use bivae::{BiVae, BiVaeParams, BiVaeTrainer};
 pub use candle_core;
 pub use error::{Result, VaeError};
