@@ -1,61 +1,49 @@
-//! Saving and loading models: safetensors tensors plus JSON metadata in `__metadata__`.
+//! Saving and loading models in the one recs model-file format ([`recs_modelfile`]):
+//! safetensors tensors plus a JSON document in the header. The model's parameters go to the
+//! document's `params`, everything the loader needs (sizes, μ, clip range, params) to its
+//! `training` field.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
-use safetensors::SafeTensors;
-use safetensors::tensor::{Dtype, TensorView};
+use recs_modelfile::{ModelFileError, ModelMeta, Tensor};
 
 use crate::FactorError;
 
-/// The `format` metadata value every recs-factor file carries.
-pub(crate) const FORMAT: &str = "recs-factor";
-/// The file layout version.
-pub(crate) const VERSION: &str = "1";
+fn convert(e: ModelFileError) -> FactorError {
+    match e {
+        ModelFileError::Io { path, source } => FactorError::Io { path, source },
+        ModelFileError::Bad { path, message } => FactorError::Format {
+            path,
+            reason: message,
+        },
+    }
+}
 
 /// Writes named f32 tensors and metadata to `path` atomically (temp file in the same
-/// directory, then rename). `model` names the model kind; `meta` is extra JSON metadata.
+/// directory, then rename). `model` names the model kind; `meta` is the JSON the loader
+/// reads back (its `params` field, if any, is also the document's `params`).
 pub(crate) fn save(
     path: &Path,
     model: &str,
     meta: serde_json::Value,
     tensors: &[(&str, Vec<usize>, &[f32])],
 ) -> Result<(), FactorError> {
-    let io = |source| FactorError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes: Vec<Vec<u8>> = tensors
+    let params = meta
+        .get("params")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let mut doc = ModelMeta::new(model, env!("CARGO_PKG_VERSION"), params);
+    doc.training = meta;
+    let list: Vec<Tensor<'_>> = tensors
         .iter()
-        .map(|(_, _, d)| d.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .map(|(name, shape, data)| Tensor {
+            name: name.to_string(),
+            shape: shape.clone(),
+            data,
+        })
         .collect();
-    let mut views = Vec::with_capacity(tensors.len());
-    for ((name, shape, _), b) in tensors.iter().zip(&bytes) {
-        let v = TensorView::new(Dtype::F32, shape.clone(), b).map_err(|e| FactorError::Format {
-            path: path.to_path_buf(),
-            reason: format!("tensor {name}: {e}"),
-        })?;
-        views.push((name.to_string(), v));
-    }
-    let mut info = HashMap::new();
-    info.insert("format".to_string(), FORMAT.to_string());
-    info.insert("version".to_string(), VERSION.to_string());
-    info.insert("model".to_string(), model.to_string());
-    info.insert("meta".to_string(), meta.to_string());
-    let buf = safetensors::serialize(views, Some(info)).map_err(|e| FactorError::Format {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(&buf).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    recs_modelfile::write(path, doc, &list).map_err(convert)
 }
 
 /// A loaded file: its metadata JSON and its tensors.
@@ -138,62 +126,11 @@ impl Loaded {
     }
 }
 
-/// Reads `path`, checking that it is a recs-factor file of kind `model`.
+/// Reads `path`, checking that it is a recs model file of kind `model`.
 pub(crate) fn load(path: &Path, model: &str) -> Result<Loaded, FactorError> {
-    let bytes = std::fs::read(path).map_err(|source| FactorError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad = |reason: String| FactorError::Format {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("{e}")))?;
-    let info = header
-        .metadata()
-        .as_ref()
-        .ok_or_else(|| bad("no __metadata__ map (not written by recs-factor)".into()))?;
-    if info.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(format!(
-            "metadata `format` is {:?}, expected \"{FORMAT}\"",
-            info.get("format")
-        )));
-    }
-    if info.get("version").map(String::as_str) != Some(VERSION) {
-        return Err(bad(format!(
-            "file layout version {:?} is not supported (this build reads {VERSION})",
-            info.get("version")
-        )));
-    }
-    if info.get("model").map(String::as_str) != Some(model) {
-        return Err(bad(format!(
-            "holds a {:?} model, expected {model:?}",
-            info.get("model")
-        )));
-    }
-    let meta: serde_json::Value = serde_json::from_str(
-        info.get("meta")
-            .ok_or_else(|| bad("metadata `meta` is missing".into()))?,
-    )
-    .map_err(|e| bad(format!("metadata `meta` is not JSON: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("{e}")))?;
-    let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
-        if view.dtype() != Dtype::F32 {
-            return Err(bad(format!(
-                "tensor `{name}` is {:?}, expected F32",
-                view.dtype()
-            )));
-        }
-        let data: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        tensors.insert(name, (view.shape().to_vec(), data));
-    }
+    let (doc, tensors) = recs_modelfile::read(path, model).map_err(convert)?;
     Ok(Loaded {
-        meta,
+        meta: doc.training,
         tensors,
         path: path.to_path_buf(),
     })

@@ -10,8 +10,8 @@
 //! - [`Bpr`] ([`bpr`]): Bayesian personalized ranking on implicit feedback, Cornac's update,
 //!   Hogwild-parallel or deterministic single-threaded.
 //!
-//! Every model saves to and loads from safetensors with its parameters as JSON in the
-//! `__metadata__` map, and reports each epoch to an optional progress callback.
+//! Every model saves to and loads from the one recs model-file format (`recs_modelfile`:
+//! safetensors plus JSON metadata), and reports each epoch to an optional progress callback.
 //!
 //! ```
 //! use recs_factor::{BiasedMf, MfParams, Triples};
