@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::{Reference, RunOptions};
 
-mod autorec;
+pub(crate) mod autorec;
 mod bivae;
-mod factor;
+pub(crate) mod factor;
 
 /// A named, reproducible experiment: data protocol, model, parameters and references.
 #[derive(Debug)]

@@ -19,6 +19,7 @@
 mod experiments;
 pub mod protocol;
 mod report;
+pub mod zoo;
 
 pub use experiments::{EXPERIMENTS, Experiment, SeedRun};
 pub use report::{Reference, Report, SeedResult};

@@ -963,6 +963,12 @@ impl AutoRec {
         (self.epochs_trained, self.best_epoch)
     }
 
+    /// The hidden code of every row of the rating matrix as the model reads it (items for
+    /// I-AutoRec, users for U-AutoRec), `rows × hidden`, row-major.
+    pub fn row_codes(&self) -> &[f32] {
+        &self.codes
+    }
+
     /// The mean of the training ratings.
     pub fn global_mean(&self) -> f32 {
         self.global_mean

@@ -1,0 +1,353 @@
+//! End-to-end tests of the `recs` binary: on ml-100k from the local mirror (skipped, saying
+//! so, without it) and on small generated files, including bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn mirror() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    d.join("ml-100k/u.data").is_file().then_some(d).or_else(|| {
+        eprintln!("skipping: no ml-100k mirror beside the checkout");
+        None
+    })
+}
+
+fn recs(data_dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("recs").unwrap();
+    c.env("RECS_DATA_DIR", data_dir);
+    if let Some(m) = mirror() {
+        c.env("RECS_DATA_MIRROR", m);
+    }
+    c
+}
+
+/// 60 users × 40 items in two taste groups, with ratings; returns the CSV path.
+fn small_csv(dir: &Path) -> PathBuf {
+    let p = dir.join("ratings.csv");
+    let mut f = std::fs::File::create(&p).unwrap();
+    writeln!(f, "user,item,rating").unwrap();
+    let mut s = 12345u64;
+    for u in 0..60u32 {
+        for i in 0..40u32 {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let liked = (u % 2) == (i % 2);
+            if (s >> 33) % 100 < if liked { 45 } else { 8 } {
+                let r = if liked {
+                    4 + (s >> 20) % 2
+                } else {
+                    1 + (s >> 20) % 2
+                };
+                writeln!(f, "u{u},i{i},{r}").unwrap();
+            }
+        }
+    }
+    p
+}
+
+#[test]
+fn ml100k_train_evaluate_recommend_similar() {
+    if mirror().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let model = tmp.path().join("mf.model");
+    let plot = tmp.path().join("curve.svg");
+    recs(&data)
+        .args([
+            "train",
+            "--model",
+            "mf",
+            "--dataset",
+            "ml-100k",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&model)
+        .arg("--plot")
+        .arg(&plot)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("trained mf on 80000 interactions")
+                .and(predicate::str::contains("rmse")),
+        );
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    let out = recs(&data)
+        .args(["evaluate", "--json", "-k", "5,10", "--model"])
+        .arg(&model)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let m: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rmse = m["rmse"].as_f64().unwrap();
+    assert!(rmse > 0.8 && rmse < 0.95, "{m}");
+    assert!(m["ndcg@5"].as_f64().unwrap() >= 0.0 && m.get("precision@10").is_some());
+    // Top 3 for user 196, JSON, with MovieLens titles; none of them seen in training.
+    let out = recs(&data)
+        .args(["recommend", "--user", "196", "-k", "3", "--json", "--model"])
+        .arg(&model)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    assert!(
+        v[0]["title"].as_str().is_some_and(|t| t.contains('(')),
+        "{v}"
+    );
+    recs(&data)
+        .args(["similar", "--item", "50", "-k", "3", "--model"])
+        .arg(&model)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Empire Strikes Back"));
+    // Unknown user: a clear error, exit 1.
+    recs(&data)
+        .args(["recommend", "--user", "no-such-user", "--model"])
+        .arg(&model)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "user 'no-such-user' is not in the training data",
+        ));
+}
+
+#[test]
+fn files_train_compare_and_cold_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = small_csv(tmp.path());
+    let model = tmp.path().join("bpr.model");
+    recs(tmp.path())
+        .args([
+            "train",
+            "--model",
+            "bpr",
+            "--epochs",
+            "40",
+            "--factors",
+            "8",
+            "--quiet",
+            "--input",
+        ])
+        .arg(&csv)
+        .args([
+            "--user-col",
+            "user",
+            "--item-col",
+            "item",
+            "--rating-col",
+            "rating",
+            "--out",
+        ])
+        .arg(&model)
+        .assert()
+        .success();
+    // Recommendations for an odd user are mostly odd items.
+    let out = recs(tmp.path())
+        .args(["recommend", "--user", "u1", "-k", "5", "--json", "--model"])
+        .arg(&model)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let odd = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["item"].as_str().unwrap()[1..].parse::<u32>().unwrap() % 2 == 1)
+        .count();
+    assert!(odd >= 4, "{v}");
+    let out = recs(tmp.path())
+        .args([
+            "compare",
+            "--models",
+            "global-mean,mf,bpr",
+            "--epochs",
+            "30",
+            "--json",
+            "-q",
+            "--input",
+        ])
+        .arg(&csv)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let ndcg = |i: usize| rows[i]["metrics"]["ndcg@10"].as_f64().unwrap();
+    assert!(
+        ndcg(2) > ndcg(0),
+        "BPR should rank better than the global mean: {rows:?}"
+    );
+    assert!(
+        rows[1]["metrics"]["rmse"].as_f64().unwrap() < rows[0]["metrics"]["rmse"].as_f64().unwrap()
+    );
+    // A ranking-only model has no item-free cold start, and the global mean no item vectors.
+    let gm = tmp.path().join("gm.model");
+    recs(tmp.path())
+        .args(["train", "--model", "global-mean", "-q", "--input"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&gm)
+        .assert()
+        .success();
+    recs(tmp.path())
+        .args(["similar", "--item", "i1", "--model"])
+        .arg(&gm)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no item vectors"));
+    recs(tmp.path())
+        .args(["recommend", "--user", "new", "--items", "i1,i3", "--model"])
+        .arg(&model)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot fold in"));
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = small_csv(tmp.path());
+    let out = tmp.path().join("m.model");
+    // A missing file names the file; nothing is written.
+    recs(tmp.path())
+        .args([
+            "train",
+            "--model",
+            "mf",
+            "--input",
+            "/no/such/file.csv",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/no/such/file.csv"));
+    assert!(!out.exists());
+    // A column the header lacks.
+    recs(tmp.path())
+        .args([
+            "train",
+            "--model",
+            "mf",
+            "--user-col",
+            "customer",
+            "--input",
+        ])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("customer").and(predicate::str::contains("ratings.csv")));
+    // A rating that is not a number names file and line.
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "user,item,rating\nu1,i1,4\nu2,i2,great\n").unwrap();
+    recs(tmp.path())
+        .args(["train", "--model", "mf", "--input"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("bad.csv:3"));
+    // Unknown model name.
+    recs(tmp.path())
+        .args(["train", "--model", "svdpp", "--input"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown model 'svdpp'"));
+    // Usage errors: zero or negative k, a missing argument.
+    for k in ["0", "-3"] {
+        recs(tmp.path())
+            .args(["recommend", "--model", "m.model", "--user", "u1", "-k", k])
+            .assert()
+            .code(2);
+    }
+    recs(tmp.path())
+        .args(["train", "--model", "mf"])
+        .assert()
+        .code(2);
+    // Corrupt, truncated and foreign model files.
+    recs(tmp.path())
+        .args(["train", "--model", "mf", "--epochs", "2", "-q", "--input"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&out).unwrap();
+    let cut = tmp.path().join("cut.model");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    recs(tmp.path())
+        .args(["recommend", "--user", "u1", "--model"])
+        .arg(&cut)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cut.model"));
+    let foreign = tmp.path().join("foreign.model");
+    std::fs::write(&foreign, b"{\"not\": \"a model\"}").unwrap();
+    recs(tmp.path())
+        .args(["similar", "--item", "i1", "--model"])
+        .arg(&foreign)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("foreign.model"));
+}
+
+#[test]
+fn metrics_command_matches_the_fixture() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metrics/case-a");
+    if !dir.join("truth.csv").is_file() {
+        eprintln!("skipping: no metrics fixture beside the checkout");
+        return;
+    }
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = recs(tmp.path())
+        .args(["metrics", "--json", "-k", "10", "--truth"])
+        .arg(dir.join("truth.csv"))
+        .arg("--pred")
+        .arg(dir.join("pred.csv"))
+        .arg("--pairs")
+        .arg(dir.join("rating_pairs.csv"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let mut matched = 0;
+    for (k, v) in got.as_object().unwrap() {
+        if let Some(w) = expected.get(k).and_then(|w| w.as_f64()) {
+            let v = v.as_f64().unwrap();
+            assert!((v - w).abs() < 1e-9, "{k}: {v} vs reference {w}");
+            matched += 1;
+        }
+    }
+    assert!(
+        matched >= 8,
+        "only {matched} metrics matched the fixture: {got}"
+    );
+}
