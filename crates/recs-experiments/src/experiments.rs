@@ -7,6 +7,7 @@ use crate::{Reference, RunOptions};
 pub(crate) mod autorec;
 mod bivae;
 pub(crate) mod factor;
+pub(crate) mod multvae;
 
 /// A named, reproducible experiment: data protocol, model, parameters and references.
 #[derive(Debug)]
@@ -47,4 +48,8 @@ pub static EXPERIMENTS: &[Experiment] = &[
     factor::BPR_GOODREADS,
     autorec::AUTOREC_ML100K,
     autorec::AUTOREC_ML1M,
+    multvae::MULTVAE_ML100K,
+    multvae::MULTDAE_ML100K,
+    multvae::MULTVAE_ML20M,
+    multvae::MULTDAE_ML20M,
 ];

@@ -171,7 +171,7 @@ pub fn fit(
     };
     Ok(match kind {
         ModelKind::Multvae | ModelKind::Multdae => bail!(
-            "model '{kind}' is not built yet (issue 5); available: bivae, autorec, mf, bias, global-mean, bpr"
+            "model '{kind}' is not available from the command line yet (it trains through `cargo xtask reproduce {kind}-ml100k`); available here: bivae, autorec, mf, bias, global-mean, bpr"
         ),
         ModelKind::Bivae => {
             let p = BiVaeParams {

@@ -1,5 +1,5 @@
-//! Autoencoder recommenders on [candle](candle_core): BiVAE and AutoRec ([`autorec`]; Mult-VAE
-//! and Mult-DAE to come), trained on a user × item [`CsrMatrix`](recs_sparse::CsrMatrix) and
+//! Autoencoder recommenders: BiVAE (native kernels or [candle](candle_core)), AutoRec
+//! ([`autorec`]) and Mult-VAE / Mult-DAE ([`multvae`]), trained on a user × item [`CsrMatrix`](recs_sparse::CsrMatrix) and
 //! served through [`recs_metrics::Scorer`].
 //!
 //! Training runs on an [`Engine`]: [`Engine::Native`] (the default) runs hand-written CPU
@@ -34,6 +34,7 @@ mod backend;
 pub mod bivae;
 mod error;
 mod kernels;
+pub mod multvae;
 pub mod nn;
 mod optim;
 pub mod persist;
@@ -44,6 +45,7 @@ pub use autorec::{AutoRec, AutoRecParams, Unseen};
 pub use bivae::{BiVae, BiVaeParams, BiVaeTrainer};
 pub use candle_core;
 pub use error::{Result, VaeError};
+pub use multvae::{MultVae, MultVaeParams};
 pub use nn::{Activation, Likelihood};
 pub use train::{EpochReport, Progress};
 

@@ -1,0 +1,206 @@
+//! Seeds 001/002's Mult-VAE and Mult-DAE: `multvae-ml100k` / `multdae-ml100k` on the exact
+//! held-out-users protocol of `multvae_torch.py`, and `multvae-ml20m` / `multdae-ml20m` with
+//! the paper's protocol.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use recs_data::split::{self, HeldOutSplit};
+use recs_metrics::Metric;
+use recs_sparse::DuplicatePolicy;
+use recs_vae::{EpochReport, MultVae, MultVaeParams};
+
+use super::{Experiment, SeedRun};
+use crate::{Reference, RunOptions, protocol};
+
+const TORCH: &str = "PyTorch reference (multvae_torch.py), seed 1";
+const PAPER: &str = "Liang et al. 2018, ml-20m";
+const METRICS: &[&str] = &["recall@20", "recall@50", "ndcg@100"];
+
+/// The ml-100k reference's settings: [I-600-200-600-I], batch 100, 200 epochs,
+/// β = min(0.2, step / 1000), Adam 0.001, dropout 0.5.
+pub fn ml100k_params(variational: bool, seed: u64, epochs: Option<usize>) -> MultVaeParams {
+    MultVaeParams {
+        variational,
+        n_epochs: epochs.unwrap_or(200),
+        seed,
+        ..MultVaeParams::default()
+    }
+}
+
+/// `multvae-ml100k`.
+pub const MULTVAE_ML100K: Experiment = Experiment {
+    name: "multvae-ml100k",
+    description: "Mult-VAE [I-600-200-600-I] on ml-100k, multvae_torch.py's held-out-users protocol",
+    datasets: &["ml-100k"],
+    metrics: METRICS,
+    references: &[
+        Reference {
+            metric: "recall@20",
+            value: 0.2039,
+            source: TORCH,
+        },
+        Reference {
+            metric: "recall@50",
+            value: 0.3958,
+            source: TORCH,
+        },
+        Reference {
+            metric: "ndcg@100",
+            value: 0.2599,
+            source: TORCH,
+        },
+        Reference {
+            metric: "train_seconds",
+            value: 23.0,
+            source: "PyTorch reference, 22-24 s on this kind of machine",
+        },
+    ],
+    run: |opts, seed| run_ml100k(opts, ml100k_params(true, seed, opts.epochs)),
+};
+
+/// `multdae-ml100k`.
+pub const MULTDAE_ML100K: Experiment = Experiment {
+    name: "multdae-ml100k",
+    description: "Mult-DAE [I-600-200-600-I] on ml-100k, multvae_torch.py's held-out-users protocol",
+    datasets: &["ml-100k"],
+    metrics: METRICS,
+    references: &[
+        Reference {
+            metric: "recall@20",
+            value: 0.2181,
+            source: TORCH,
+        },
+        Reference {
+            metric: "recall@50",
+            value: 0.3863,
+            source: TORCH,
+        },
+        Reference {
+            metric: "ndcg@100",
+            value: 0.2594,
+            source: TORCH,
+        },
+        Reference {
+            metric: "train_seconds",
+            value: 23.0,
+            source: "PyTorch reference, 22-24 s on this kind of machine",
+        },
+    ],
+    run: |opts, seed| run_ml100k(opts, ml100k_params(false, seed, opts.epochs)),
+};
+
+/// `multvae-ml20m`: ratings > 3.5, 10,000 + 10,000 held-out users, batch 500, 200 epochs,
+/// 200,000 annealing steps.
+pub const MULTVAE_ML20M: Experiment = Experiment {
+    name: "multvae-ml20m",
+    description: "Mult-VAE [I-600-200-600-I] on ml-20m, the paper's protocol",
+    datasets: &["ml-20m"],
+    metrics: METRICS,
+    references: &[
+        Reference {
+            metric: "recall@20",
+            value: 0.395,
+            source: PAPER,
+        },
+        Reference {
+            metric: "recall@50",
+            value: 0.537,
+            source: PAPER,
+        },
+        Reference {
+            metric: "ndcg@100",
+            value: 0.426,
+            source: PAPER,
+        },
+    ],
+    run: |opts, seed| {
+        let p = MultVaeParams {
+            batch_size: 500,
+            total_anneal_steps: 200_000,
+            ..ml100k_params(true, seed, opts.epochs)
+        };
+        run_ml20m(opts, p)
+    },
+};
+
+/// `multdae-ml20m`: the paper's DAE, [I-200-I] with L2 0.01 per batch.
+pub const MULTDAE_ML20M: Experiment = Experiment {
+    name: "multdae-ml20m",
+    description: "Mult-DAE [I-200-I], L2 0.01, on ml-20m, the paper's protocol",
+    datasets: &["ml-20m"],
+    metrics: METRICS,
+    references: &[
+        Reference {
+            metric: "recall@20",
+            value: 0.387,
+            source: PAPER,
+        },
+        Reference {
+            metric: "recall@50",
+            value: 0.524,
+            source: PAPER,
+        },
+        Reference {
+            metric: "ndcg@100",
+            value: 0.419,
+            source: PAPER,
+        },
+    ],
+    run: |opts, seed| {
+        let p = MultVaeParams {
+            hidden: vec![],
+            batch_size: 500,
+            weight_decay: 0.01,
+            ..ml100k_params(false, seed, opts.epochs)
+        };
+        run_ml20m(opts, p)
+    },
+};
+
+fn run_ml100k(opts: &RunOptions, params: MultVaeParams) -> anyhow::Result<SeedRun> {
+    let data = protocol::load(opts, "ml-100k")?;
+    run(opts, &split::held_out_by_user_id(&data)?, params)
+}
+
+fn run_ml20m(opts: &RunOptions, params: MultVaeParams) -> anyhow::Result<SeedRun> {
+    let data = protocol::load(opts, "ml-20m")?;
+    let s = split::held_out_random(&data, 4.0, 10_000, 0.8, params.seed)?;
+    run(opts, &s, params)
+}
+
+fn run(opts: &RunOptions, s: &HeldOutSplit, params: MultVaeParams) -> anyhow::Result<SeedRun> {
+    let csr = |d: &recs_data::Interactions| d.to_csr(DuplicatePolicy::KeepLast);
+    let (train, vin, vout, tin, tout) = (
+        csr(&s.train)?,
+        csr(&s.val_in)?,
+        csr(&s.val_out)?,
+        csr(&s.test_in)?,
+        csr(&s.test_out)?,
+    );
+    let mut progress = |r: &EpochReport| {
+        if opts.verbose {
+            eprintln!("{r}");
+        }
+    };
+    let started = Instant::now();
+    let model = MultVae::fit(&train, &params, Some((&vin, &vout)), Some(&mut progress))?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let m = model.evaluate(
+        &tin,
+        &tout,
+        &[Metric::RecallLiang, Metric::NdcgLiang],
+        &[20, 50, 100],
+    )?;
+    let metrics = BTreeMap::from([
+        ("recall@20".to_string(), m["recall_liang@20"]),
+        ("recall@50".to_string(), m["recall_liang@50"]),
+        ("ndcg@100".to_string(), m["ndcg_liang@100"]),
+    ]);
+    Ok(SeedRun {
+        train_seconds,
+        metrics,
+        params: serde_json::to_value(&params)?,
+        epochs: model.epochs().0,
+    })
+}
