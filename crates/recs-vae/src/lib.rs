@@ -1,6 +1,6 @@
 //! Autoencoder recommenders: BiVAE (native kernels or [candle](candle_core)), AutoRec
-//! ([`autorec`]) and Mult-VAE / Mult-DAE ([`multvae`]), trained on a user × item [`CsrMatrix`](recs_sparse::CsrMatrix) and
-//! served through [`recs_metrics::Scorer`].
+//! ([`autorec`]) and Mult-VAE / Mult-DAE ([`multvae`]), trained on a user × item
+//! [`CsrMatrix`](recs_sparse::CsrMatrix) and served through [`recs_metrics::Scorer`].
 //!
 //! Training runs on an [`Engine`]: [`Engine::Native`] (the default) runs hand-written CPU
 //! kernels — the first encoder layer reads the sparse batch directly, dense products go
