@@ -487,25 +487,52 @@ fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
 
 fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
     let (model, prov) = open_model(&a.model)?;
-    let Some(u) = prov.users.iter().position(|x| *x == a.user) else {
-        if !a.items.is_empty() {
-            bail!(
-                "user '{}' is not in the training data, and a {} model cannot fold in a new user from --items; retrain with their interactions",
-                a.user,
-                model.kind()
-            );
+    let (scores, seen) = match prov.users.iter().position(|x| *x == a.user) {
+        Some(u) => {
+            let scorer = model.scorer();
+            let mut scores = vec![0.0f32; scorer.n_items()];
+            scorer.score_user(u as u32, &mut scores)?;
+            (scores, prov.seen[u].clone())
         }
-        bail!(
-            "user '{}' is not in the training data of {} ({} users)",
+        None if a.items.is_empty() => bail!(
+            "user '{}' is not in the training data of {} ({} users); a model that folds in (multvae, multdae) can score a new user from --items ID,ID,…",
             a.user,
             a.model.display(),
             prov.users.len()
-        );
+        ),
+        None => {
+            let Trained::MultVae(m, _) = &model else {
+                bail!(
+                    "user '{}' is not in the training data, and a {} model cannot fold in a new user from --items (multvae and multdae can); retrain with their interactions",
+                    a.user,
+                    model.kind()
+                );
+            };
+            let mut items = Vec::new();
+            for id in &a.items {
+                match prov.items.iter().position(|x| x == id) {
+                    Some(i) => items.push(i as u32),
+                    None => bail!("item '{id}' (in --items) is not in the training data"),
+                }
+            }
+            items.sort_unstable();
+            items.dedup();
+            let v = vec![1.0; items.len()];
+            let row = recs_sparse::CsrMatrix::from_triplets(
+                1,
+                m.n_items(),
+                &vec![0; items.len()],
+                &items,
+                &v,
+                DuplicatePolicy::KeepLast,
+            )?;
+            let mut scores = vec![0.0f32; m.n_items()];
+            recs_metrics::Scorer::score_user(&m.scorer(&row), 0, &mut scores)?;
+            (scores, items)
+        }
     };
-    let scorer = model.scorer();
-    let mut scores = vec![0.0f32; scorer.n_items()];
-    scorer.score_user(u as u32, &mut scores)?;
-    for &i in &prov.seen[u] {
+    let mut scores = scores;
+    for &i in &seen {
         scores[i as usize] = f32::NEG_INFINITY;
     }
     let rows: Vec<(String, f32)> = top_k(&scores, a.k as usize)

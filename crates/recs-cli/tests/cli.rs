@@ -217,7 +217,7 @@ fn files_train_compare_and_cold_models() {
         .arg(&model)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot fold in"));
+        .stderr(predicate::str::contains("cannot fold in a new user"));
 }
 
 #[test]
@@ -350,4 +350,80 @@ fn metrics_command_matches_the_fixture() {
         matched >= 8,
         "only {matched} metrics matched the fixture: {got}"
     );
+}
+
+#[test]
+fn multvae_folds_in_a_new_user_from_items() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = small_csv(tmp.path());
+    let model = tmp.path().join("vae.model");
+    recs(tmp.path())
+        .args([
+            "train",
+            "--model",
+            "multvae",
+            "--epochs",
+            "60",
+            "--hidden",
+            "32",
+            "--factors",
+            "8",
+            "--batch-size",
+            "16",
+            "--lr",
+            "0.01",
+            "-q",
+            "--input",
+        ])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ndcg@10"));
+    // A newcomer who liked three even items gets mostly even items.
+    let out = recs(tmp.path())
+        .args([
+            "recommend",
+            "--user",
+            "newcomer",
+            "--items",
+            "i0,i2,i4",
+            "-k",
+            "5",
+            "--json",
+            "--model",
+        ])
+        .arg(&model)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let even = rows
+        .iter()
+        .filter(|r| r["item"].as_str().unwrap()[1..].parse::<u32>().unwrap() % 2 == 0)
+        .count();
+    assert!(even >= 4, "{v}");
+    assert!(
+        rows.iter()
+            .all(|r| !["i0", "i2", "i4"].contains(&r["item"].as_str().unwrap()))
+    );
+    // An item the model never saw is a clear error.
+    recs(tmp.path())
+        .args([
+            "recommend",
+            "--user",
+            "newcomer",
+            "--items",
+            "i0,zzz",
+            "--model",
+        ])
+        .arg(&model)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("item 'zzz'"));
 }

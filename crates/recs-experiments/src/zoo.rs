@@ -12,18 +12,18 @@ use recs_data::{Interactions, split};
 use recs_factor::{BaselineOnly, BaselineParams, BiasedMf, Bpr, GlobalMean, Triples};
 use recs_metrics::{Candidates, EvalConfig, Metric, RatingPredictor, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
-use recs_vae::{AutoRec, BiVae, BiVaeParams};
+use recs_vae::{AutoRec, BiVae, BiVaeParams, MultVae};
 
-use crate::experiments::{autorec, factor};
+use crate::experiments::{autorec, factor, multvae};
 
 /// A model the toolkit knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {
     /// BiVAE (recs-vae).
     Bivae,
-    /// Mult-VAE (not built yet).
+    /// Mult-VAE (recs-vae).
     Multvae,
-    /// Mult-DAE (not built yet).
+    /// Mult-DAE (recs-vae).
     Multdae,
     /// I-AutoRec (recs-vae).
     Autorec,
@@ -96,15 +96,15 @@ impl fmt::Display for ModelKind {
 pub struct Overrides {
     /// Training epochs.
     pub epochs: Option<usize>,
-    /// Latent dimension (factors, BiVAE's k).
+    /// Latent dimension (factors, BiVAE's k, Mult-VAE's latent).
     pub factors: Option<usize>,
     /// Learning rate.
     pub lr: Option<f64>,
-    /// Regularisation (MF/BPR's reg, AutoRec's λ).
+    /// Regularisation (MF/BPR's reg, AutoRec's λ, Mult-VAE's L2 weight).
     pub reg: Option<f64>,
     /// Batch size of the autoencoders.
     pub batch_size: Option<usize>,
-    /// Hidden units (AutoRec) or the encoder's hidden layer (BiVAE).
+    /// Hidden units (AutoRec) or the encoder's hidden layer (BiVAE, Mult-VAE).
     pub hidden: Option<usize>,
     /// Seed of every random draw (default 42 through the callers).
     pub seed: u64,
@@ -140,6 +140,8 @@ pub enum Trained {
     GlobalMean(GlobalMean),
     /// BPR.
     Bpr(Bpr),
+    /// Mult-VAE or Mult-DAE, with the rows (users' interactions) it encodes to score them.
+    MultVae(MultVae, CsrMatrix),
 }
 
 /// The (user, item, value) triples of a CSR matrix.
@@ -170,9 +172,33 @@ pub fn fit(
         });
     };
     Ok(match kind {
-        ModelKind::Multvae | ModelKind::Multdae => bail!(
-            "model '{kind}' is not available from the command line yet (it trains through `cargo xtask reproduce {kind}-ml100k`); available here: bivae, autorec, mf, bias, global-mean, bpr"
-        ),
+        ModelKind::Multvae | ModelKind::Multdae => {
+            let mut p = multvae::ml100k_params(kind == ModelKind::Multvae, seed, o.epochs);
+            if let Some(k) = o.factors {
+                p.latent = k;
+            }
+            if let Some(h) = o.hidden {
+                p.hidden = vec![h];
+            }
+            if let Some(lr) = o.lr {
+                p.learning_rate = lr;
+            }
+            if let Some(r) = o.reg {
+                p.weight_decay = r as f32;
+            }
+            if let Some(b) = o.batch_size {
+                p.batch_size = b;
+            }
+            let n = p.n_epochs;
+            let rows = train.binarize();
+            let m = MultVae::fit(
+                &rows,
+                &p,
+                None,
+                Some(&mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r)),
+            )?;
+            Trained::MultVae(m, rows)
+        }
         ModelKind::Bivae => {
             let p = BiVaeParams {
                 k: o.factors.unwrap_or(50),
@@ -288,18 +314,21 @@ impl Trained {
             Trained::Bias(_) => ModelKind::Bias,
             Trained::GlobalMean(_) => ModelKind::GlobalMean,
             Trained::Bpr(_) => ModelKind::Bpr,
+            Trained::MultVae(m, _) if m.params().variational => ModelKind::Multvae,
+            Trained::MultVae(..) => ModelKind::Multdae,
         }
     }
 
     /// The model as a ranking scorer.
-    pub fn scorer(&self) -> &dyn Scorer {
+    pub fn scorer(&self) -> Box<dyn Scorer + '_> {
         match self {
-            Trained::Bivae(m) => m,
-            Trained::Autorec(m) => m,
-            Trained::Mf(m) => m,
-            Trained::Bias(m) => m,
-            Trained::GlobalMean(m) => m,
-            Trained::Bpr(m) => m,
+            Trained::Bivae(m) => Box::new(Borrowed(m)),
+            Trained::Autorec(m) => Box::new(Borrowed(m)),
+            Trained::Mf(m) => Box::new(Borrowed(m)),
+            Trained::Bias(m) => Box::new(Borrowed(m)),
+            Trained::GlobalMean(m) => Box::new(Borrowed(m)),
+            Trained::Bpr(m) => Box::new(Borrowed(m)),
+            Trained::MultVae(m, rows) => Box::new(m.scorer(rows)),
         }
     }
 
@@ -310,7 +339,7 @@ impl Trained {
             Trained::Mf(m) => Some(m),
             Trained::Bias(m) => Some(m),
             Trained::GlobalMean(m) => Some(m),
-            Trained::Bivae(_) | Trained::Bpr(_) => None,
+            Trained::Bivae(_) | Trained::Bpr(_) | Trained::MultVae(..) => None,
         }
     }
 
@@ -337,13 +366,46 @@ impl Trained {
             Trained::Bias(m) => m.save(path)?,
             Trained::GlobalMean(m) => m.save(path)?,
             Trained::Bpr(m) => m.save(path)?,
+            Trained::MultVae(m, _) => m.save(path)?,
         }
         Ok(())
     }
 
-    /// Reads a model file of any kind (the kind is read from the file).
+    /// Reads a model file of any kind (the kind is read from the file). A Mult-VAE/DAE
+    /// scores users from their rows, which it reads from the file's `extra.seen` (each
+    /// user's item indices, as `recs train` records them).
     pub fn load(path: &Path) -> anyhow::Result<Trained> {
         let meta = recs_modelfile::peek(path)?;
+        if meta.model == recs_vae::multvae::MODEL_KIND_VAE
+            || meta.model == recs_vae::multvae::MODEL_KIND_DAE
+        {
+            let m = MultVae::load(path)?;
+            let seen: Vec<Vec<u32>> = serde_json::from_value(meta.extra["seen"].clone())
+                .with_context(|| {
+                    format!(
+                        "{}: a Mult-VAE file needs its users' rows (extra.seen, written by `recs train`)",
+                        path.display()
+                    )
+                })?;
+            let (mut u, mut i) = (Vec::new(), Vec::new());
+            for (user, items) in seen.iter().enumerate() {
+                for &it in items {
+                    u.push(user as u32);
+                    i.push(it);
+                }
+            }
+            let v = vec![1.0; u.len()];
+            let rows = CsrMatrix::from_triplets(
+                seen.len(),
+                m.n_items(),
+                &u,
+                &i,
+                &v,
+                DuplicatePolicy::KeepLast,
+            )
+            .with_context(|| format!("{}: extra.seen does not fit the model", path.display()))?;
+            return Ok(Trained::MultVae(m, rows));
+        }
         Ok(match meta.model.as_str() {
             recs_vae::bivae::MODEL_KIND => Trained::Bivae(BiVae::load(path)?),
             recs_vae::autorec::MODEL_KIND => Trained::Autorec(AutoRec::load(path)?),
@@ -356,6 +418,27 @@ impl Trained {
                 path.display()
             ),
         })
+    }
+}
+
+/// A borrowed scorer, boxed alongside owned ones.
+struct Borrowed<'a>(&'a dyn Scorer);
+
+impl Scorer for Borrowed<'_> {
+    fn n_users(&self) -> usize {
+        self.0.n_users()
+    }
+
+    fn n_items(&self) -> usize {
+        self.0.n_items()
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), recs_metrics::ScoreError> {
+        self.0.score_user(user, out)
+    }
+
+    fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), recs_metrics::ScoreError> {
+        self.0.score_users(users, out)
     }
 }
 
@@ -449,7 +532,7 @@ pub fn evaluate(
         candidates: Candidates::SeenInTrain,
         ..EvalConfig::default()
     };
-    let report = recs_metrics::evaluate(model.scorer(), train, &test_m, &cfg)?;
+    let report = recs_metrics::evaluate(&*model.scorer(), train, &test_m, &cfg)?;
     let mut out: BTreeMap<String, f64> = report
         .means
         .into_iter()

@@ -620,9 +620,16 @@ impl MultVae {
     ) -> f64 {
         let p = &self.params;
         let b = rows.len();
-        grad.fill(0.0);
         if b == 0 {
+            grad.fill(0.0);
             return 0.0;
+        }
+        // Every dense layer's weight gradient is written whole by its product below; the
+        // sparse first layer's and every bias are accumulated, so they start at zero.
+        let l0 = self.layers[0];
+        grad[l0.w..l0.w + l0.fan_in * l0.fan_out].fill(0.0);
+        for l in &self.layers {
+            grad[l.b..l.b + l.fan_out].fill(0.0);
         }
         let mut pass = self.forward(theta, x, rows, Some(rng));
         let n = self.layers.len();
@@ -716,7 +723,7 @@ impl MultVae {
         (nll + f64::from(beta) * kl) * f64::from(scale)
     }
 
-    /// `dW += inputᵀ · d`, `db += Σ d` for one dense layer.
+    /// `dW = inputᵀ · d`, `db += Σ d` for one dense layer.
     fn dense_grads(
         &self,
         theta: &[f32],
@@ -731,7 +738,7 @@ impl MultVae {
             &mut grad[l.w..l.w + l.fan_in * l.fan_out],
             MatRef::new(input, b, l.fan_in).t(),
             MatRef::new(d, b, l.fan_out),
-            true,
+            false,
             false,
         );
         for row in d.chunks_exact(l.fan_out) {
