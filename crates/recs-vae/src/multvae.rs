@@ -788,9 +788,11 @@ impl MultVae {
         let rows: Vec<u32> = (0..x_in.n_rows() as u32).collect();
         let n = self.n_items;
         let mut scores = vec![0.0f32; rows.len() * n];
+        // One even share of the rows per thread (each a single batched forward pass).
+        let share = rows.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
         scores
-            .par_chunks_mut(64 * n)
-            .zip(rows.par_chunks(64))
+            .par_chunks_mut(share * n)
+            .zip(rows.par_chunks(share))
             .for_each(|(out, r)| out.copy_from_slice(&self.logits(x_in, r)));
         let pre = Precomputed {
             scores: &scores,
