@@ -789,7 +789,10 @@ impl MultVae {
         let n = self.n_items;
         let mut scores = vec![0.0f32; rows.len() * n];
         // One even share of the rows per thread (each a single batched forward pass).
-        let share = rows.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let share = rows
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1);
         scores
             .par_chunks_mut(share * n)
             .zip(rows.par_chunks(share))
