@@ -264,10 +264,48 @@ multiversion! {
     }
 }
 
-fn add_bias(y: &mut [f32], b: &[f32]) {
-    for row in y.chunks_exact_mut(b.len()) {
-        for (v, &c) in row.iter_mut().zip(b) {
-            *v += c;
+// The elementwise loops below are compiled for AVX2 where the CPU has it (plain `*` and `+`,
+// never fused, so the numbers are the same on every path).
+multiversion! {
+    /// `y[row] += b` for every row.
+    fn add_bias(y: &mut [f32], b: &[f32]) {
+        for row in y.chunks_exact_mut(b.len()) {
+            for (v, &c) in row.iter_mut().zip(b) {
+                *v += c;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `g ← g ⊙ (1 − y²)`: back through a tanh whose output is `y`.
+    fn mul_tanh_grad(g: &mut [f32], y: &[f32]) {
+        for (g, &y) in g.iter_mut().zip(y) {
+            *g *= 1.0 - y * y;
+        }
+    }
+}
+
+multiversion! {
+    /// The sparse first layer: `a[row] += v · w[item]` for every batch entry.
+    fn sparse_forward(input: &[(u32, u32, f32)], w: &[f32], h: usize, a: &mut [f32]) {
+        for &(j, i, v) in input {
+            let src = &w[i as usize * h..(i as usize + 1) * h];
+            for (o, &wv) in a[j as usize * h..(j as usize + 1) * h].iter_mut().zip(src) {
+                *o += v * wv;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Its weight gradient: `gw[item] += v · d[row]` for every batch entry.
+    fn sparse_backward(input: &[(u32, u32, f32)], d: &[f32], h: usize, gw: &mut [f32]) {
+        for &(j, i, v) in input {
+            let dj = &d[j as usize * h..(j as usize + 1) * h];
+            for (g, &dv) in gw[i as usize * h..(i as usize + 1) * h].iter_mut().zip(dj) {
+                *g += v * dv;
+            }
         }
     }
 }
@@ -320,12 +358,7 @@ fn forward(
     let l0 = layers[0];
     let h = l0.fan_out;
     let mut a = vec![0.0f32; b * h];
-    for &(j, i, v) in &input {
-        let w = &theta[l0.w + i as usize * h..l0.w + (i as usize + 1) * h];
-        for (o, &wv) in a[j as usize * h..(j as usize + 1) * h].iter_mut().zip(w) {
-            *o += v * wv;
-        }
-    }
+    sparse_forward(&input, &theta[l0.w..l0.w + l0.fan_in * h], h, &mut a);
     add_bias(&mut a, &theta[l0.b..l0.b + h]);
     let last_enc = n_enc - 1;
     if !(p.variational && last_enc == 0) {
@@ -334,11 +367,10 @@ fn forward(
     outs.push(a);
     let dense = |l: Layer, input: &[f32]| -> Vec<f32> {
         let mut y = vec![0.0f32; b * l.fan_out];
-        kernels::gemm(
+        kernels::gemm_transposed(
             &mut y,
             MatRef::new(input, b, l.fan_in),
             MatRef::new(&theta[l.w..l.w + l.fan_in * l.fan_out], l.fan_in, l.fan_out),
-            false,
             false,
         );
         add_bias(&mut y, &theta[l.b..l.b + l.fan_out]);
@@ -646,18 +678,15 @@ impl MultVae {
             };
             self.dense_grads(theta, l, input, &d, b, grad);
             let mut dx = vec![0.0f32; b * l.fan_in];
-            kernels::gemm(
+            kernels::gemm_transposed(
                 &mut dx,
                 MatRef::new(&d, b, l.fan_out),
                 MatRef::new(&theta[l.w..l.w + l.fan_in * l.fan_out], l.fan_in, l.fan_out).t(),
                 false,
-                false,
             );
             if li > self.n_enc {
                 // Through the tanh of the previous decoder layer.
-                for (g, &y) in dx.iter_mut().zip(&pass.outs[li - 1]) {
-                    *g *= 1.0 - y * y;
-                }
+                mul_tanh_grad(&mut dx, &pass.outs[li - 1]);
             }
             d = dx;
         }
@@ -683,9 +712,7 @@ impl MultVae {
             dh
         } else {
             let mut dh = d;
-            for (g, &y) in dh.iter_mut().zip(&pass.outs[last]) {
-                *g *= 1.0 - y * y;
-            }
+            mul_tanh_grad(&mut dh, &pass.outs[last]);
             dh
         };
         let mut d = d_head;
@@ -693,28 +720,19 @@ impl MultVae {
             let l = self.layers[li];
             self.dense_grads(theta, l, &pass.outs[li - 1], &d, b, grad);
             let mut dx = vec![0.0f32; b * l.fan_in];
-            kernels::gemm(
+            kernels::gemm_transposed(
                 &mut dx,
                 MatRef::new(&d, b, l.fan_out),
                 MatRef::new(&theta[l.w..l.w + l.fan_in * l.fan_out], l.fan_in, l.fan_out).t(),
                 false,
-                false,
             );
-            for (g, &y) in dx.iter_mut().zip(&pass.outs[li - 1]) {
-                *g *= 1.0 - y * y;
-            }
+            mul_tanh_grad(&mut dx, &pass.outs[li - 1]);
             d = dx;
         }
         // First layer: sparse rows.
         let l0 = self.layers[0];
         let h = l0.fan_out;
-        for &(j, i, v) in &pass.input {
-            let dj = &d[j as usize * h..(j as usize + 1) * h];
-            let gw = &mut grad[l0.w + i as usize * h..l0.w + (i as usize + 1) * h];
-            for (g, &dv) in gw.iter_mut().zip(dj) {
-                *g += v * dv;
-            }
-        }
+        sparse_backward(&pass.input, &d, h, &mut grad[l0.w..l0.w + l0.fan_in * h]);
         for row in d.chunks_exact(h) {
             for (g, &dv) in grad[l0.b..l0.b + h].iter_mut().zip(row) {
                 *g += dv;

@@ -326,6 +326,50 @@ pub(crate) fn gemm(
     }
 }
 
+/// [`gemm`] computed as `dstᵀ = bᵀ · aᵀ` (the same product and the same destination
+/// layout): the gemm kernel tiles its first dimension by 16, so when `a` has few rows (a
+/// batch) and `b` many columns, this puts the large dimension where the tiles go.
+pub(crate) fn gemm_transposed(dst: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "gemm: inner dimensions differ");
+    assert_eq!(dst.len(), m * n, "gemm: destination has the wrong length");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: as for `gemm`: the views' extents are checked by MatRef::new, `dst` holds m·n
+    // row-major values, here addressed as the transpose (n × m with row stride 1 and column
+    // stride n), and it is borrowed mutably so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            n,
+            m,
+            k,
+            dst.as_mut_ptr(),
+            n as isize,
+            1,
+            accumulate,
+            b.data.as_ptr(),
+            b.row_stride as isize,
+            b.col_stride as isize,
+            a.data.as_ptr(),
+            a.row_stride as isize,
+            a.col_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +484,26 @@ mod tests {
             for j in 0..n {
                 let want: f32 = (0..m).map(|l| a[l * k + i] * dst[l * n + j]).sum();
                 assert!((d2[i * n + j] - want).abs() < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_transposed_equals_gemm() {
+        let (m, k, n) = (7, 33, 50);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let bt: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.23).cos()).collect();
+        for (bv, acc) in [
+            (MatRef::new(&b, k, n), false),
+            (MatRef::new(&bt, n, k).t(), true),
+        ] {
+            let mut want = vec![0.5; m * n];
+            let mut got = vec![0.5; m * n];
+            gemm(&mut want, MatRef::new(&a, m, k), bv, acc, false);
+            gemm_transposed(&mut got, MatRef::new(&a, m, k), bv, acc);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-4, "{g} vs {w}");
             }
         }
     }
