@@ -49,11 +49,27 @@ pub(crate) fn has_avx2_fma() -> bool {
     }
 }
 
-/// Defines `fn $name(..)` that runs `$body` compiled for AVX2 + FMA when the CPU supports
-/// them and the portable build otherwise. Written `fn name<M>(..)`, the body is generic
-/// over `M:` [`Madd`] (use `M::madd` for multiply-adds: fused under AVX2 + FMA). The body
-/// and every helper it calls must be `#[inline(always)]` so that they are compiled in the
-/// AVX2 context.
+/// Whether the CPU has AVX-512F and AVX-512VL besides AVX2 and FMA (std caches the answer).
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2_fma()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Defines `fn $name(..)` that runs `$body` compiled for AVX-512 + FMA or AVX2 + FMA, the
+/// widest the CPU supports, and the portable build otherwise (elementwise results are the
+/// same on both vector paths: only the lane count differs). Written `fn name<M>(..)`, the body is generic
+/// over `M:` [`Madd`] (use `M::madd` for multiply-adds: fused on the vector paths). The
+/// body and every helper it calls must be `#[inline(always)]` so that they are compiled in
+/// the vector context.
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident<$M:ident>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
         $(#[$m])*
@@ -63,6 +79,15 @@ macro_rules! multiversion {
             fn body<$M: $crate::kernels::Madd>($($a: $t),*) $(-> $r)? $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($a: $t),*) $(-> $r)? {
+                    body::<$crate::kernels::WithFma>($($a),*)
+                }
+                if $crate::kernels::has_avx512() {
+                    // SAFETY: the CPU supports AVX-512F/VL, AVX2 and FMA, checked just above.
+                    return unsafe { avx512($($a),*) };
+                }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($a: $t),*) $(-> $r)? {
@@ -84,6 +109,15 @@ macro_rules! multiversion {
             fn body($($a: $t),*) $(-> $r)? $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($a: $t),*) $(-> $r)? {
+                    body($($a),*)
+                }
+                if $crate::kernels::has_avx512() {
+                    // SAFETY: the CPU supports AVX-512F/VL, AVX2 and FMA, checked just above.
+                    return unsafe { avx512($($a),*) };
+                }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($a: $t),*) $(-> $r)? {
@@ -263,6 +297,23 @@ impl<'a> MatRef<'a> {
             cols: self.rows,
             row_stride: self.col_stride,
             col_stride: self.row_stride,
+        }
+    }
+
+    /// Rows `r0..r1` of this view (no copy).
+    pub(crate) fn sub_rows(self, r0: usize, r1: usize) -> Self {
+        assert!(r0 <= r1 && r1 <= self.rows, "row range outside the matrix");
+        // The view's largest index shrinks from (rows−1)·rs + (cols−1)·cs to
+        // (r1−1)·rs + (cols−1)·cs, so the shifted slice still holds every element read.
+        let start = if r0 == r1 {
+            self.data.len()
+        } else {
+            r0 * self.row_stride
+        };
+        Self {
+            data: &self.data[start..],
+            rows: r1 - r0,
+            ..self
         }
     }
 }
