@@ -217,6 +217,71 @@ struct Pass {
     eps: Vec<f32>,
 }
 
+/// One batch's pass up to every layer's delta, the batch's rows in order.
+struct BatchDeltas {
+    /// Rows in the batch.
+    rows: usize,
+    /// Batch entries of the dropped-out normalised input, `(row, item, value)`, sorted by
+    /// item then row.
+    entries: Vec<(u32, u32, f32)>,
+    /// Per layer: its input, `rows × fan_in` (empty for the sparse first layer).
+    inputs: Vec<Vec<f32>>,
+    /// Per layer: ∂loss/∂(its output before the activation), `rows × fan_out`.
+    deltas: Vec<Vec<f32>>,
+    /// The batch loss without the L2 term.
+    loss: f64,
+}
+
+/// The parameters one [`Block`] covers.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// Rows `r0..r1` of a layer's weight matrix (`fan_in × fan_out`, row-major).
+    Rows { layer: usize, r0: usize, r1: usize },
+    /// A layer's bias.
+    Bias { layer: usize },
+}
+
+/// A contiguous run `at..at + len` of the flat parameters that one training task updates.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    part: Part,
+    len: usize,
+}
+
+/// Parameters per [`Block`], about: its gradient (256 KiB) stays in L2 for its Adam update.
+const BLOCK_FLOATS: usize = 1 << 16;
+
+/// The blocks of about `max_floats` parameters covering every parameter in layout order (a layer's weights in row blocks,
+/// then its bias). Their boundaries depend only on the layer shapes, never on the thread
+/// count, so the numbers do not either.
+fn blocks(layers: &[Layer], max_floats: usize) -> Vec<Block> {
+    let mut out = Vec::new();
+    for (li, l) in layers.iter().enumerate() {
+        let r = (max_floats / l.fan_out).max(1);
+        let mut r0 = 0;
+        while r0 < l.fan_in {
+            let r1 = (r0 + r).min(l.fan_in);
+            out.push(Block {
+                part: Part::Rows { layer: li, r0, r1 },
+                len: (r1 - r0) * l.fan_out,
+            });
+            r0 = r1;
+        }
+        out.push(Block {
+            part: Part::Bias { layer: li },
+            len: l.fan_out,
+        });
+    }
+    out
+}
+
+/// Adam's state over the flat parameters.
+struct OptState {
+    adam: Adam<crate::backend::native::HostMat>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
 impl MultVae {
     fn forward(
         &self,
@@ -299,21 +364,27 @@ multiversion! {
 }
 
 multiversion! {
-    /// Its weight gradient: `gw[item] += v · d[row]` for every batch entry.
-    fn sparse_backward(input: &[(u32, u32, f32)], d: &[f32], h: usize, gw: &mut [f32]) {
+    /// Its weight gradient: `gw[item − first] += v · d[row]` for every batch entry.
+    fn sparse_backward(input: &[(u32, u32, f32)], d: &[f32], h: usize, first: u32, gw: &mut [f32]) {
         for &(j, i, v) in input {
             let dj = &d[j as usize * h..(j as usize + 1) * h];
-            for (g, &dv) in gw[i as usize * h..(i as usize + 1) * h].iter_mut().zip(dj) {
+            let at = (i - first) as usize * h;
+            for (g, &dv) in gw[at..at + h].iter_mut().zip(dj) {
                 *g += v * dv;
             }
         }
     }
 }
 
-fn normal(rng: &mut ChaCha8Rng) -> f32 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+/// `len` standard normal values from `rng` (vectorised Box–Muller on whole groups).
+fn normals(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
+    let g = kernels::BOX_MULLER_GROUP;
+    let mut bits = vec![0u32; len.div_ceil(g) * g];
+    rng.fill(&mut bits[..]);
+    let mut out = vec![0.0f32; bits.len()];
+    kernels::box_muller(&bits, &mut out);
+    out.truncate(len);
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -390,7 +461,7 @@ fn forward(
         let mut z = vec![0.0f32; b * k];
         match train {
             Some(rng) => {
-                eps = (0..b * k).map(|_| normal(rng)).collect();
+                eps = normals(rng, b * k);
                 for j in 0..b {
                     for c in 0..k {
                         let (mu, lv) = (head[j * 2 * k + c], head[j * 2 * k + k + c]);
@@ -481,11 +552,13 @@ impl MultVae {
         let mut theta = vec![0.0f32; n_params];
         for l in &layers {
             let std = (2.0 / (l.fan_in + l.fan_out) as f64).sqrt() as f32;
-            for v in &mut theta[l.w..l.w + l.fan_in * l.fan_out] {
-                *v = normal(&mut rng) * std;
+            let w = normals(&mut rng, l.fan_in * l.fan_out);
+            for (v, e) in theta[l.w..l.w + l.fan_in * l.fan_out].iter_mut().zip(w) {
+                *v = e * std;
             }
-            for v in &mut theta[l.b..l.b + l.fan_out] {
-                *v = normal(&mut rng) * 0.001;
+            let b = normals(&mut rng, l.fan_out);
+            for (v, e) in theta[l.b..l.b + l.fan_out].iter_mut().zip(b) {
+                *v = e * 0.001;
             }
         }
         let mut model = MultVae {
@@ -498,12 +571,12 @@ impl MultVae {
             best_epoch: 0,
             extra: serde_json::Value::Null,
         };
-        let mut m = vec![0.0f32; n_params];
-        let mut v = vec![0.0f32; n_params];
-        let mut grad = vec![0.0f32; n_params];
-        let mut spare = vec![0.0f32; n_params];
-        let mut opt =
-            Adam::<crate::backend::native::HostMat>::new(&Native, params.learning_rate, &[])?;
+        let blocks = blocks(&model.layers, BLOCK_FLOATS);
+        let mut opt = OptState {
+            adam: Adam::new(&Native, params.learning_rate, &[])?,
+            m: vec![0.0f32; n_params],
+            v: vec![0.0f32; n_params],
+        };
         let mut order: Vec<u32> = (0..train.n_rows() as u32)
             .filter(|&r| !train.row(r as usize).indices.is_empty())
             .collect();
@@ -525,10 +598,8 @@ impl MultVae {
                         .min(step as f32 / params.total_anneal_steps as f32)
                 };
                 let loss =
-                    model.gradient(&theta, train, batch, beta, &mut rng, &mut grad, &mut spare);
+                    model.train_step(&blocks, &mut opt, &mut theta, train, batch, beta, &mut rng);
                 loss_sum += loss * batch.len() as f64;
-                let s = opt.next_step();
-                adam(&mut theta, &mut m, &mut v, &grad, &spare, &s);
                 step += 1;
             }
             let loss = loss_sum / order.len() as f64;
@@ -579,104 +650,79 @@ impl MultVae {
         Ok(model)
     }
 
-    /// The gradient of the batch loss as `grad + spare` (both overwritten: one half of the
-    /// batch each); returns the loss. The two halves of the batch run in parallel, each
-    /// with its own stream of dropout and noise drawn from `rng`, so the result does not
-    /// depend on the thread count.
-    #[allow(clippy::too_many_arguments)]
-    fn gradient(
+    /// The forward and backward pass of one batch up to every layer's delta (no weight
+    /// gradient yet). The two halves of the batch run in parallel, each with its own stream
+    /// of dropout and noise drawn from `rng`, so the result does not depend on the thread
+    /// count.
+    fn batch_deltas(
         &self,
         theta: &[f32],
         x: &CsrMatrix,
         rows: &[u32],
         beta: f32,
         rng: &mut ChaCha8Rng,
-        grad: &mut [f32],
-        spare: &mut [f32],
-    ) -> f64 {
-        let p = &self.params;
+    ) -> BatchDeltas {
         let b = rows.len();
         let scale = 1.0 / b as f32;
         let half = b.div_ceil(2);
         let (s1, s2) = (rng.random::<u64>(), rng.random::<u64>());
         let (r1, r2) = rows.split_at(half);
-        let (l1, l2) = rayon::join(
+        let (mut d, d2) = rayon::join(
             || {
-                self.gradient_part(
-                    theta,
-                    x,
-                    r1,
-                    beta,
-                    scale,
-                    &mut ChaCha8Rng::seed_from_u64(s1),
-                    grad,
-                )
+                let mut rng = ChaCha8Rng::seed_from_u64(s1);
+                self.half_deltas(theta, x, r1, 0, beta, scale, &mut rng)
             },
             || {
-                self.gradient_part(
-                    theta,
-                    x,
-                    r2,
-                    beta,
-                    scale,
-                    &mut ChaCha8Rng::seed_from_u64(s2),
-                    spare,
-                )
+                let mut rng = ChaCha8Rng::seed_from_u64(s2);
+                self.half_deltas(theta, x, r2, half as u32, beta, scale, &mut rng)
             },
         );
-        let mut reg = 0.0f64;
-        if p.weight_decay > 0.0 {
-            for l in &self.layers {
-                let ws = &theta[l.w..l.w + l.fan_in * l.fan_out];
-                for (g, &w) in grad[l.w..l.w + l.fan_in * l.fan_out].iter_mut().zip(ws) {
-                    *g += 2.0 * p.weight_decay * w;
-                    reg += f64::from(w * w);
-                }
-            }
+        d.loss += d2.loss;
+        d.entries.extend(d2.entries);
+        d.entries.sort_unstable_by_key(|&(j, i, _)| (i, j));
+        for (a, b) in d.inputs.iter_mut().zip(d2.inputs) {
+            a.extend(b);
         }
-        l1 + l2 + f64::from(p.weight_decay) * reg
+        for (a, b) in d.deltas.iter_mut().zip(d2.deltas) {
+            a.extend(b);
+        }
+        d.rows = b;
+        d
     }
 
-    /// The part of the batch loss (scaled by `scale`) and its gradient that `rows` give,
-    /// into `grad` (overwritten).
+    /// [`MultVae::batch_deltas`] of the rows `rows` (the batch's rows `first..`), the loss
+    /// scaled by `scale`; entries unsorted.
     #[allow(clippy::too_many_arguments)]
-    fn gradient_part(
+    fn half_deltas(
         &self,
         theta: &[f32],
         x: &CsrMatrix,
         rows: &[u32],
+        first: u32,
         beta: f32,
         scale: f32,
         rng: &mut ChaCha8Rng,
-        grad: &mut [f32],
-    ) -> f64 {
+    ) -> BatchDeltas {
         let p = &self.params;
         let b = rows.len();
+        let n = self.layers.len();
+        let mut out = BatchDeltas {
+            rows: b,
+            entries: Vec::new(),
+            inputs: vec![Vec::new(); n],
+            deltas: vec![Vec::new(); n],
+            loss: 0.0,
+        };
         if b == 0 {
-            grad.fill(0.0);
-            return 0.0;
-        }
-        // Every dense layer's weight gradient is written whole by its product below; the
-        // sparse first layer's and every bias are accumulated, so they start at zero.
-        let l0 = self.layers[0];
-        grad[l0.w..l0.w + l0.fan_in * l0.fan_out].fill(0.0);
-        for l in &self.layers {
-            grad[l.b..l.b + l.fan_out].fill(0.0);
+            return out;
         }
         let mut pass = self.forward(theta, x, rows, Some(rng));
-        let n = self.layers.len();
         let logits = pass.outs.last_mut().expect("a decoder layer");
         let nll = softmax_nll(logits, x, rows, scale);
         // Backward through the decoder: d holds ∂loss/∂(layer output before activation).
         let mut d = pass.outs.pop().expect("logits");
         for li in (self.n_enc..n).rev() {
             let l = self.layers[li];
-            let input: &[f32] = if li == self.n_enc {
-                &pass.z
-            } else {
-                &pass.outs[li - 1]
-            };
-            self.dense_grads(theta, l, input, &d, b, grad);
             let mut dx = vec![0.0f32; b * l.fan_in];
             kernels::gemm_transposed(
                 &mut dx,
@@ -688,7 +734,12 @@ impl MultVae {
                 // Through the tanh of the previous decoder layer.
                 mul_tanh_grad(&mut dx, &pass.outs[li - 1]);
             }
-            d = dx;
+            out.inputs[li] = if li == self.n_enc {
+                std::mem::take(&mut pass.z)
+            } else {
+                std::mem::take(&mut pass.outs[li - 1])
+            };
+            out.deltas[li] = std::mem::replace(&mut d, dx);
         }
         // d = ∂loss/∂z. Into the encoder head.
         let k = p.latent;
@@ -718,7 +769,6 @@ impl MultVae {
         let mut d = d_head;
         for li in (1..self.n_enc).rev() {
             let l = self.layers[li];
-            self.dense_grads(theta, l, &pass.outs[li - 1], &d, b, grad);
             let mut dx = vec![0.0f32; b * l.fan_in];
             kernels::gemm_transposed(
                 &mut dx,
@@ -727,43 +777,123 @@ impl MultVae {
                 false,
             );
             mul_tanh_grad(&mut dx, &pass.outs[li - 1]);
-            d = dx;
+            out.inputs[li] = std::mem::take(&mut pass.outs[li - 1]);
+            out.deltas[li] = std::mem::replace(&mut d, dx);
         }
-        // First layer: sparse rows.
-        let l0 = self.layers[0];
-        let h = l0.fan_out;
-        sparse_backward(&pass.input, &d, h, &mut grad[l0.w..l0.w + l0.fan_in * h]);
-        for row in d.chunks_exact(h) {
-            for (g, &dv) in grad[l0.b..l0.b + h].iter_mut().zip(row) {
-                *g += dv;
-            }
-        }
-        (nll + f64::from(beta) * kl) * f64::from(scale)
+        out.deltas[0] = d;
+        out.entries = pass
+            .input
+            .into_iter()
+            .map(|(j, i, v)| (j + first, i, v))
+            .collect();
+        out.loss = (nll + f64::from(beta) * kl) * f64::from(scale);
+        out
     }
 
-    /// `dW = inputᵀ · d`, `db += Σ d` for one dense layer.
-    fn dense_grads(
-        &self,
-        theta: &[f32],
-        l: Layer,
-        input: &[f32],
-        d: &[f32],
-        b: usize,
-        grad: &mut [f32],
-    ) {
-        let _ = theta;
-        kernels::gemm(
-            &mut grad[l.w..l.w + l.fan_in * l.fan_out],
-            MatRef::new(input, b, l.fan_in).t(),
-            MatRef::new(d, b, l.fan_out),
-            false,
-            false,
-        );
-        for row in d.chunks_exact(l.fan_out) {
-            for (g, &dv) in grad[l.b..l.b + l.fan_out].iter_mut().zip(row) {
-                *g += dv;
+    /// The gradient of the batch loss (without the L2 term) with respect to the parameters
+    /// `part` covers, into `g` (overwritten).
+    fn block_grad(&self, d: &BatchDeltas, part: Part, g: &mut [f32]) {
+        match part {
+            Part::Rows { layer: 0, r0, r1 } => {
+                g.fill(0.0);
+                let h = self.layers[0].fan_out;
+                let lo = d.entries.partition_point(|e| (e.1 as usize) < r0);
+                let hi = d.entries.partition_point(|e| (e.1 as usize) < r1);
+                sparse_backward(&d.entries[lo..hi], &d.deltas[0], h, r0 as u32, g);
+            }
+            Part::Rows { layer, r0, r1 } => {
+                let l = self.layers[layer];
+                kernels::gemm(
+                    g,
+                    MatRef::new(&d.inputs[layer], d.rows, l.fan_in)
+                        .t()
+                        .sub_rows(r0, r1),
+                    MatRef::new(&d.deltas[layer], d.rows, l.fan_out),
+                    false,
+                    false,
+                );
+            }
+            Part::Bias { layer } => {
+                g.fill(0.0);
+                let l = self.layers[layer];
+                for row in d.deltas[layer].chunks_exact(l.fan_out) {
+                    for (g, &dv) in g.iter_mut().zip(row) {
+                        *g += dv;
+                    }
+                }
             }
         }
+    }
+
+    /// One training step on a batch: its gradient block by block, each block's Adam update
+    /// applied while the block is in cache (blocks in parallel; no full gradient is ever
+    /// stored). Returns the batch loss.
+    #[allow(clippy::too_many_arguments)]
+    fn train_step(
+        &self,
+        blocks: &[Block],
+        opt: &mut OptState,
+        theta: &mut [f32],
+        x: &CsrMatrix,
+        rows: &[u32],
+        beta: f32,
+        rng: &mut ChaCha8Rng,
+    ) -> f64 {
+        let d = self.batch_deltas(theta, x, rows, beta, rng);
+        let s = opt.adam.next_step();
+        let wd = self.params.weight_decay;
+        let mut work = Vec::with_capacity(blocks.len());
+        let (mut t, mut m, mut v) = (theta, &mut opt.m[..], &mut opt.v[..]);
+        for blk in blocks {
+            let (tb, tr) = t.split_at_mut(blk.len);
+            let (mb, mr) = m.split_at_mut(blk.len);
+            let (vb, vr) = v.split_at_mut(blk.len);
+            (t, m, v) = (tr, mr, vr);
+            work.push((blk.part, tb, mb, vb));
+        }
+        let regs: Vec<f64> = work
+            .into_par_iter()
+            .map_init(Vec::new, |g: &mut Vec<f32>, (part, p, m, v)| {
+                g.resize(p.len(), 0.0);
+                let g = &mut g[..p.len()];
+                self.block_grad(&d, part, g);
+                let reg = if matches!(part, Part::Rows { .. }) {
+                    decay(g, p, wd)
+                } else {
+                    0.0
+                };
+                adam_block(p, m, v, g, &s);
+                reg
+            })
+            .collect();
+        d.loss + f64::from(wd) * regs.iter().sum::<f64>()
+    }
+
+    /// The whole gradient of the batch loss into `grad` (overwritten), the blocks one after
+    /// another; returns the loss. The reference [`MultVae::train_step`] is tested against.
+    #[cfg(test)]
+    fn gradient(
+        &self,
+        theta: &[f32],
+        x: &CsrMatrix,
+        rows: &[u32],
+        beta: f32,
+        rng: &mut ChaCha8Rng,
+        grad: &mut [f32],
+    ) -> f64 {
+        let d = self.batch_deltas(theta, x, rows, beta, rng);
+        let wd = self.params.weight_decay;
+        let mut reg = 0.0;
+        let mut at = 0;
+        for blk in blocks(&self.layers, BLOCK_FLOATS) {
+            let g = &mut grad[at..at + blk.len];
+            self.block_grad(&d, blk.part, g);
+            if matches!(blk.part, Part::Rows { .. }) {
+                reg += decay(g, &theta[at..at + blk.len], wd);
+            }
+            at += blk.len;
+        }
+        d.loss + f64::from(wd) * reg
     }
 
     /// Scores (logits) of `rows` of `x` at inference, `rows.len() × n_items`.
@@ -940,10 +1070,9 @@ impl MultVae {
 }
 
 multiversion! {
-    /// Adam (PyTorch's formula) on one chunk, the gradient being `g1 + g2`.
-    fn adam_chunk(p: &mut [f32], m: &mut [f32], v: &mut [f32], g1: &[f32], g2: &[f32], s: &AdamStep) {
-        for ((((p, m), v), &a), &b) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g1).zip(g2) {
-            let g = a + b;
+    /// Adam (PyTorch's formula) on one block with gradient `g`.
+    fn adam_block(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamStep) {
+        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
             let mi = *m + (1.0 - s.beta1) * (g - *m);
             let vi = s.beta2 * *v + (1.0 - s.beta2) * g * g;
             *m = mi;
@@ -953,16 +1082,17 @@ multiversion! {
     }
 }
 
-/// One Adam step over the flat parameters with gradient `g1 + g2` (parallel chunks).
-fn adam(theta: &mut [f32], m: &mut [f32], v: &mut [f32], g1: &[f32], g2: &[f32], s: &AdamStep) {
-    const CHUNK: usize = 1 << 15;
-    theta
-        .par_chunks_mut(CHUNK)
-        .zip(m.par_chunks_mut(CHUNK))
-        .zip(v.par_chunks_mut(CHUNK))
-        .zip(g1.par_chunks(CHUNK))
-        .zip(g2.par_chunks(CHUNK))
-        .for_each(|((((p, m), v), a), b)| adam_chunk(p, m, v, a, b, s));
+/// Adds the L2 term's gradient `2 · wd · w` to `g`; returns `Σ w²` (0 when `wd` is 0).
+fn decay(g: &mut [f32], w: &[f32], wd: f32) -> f64 {
+    if wd <= 0.0 {
+        return 0.0;
+    }
+    let mut reg = 0.0f64;
+    for (g, &w) in g.iter_mut().zip(w) {
+        *g += 2.0 * wd * w;
+        reg += f64::from(w * w);
+    }
+    reg
 }
 
 /// Scores computed beforehand, row-major.
@@ -1075,17 +1205,12 @@ mod tests {
             let rows = [0u32, 4, 7, 11];
             let mut grad = vec![0.0; m.theta.len()];
             let loss = |theta: &[f32]| {
-                let (mut g, mut sp) = (vec![0.0; theta.len()], vec![0.0; theta.len()]);
+                let mut g = vec![0.0; theta.len()];
                 let mut rng = ChaCha8Rng::seed_from_u64(9);
-                m.gradient(theta, &x, &rows, 0.2, &mut rng, &mut g, &mut sp)
+                m.gradient(theta, &x, &rows, 0.2, &mut rng, &mut g)
             };
-            let mut spare = vec![0.0; m.theta.len()];
             let mut rng = ChaCha8Rng::seed_from_u64(9);
-            m.gradient(&m.theta, &x, &rows, 0.2, &mut rng, &mut grad, &mut spare);
-            // The two halves' gradients add up to the batch's.
-            for (g, s) in grad.iter_mut().zip(&spare) {
-                *g += s;
-            }
+            m.gradient(&m.theta, &x, &rows, 0.2, &mut rng, &mut grad);
             let h = 1e-2f32;
             for idx in (0..m.theta.len()).step_by(7) {
                 let mut tp = m.theta.clone();
@@ -1100,6 +1225,75 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn fused_step_is_the_gradient_then_adam() {
+        let x = toy();
+        let p = MultVaeParams {
+            hidden: vec![7],
+            latent: 3,
+            weight_decay: 0.01,
+            ..Default::default()
+        };
+        let m = MultVae::fit(&x, &MultVaeParams { n_epochs: 1, ..p }, None, None).unwrap();
+        let rows = [1u32, 2, 5, 9, 30];
+        let mut grad = vec![0.0; m.theta.len()];
+        let want_loss = m.gradient(
+            &m.theta,
+            &x,
+            &rows,
+            0.1,
+            &mut ChaCha8Rng::seed_from_u64(3),
+            &mut grad,
+        );
+        // Small blocks, so that every kind of block and boundary is exercised.
+        let blocks = blocks(&m.layers, 20);
+        assert!(blocks.len() > 20);
+        let mut opt = OptState {
+            adam: Adam::new(&Native, 0.01, &[]).unwrap(),
+            m: vec![0.0; m.theta.len()],
+            v: vec![0.0; m.theta.len()],
+        };
+        let mut theta = m.theta.clone();
+        let loss = m.train_step(
+            &blocks,
+            &mut opt,
+            &mut theta,
+            &x,
+            &rows,
+            0.1,
+            &mut ChaCha8Rng::seed_from_u64(3),
+        );
+        assert!(
+            (loss - want_loss).abs() <= 1e-9 * want_loss.abs(),
+            "{loss} vs {want_loss}"
+        );
+        // Adam's first step: m̂ = g, v̂ = g², so θ moves by lr · g / (|g| + ε).
+        for ((&t1, &t0), &g) in theta.iter().zip(&m.theta).zip(&grad) {
+            let want = t0 - 0.01 * g / (g.abs() + 1e-8);
+            assert!((t1 - want).abs() < 1e-6, "{t1} vs {want} (g {g})");
+        }
+    }
+
+    #[test]
+    fn training_does_not_depend_on_the_thread_count() {
+        let x = toy();
+        let p = MultVaeParams {
+            hidden: vec![9],
+            latent: 3,
+            n_epochs: 3,
+            batch_size: 7,
+            ..Default::default()
+        };
+        let fit = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| MultVae::fit(&x, &p, None, None).unwrap().theta)
+        };
+        assert_eq!(fit(1), fit(3));
     }
 
     #[test]
