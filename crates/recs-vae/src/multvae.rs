@@ -241,7 +241,8 @@ enum Part {
     Bias { layer: usize },
 }
 
-/// A contiguous run `at..at + len` of the flat parameters that one training task updates.
+/// A contiguous run of `len` flat parameters that one training task updates (the blocks
+/// follow one another in layout order).
 #[derive(Debug, Clone, Copy)]
 struct Block {
     part: Part,
