@@ -252,9 +252,9 @@ struct Block {
 /// Parameters per [`Block`], about: its gradient (256 KiB) stays in L2 for its Adam update.
 const BLOCK_FLOATS: usize = 1 << 16;
 
-/// The blocks of about `max_floats` parameters covering every parameter in layout order (a layer's weights in row blocks,
-/// then its bias). Their boundaries depend only on the layer shapes, never on the thread
-/// count, so the numbers do not either.
+/// The blocks of about `max_floats` parameters covering every parameter in layout order (a
+/// layer's weights in row blocks, then its bias). Their boundaries depend only on the layer
+/// shapes, never on the thread count, so the numbers do not either.
 fn blocks(layers: &[Layer], max_floats: usize) -> Vec<Block> {
     let mut out = Vec::new();
     for (li, l) in layers.iter().enumerate() {
@@ -377,17 +377,6 @@ multiversion! {
     }
 }
 
-/// `len` standard normal values from `rng` (vectorised Box–Muller on whole groups).
-fn normals(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
-    let g = kernels::BOX_MULLER_GROUP;
-    let mut bits = vec![0u32; len.div_ceil(g) * g];
-    rng.fill(&mut bits[..]);
-    let mut out = vec![0.0f32; bits.len()];
-    kernels::box_muller(&bits, &mut out);
-    out.truncate(len);
-    out
-}
-
 #[allow(clippy::too_many_arguments)]
 fn forward(
     p: &MultVaeParams,
@@ -462,7 +451,7 @@ fn forward(
         let mut z = vec![0.0f32; b * k];
         match train {
             Some(rng) => {
-                eps = normals(rng, b * k);
+                eps = kernels::normals(rng, b * k);
                 for j in 0..b {
                     for c in 0..k {
                         let (mu, lv) = (head[j * 2 * k + c], head[j * 2 * k + k + c]);
@@ -553,11 +542,11 @@ impl MultVae {
         let mut theta = vec![0.0f32; n_params];
         for l in &layers {
             let std = (2.0 / (l.fan_in + l.fan_out) as f64).sqrt() as f32;
-            let w = normals(&mut rng, l.fan_in * l.fan_out);
+            let w = kernels::normals(&mut rng, l.fan_in * l.fan_out);
             for (v, e) in theta[l.w..l.w + l.fan_in * l.fan_out].iter_mut().zip(w) {
                 *v = e * std;
             }
-            let b = normals(&mut rng, l.fan_out);
+            let b = kernels::normals(&mut rng, l.fan_out);
             for (v, e) in theta[l.b..l.b + l.fan_out].iter_mut().zip(b) {
                 *v = e * 0.001;
             }
@@ -791,9 +780,10 @@ impl MultVae {
         out
     }
 
-    /// The gradient of the batch loss (without the L2 term) with respect to the parameters
-    /// `part` covers, into `g` (overwritten).
-    fn block_grad(&self, d: &BatchDeltas, part: Part, g: &mut [f32]) {
+    /// The gradient of the batch loss with respect to the parameters `part` covers (whose
+    /// values are `w`), into `g` (overwritten); returns their `Σ w²` for the L2 term (0 for a
+    /// bias, which has none, or without weight decay).
+    fn block_grad(&self, d: &BatchDeltas, part: Part, w: &[f32], g: &mut [f32]) -> f64 {
         match part {
             Part::Rows { layer: 0, r0, r1 } => {
                 g.fill(0.0);
@@ -822,8 +812,10 @@ impl MultVae {
                         *g += dv;
                     }
                 }
+                return 0.0;
             }
         }
+        decay(g, w, self.params.weight_decay)
     }
 
     /// One training step on a batch: its gradient block by block, each block's Adam update
@@ -857,12 +849,7 @@ impl MultVae {
             .map_init(Vec::new, |g: &mut Vec<f32>, (part, p, m, v)| {
                 g.resize(p.len(), 0.0);
                 let g = &mut g[..p.len()];
-                self.block_grad(&d, part, g);
-                let reg = if matches!(part, Part::Rows { .. }) {
-                    decay(g, p, wd)
-                } else {
-                    0.0
-                };
+                let reg = self.block_grad(&d, part, p, g);
                 adam_block(p, m, v, g, &s);
                 reg
             })
@@ -888,10 +875,7 @@ impl MultVae {
         let mut at = 0;
         for blk in blocks(&self.layers, BLOCK_FLOATS) {
             let g = &mut grad[at..at + blk.len];
-            self.block_grad(&d, blk.part, g);
-            if matches!(blk.part, Part::Rows { .. }) {
-                reg += decay(g, &theta[at..at + blk.len], wd);
-            }
+            reg += self.block_grad(&d, blk.part, &theta[at..at + blk.len], g);
             at += blk.len;
         }
         d.loss + f64::from(wd) * reg

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Result, VaeError};
@@ -102,13 +102,7 @@ impl Noise {
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
             rng.set_stream(stream);
             rng.set_word_pos((b as u128) << 32);
-            // Whole Box–Muller groups.
-            let g = kernels::BOX_MULLER_GROUP;
-            let mut bits = vec![0u32; block.len().div_ceil(g) * g];
-            rng.fill(&mut bits[..]);
-            let mut normals = vec![0.0f32; bits.len()];
-            kernels::box_muller(&bits, &mut normals);
-            block.copy_from_slice(&normals[..block.len()]);
+            block.copy_from_slice(&kernels::normals(&mut rng, block.len()));
         };
         out.chunks_mut(Self::BLOCK).enumerate().for_each(fill);
         out

@@ -66,10 +66,10 @@ pub(crate) fn has_avx512() -> bool {
 
 /// Defines `fn $name(..)` that runs `$body` compiled for AVX-512 + FMA or AVX2 + FMA, the
 /// widest the CPU supports, and the portable build otherwise (elementwise results are the
-/// same on both vector paths: only the lane count differs). Written `fn name<M>(..)`, the body is generic
-/// over `M:` [`Madd`] (use `M::madd` for multiply-adds: fused on the vector paths). The
-/// body and every helper it calls must be `#[inline(always)]` so that they are compiled in
-/// the vector context.
+/// same on both vector paths: only the lane count differs). Written `fn name<M>(..)`, the
+/// body is generic over `M:` [`Madd`] (use `M::madd` for multiply-adds: fused on the vector
+/// paths). The body and every helper it calls must be `#[inline(always)]` so that they are
+/// compiled in the vector context.
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident<$M:ident>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
         $(#[$m])*
@@ -264,6 +264,18 @@ multiversion! {
             }
         }
     }
+}
+
+/// `len` standard normal values from `rng`: as many 32-bit words, rounded up to whole
+/// [`box_muller`] groups, the surplus values dropped.
+pub(crate) fn normals(rng: &mut impl rand::Rng, len: usize) -> Vec<f32> {
+    let g = BOX_MULLER_GROUP;
+    let mut bits = vec![0u32; len.div_ceil(g) * g];
+    rng.fill(&mut bits[..]);
+    let mut out = vec![0.0f32; bits.len()];
+    box_muller(&bits, &mut out);
+    out.truncate(len);
+    out
 }
 
 /// A read-only strided view of a matrix inside a slice, for [`gemm`].
