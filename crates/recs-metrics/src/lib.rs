@@ -46,7 +46,7 @@ mod error;
 pub mod evaluate;
 pub mod ranking;
 pub mod rating;
-pub mod scorer;
+pub use recs_core::scorer;
 pub mod table;
 
 pub use error::MetricsError;

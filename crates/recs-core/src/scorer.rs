@@ -1,4 +1,4 @@
-//! The seam between models and everything that evaluates or serves them.
+//! Scoring: the seam between models and everything that evaluates or serves them.
 //!
 //! Every model crate implements [`Scorer`] (ranking) and, where it predicts ratings,
 //! [`RatingPredictor`]. Metrics, the CLI and xtask only ever see these traits, so they never
@@ -73,4 +73,82 @@ pub trait Scorer: Sync {
 pub trait RatingPredictor: Sync {
     /// The predicted rating of `item` by `user`.
     fn predict(&self, user: u32, item: u32) -> f32;
+}
+
+macro_rules! forward_scorer {
+    ($($ty:ty $(: $extra:path)?),*) => {$(
+        impl<T: Scorer + $($extra +)? ?Sized> Scorer for $ty {
+            fn n_users(&self) -> usize {
+                (**self).n_users()
+            }
+            fn n_items(&self) -> usize {
+                (**self).n_items()
+            }
+            fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+                (**self).score_user(user, out)
+            }
+            fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+                (**self).score_users(users, out)
+            }
+        }
+        impl<T: RatingPredictor + $($extra +)? ?Sized> RatingPredictor for $ty {
+            fn predict(&self, user: u32, item: u32) -> f32 {
+                (**self).predict(user, item)
+            }
+        }
+    )*};
+}
+
+// `Arc<T>` is `Sync` only when `T` is `Send` too.
+forward_scorer!(&T, Box<T>, std::sync::Arc<T>: Send);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    struct Two;
+    impl Scorer for Two {
+        fn n_users(&self) -> usize {
+            2
+        }
+        fn n_items(&self) -> usize {
+            3
+        }
+        fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+            if user >= 2 {
+                return Err(ScoreError::UnknownUser { user, n_users: 2 });
+            }
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = (user * 10 + i as u32) as f32;
+            }
+            Ok(())
+        }
+    }
+
+    fn batch<S: Scorer>(s: S) -> Vec<f32> {
+        let mut out = vec![0.0; 6];
+        s.score_users(&[1, 0], &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn blanket_impls_forward_and_default_batch_checks_length() {
+        let want = vec![10.0, 11.0, 12.0, 0.0, 1.0, 2.0];
+        assert_eq!(batch(&Two), want);
+        assert_eq!(batch(Box::new(Two) as Box<dyn Scorer>), want);
+        assert_eq!(batch(Arc::new(Two)), want);
+        let mut short = vec![0.0; 5];
+        assert!(matches!(
+            Two.score_users(&[0, 1], &mut short),
+            Err(ScoreError::BufferLength {
+                got: 5,
+                expected: 6
+            })
+        ));
+        assert!(matches!(
+            Two.score_users(&[2], &mut [0.0; 3]),
+            Err(ScoreError::UnknownUser { user: 2, .. })
+        ));
+    }
 }
