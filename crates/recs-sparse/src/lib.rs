@@ -84,6 +84,9 @@ pub enum SparseError {
         /// Length of the value array.
         values: usize,
     },
+    /// CSR arrays that do not describe a matrix (see [`CsrMatrix::from_parts`]).
+    #[error("not a CSR matrix: {0}")]
+    Structure(String),
     /// A dense buffer does not have the length the operation needs.
     #[error("{what} has length {got}, expected {expected}")]
     BufferLength {
@@ -247,6 +250,22 @@ impl CsrMatrix {
             return Err(SparseError::NonFinite { index, value });
         }
         Ok(Self { inner: m })
+    }
+
+    /// A matrix from its CSR arrays (row pointers, column indices, values), checked: the
+    /// pointers run from 0 to `indices.len()` without decreasing, columns are in range and
+    /// strictly increase within a row, values are finite. For data read from files.
+    pub fn from_parts(
+        n_rows: usize,
+        n_cols: usize,
+        indptr: Vec<usize>,
+        indices: Vec<u32>,
+        values: Vec<f32>,
+    ) -> Result<Self, SparseError> {
+        check_shape(n_rows, n_cols)?;
+        let m = CsMatI::try_new((n_rows, n_cols), indptr, indices, values)
+            .map_err(|(_, _, _, e)| SparseError::Structure(e.to_string()))?;
+        Self::from_sprs(m)
     }
 
     /// The underlying sprs matrix (always CSR).

@@ -1,0 +1,222 @@
+//! The model seam: the [`Recommender`] trait every model implements, its object-safe face
+//! [`DynModel`], the training data every `fit` takes, and the optional capabilities a
+//! front-end asks for instead of matching on the model's kind.
+//!
+//! A model author implements [`Recommender`] (a kind name, a [`ModelParams`] type, `fit`,
+//! `save`, `load`, and whichever capabilities it has); a blanket impl makes it a
+//! [`DynModel`], which is what the registry hands to the CLI, the Python package and the
+//! server.
+
+use std::fmt::Debug;
+
+use recs_sparse::CsrMatrix;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::modelfile::{ModelFileError, ModelMeta, ModelReader, ModelWriter};
+use crate::params::ParamError;
+use crate::progress::Progress;
+use crate::rank::top_k;
+use crate::scorer::{RatingPredictor, ScoreError, Scorer};
+
+/// Everything a model's `fit`, `save` or `load` can report.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A hyper-parameter is out of its range.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// The model file could not be read or written.
+    #[error(transparent)]
+    File(#[from] ModelFileError),
+    /// Scoring failed.
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    /// The model's own error (its crate's error type).
+    #[error(transparent)]
+    Model(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl ModelError {
+    /// Wraps a model crate's own error.
+    pub fn model(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ModelError::Model(Box::new(e))
+    }
+}
+
+/// Hyper-parameters of a model: serde (the model file and the registry read and write them
+/// as JSON, unknown keys refused), `Default` = the documented defaults, and a check that
+/// names the first parameter out of range.
+pub trait ModelParams:
+    Serialize + DeserializeOwned + Default + Clone + Debug + Send + Sync + 'static
+{
+    /// `Ok` when every parameter is in its allowed range.
+    fn validate(&self) -> Result<(), ParamError>;
+}
+
+/// What every `fit` trains on.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainData<'a> {
+    /// Users × items, values as given: ratings, counts or 1 for implicit feedback. Models
+    /// that rank from implicit feedback binarize it themselves; models that predict
+    /// ratings read the values.
+    pub matrix: &'a CsrMatrix,
+    /// Held-out interactions of the same shape, for models that pick their best epoch on
+    /// validation data (`None`: the model holds out what it needs itself, or nothing).
+    pub validation: Option<&'a CsrMatrix>,
+}
+
+impl<'a> TrainData<'a> {
+    /// Training data with no validation part.
+    pub fn new(matrix: &'a CsrMatrix) -> Self {
+        Self {
+            matrix,
+            validation: None,
+        }
+    }
+}
+
+/// Item vectors for `similar`: `n_items × dim`, row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemVectors<'a> {
+    /// The vectors, row after row.
+    pub data: &'a [f32],
+    /// Their dimension.
+    pub dim: usize,
+}
+
+/// Scores for a user the model never saw, from the items they interacted with (Mult-VAE's
+/// encoder, ALS's `recalculate_user`, an item–item model's neighbourhoods).
+pub trait FoldIn: Sync {
+    /// Writes the scores of a new user who interacted with `items` (item indices, any
+    /// order) into `out` (length `n_items`).
+    fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError>;
+}
+
+/// The trait a model author implements. See ARCHITECTURE.md for the checklist of what a new
+/// model provides.
+pub trait Recommender: Scorer + Debug + Send + Sync + Sized + 'static {
+    /// The model's name in the registry, the CLI and the model file (`"bpr"`, `"multvae"`).
+    const KIND: &'static str;
+    /// Its hyper-parameters.
+    type Params: ModelParams;
+
+    /// Trains on `data`, reporting each epoch to `progress` (which may stop training early;
+    /// the model keeps what it has). Validates `params` first.
+    fn fit(
+        params: &Self::Params,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError>;
+
+    /// The parameters it was trained with.
+    fn params(&self) -> &Self::Params;
+
+    /// Adds its tensors (and training facts, via [`ModelWriter::meta_mut`]) to `out`;
+    /// the kind and params are already there.
+    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError>;
+
+    /// Rebuilds the model from a verified file of its kind (params already readable with
+    /// [`ModelReader::params`]); every tensor is checked against the shapes the params
+    /// imply.
+    fn load(file: &ModelReader) -> Result<Self, ModelError>;
+
+    /// The model as a rating predictor, if it predicts ratings.
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
+        None
+    }
+
+    /// Item vectors for similarity, if the model has them.
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        None
+    }
+
+    /// Scoring for users the model never saw, if it can fold them in.
+    fn fold_in(&self) -> Option<&dyn FoldIn> {
+        None
+    }
+}
+
+/// The object-safe face of a [`Recommender`]: what the registry hands out.
+pub trait DynModel: Scorer + Debug + Send + Sync {
+    /// The model's kind.
+    fn kind(&self) -> &'static str;
+    /// Its parameters as JSON.
+    fn params_json(&self) -> serde_json::Value;
+    /// A writer holding the model's metadata and tensors; the caller may add the training
+    /// catalogue and `extra`, then [`ModelWriter::write`].
+    fn writer(&self) -> Result<ModelWriter<'_>, ModelError>;
+    /// See [`Recommender::rating_predictor`].
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor>;
+    /// See [`Recommender::item_vectors`].
+    fn item_vectors(&self) -> Option<ItemVectors<'_>>;
+    /// See [`Recommender::fold_in`].
+    fn fold_in(&self) -> Option<&dyn FoldIn>;
+    /// The model as a plain scorer.
+    fn as_scorer(&self) -> &dyn Scorer;
+}
+
+impl<M: Recommender> DynModel for M {
+    fn kind(&self) -> &'static str {
+        M::KIND
+    }
+    fn params_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.params()).unwrap_or(serde_json::Value::Null)
+    }
+    fn writer(&self) -> Result<ModelWriter<'_>, ModelError> {
+        let meta = ModelMeta::new(M::KIND, env!("CARGO_PKG_VERSION"), self.params_json());
+        let mut w = ModelWriter::new(meta);
+        Recommender::save(self, &mut w)?;
+        Ok(w)
+    }
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
+        Recommender::rating_predictor(self)
+    }
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        Recommender::item_vectors(self)
+    }
+    fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Recommender::fold_in(self)
+    }
+    fn as_scorer(&self) -> &dyn Scorer {
+        self
+    }
+}
+
+/// The `k` best items for a known `user`, leaving out `exclude` (the user's seen items,
+/// a filter list; any order), best first, ties to the lower index.
+pub fn recommend(
+    model: &dyn Scorer,
+    user: u32,
+    k: usize,
+    exclude: &[u32],
+) -> Result<Vec<(u32, f32)>, ScoreError> {
+    let mut scores = vec![0.0f32; model.n_items()];
+    model.score_user(user, &mut scores)?;
+    Ok(top_k(&scores, k, exclude))
+}
+
+/// The `k` best items for each user in `users` (one batched scoring call), leaving out
+/// each user's row of `seen` when given and every item in `filter`.
+pub fn recommend_batch(
+    model: &dyn Scorer,
+    users: &[u32],
+    k: usize,
+    seen: Option<&CsrMatrix>,
+    filter: &[u32],
+) -> Result<Vec<Vec<(u32, f32)>>, ScoreError> {
+    let n = model.n_items();
+    let mut scores = vec![0.0f32; users.len() * n];
+    model.score_users(users, &mut scores)?;
+    let mut out = Vec::with_capacity(users.len());
+    for (i, &u) in users.iter().enumerate() {
+        let row = &scores[i * n..(i + 1) * n];
+        let mut skip: Vec<u32> = filter.to_vec();
+        if let Some(s) = seen
+            && (u as usize) < s.n_rows()
+        {
+            skip.extend_from_slice(s.row(u as usize).indices);
+        }
+        out.push(top_k(row, k, &skip));
+    }
+    Ok(out)
+}

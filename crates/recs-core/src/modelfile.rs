@@ -1,0 +1,866 @@
+//! The one model-file format of recs, version 2.
+//!
+//! A model file is one [safetensors](https://huggingface.co/docs/safetensors) file:
+//!
+//! - **tensors** hold everything that grows with the data: the model's weights (`f32`), and,
+//!   where the writer records them, the training catalogue: each user's training items as a
+//!   CSR pattern ([`SEEN_INDPTR`] `u64`, [`SEEN_INDICES`] `u32`) and the external ids as one
+//!   UTF-8 byte tensor plus `u64` offsets each ([`USER_IDS`], [`ITEM_IDS`]);
+//! - the **header** holds, under [`META_KEY`], a small JSON [`ModelMeta`] (format version,
+//!   model kind, crate version, params, training facts, a free `extra` document), at most
+//!   [`MAX_META_BYTES`] whatever the data size, and under [`CHECKSUM_KEY`] an xxh3-128
+//!   checksum over the metadata and every tensor's name, dtype, shape and bytes.
+//!
+//! [`ModelReader::open`] reads the file once, verifies the checksum, the version and every
+//! floating-point scalar in the metadata, and then hands out tensors checked against the
+//! dtype and shape the caller expects (and `f32` values checked finite). Indices are checked
+//! against the shapes they point into ([`ModelReader::csr`]). Writes go to a temporary file
+//! in the target's directory, then are renamed over it, so a reader never sees half a file.
+//!
+//! ```
+//! use recs_core::modelfile::{ModelMeta, ModelReader, ModelWriter};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("m.recs");
+//! let mut w = ModelWriter::new(ModelMeta::new("toy", "0.1.0", serde_json::json!({"k": 2})));
+//! w.f32("w", &[2, 2], &[1.0, 2.0, 3.0, 4.0])?;
+//! w.write(&path)?;
+//! let r = ModelReader::open(&path)?;
+//! assert_eq!(r.kind(), "toy");
+//! assert_eq!(r.f32("w", &[2, 2])?, [1.0, 2.0, 3.0, 4.0]);
+//! assert!(r.f32("w", &[4]).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use recs_sparse::CsrMatrix;
+use safetensors::tensor::{Dtype, Metadata, TensorInfo, View};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+/// The safetensors metadata key that holds a model's [`ModelMeta`] as JSON.
+pub const META_KEY: &str = "recs.meta";
+/// The safetensors metadata key that holds the file's checksum (`xxh3-128:<hex>`).
+pub const CHECKSUM_KEY: &str = "recs.checksum";
+/// The version of the file layout this crate writes, and the only one it reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// The most bytes the JSON metadata may take: whatever grows with the data is a tensor.
+pub const MAX_META_BYTES: usize = 64 * 1024;
+/// Tensor: row pointers of the users' training items (`u64`, `n_users + 1`).
+pub const SEEN_INDPTR: &str = "data.seen.indptr";
+/// Tensor: the users' training items, row after row (`u32` item indices, increasing per row).
+pub const SEEN_INDICES: &str = "data.seen.indices";
+/// Tensor prefix: external user ids (`data.user_ids` bytes, `data.user_ids.offsets`).
+pub const USER_IDS: &str = "data.user_ids";
+/// Tensor prefix: external item ids (`data.item_ids` bytes, `data.item_ids.offsets`).
+pub const ITEM_IDS: &str = "data.item_ids";
+
+/// What can go wrong reading or writing a model file. Messages name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// The file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file is truncated, corrupt, of another model kind, or not a recs model file.
+    #[error("{}: not a usable model file: {message}", path.display())]
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A file in an older layout.
+    #[error(
+        "{}: written by an older recs (model-file format {found}; this build reads {FORMAT_VERSION}): retrain the model",
+        path.display()
+    )]
+    OldFormat {
+        /// The file.
+        path: PathBuf,
+        /// The version it records.
+        found: u32,
+    },
+    /// Something the writer was given cannot be written.
+    #[error("cannot write the model: {0}")]
+    Write(String),
+}
+
+/// Shorthand for this module's results.
+pub type Result<T, E = ModelFileError> = std::result::Result<T, E>;
+
+/// The JSON document stored with a model's tensors (kept small: see [`MAX_META_BYTES`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMeta {
+    /// Layout version ([`FORMAT_VERSION`] when written by this crate).
+    pub format_version: u32,
+    /// The model kind, as the registry names it (`"bivae"`, `"mf"`, `"bpr"`, …).
+    pub model: String,
+    /// The version of the crate that wrote the file.
+    pub crate_version: String,
+    /// The model's hyper-parameters, as its params type serialises.
+    pub params: serde_json::Value,
+    /// Facts about the training run (e.g. `{"epochs_trained": 500}`); `null` if none.
+    #[serde(default)]
+    pub training: serde_json::Value,
+    /// Anything a caller attached (provenance: source, split, seed, fingerprint); `null`
+    /// when nothing was.
+    #[serde(default)]
+    pub extra: serde_json::Value,
+}
+
+impl ModelMeta {
+    /// A document for a `model` written by a crate at `crate_version`, with `params`;
+    /// `training` and `extra` start `null`.
+    pub fn new(model: &str, crate_version: &str, params: serde_json::Value) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            model: model.into(),
+            crate_version: crate_version.into(),
+            params,
+            training: serde_json::Value::Null,
+            extra: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Element types a model file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    F32,
+    U32,
+    U64,
+    U8,
+}
+
+impl Kind {
+    fn dtype(self) -> Dtype {
+        match self {
+            Kind::F32 => Dtype::F32,
+            Kind::U32 => Dtype::U32,
+            Kind::U64 => Dtype::U64,
+            Kind::U8 => Dtype::U8,
+        }
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Kind::F32 | Kind::U32 => 4,
+            Kind::U64 => 8,
+            Kind::U8 => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::F32 => "F32",
+            Kind::U32 => "U32",
+            Kind::U64 => "U64",
+            Kind::U8 => "U8",
+        }
+    }
+}
+
+/// One tensor to write: little-endian bytes, borrowed where the caller's buffer allows.
+#[derive(Debug)]
+struct Pending<'a> {
+    kind: Kind,
+    shape: Vec<usize>,
+    bytes: Cow<'a, [u8]>,
+}
+
+impl View for &Pending<'_> {
+    fn dtype(&self) -> Dtype {
+        self.kind.dtype()
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn le_bytes<T: bytemuck::Pod>(data: &[T]) -> Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        Cow::Borrowed(bytemuck::cast_slice(data))
+    } else {
+        // The file is little-endian; a big-endian host reverses each element's bytes.
+        let size = std::mem::size_of::<T>();
+        let mut v = bytemuck::cast_slice::<T, u8>(data).to_vec();
+        v.chunks_exact_mut(size).for_each(|c| c.reverse());
+        Cow::Owned(v)
+    }
+}
+
+fn from_le<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
+    let mut v: Vec<T> = bytemuck::allocation::pod_collect_to_vec(bytes);
+    if cfg!(target_endian = "big") {
+        let size = std::mem::size_of::<T>();
+        bytemuck::cast_slice_mut::<T, u8>(&mut v)
+            .chunks_exact_mut(size)
+            .for_each(|c| c.reverse());
+    }
+    v
+}
+
+/// The checksum over the metadata JSON and every tensor (by name order): name, dtype,
+/// shape, bytes.
+fn checksum<'b>(
+    meta_json: &str,
+    tensors: impl Iterator<Item = (&'b str, &'b str, &'b [usize], &'b [u8])>,
+) -> String {
+    let mut h = Xxh3::new();
+    h.update(&(meta_json.len() as u64).to_le_bytes());
+    h.update(meta_json.as_bytes());
+    for (name, dtype, shape, bytes) in tensors {
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(dtype.as_bytes());
+        h.update(&(shape.len() as u64).to_le_bytes());
+        for &d in shape {
+            h.update(&(d as u64).to_le_bytes());
+        }
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    format!("xxh3-128:{:032x}", h.digest128())
+}
+
+/// Builds a model file: the metadata, then tensors by name, then [`ModelWriter::write`].
+#[derive(Debug)]
+pub struct ModelWriter<'a> {
+    meta: ModelMeta,
+    tensors: BTreeMap<String, Pending<'a>>,
+}
+
+impl<'a> ModelWriter<'a> {
+    /// A writer for a model described by `meta`.
+    pub fn new(meta: ModelMeta) -> Self {
+        Self {
+            meta,
+            tensors: BTreeMap::new(),
+        }
+    }
+
+    /// The metadata document (to set `training` or `extra`).
+    pub fn meta_mut(&mut self) -> &mut ModelMeta {
+        &mut self.meta
+    }
+
+    /// The metadata document.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    fn put<T: bytemuck::Pod>(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        shape: &[usize],
+        data: &'a [T],
+    ) -> Result<()> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(ModelFileError::Write(format!(
+                "tensor `{name}`: shape {shape:?} does not hold {} values",
+                data.len()
+            )));
+        }
+        self.tensors.insert(
+            name.to_string(),
+            Pending {
+                kind,
+                shape: shape.to_vec(),
+                bytes: le_bytes(data),
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds (or replaces) an `f32` tensor; every value must be finite.
+    pub fn f32(&mut self, name: &str, shape: &[usize], data: &'a [f32]) -> Result<()> {
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(ModelFileError::Write(format!(
+                "tensor `{name}` holds a non-finite value ({}) at {i}",
+                data[i]
+            )));
+        }
+        self.put(name, Kind::F32, shape, data)
+    }
+
+    /// Adds (or replaces) a `u32` tensor (indices).
+    pub fn u32(&mut self, name: &str, shape: &[usize], data: &'a [u32]) -> Result<()> {
+        self.put(name, Kind::U32, shape, data)
+    }
+
+    /// Adds (or replaces) a `u64` tensor (offsets, counts).
+    pub fn u64(&mut self, name: &str, shape: &[usize], data: &'a [u64]) -> Result<()> {
+        self.put(name, Kind::U64, shape, data)
+    }
+
+    /// Adds (or replaces) a `u8` tensor (text bytes).
+    pub fn u8(&mut self, name: &str, data: &'a [u8]) -> Result<()> {
+        self.put(name, Kind::U8, &[data.len()], data)
+    }
+
+    /// Adds (or replaces) an owned `u64` tensor.
+    fn u64_owned(&mut self, name: &str, data: Vec<u64>) {
+        let bytes = le_bytes(&data).into_owned();
+        self.tensors.insert(
+            name.to_string(),
+            Pending {
+                kind: Kind::U64,
+                shape: vec![data.len()],
+                bytes: Cow::Owned(bytes),
+            },
+        );
+    }
+
+    /// Records a list of strings as `name` (UTF-8 bytes, concatenated) and `name.offsets`
+    /// (`u64`, `len + 1`, starting at 0).
+    pub fn strings(&mut self, name: &str, values: &[String]) {
+        let mut bytes = Vec::with_capacity(values.iter().map(String::len).sum());
+        let mut offsets = Vec::with_capacity(values.len() + 1);
+        offsets.push(0u64);
+        for v in values {
+            bytes.extend_from_slice(v.as_bytes());
+            offsets.push(bytes.len() as u64);
+        }
+        self.tensors.insert(
+            name.to_string(),
+            Pending {
+                kind: Kind::U8,
+                shape: vec![bytes.len()],
+                bytes: Cow::Owned(bytes),
+            },
+        );
+        self.u64_owned(&format!("{name}.offsets"), offsets);
+    }
+
+    /// Records the pattern of a CSR matrix as `prefix.indptr` (`u64`) and `prefix.indices`
+    /// (`u32`); values are not kept.
+    pub fn csr_pattern(&mut self, indptr: &str, indices: &str, m: &'a CsrMatrix) -> Result<()> {
+        self.u64_owned(indptr, m.indptr().iter().map(|&p| p as u64).collect());
+        self.u32(indices, &[m.nnz()], m.indices())
+    }
+
+    /// Records each user's training items (see [`SEEN_INDPTR`]).
+    pub fn seen(&mut self, m: &'a CsrMatrix) -> Result<()> {
+        self.csr_pattern(SEEN_INDPTR, SEEN_INDICES, m)
+    }
+
+    /// Whether a tensor of this name was added.
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Writes the file to `path` atomically (a temporary file in the same directory, then a
+    /// rename).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string(&self.meta)
+            .map_err(|e| ModelFileError::Write(format!("cannot encode metadata: {e}")))?;
+        if json.len() > MAX_META_BYTES {
+            return Err(ModelFileError::Write(format!(
+                "the metadata takes {} bytes, more than {MAX_META_BYTES}: data that grows with the \
+                 training set belongs in a tensor",
+                json.len()
+            )));
+        }
+        let sum = checksum(
+            &json,
+            self.tensors
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.kind.name(), t.shape.as_slice(), &*t.bytes)),
+        );
+        let info = HashMap::from([
+            (META_KEY.to_string(), json),
+            (CHECKSUM_KEY.to_string(), sum),
+        ]);
+        let io = |source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".recs-model-")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        safetensors::serialize_to_file(
+            self.tensors.iter().map(|(n, t)| (n.as_str(), t)),
+            Some(info),
+            tmp.path(),
+        )
+        .map_err(|e| match e {
+            safetensors::SafeTensorError::IoError(e) => io(e),
+            e => ModelFileError::Write(e.to_string()),
+        })?;
+        // serialize_to_file replaced `tmp` by a rename of its own; make the bytes durable,
+        // then move the file into place.
+        std::fs::File::open(tmp.path())
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+}
+
+/// A model file read once and verified: its metadata and its tensors, handed out checked.
+#[derive(Debug)]
+pub struct ModelReader {
+    path: PathBuf,
+    meta: ModelMeta,
+    bytes: Vec<u8>,
+    data_start: usize,
+    tensors: BTreeMap<String, TensorInfo>,
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> ModelFileError {
+    ModelFileError::Bad {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Every floating-point number in `v` must be finite as an `f32` (model scalars are `f32`
+/// or `f64` that fit it); integers are counts, sizes and seeds and are left alone.
+fn check_numbers(v: &serde_json::Value, at: &str) -> Result<(), String> {
+    match v {
+        serde_json::Value::Number(n) if !(n.is_u64() || n.is_i64()) => {
+            let x = n.as_f64().unwrap_or(f64::INFINITY);
+            if x.is_finite() && x.abs() <= f32::MAX as f64 {
+                Ok(())
+            } else {
+                Err(format!("metadata `{at}` = {n} is not a finite number"))
+            }
+        }
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| check_numbers(x, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .try_for_each(|(k, x)| check_numbers(x, &format!("{at}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+impl ModelReader {
+    /// Reads the file at `path` (once), checks that it is a recs model file of this format
+    /// version, and verifies its checksum and the metadata's scalars.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(path, bytes)
+    }
+
+    /// As [`ModelReader::open`], from the file's bytes (`path` names it in errors).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        let (n, header): (usize, Metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| {
+                bad(
+                    path,
+                    format!("not a safetensors file, or truncated or corrupt ({e})"),
+                )
+            })?;
+        let info = header.metadata().clone().unwrap_or_default();
+        let json = info.get(META_KEY).ok_or_else(|| {
+            bad(
+                path,
+                format!("no `{META_KEY}` metadata: not a model saved by recs"),
+            )
+        })?;
+        let raw: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| bad(path, format!("unreadable `{META_KEY}` metadata: {e}")))?;
+        let version = raw
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| bad(path, "the metadata has no format_version"))?;
+        if version < FORMAT_VERSION as u64 {
+            return Err(ModelFileError::OldFormat {
+                path: path.to_path_buf(),
+                found: version as u32,
+            });
+        }
+        if version > FORMAT_VERSION as u64 {
+            return Err(bad(
+                path,
+                format!(
+                    "model-file format {version} is newer than this build reads ({FORMAT_VERSION}): upgrade recs"
+                ),
+            ));
+        }
+        let stored = info.get(CHECKSUM_KEY).ok_or_else(|| {
+            bad(
+                path,
+                format!("no `{CHECKSUM_KEY}`: the file cannot be verified"),
+            )
+        })?;
+        let data_start = 8 + n;
+        let tensors: BTreeMap<String, TensorInfo> = header
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| (k, v.clone()))
+            .collect();
+        let data = &bytes[data_start..];
+        let dtype_names: Vec<(&str, &'static str)> = tensors
+            .iter()
+            .map(|(name, t)| {
+                let d = match t.dtype {
+                    Dtype::F32 => "F32",
+                    Dtype::U32 => "U32",
+                    Dtype::U64 => "U64",
+                    Dtype::U8 => "U8",
+                    _ => "?",
+                };
+                (name.as_str(), d)
+            })
+            .collect();
+        if let Some((name, _)) = dtype_names.iter().find(|(_, d)| *d == "?") {
+            return Err(bad(
+                path,
+                format!("tensor `{name}` has a dtype recs never writes"),
+            ));
+        }
+        let sum = checksum(
+            json,
+            tensors.iter().zip(&dtype_names).map(|((name, t), (_, d))| {
+                (
+                    name.as_str(),
+                    *d,
+                    t.shape.as_slice(),
+                    &data[t.data_offsets.0..t.data_offsets.1],
+                )
+            }),
+        );
+        if &sum != stored {
+            return Err(bad(
+                path,
+                "checksum mismatch: the file is corrupt (changed after it was written)",
+            ));
+        }
+        check_numbers(&raw, "meta").map_err(|m| bad(path, m))?;
+        let meta: ModelMeta = serde_json::from_value(raw)
+            .map_err(|e| bad(path, format!("unreadable `{META_KEY}` metadata: {e}")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            meta,
+            bytes,
+            data_start,
+            tensors,
+        })
+    }
+
+    /// The file this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The metadata document.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    /// The model kind the file holds.
+    pub fn kind(&self) -> &str {
+        &self.meta.model
+    }
+
+    /// An error naming this file.
+    pub fn error(&self, message: impl Into<String>) -> ModelFileError {
+        bad(&self.path, message)
+    }
+
+    /// The model's params, as its params type reads them.
+    pub fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P> {
+        serde_json::from_value(self.meta.params.clone())
+            .map_err(|e| self.error(format!("params do not fit a `{}` model: {e}", self.kind())))
+    }
+
+    /// Whether the file has a tensor called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// The shape of tensor `name`, if present.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+
+    fn raw(&self, name: &str, kind: Kind, shape: Option<&[usize]>) -> Result<(&[usize], &[u8])> {
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| self.error(format!("tensor `{name}` is missing")))?;
+        if t.dtype != kind.dtype() {
+            return Err(self.error(format!(
+                "tensor `{name}` is {:?}, expected {}",
+                t.dtype,
+                kind.name()
+            )));
+        }
+        if let Some(want) = shape
+            && t.shape != want
+        {
+            return Err(self.error(format!(
+                "tensor `{name}` has shape {:?}, expected {want:?}",
+                t.shape
+            )));
+        }
+        let b = &self.bytes[self.data_start + t.data_offsets.0..self.data_start + t.data_offsets.1];
+        debug_assert_eq!(b.len(), t.shape.iter().product::<usize>() * kind.size());
+        Ok((&t.shape, b))
+    }
+
+    /// The `f32` tensor `name` of exactly this shape, every value finite.
+    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (_, b) = self.raw(name, Kind::F32, Some(shape))?;
+        self.finite(name, from_le(b))
+    }
+
+    /// The `f32` tensor `name` whatever its shape, with the shape; every value finite.
+    pub fn f32_any(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let (s, b) = self.raw(name, Kind::F32, None)?;
+        let s = s.to_vec();
+        Ok((s, self.finite(name, from_le(b))?))
+    }
+
+    fn finite(&self, name: &str, v: Vec<f32>) -> Result<Vec<f32>> {
+        match v.iter().position(|x| !x.is_finite()) {
+            Some(i) => Err(self.error(format!("tensor `{name}` holds a non-finite value at {i}"))),
+            None => Ok(v),
+        }
+    }
+
+    /// The `u32` tensor `name` of exactly this shape, every value below `bound` (the size
+    /// of what it indexes).
+    pub fn u32(&self, name: &str, shape: &[usize], bound: u64) -> Result<Vec<u32>> {
+        let (_, b) = self.raw(name, Kind::U32, Some(shape))?;
+        let v: Vec<u32> = from_le(b);
+        if let Some(i) = v.iter().position(|&x| x as u64 >= bound) {
+            return Err(self.error(format!(
+                "tensor `{name}`[{i}] = {} is out of range (< {bound})",
+                v[i]
+            )));
+        }
+        Ok(v)
+    }
+
+    /// The `u64` tensor `name` whatever its length (a vector).
+    fn u64_vec(&self, name: &str) -> Result<Vec<u64>> {
+        let (s, b) = self.raw(name, Kind::U64, None)?;
+        if s.len() != 1 {
+            return Err(self.error(format!(
+                "tensor `{name}` has shape {s:?}, expected a vector"
+            )));
+        }
+        Ok(from_le(b))
+    }
+
+    /// Offsets that start at 0, never decrease and end at `end`, `n + 1` of them.
+    fn offsets(&self, name: &str, n: Option<usize>, end: usize) -> Result<Vec<usize>> {
+        let off = self.u64_vec(name)?;
+        if let Some(n) = n
+            && off.len() != n + 1
+        {
+            return Err(self.error(format!(
+                "tensor `{name}` has {} entries, expected {}",
+                off.len(),
+                n + 1
+            )));
+        }
+        if off.first() != Some(&0) || off.last() != Some(&(end as u64)) {
+            return Err(self.error(format!("tensor `{name}` must run from 0 to {end}")));
+        }
+        if let Some(i) = off.windows(2).position(|w| w[0] > w[1]) {
+            return Err(self.error(format!("tensor `{name}` decreases at {}", i + 1)));
+        }
+        Ok(off.into_iter().map(|o| o as usize).collect())
+    }
+
+    /// The strings recorded by [`ModelWriter::strings`] as `name`, if present; checked: the
+    /// offsets fit the bytes, every string is UTF-8, and there are `n` of them when given.
+    pub fn strings(&self, name: &str, n: Option<usize>) -> Result<Option<Vec<String>>> {
+        if !self.has(name) {
+            return Ok(None);
+        }
+        let (_, bytes) = self.raw(name, Kind::U8, None)?;
+        let off = self.offsets(&format!("{name}.offsets"), n, bytes.len())?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| self.error(format!("tensor `{name}` is not UTF-8 ({e})")))?;
+        off.windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                text.get(w[0]..w[1]).map(str::to_string).ok_or_else(|| {
+                    self.error(format!("tensor `{name}`: id {i} splits a character"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// The CSR pattern recorded as (`indptr`, `indices`) for an `n_rows × n_cols` matrix
+    /// (values 1), if present; checked: row pointers from 0 to the number of indices, never
+    /// decreasing, every column below `n_cols` and increasing within a row.
+    pub fn csr(
+        &self,
+        indptr: &str,
+        indices: &str,
+        n_rows: usize,
+        n_cols: usize,
+    ) -> Result<Option<CsrMatrix>> {
+        if !self.has(indptr) && !self.has(indices) {
+            return Ok(None);
+        }
+        let nnz = self
+            .shape(indices)
+            .and_then(|s| s.first().copied())
+            .unwrap_or(0);
+        let ptr = self.offsets(indptr, Some(n_rows), nnz)?;
+        let idx = self.u32(indices, &[nnz], n_cols as u64)?;
+        for r in 0..n_rows {
+            let row = &idx[ptr[r]..ptr[r + 1]];
+            if row.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(self.error(format!(
+                    "tensor `{indices}`: row {r}'s columns do not strictly increase"
+                )));
+            }
+        }
+        let values = vec![1.0f32; nnz];
+        CsrMatrix::from_parts(n_rows, n_cols, ptr, idx, values)
+            .map(Some)
+            .map_err(|e| self.error(format!("`{indptr}`/`{indices}`: {e}")))
+    }
+
+    /// Each user's training items (see [`SEEN_INDPTR`]), if recorded.
+    pub fn seen(&self, n_users: usize, n_items: usize) -> Result<Option<CsrMatrix>> {
+        self.csr(SEEN_INDPTR, SEEN_INDICES, n_users, n_items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recs_sparse::DuplicatePolicy;
+
+    fn sample(dir: &Path) -> PathBuf {
+        let p = dir.join("m.recs");
+        let seen = CsrMatrix::from_triplets(
+            3,
+            4,
+            &[0, 0, 2],
+            &[1, 3, 0],
+            &[1.0, 5.0, 2.0],
+            DuplicatePolicy::Error,
+        )
+        .unwrap();
+        let mut meta = ModelMeta::new("toy", "1", serde_json::json!({"k": 3, "lr": 0.5}));
+        meta.training = serde_json::json!({"global_mean": 3.5});
+        let w = [0.5f32, 1.5, -2.0, 4.0, 0.0, 1.0];
+        let mut wr = ModelWriter::new(meta);
+        wr.f32("w", &[2, 3], &w).unwrap();
+        wr.seen(&seen).unwrap();
+        wr.strings(USER_IDS, &["u1".into(), "ü2".into(), "".into()]);
+        wr.write(&p).unwrap();
+        p
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample(dir.path());
+        let r = ModelReader::open(&p).unwrap();
+        assert_eq!(r.kind(), "toy");
+        assert_eq!(r.meta().training["global_mean"], 3.5);
+        assert_eq!(r.f32("w", &[2, 3]).unwrap()[3], 4.0);
+        let seen = r.seen(3, 4).unwrap().unwrap();
+        assert_eq!(seen.row(0).indices, &[1, 3]);
+        assert_eq!(seen.row(1).indices, &[] as &[u32]);
+        assert_eq!(seen.row(2).indices, &[0]);
+        assert_eq!(
+            r.strings(USER_IDS, Some(3)).unwrap().unwrap(),
+            ["u1", "ü2", ""]
+        );
+        assert!(r.strings(ITEM_IDS, None).unwrap().is_none());
+        // Wrong expectations are errors naming the tensor.
+        assert!(r.f32("w", &[3, 2]).unwrap_err().to_string().contains("`w`"));
+        assert!(
+            r.seen(3, 3).is_err(),
+            "column 3 is out of range for 3 items"
+        );
+        assert!(r.seen(2, 4).is_err(), "row count differs");
+        assert!(r.strings(USER_IDS, Some(4)).is_err());
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample(dir.path());
+        let good = std::fs::read(&p).unwrap();
+        for i in 0..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 0x10;
+            assert!(
+                ModelReader::from_bytes(&p, b).is_err(),
+                "flipping byte {i} of {} went unnoticed",
+                good.len()
+            );
+        }
+        for len in [0, 7, 8, good.len() / 2, good.len() - 1] {
+            assert!(ModelReader::from_bytes(&p, good[..len].to_vec()).is_err());
+        }
+    }
+
+    #[test]
+    fn metadata_is_small_and_scalars_finite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.recs");
+        let mut meta = ModelMeta::new("toy", "1", serde_json::json!({}));
+        meta.extra = serde_json::json!({"big": "x".repeat(MAX_META_BYTES)});
+        assert!(ModelWriter::new(meta).write(&p).is_err());
+        assert!(!p.exists());
+        assert!(check_numbers(&serde_json::json!({"a": [1.0, 2]}), "m").is_ok());
+        let e = check_numbers(&serde_json::json!({"a": {"mu": 1e39}}), "meta").unwrap_err();
+        assert!(e.contains("meta.a.mu"), "{e}");
+        assert!(check_numbers(&serde_json::json!({"seed": u64::MAX}), "m").is_ok());
+        let w = [f32::NAN];
+        let mut wr = ModelWriter::new(ModelMeta::new("toy", "1", serde_json::json!({})));
+        assert!(wr.f32("w", &[1], &w).is_err());
+    }
+
+    #[test]
+    fn old_and_foreign_files_get_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.recs");
+        let meta = serde_json::json!({"format_version": 1, "model": "bpr", "crate_version": "0.1.0",
+            "params": {}, "shapes": {}});
+        let info = HashMap::from([(META_KEY.to_string(), meta.to_string())]);
+        let empty: Vec<(&str, safetensors::tensor::TensorView<'_>)> = Vec::new();
+        std::fs::write(&p, safetensors::serialize(empty, Some(info)).unwrap()).unwrap();
+        let e = ModelReader::open(&p).unwrap_err().to_string();
+        assert!(e.contains("older recs") && e.contains("retrain"), "{e}");
+        std::fs::write(&p, b"hello world, not a model").unwrap();
+        assert!(ModelReader::open(&p).is_err());
+        let e = ModelReader::open(&dir.path().join("missing")).unwrap_err();
+        assert!(matches!(e, ModelFileError::Io { .. }));
+    }
+}
