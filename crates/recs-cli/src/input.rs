@@ -127,7 +127,8 @@ impl Source {
     }
 }
 
-/// What the CLI stores in a model file's `extra` document.
+/// What the CLI stores in a model file's `extra` document (small: the id maps and each
+/// user's training items are tensors of the file, see `recs_core::modelfile::Catalog`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Provenance {
     /// The `recs` version that trained it.
@@ -138,12 +139,6 @@ pub struct Provenance {
     pub split: String,
     /// The seed of the split and the model.
     pub seed: u64,
-    /// External user ids, by index.
-    pub users: Vec<String>,
-    /// External item ids, by index.
-    pub items: Vec<String>,
-    /// Each user's training items (indices), for excluding seen items.
-    pub seen: Vec<Vec<u32>>,
     /// SHA-256 of the training interactions (user, item, value), hex.
     pub fingerprint: String,
 }
@@ -157,17 +152,4 @@ pub fn fingerprint(train: &Interactions) -> String {
         h.update(v.to_bits().to_le_bytes());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Each user's training items.
-pub fn seen_lists(train: &Interactions) -> Vec<Vec<u32>> {
-    let mut seen = vec![Vec::new(); train.n_users()];
-    for (&u, &i) in train.users().iter().zip(train.items()) {
-        seen[u as usize].push(i);
-    }
-    for s in &mut seen {
-        s.sort_unstable();
-        s.dedup();
-    }
-    seen
 }

@@ -14,9 +14,12 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use recs_core::modelfile::Catalog;
+use recs_core::{Control, DynModel, EpochReport};
 use recs_data::{IdMap, Interactions};
-use recs_experiments::zoo::{self, Epoch, ModelKind, Overrides, SplitSpec, Trained};
-use recs_sparse::DuplicatePolicy;
+use recs_experiments::workflow::{self, SplitSpec};
+use recs_registry::HyperParams;
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use input::{DataArgs, FormatArgs, Provenance, Source};
 
@@ -47,47 +50,73 @@ enum Command {
     Metrics(MetricsArgs),
 }
 
-/// Hyper-parameters common to the models (each model's default is its reproduction's).
+/// Hyper-parameters in the shared vocabulary; each model's default is its reproduction's
+/// (`recs train --model NAME --help` lists the model names). A flag a model does not take is
+/// an error listing those it does.
 #[derive(Args, Debug, Clone)]
 struct ModelParams {
-    /// Training epochs
+    /// Training epochs (iterations)
     #[arg(long)]
     epochs: Option<usize>,
-    /// Latent factors / dimension
+    /// Latent size: factors, BiVAE/Mult-VAE latent dimension, AutoRec hidden units
     #[arg(long)]
     factors: Option<usize>,
     /// Learning rate
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Regularisation (MF/BPR reg, AutoRec lambda)
+    #[arg(long, visible_alias = "lr")]
+    learning_rate: Option<f64>,
+    /// Regularisation weight (MF/BPR reg, AutoRec's λ, Mult-VAE's L2)
     #[arg(long)]
     reg: Option<f64>,
-    /// Batch size (autoencoders)
+    /// Mini-batch size (autoencoders)
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Hidden units (AutoRec; BiVAE's encoder layer)
+    /// Encoder hidden layers, comma-separated (BiVAE, Mult-VAE/DAE)
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Worker threads (0: all cores; 1: deterministic single-threaded training where the
+    /// model has a parallel mode, e.g. BPR's Hogwild)
     #[arg(long)]
-    hidden: Option<usize>,
+    threads: Option<usize>,
+    /// A model-specific parameter, KEY=VALUE (VALUE as JSON, else a string); repeatable
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    params: Vec<(String, serde_json::Value)>,
+}
+
+fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    let v = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.into()));
+    Ok((k.trim().to_string(), v))
 }
 
 impl ModelParams {
-    fn overrides(&self, seed: u64) -> Overrides {
-        Overrides {
-            epochs: self.epochs,
+    fn hyper(&self, seed: u64) -> HyperParams {
+        HyperParams {
             factors: self.factors,
-            lr: self.lr,
+            epochs: self.epochs,
+            learning_rate: self.learning_rate,
             reg: self.reg,
             batch_size: self.batch_size,
-            hidden: self.hidden,
-            seed,
+            hidden: self.hidden.clone(),
+            threads: self.threads,
+            seed: Some(seed),
+            extra: self.params.iter().cloned().collect(),
         }
     }
 }
 
+/// The registry's model names, for clap (an unknown name is a usage error listing them).
+fn model_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(recs_registry::MODELS.iter().map(|e| {
+        clap::builder::PossibleValue::new(e.kind()).help(e.about())
+    }))
+}
+
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// bivae, multvae, multdae, autorec, mf, bias, global-mean or bpr
-    #[arg(long)]
+    /// The model (see the list below)
+    #[arg(long, value_parser = model_names())]
     model: String,
     #[command(flatten)]
     data: DataArgs,
@@ -173,7 +202,7 @@ struct CompareArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Models, comma-separated
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required = true, value_parser = model_names())]
     models: Vec<String>,
     /// random:F, stratified:F, temporal:F or loo
     #[arg(long, default_value = "random:0.8")]
@@ -279,30 +308,30 @@ fn usizes(k: &[u64]) -> Vec<usize> {
 }
 
 fn train(a: TrainArgs) -> anyhow::Result<()> {
-    let kind = ModelKind::parse(&a.model)?;
+    let entry = recs_registry::find(&a.model)?;
+    let hp = a.params.hyper(a.seed);
+    // Refuse flags the model does not take before loading anything.
+    entry.params_for(&hp, false)?;
     let split = SplitSpec::parse(&a.split)?;
     let source = a.data.source()?;
     let data = source.load()?;
     let s = split.apply(&data, a.seed)?;
     let train = s.train.to_csr(DuplicatePolicy::KeepLast)?;
     let pb = bar(0, a.quiet);
-    pb.set_prefix(kind.name());
-    let mut curve: Vec<Epoch> = Vec::new();
+    pb.set_prefix(entry.kind());
+    let mut curve: Vec<EpochReport> = Vec::new();
     let started = Instant::now();
-    let model = zoo::fit(
-        kind,
-        &train,
-        &a.params.overrides(a.seed),
-        &mut |e: &Epoch| {
-            pb.set_length(e.n_epochs as u64);
-            pb.set_position(e.epoch as u64);
-            let v = e
-                .validation
-                .map_or(String::new(), |(n, v)| format!("  {n} {v:.4}"));
-            pb.set_message(format!("loss {:.4}{v}", e.loss));
-            curve.push(e.clone());
-        },
-    )?;
+    let mut progress = |e: &EpochReport| {
+        pb.set_length(e.epochs as u64);
+        pb.set_position(e.epoch as u64);
+        let v = e
+            .validation
+            .map_or(String::new(), |(n, v)| format!("  {n} {v:.4}"));
+        pb.set_message(format!("loss {:.4}{v}", e.total_loss()));
+        curve.push(e.clone());
+        Control::Continue
+    };
+    let model = workflow::fit(entry, &train, &hp, false, &mut progress)?;
     let seconds = started.elapsed().as_secs_f64();
     pb.finish_and_clear();
 
@@ -311,18 +340,20 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         source: source.clone(),
         split: split.to_string(),
         seed: a.seed,
-        users: data.user_map().ids().to_vec(),
-        items: data.item_map().ids().to_vec(),
-        seen: input::seen_lists(&s.train),
         fingerprint: input::fingerprint(&s.train),
     };
-    write_model(&model, &provenance, &a.out)?;
+    let catalog = Catalog {
+        user_ids: Some(data.user_map().ids().to_vec()),
+        item_ids: Some(data.item_map().ids().to_vec()),
+        seen: Some(train.binarize()),
+    };
+    recs_registry::save(&*model, &catalog, serde_json::to_value(&provenance)?, &a.out)?;
     if let Some(p) = &a.plot {
-        plot::curve(&curve, kind.name(), p)?;
+        plot::curve(&curve, entry.kind(), p)?;
     }
     println!(
         "trained {} on {} interactions ({} users × {} items) in {seconds:.2} s; wrote {}",
-        kind,
+        entry.kind(),
         s.train.len(),
         data.n_users(),
         data.n_items(),
@@ -330,39 +361,41 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     );
     if !s.test.is_empty() {
         println!("held-out {} ({} interactions):", split, s.test.len());
-        print_metrics(&zoo::evaluate(&model, &train, &s.test, &[10])?, false);
+        print_metrics(&workflow::evaluate(&*model, &train, &s.test, &[10])?, false);
     }
     Ok(())
 }
 
-/// Writes the model and its provenance to `out` as one step: into a temporary directory
-/// beside it, then renamed, so nothing partial is ever at `out`.
-fn write_model(model: &Trained, provenance: &Provenance, out: &Path) -> anyhow::Result<()> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".recs-model-")
-        .tempdir_in(dir)
-        .with_context(|| format!("cannot write beside {}", out.display()))?;
-    let path = tmp.path().join("model.safetensors");
-    model.save(&path)?;
-    recs_modelfile::set_extra(&path, serde_json::to_value(provenance)?)?;
-    std::fs::rename(&path, out).with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(())
+/// A model file written by `recs train`, read once: the model, its catalogue (ids, seen
+/// items) and the CLI's record of its training data.
+struct Opened {
+    model: Box<dyn DynModel>,
+    users: Vec<String>,
+    items: Vec<String>,
+    seen: Option<CsrMatrix>,
+    prov: Provenance,
 }
 
-/// A model file's model and the CLI's record of its training data.
-fn open_model(path: &Path) -> anyhow::Result<(Trained, Provenance)> {
-    let meta = recs_modelfile::peek(path)?;
-    let provenance: Provenance = serde_json::from_value(meta.extra.clone()).with_context(|| {
+fn open_model(path: &Path) -> anyhow::Result<Opened> {
+    let loaded = recs_registry::load(path)?;
+    let not_cli = || {
         format!(
             "{}: holds no `recs train` record (id maps, source); was it written by `recs train`?",
             path.display()
         )
-    })?;
-    Ok((Trained::load(path)?, provenance))
+    };
+    let prov: Provenance =
+        serde_json::from_value(loaded.meta.extra.clone()).with_context(not_cli)?;
+    let (Some(users), Some(items)) = (loaded.catalog.user_ids, loaded.catalog.item_ids) else {
+        bail!(not_cli());
+    };
+    Ok(Opened {
+        model: loaded.model,
+        users,
+        items,
+        seen: loaded.catalog.seen,
+        prov,
+    })
 }
 
 /// Interactions of `path` in the model's index space; rows whose user or item the model
@@ -405,10 +438,16 @@ fn id_map(ids: &[String]) -> Arc<IdMap> {
 }
 
 fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
-    let (model, prov) = open_model(&a.model)?;
+    let Opened {
+        model,
+        users,
+        items,
+        prov,
+        ..
+    } = open_model(&a.model)?;
     let ks = usizes(&a.k);
     let (train, test) = if let (Some(tr), Some(te)) = (&a.train, &a.test) {
-        let (users, items) = (id_map(&prov.users), id_map(&prov.items));
+        let (users, items) = (id_map(&users), id_map(&items));
         let (train, d1) = in_model_space(tr, &a.data.format, &users, &items)?;
         let (test, d2) = in_model_space(te, &a.data.format, &users, &items)?;
         if d1 + d2 > 0 {
@@ -440,7 +479,7 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         (s.train, s.test)
     };
     let train_m = train.to_csr(DuplicatePolicy::KeepLast)?;
-    let m = zoo::evaluate(&model, &train_m, &test, &ks)?;
+    let m = workflow::evaluate(&*model, &train_m, &test, &ks)?;
     print_metrics(&m, a.json);
     Ok(())
 }
@@ -471,143 +510,96 @@ fn print_items(rows: &[(String, f32)], titles: &HashMap<String, String>, json: b
     }
 }
 
-/// The `k` best indices of `scores`, ties to the lower index, skipping non-finite ones.
-fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut idx: Vec<u32> = (0..scores.len() as u32)
-        .filter(|&i| scores[i as usize].is_finite())
-        .collect();
-    idx.sort_by(|&a, &b| {
-        scores[b as usize]
-            .total_cmp(&scores[a as usize])
-            .then(a.cmp(&b))
-    });
-    idx.truncate(k);
-    idx.into_iter().map(|i| (i, scores[i as usize])).collect()
-}
-
 fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
-    let (model, prov) = open_model(&a.model)?;
-    let (scores, seen) = match prov.users.iter().position(|x| *x == a.user) {
+    let o = open_model(&a.model)?;
+    let k = a.k as usize;
+    let top = match o.users.iter().position(|x| *x == a.user) {
         Some(u) => {
-            let scorer = model.scorer();
-            let mut scores = vec![0.0f32; scorer.n_items()];
-            scorer.score_user(u as u32, &mut scores)?;
-            (scores, prov.seen[u].clone())
+            let seen = o.seen.as_ref().map_or(&[][..], |s| s.row(u).indices);
+            recs_core::recommend(o.model.as_scorer(), u as u32, k, seen)?
         }
         None if a.items.is_empty() => bail!(
-            "user '{}' is not in the training data of {} ({} users); a model that folds in (multvae, multdae) can score a new user from --items ID,ID,…",
+            "user '{}' is not in the training data of {} ({} users); a model that folds in new users (multvae, multdae) can score one from --items ID,ID,…",
             a.user,
             a.model.display(),
-            prov.users.len()
+            o.users.len(),
         ),
         None => {
-            let Trained::MultVae(m, _) = &model else {
+            let Some(fold) = o.model.fold_in() else {
                 bail!(
-                    "user '{}' is not in the training data, and a {} model cannot fold in a new user from --items (multvae and multdae can); retrain with their interactions",
+                    "user '{}' is not in the training data, and a {} model cannot fold in a new user from --items; retrain with their interactions",
                     a.user,
-                    model.kind()
+                    o.model.kind(),
                 );
             };
             let mut items = Vec::new();
             for id in &a.items {
-                match prov.items.iter().position(|x| x == id) {
+                match o.items.iter().position(|x| x == id) {
                     Some(i) => items.push(i as u32),
                     None => bail!("item '{id}' (in --items) is not in the training data"),
                 }
             }
             items.sort_unstable();
             items.dedup();
-            let v = vec![1.0; items.len()];
-            let row = recs_sparse::CsrMatrix::from_triplets(
-                1,
-                m.n_items(),
-                &vec![0; items.len()],
-                &items,
-                &v,
-                DuplicatePolicy::KeepLast,
-            )?;
-            let mut scores = vec![0.0f32; m.n_items()];
-            recs_metrics::Scorer::score_user(&m.scorer(&row), 0, &mut scores)?;
-            (scores, items)
+            let mut scores = vec![0.0f32; o.model.n_items()];
+            fold.score_items(&items, &mut scores)?;
+            recs_core::rank::top_k(&scores, k, &items)
         }
     };
-    let mut scores = scores;
-    for &i in &seen {
-        scores[i as usize] = f32::NEG_INFINITY;
-    }
-    let rows: Vec<(String, f32)> = top_k(&scores, a.k as usize)
+    let rows: Vec<(String, f32)> = top
         .into_iter()
-        .map(|(i, s)| (prov.items[i as usize].clone(), s))
+        .map(|(i, s)| (o.items[i as usize].clone(), s))
         .collect();
-    print_items(&rows, &titles(&prov.source), a.json, "score");
+    print_items(&rows, &titles(&o.prov.source), a.json, "score");
     Ok(())
 }
 
 fn similar(a: SimilarArgs) -> anyhow::Result<()> {
-    let (model, prov) = open_model(&a.model)?;
-    let Some(item) = prov.items.iter().position(|x| *x == a.item) else {
+    let o = open_model(&a.model)?;
+    let Some(item) = o.items.iter().position(|x| *x == a.item) else {
         bail!(
             "item '{}' is not in the training data of {}",
             a.item,
             a.model.display()
         );
     };
-    let Some((vectors, dim)) = model.item_vectors() else {
+    let Some(v) = o.model.item_vectors() else {
         bail!(
-            "a {} model has no item vectors to compare; use bivae, autorec (item-based), mf or bpr",
-            model.kind()
+            "a {} model has no item vectors to compare; use one that has (bivae, autorec, mf, bpr)",
+            o.model.kind()
         );
     };
-    let norm = |i: usize| -> f32 {
-        vectors[i * dim..(i + 1) * dim]
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-    };
-    let q = &vectors[item * dim..(item + 1) * dim];
-    let nq = norm(item);
-    let n_items = vectors.len() / dim;
-    let mut sims: Vec<f32> = (0..n_items)
-        .map(|j| {
-            let d: f32 = q
-                .iter()
-                .zip(&vectors[j * dim..(j + 1) * dim])
-                .map(|(a, b)| a * b)
-                .sum();
-            let den = nq * norm(j);
-            if den > 0.0 { d / den } else { 0.0 }
-        })
-        .collect();
-    sims[item] = f32::NEG_INFINITY;
-    let rows: Vec<(String, f32)> = top_k(&sims, a.k as usize)
+    let top = recs_core::rank::similar_by_cosine(v.data, v.dim, item as u32, a.k as usize)
+        .context("the model's item vectors do not cover its items")?;
+    let rows: Vec<(String, f32)> = top
         .into_iter()
-        .map(|(i, s)| (prov.items[i as usize].clone(), s))
+        .map(|(i, s)| (o.items[i as usize].clone(), s))
         .collect();
-    print_items(&rows, &titles(&prov.source), a.json, "cosine");
+    print_items(&rows, &titles(&o.prov.source), a.json, "cosine");
     Ok(())
 }
 
 fn compare(a: CompareArgs) -> anyhow::Result<()> {
-    let kinds = a
+    let models = a
         .models
         .iter()
-        .map(|m| ModelKind::parse(m))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|m| recs_registry::find(m))
+        .collect::<Result<Vec<_>, _>>()?;
     let split = SplitSpec::parse(&a.split)?;
     let data = a.data.source()?.load()?;
     let pb = bar(0, a.quiet);
-    let rows = zoo::compare(
+    let rows = workflow::compare(
         &data,
         split,
-        &kinds,
-        &a.params.overrides(a.seed),
+        a.seed,
+        &models,
+        &a.params.hyper(a.seed),
         &usizes(&a.k),
         &mut |kind, e| {
-            pb.set_prefix(kind.name());
-            pb.set_length(e.n_epochs as u64);
+            pb.set_prefix(kind.to_string());
+            pb.set_length(e.epochs as u64);
             pb.set_position(e.epoch as u64);
-            pb.set_message(format!("loss {:.4}", e.loss));
+            pb.set_message(format!("loss {:.4}", e.total_loss()));
         },
     )?;
     pb.finish_and_clear();
@@ -615,7 +607,7 @@ fn compare(a: CompareArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         println!("split {split}, seed {}", a.seed);
-        print!("{}", zoo::compare_table(&rows));
+        print!("{}", workflow::compare_table(&rows));
     }
     Ok(())
 }
@@ -634,16 +626,4 @@ fn metrics(a: MetricsArgs) -> anyhow::Result<()> {
     }
     print_metrics(&m, a.json);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn top_k_orders_and_breaks_ties_by_index() {
-        let s = [0.5, f32::NEG_INFINITY, 0.9, 0.5, f32::NAN];
-        assert_eq!(top_k(&s, 3), vec![(2, 0.9), (0, 0.5), (3, 0.5)]);
-        assert_eq!(top_k(&s, 10).len(), 3);
-    }
 }

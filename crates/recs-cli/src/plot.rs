@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use plotters::prelude::*;
-use recs_experiments::zoo::Epoch;
+use recs_core::EpochReport as Epoch;
 
 fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = v.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
@@ -34,7 +34,7 @@ pub fn curve(curve: &[Epoch], model: &str, path: &Path) -> anyhow::Result<()> {
             vec![root.clone()]
         };
         let n = curve.len() as f64 + 1.0;
-        let (lo, hi) = range(curve.iter().map(|e| e.loss));
+        let (lo, hi) = range(curve.iter().map(|e| e.total_loss()));
         let mut chart = ChartBuilder::on(&areas[0])
             .caption(format!("{model}: training loss"), ("sans-serif", 20))
             .margin(10)
@@ -47,7 +47,7 @@ pub fn curve(curve: &[Epoch], model: &str, path: &Path) -> anyhow::Result<()> {
             .y_desc("loss")
             .draw()?;
         chart.draw_series(LineSeries::new(
-            curve.iter().map(|e| (e.epoch as f64, e.loss)),
+            curve.iter().map(|e| (e.epoch as f64, e.total_loss())),
             &BLUE,
         ))?;
         if validation {

@@ -30,7 +30,7 @@ pub use model::{
     DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender, TrainData, recommend,
     recommend_batch,
 };
-pub use modelfile::{ModelFileError, ModelMeta, ModelReader, ModelWriter};
+pub use modelfile::{Catalog, ModelFileError, ModelMeta, ModelReader, ModelWriter};
 pub use params::ParamError;
 pub use progress::{Control, EpochReport, NoProgress, Progress};
 pub use scorer::{RatingPredictor, ScoreError, Scorer};

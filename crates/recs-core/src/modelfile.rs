@@ -754,6 +754,44 @@ impl ModelReader {
     }
 }
 
+/// What a model file records about the training data besides the model: external ids by
+/// index and each user's training items (for excluding seen items, and for models that
+/// score known users from their rows).
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// External user ids, by user index.
+    pub user_ids: Option<Vec<String>>,
+    /// External item ids, by item index.
+    pub item_ids: Option<Vec<String>>,
+    /// Each user's training items (a users × items pattern).
+    pub seen: Option<CsrMatrix>,
+}
+
+impl Catalog {
+    /// Adds what is recorded to `out` (replacing tensors of the same names).
+    pub fn write_to<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<()> {
+        if let Some(ids) = &self.user_ids {
+            out.strings(USER_IDS, ids);
+        }
+        if let Some(ids) = &self.item_ids {
+            out.strings(ITEM_IDS, ids);
+        }
+        if let Some(seen) = &self.seen {
+            out.seen(seen)?;
+        }
+        Ok(())
+    }
+
+    /// Reads what `file` records, checked against the model's `n_users × n_items`.
+    pub fn read(file: &ModelReader, n_users: usize, n_items: usize) -> Result<Self> {
+        Ok(Self {
+            user_ids: file.strings(USER_IDS, Some(n_users))?,
+            item_ids: file.strings(ITEM_IDS, Some(n_items))?,
+            seen: file.seen(n_users, n_items)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

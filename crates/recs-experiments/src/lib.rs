@@ -19,7 +19,7 @@
 mod experiments;
 pub mod protocol;
 mod report;
-pub mod zoo;
+pub mod workflow;
 
 pub use experiments::{EXPERIMENTS, Experiment, SeedRun};
 pub use report::{Reference, Report, SeedResult};

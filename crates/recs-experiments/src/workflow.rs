@@ -1,0 +1,214 @@
+//! What `recs train`, `recs evaluate` and `recs compare` do with any registered model:
+//! split the data, fit through the registry, evaluate through the model's capabilities.
+//! No model type is named here: models come from [`recs_registry`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use recs_core::{DynModel, EpochReport, Progress, TrainData};
+use recs_data::{Interactions, split};
+use recs_metrics::{Candidates, EvalConfig, Metric};
+use recs_registry::{Entry, HyperParams};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+
+/// How to split interactions into train and test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SplitSpec {
+    /// Random over interactions, this fraction for training.
+    Random(f64),
+    /// Per user, this fraction of each user's interactions for training.
+    Stratified(f64),
+    /// Per user, the last fraction by timestamp for testing.
+    Temporal(f64),
+    /// One random interaction per user for testing.
+    LeaveOneOut,
+    /// Everything for training, nothing for testing.
+    None,
+}
+
+impl SplitSpec {
+    /// Parses `random:0.8`, `stratified:0.8`, `temporal:0.2`, `loo` or `none`.
+    pub fn parse(s: &str) -> anyhow::Result<SplitSpec> {
+        let (name, arg) = s.split_once(':').unwrap_or((s, ""));
+        let ratio = || -> anyhow::Result<f64> {
+            let r: f64 = arg
+                .parse()
+                .with_context(|| format!("split '{s}': '{arg}' is not a number"))?;
+            if !(r > 0.0 && r < 1.0) {
+                bail!("split '{s}': the fraction must be in (0, 1)");
+            }
+            Ok(r)
+        };
+        Ok(match name {
+            "random" => SplitSpec::Random(ratio()?),
+            "stratified" => SplitSpec::Stratified(ratio()?),
+            "temporal" => SplitSpec::Temporal(ratio()?),
+            "loo" => SplitSpec::LeaveOneOut,
+            "none" => SplitSpec::None,
+            _ => bail!(
+                "unknown split '{s}'; use random:F, stratified:F, temporal:F (test fraction), loo or none"
+            ),
+        })
+    }
+
+    /// Applies the split (seeded).
+    pub fn apply(self, data: &Interactions, seed: u64) -> anyhow::Result<split::Split> {
+        Ok(match self {
+            SplitSpec::Random(r) => split::random(data, r, seed)?,
+            SplitSpec::Stratified(r) => split::stratified(data, r, seed)?,
+            SplitSpec::Temporal(f) => split::temporal(data, f)?,
+            SplitSpec::LeaveOneOut => split::leave_one_out(data, seed)?,
+            SplitSpec::None => split::Split {
+                train: data.clone(),
+                test: data.subset(&[]),
+            },
+        })
+    }
+}
+
+impl fmt::Display for SplitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SplitSpec::Random(r) => write!(f, "random:{r}"),
+            SplitSpec::Stratified(r) => write!(f, "stratified:{r}"),
+            SplitSpec::Temporal(r) => write!(f, "temporal:{r}"),
+            SplitSpec::LeaveOneOut => f.write_str("loo"),
+            SplitSpec::None => f.write_str("none"),
+        }
+    }
+}
+
+/// Ranking metrics at every `k` (MAP, MAP@k, NDCG@k, precision@k, recall@k: training items
+/// excluded, every item seen in training ranked), plus RMSE and MAE on the test entries for
+/// models that predict ratings.
+pub fn evaluate(
+    model: &dyn DynModel,
+    train: &CsrMatrix,
+    test: &Interactions,
+    ks: &[usize],
+) -> anyhow::Result<BTreeMap<String, f64>> {
+    let test_m = test.to_csr(DuplicatePolicy::KeepLast)?;
+    let cfg = EvalConfig {
+        metrics: vec![
+            Metric::MapFull,
+            Metric::Map,
+            Metric::Ndcg,
+            Metric::Precision,
+            Metric::Recall,
+        ],
+        ks: ks.to_vec(),
+        exclude_seen: true,
+        candidates: Candidates::SeenInTrain,
+        ..EvalConfig::default()
+    };
+    let report = recs_metrics::evaluate(model.as_scorer(), train, &test_m, &cfg)?;
+    let mut out: BTreeMap<String, f64> = report
+        .means
+        .into_iter()
+        .map(|(k, v)| match k.strip_prefix("map_full@") {
+            Some(_) if ks.len() == 1 => ("map".to_string(), v),
+            _ => (k, v),
+        })
+        .collect();
+    if let Some(p) = model.rating_predictor() {
+        let r = recs_metrics::evaluate_ratings(p, test.users(), test.items(), test.values())?;
+        out.insert("rmse".into(), r.rmse);
+        out.insert("mae".into(), r.mae);
+    }
+    Ok(out)
+}
+
+/// Fits `entry` on `train` with its registered defaults and `hp` applied (a parameter the
+/// model does not take is an error, unless `lenient`).
+pub fn fit(
+    entry: &dyn Entry,
+    train: &CsrMatrix,
+    hp: &HyperParams,
+    lenient: bool,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<Box<dyn DynModel>> {
+    let params = entry.params_for(hp, lenient)?;
+    let model = entry
+        .fit(&params, &TrainData::new(train), progress)
+        .with_context(|| format!("training {}", entry.kind()))?;
+    Ok(model)
+}
+
+/// One row of a comparison.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompareRow {
+    /// The model's name.
+    pub model: String,
+    /// Seconds spent training.
+    pub train_seconds: f64,
+    /// Metric → value.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Trains every model in `models` on the same split of `data` (seeded by `seed`) and
+/// evaluates each, as Cornac's `Experiment` does. Shared parameters in `hp` apply to the
+/// models that take them (a parameter no listed model takes is an error).
+pub fn compare(
+    data: &Interactions,
+    split: SplitSpec,
+    seed: u64,
+    models: &[&dyn Entry],
+    hp: &HyperParams,
+    ks: &[usize],
+    progress: &mut dyn FnMut(&str, &EpochReport),
+) -> anyhow::Result<Vec<CompareRow>> {
+    if matches!(split, SplitSpec::None) {
+        bail!("compare needs a test part: use --split random:F, stratified:F, temporal:F or loo");
+    }
+    // Every parameter given must be taken by at least one of the models.
+    let strict: Vec<_> = models.iter().map(|e| e.params_for(hp, false)).collect();
+    if let Some(Err(e)) = strict.iter().find(|r| r.is_err())
+        && strict.iter().all(|r| r.is_err())
+    {
+        bail!("{e}");
+    }
+    let s = split.apply(data, seed)?;
+    let train = s.train.to_csr(DuplicatePolicy::KeepLast)?;
+    let mut rows = Vec::new();
+    for &entry in models {
+        let started = Instant::now();
+        let kind = entry.kind();
+        let mut cb = |r: &EpochReport| {
+            progress(kind, r);
+            recs_core::Control::Continue
+        };
+        let model = fit(entry, &train, hp, true, &mut cb)?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        rows.push(CompareRow {
+            model: kind.into(),
+            train_seconds,
+            metrics: evaluate(&*model, &train, &s.test, ks)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// The comparison as a text table: one row per model, one column per metric.
+pub fn compare_table(rows: &[CompareRow]) -> String {
+    let mut keys: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = format!("{:<12} {:>9}", "model", "train_s");
+    for k in &keys {
+        out.push_str(&format!(" {:>12}", k));
+    }
+    out.push('\n');
+    for r in rows {
+        out.push_str(&format!("{:<12} {:>9.2}", r.model, r.train_seconds));
+        for k in &keys {
+            match r.metrics.get(*k) {
+                Some(v) => out.push_str(&format!(" {v:>12.4}")),
+                None => out.push_str(&format!(" {:>12}", "-")),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
