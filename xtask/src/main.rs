@@ -1,9 +1,11 @@
 //! Project automation, one module per task:
-//! `cargo xtask download <dataset>` and `cargo xtask reproduce <experiment>`.
+//! `cargo xtask download <dataset>`, `cargo xtask reproduce <experiment>` and
+//! `cargo xtask golden [--pin]`.
 
 use clap::{Parser, Subcommand};
 
 mod download;
+mod golden;
 mod reproduce;
 
 #[derive(Parser, Debug)]
@@ -19,6 +21,8 @@ enum Task {
     Download(download::Args),
     /// Run a named experiment end to end and compare with the reference numbers.
     Reproduce(reproduce::Args),
+    /// Check (or deliberately re-pin with --pin) every reproduction's golden numbers.
+    Golden(golden::Args),
 }
 
 fn main() {
@@ -26,6 +30,7 @@ fn main() {
     let result = match cli.task {
         Task::Download(a) => download::run(a),
         Task::Reproduce(a) => reproduce::run(a),
+        Task::Golden(a) => golden::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -27,8 +27,8 @@ pub mod scorer;
 pub mod simd;
 
 pub use model::{
-    DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender, TrainData, recommend,
-    recommend_batch,
+    DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender, TrainData, load_path,
+    recommend, recommend_batch, save_path,
 };
 pub use modelfile::{Catalog, ModelFileError, ModelMeta, ModelReader, ModelWriter};
 pub use params::ParamError;

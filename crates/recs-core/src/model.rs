@@ -220,3 +220,25 @@ pub fn recommend_batch(
     }
     Ok(out)
 }
+
+/// Writes `model` alone (no catalogue, no `extra`) to `path`, atomically.
+pub fn save_path<M: Recommender>(model: &M, path: &std::path::Path) -> Result<(), ModelError> {
+    DynModel::writer(model)?.write(path)?;
+    Ok(())
+}
+
+/// Reads a model of type `M` from `path` (once, verified); a file of another kind is an error
+/// naming both kinds.
+pub fn load_path<M: Recommender>(path: &std::path::Path) -> Result<M, ModelError> {
+    let file = ModelReader::open(path)?;
+    if file.kind() != M::KIND {
+        return Err(file
+            .error(format!(
+                "it holds a `{}` model, not a `{}` model",
+                file.kind(),
+                M::KIND
+            ))
+            .into());
+    }
+    M::load(&file)
+}

@@ -1,4 +1,4 @@
-//! The dataset registry (`datasets/*.toml`, embedded at build time) and verified, atomic
+//! The dataset registry (`crates/recs-data/datasets/*.toml`, embedded at build time) and verified, atomic
 //! installs into the data directory.
 //!
 //! An install copies the files into a temporary directory inside the data directory,
@@ -20,12 +20,12 @@ pub const DATA_DIR_ENV: &str = "RECS_DATA_DIR";
 pub const MIRROR_ENV: &str = "RECS_DATA_MIRROR";
 
 const REGISTRY: &[&str] = &[
-    include_str!("../../../datasets/ml-100k.toml"),
-    include_str!("../../../datasets/ml-1m.toml"),
-    include_str!("../../../datasets/ml-10m.toml"),
-    include_str!("../../../datasets/ml-20m.toml"),
-    include_str!("../../../datasets/ml-latest-small.toml"),
-    include_str!("../../../datasets/goodreads-fantasy.toml"),
+    include_str!("../datasets/ml-100k.toml"),
+    include_str!("../datasets/ml-1m.toml"),
+    include_str!("../datasets/ml-10m.toml"),
+    include_str!("../datasets/ml-20m.toml"),
+    include_str!("../datasets/ml-latest-small.toml"),
+    include_str!("../datasets/goodreads-fantasy.toml"),
 ];
 
 /// One dataset of the registry.
@@ -139,6 +139,50 @@ pub fn load_dataset(name: &str) -> Result<Interactions, DataError> {
         }
     }
     load_from(name, &dir)
+}
+
+/// The installed directory of dataset `name`, found as users find it: under [`data_dir`]
+/// (`$RECS_DATA_DIR`), else installed first from `$RECS_DATA_MIRROR/<name>` when that is
+/// set; `Ok(None)` when neither has it.
+pub fn locate(name: &str) -> Result<Option<PathBuf>, DataError> {
+    dataset(name)?;
+    // One install at a time within a process (tests run in parallel threads).
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = data_dir();
+    if !is_installed(name, &dir) {
+        match std::env::var_os(MIRROR_ENV).filter(|m| !m.is_empty()) {
+            Some(m) if PathBuf::from(&m).join(name).is_dir() => {
+                install_from_dir(name, &PathBuf::from(m).join(name), &dir)?;
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(install_path(name, &dir)))
+}
+
+/// For tests, benches and examples that need a real dataset: its directory (see
+/// [`locate`]), or `None` after saying on stderr that the caller is skipped. When the `CI`
+/// environment variable is set, a missing dataset panics instead, so that a test cannot
+/// pass in CI because its data is missing.
+pub fn require(name: &str) -> Option<PathBuf> {
+    match locate(name) {
+        Ok(Some(dir)) => Some(dir),
+        outcome => {
+            let why = match outcome {
+                Err(e) => format!("{name} could not be installed: {e}"),
+                _ => format!(
+                    "{name} is not installed under {} and ${MIRROR_ENV} does not have it",
+                    data_dir().display()
+                ),
+            };
+            if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+                panic!("{why}; CI is set, so a test that needs it fails rather than skips");
+            }
+            eprintln!("skipping: {why} (set {MIRROR_ENV} or {DATA_DIR_ENV})");
+            None
+        }
+    }
 }
 
 fn parse(info: &DatasetInfo, dir: &Path) -> Result<Interactions, DataError> {

@@ -1,0 +1,103 @@
+//! Golden numbers: a short seeded run of every reproduction whose data is here, its metrics
+//! pinned to 1e-4 in `tests/golden.json`. A change that moves any of them (a kernel that
+//! drops BiVAE's MAP, a different learning rate) fails here.
+//!
+//! Re-pin deliberately with one command, `cargo xtask golden --pin` (it runs this test with
+//! `RECS_PIN_GOLDEN=1`, which rewrites the file), and commit the file with the change that
+//! explains it.
+//!
+//! The runs use one thread (a one-thread rayon pool), so the numbers do not depend on the
+//! machine's core count.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use recs_experiments::{RunOptions, find, run};
+
+/// (experiment, epochs): short enough for CI, long enough to be far from the initialisation.
+const GOLDEN: &[(&str, usize)] = &[
+    ("bivae-ml100k", 5),
+    ("mf-ml100k", 5),
+    ("bpr-ml100k", 5),
+    ("bpr-ml100k-cornac", 3),
+    ("autorec-ml100k", 5),
+    ("multvae-ml100k", 3),
+    ("multdae-ml100k", 3),
+];
+
+const TOLERANCE: f64 = 1e-4;
+
+type Golden = BTreeMap<String, BTreeMap<String, f64>>;
+
+fn golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden.json")
+}
+
+fn measure() -> Golden {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    pool.install(|| {
+        GOLDEN
+            .iter()
+            .map(|&(name, epochs)| {
+                let opts = RunOptions {
+                    epochs: Some(epochs),
+                    seed: 42,
+                    seeds: 1,
+                    ..RunOptions::default()
+                };
+                let report = run(find(name).unwrap(), &opts)
+                    .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+                let metrics = report
+                    .metrics
+                    .into_iter()
+                    .filter(|(k, _)| !k.contains("seconds"))
+                    .collect();
+                (name.to_string(), metrics)
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn reproductions_match_their_golden_numbers() {
+    if recs_data::registry::require("ml-100k").is_none() {
+        return;
+    }
+    let got = measure();
+    if std::env::var_os("RECS_PIN_GOLDEN").is_some() {
+        let text = serde_json::to_string_pretty(&got).unwrap() + "\n";
+        std::fs::write(golden_path(), text).unwrap();
+        eprintln!("pinned {}", golden_path().display());
+        return;
+    }
+    let want: Golden = serde_json::from_str(
+        &std::fs::read_to_string(golden_path())
+            .expect("tests/golden.json: run `cargo xtask golden --pin` to create it"),
+    )
+    .expect("tests/golden.json is JSON");
+    let mut wrong = Vec::new();
+    for (name, metrics) in &want {
+        let Some(g) = got.get(name) else {
+            wrong.push(format!("{name}: pinned but no longer run"));
+            continue;
+        };
+        for (k, &w) in metrics {
+            match g.get(k) {
+                Some(&v) if (v - w).abs() <= TOLERANCE => {}
+                Some(&v) => wrong.push(format!("{name} {k}: {v:.6}, pinned {w:.6}")),
+                None => wrong.push(format!("{name} {k}: missing, pinned {w:.6}")),
+            }
+        }
+    }
+    for name in got.keys().filter(|n| !want.contains_key(*n)) {
+        wrong.push(format!("{name}: not pinned (run `cargo xtask golden --pin`)"));
+    }
+    assert!(
+        wrong.is_empty(),
+        "golden numbers moved (re-pin with `cargo xtask golden --pin` if deliberate):\n{}",
+        wrong.join("\n")
+    );
+}
