@@ -17,7 +17,15 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["test", "-p", "recs-experiments", "--test", "golden", "--", "--nocapture"]);
+    cmd.args([
+        "test",
+        "-p",
+        "recs-experiments",
+        "--test",
+        "golden",
+        "--",
+        "--nocapture",
+    ]);
     if args.pin {
         cmd.env("RECS_PIN_GOLDEN", "1");
     }
@@ -26,7 +34,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("the golden test failed ({status})");
     }
     if args.pin {
-        println!("pinned crates/recs-experiments/tests/golden.json; review `git diff` and commit it");
+        println!(
+            "pinned crates/recs-experiments/tests/golden.json; review `git diff` and commit it"
+        );
     }
     Ok(())
 }

@@ -108,9 +108,11 @@ impl ModelParams {
 
 /// The registry's model names, for clap (an unknown name is a usage error listing them).
 fn model_names() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(recs_registry::MODELS.iter().map(|e| {
-        clap::builder::PossibleValue::new(e.kind()).help(e.about())
-    }))
+    clap::builder::PossibleValuesParser::new(
+        recs_registry::MODELS
+            .iter()
+            .map(|e| clap::builder::PossibleValue::new(e.kind()).help(e.about())),
+    )
 }
 
 #[derive(Args, Debug)]
@@ -347,7 +349,12 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         item_ids: Some(data.item_map().ids().to_vec()),
         seen: Some(train.binarize()),
     };
-    recs_registry::save(&*model, &catalog, serde_json::to_value(&provenance)?, &a.out)?;
+    recs_registry::save(
+        &*model,
+        &catalog,
+        serde_json::to_value(&provenance)?,
+        &a.out,
+    )?;
     if let Some(p) = &a.plot {
         plot::curve(&curve, entry.kind(), p)?;
     }

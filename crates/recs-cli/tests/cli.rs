@@ -1,5 +1,5 @@
-//! End-to-end tests of the `recs` binary: on ml-100k from the local mirror (skipped, saying
-//! so, without it) and on small generated files, including bad input.
+//! End-to-end tests of the `recs` binary: on ml-100k (found through `$RECS_DATA_DIR` /
+//! `$RECS_DATA_MIRROR` as users find it; skipped, saying so, without it, failing under CI) and on small generated files, including bad input.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,20 +7,17 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn mirror() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
-    d.join("ml-100k/u.data").is_file().then_some(d).or_else(|| {
-        eprintln!("skipping: no ml-100k mirror beside the checkout");
-        None
-    })
+/// The data directory holding ml-100k, found as users find it (`$RECS_DATA_DIR`, installed
+/// from `$RECS_DATA_MIRROR` when missing); skips without it, fails under CI.
+fn ml100k_dir() -> Option<PathBuf> {
+    recs_data::registry::require("ml-100k").and_then(|d| d.parent().map(PathBuf::from))
 }
 
+/// `recs` with `data_dir` as its data directory; it inherits `$RECS_DATA_MIRROR`, so it
+/// installs ml-100k from the mirror as a user's would.
 fn recs(data_dir: &Path) -> Command {
     let mut c = Command::cargo_bin("recs").unwrap();
     c.env("RECS_DATA_DIR", data_dir);
-    if let Some(m) = mirror() {
-        c.env("RECS_DATA_MIRROR", m);
-    }
     c
 }
 
@@ -51,7 +48,7 @@ fn small_csv(dir: &Path) -> PathBuf {
 
 #[test]
 fn ml100k_train_evaluate_recommend_similar() {
-    if mirror().is_none() {
+    if ml100k_dir().is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -48,8 +48,8 @@ fn measure() -> Golden {
                     seeds: 1,
                     ..RunOptions::default()
                 };
-                let report = run(find(name).unwrap(), &opts)
-                    .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+                let report =
+                    run(find(name).unwrap(), &opts).unwrap_or_else(|e| panic!("{name}: {e:#}"));
                 let metrics = report
                     .metrics
                     .into_iter()
@@ -93,7 +93,9 @@ fn reproductions_match_their_golden_numbers() {
         }
     }
     for name in got.keys().filter(|n| !want.contains_key(*n)) {
-        wrong.push(format!("{name}: not pinned (run `cargo xtask golden --pin`)"));
+        wrong.push(format!(
+            "{name}: not pinned (run `cargo xtask golden --pin`)"
+        ));
     }
     assert!(
         wrong.is_empty(),

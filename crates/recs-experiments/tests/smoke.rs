@@ -7,12 +7,10 @@ use std::path::PathBuf;
 use recs_experiments::{RunOptions, find, protocol, run};
 use recs_metrics::{ScoreError, Scorer};
 
-fn mirror() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
-    d.join("ml-100k/u.data").is_file().then_some(d).or_else(|| {
-        eprintln!("skipping: no ml-100k mirror beside the checkout");
-        None
-    })
+/// The data directory holding ml-100k, found as users find it (`$RECS_DATA_DIR`, installed
+/// from `$RECS_DATA_MIRROR` when missing); skips without it, fails under CI.
+fn data_dir() -> Option<PathBuf> {
+    recs_data::registry::require("ml-100k").and_then(|d| d.parent().map(PathBuf::from))
 }
 
 /// Seeded pseudo-random scores.
@@ -38,12 +36,10 @@ impl Scorer for Random {
 
 #[test]
 fn bivae_ml100k_smoke_is_far_above_random() {
-    let Some(mirror) = mirror() else { return };
-    let data_dir = tempfile::tempdir().unwrap();
+    let Some(data_dir) = data_dir() else { return };
     let opts = RunOptions {
         epochs: Some(40),
-        data_dir: Some(data_dir.path().to_path_buf()),
-        mirror: Some(mirror),
+        data_dir: Some(data_dir.clone()),
         ..RunOptions::default()
     };
     let report = run(find("bivae-ml100k").unwrap(), &opts).unwrap();
@@ -82,11 +78,9 @@ fn bivae_ml100k_smoke_is_far_above_random() {
 
 #[test]
 fn mf_ml100k_beats_the_global_mean_and_bpr_ml100k_is_far_above_random() {
-    let Some(mirror) = mirror() else { return };
-    let data_dir = tempfile::tempdir().unwrap();
+    let Some(data_dir) = data_dir() else { return };
     let opts = RunOptions {
-        data_dir: Some(data_dir.path().to_path_buf()),
-        mirror: Some(mirror),
+        data_dir: Some(data_dir.clone()),
         ..RunOptions::default()
     };
     // Full protocol: 20 epochs of MF take a fraction of a second.

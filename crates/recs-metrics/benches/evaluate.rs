@@ -2,8 +2,6 @@
 //! items excluded, five metrics, seeded random scores. Target: well under 50 ms on 2 cores.
 //! Side by side: `python ../shared/peers/eval_speed.py ../shared/datasets/ml-100k`.
 
-use std::path::PathBuf;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use recs_metrics::{EvalConfig, Metric, ScoreError, Scorer, evaluate};
 use recs_sparse::DuplicatePolicy;
@@ -23,11 +21,11 @@ impl Scorer for Random {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
-    let Ok(data) = recs_data::movielens::load_ml100k(&dir) else {
-        eprintln!("skipping: no ml-100k at {}", dir.display());
+    // Found as users find it: $RECS_DATA_DIR, or installed from $RECS_DATA_MIRROR.
+    let Some(dir) = recs_data::registry::require("ml-100k") else {
         return;
     };
+    let data = recs_data::movielens::load_ml100k(&dir).expect("an installed ml-100k loads");
     let split = recs_data::split::random(&data, 0.75, 42).unwrap();
     let train = split.train.to_csr(DuplicatePolicy::Error).unwrap();
     let test = split.test.to_csr(DuplicatePolicy::Error).unwrap();

@@ -55,9 +55,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.next()
             .ok_or("usage: random_eval_csv OUT_DIR [DATA_DIR]")?,
     );
-    let data_dir = args.map(PathBuf::from).next().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k")
-    });
+    // Default: ml-100k found as users find it ($RECS_DATA_DIR, or installed from
+    // $RECS_DATA_MIRROR).
+    let data_dir = match args.map(PathBuf::from).next() {
+        Some(d) => d,
+        None => recs_data::registry::require("ml-100k")
+            .ok_or("ml-100k is not installed: set RECS_DATA_MIRROR or pass DATA_DIR")?,
+    };
     let data = recs_data::movielens::load_ml100k(&data_dir)?;
     let split = recs_data::split::random(&data, 0.75, 42)?;
     let train = split.train.to_csr(DuplicatePolicy::Error)?;

@@ -18,7 +18,9 @@ use crate::{Entry, HyperParams};
 /// Small seeded interaction data: `n_users × n_items`, about a quarter of the cells rated
 /// 1–5, every user and item with at least two interactions.
 pub fn small_data(n_users: usize, n_items: usize, seed: u64) -> CsrMatrix {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
         state = state
             .wrapping_mul(6364136223846793005)
@@ -104,10 +106,17 @@ pub fn check(entry: &dyn Entry) {
     for u in [0u32, 17, 39] {
         let mut row = vec![0.0; 24];
         m.score_user(u, &mut row).unwrap();
-        assert_eq!(row, s[u as usize * 24..(u as usize + 1) * 24], "{kind}: batch vs single");
+        assert_eq!(
+            row,
+            s[u as usize * 24..(u as usize + 1) * 24],
+            "{kind}: batch vs single"
+        );
     }
     let mut short = vec![0.0; 23];
-    assert!(m.score_user(0, &mut short).is_err(), "{kind}: short buffer accepted");
+    assert!(
+        m.score_user(0, &mut short).is_err(),
+        "{kind}: short buffer accepted"
+    );
     assert!(
         matches!(
             m.score_users(&[0, 1], &mut vec![0.0; 47]),
@@ -115,21 +124,37 @@ pub fn check(entry: &dyn Entry) {
         ),
         "{kind}: wrong batch buffer accepted"
     );
-    assert!(m.score_user(40, &mut vec![0.0; 24]).is_err(), "{kind}: unknown user scored");
+    assert!(
+        m.score_user(40, &mut vec![0.0; 24]).is_err(),
+        "{kind}: unknown user scored"
+    );
     if let Some(p) = predictions(&*m) {
-        assert!(p.iter().all(|v| v.is_finite()), "{kind}: non-finite prediction");
+        assert!(
+            p.iter().all(|v| v.is_finite()),
+            "{kind}: non-finite prediction"
+        );
     }
 
     // Same seed, same scores.
-    assert_eq!(scores(&*fit(&params)), s, "{kind}: same seed gave other scores");
+    assert_eq!(
+        scores(&*fit(&params)),
+        s,
+        "{kind}: same seed gave other scores"
+    );
 
     // recommend leaves out seen items.
     for u in 0..40u32 {
         let seen = data.row(u as usize).indices;
         let top = recommend(m.as_scorer(), u, 24, seen).unwrap();
         assert_eq!(top.len(), 24 - seen.len(), "{kind}: user {u}'s list");
-        assert!(top.iter().all(|(i, _)| !seen.contains(i)), "{kind}: seen item recommended");
-        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1), "{kind}: not sorted");
+        assert!(
+            top.iter().all(|(i, _)| !seen.contains(i)),
+            "{kind}: seen item recommended"
+        );
+        assert!(
+            top.windows(2).all(|w| w[0].1 >= w[1].1),
+            "{kind}: not sorted"
+        );
     }
 
     // Save and load through the registry: identical behaviour.
@@ -140,23 +165,43 @@ pub fn check(entry: &dyn Entry) {
         item_ids: Some((0..24).map(|i| format!("i{i}")).collect()),
         seen: Some(data.binarize()),
     };
-    crate::save(&*m, &catalog, serde_json::json!({"by": "conformance"}), &path)
-        .unwrap_or_else(|e| panic!("{kind}: save: {e}"));
+    crate::save(
+        &*m,
+        &catalog,
+        serde_json::json!({"by": "conformance"}),
+        &path,
+    )
+    .unwrap_or_else(|e| panic!("{kind}: save: {e}"));
     let loaded = crate::load(&path).unwrap_or_else(|e| panic!("{kind}: load: {e}"));
     let l = &*loaded.model;
     assert_eq!(l.kind(), kind);
-    assert_eq!(l.params_json(), m.params_json(), "{kind}: params after load");
+    assert_eq!(
+        l.params_json(),
+        m.params_json(),
+        "{kind}: params after load"
+    );
     assert_eq!(scores(l), s, "{kind}: scores after load");
-    assert_eq!(predictions(l), predictions(&*m), "{kind}: predictions after load");
+    assert_eq!(
+        predictions(l),
+        predictions(&*m),
+        "{kind}: predictions after load"
+    );
     assert_eq!(
         l.item_vectors().map(|v| (v.data.to_vec(), v.dim)),
         m.item_vectors().map(|v| (v.data.to_vec(), v.dim)),
         "{kind}: item vectors after load"
     );
     let items = [1u32, 5, 9, 20];
-    assert_eq!(fold_in(l, &items), fold_in(&*m, &items), "{kind}: fold-in after load");
+    assert_eq!(
+        fold_in(l, &items),
+        fold_in(&*m, &items),
+        "{kind}: fold-in after load"
+    );
     if let Some(f) = fold_in(&*m, &items) {
-        assert!(f.iter().all(|v| v.is_finite()), "{kind}: non-finite fold-in");
+        assert!(
+            f.iter().all(|v| v.is_finite()),
+            "{kind}: non-finite fold-in"
+        );
     }
     assert_eq!(loaded.catalog.user_ids, catalog.user_ids);
     assert_eq!(loaded.catalog.item_ids, catalog.item_ids);

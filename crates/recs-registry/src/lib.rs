@@ -24,7 +24,6 @@ use recs_core::modelfile::{Catalog, ModelMeta, ModelReader};
 use recs_core::{DynModel, ModelError, ModelParams, Progress, Recommender, TrainData};
 use serde_json::Value;
 
-
 /// What the registry reports.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -145,7 +144,9 @@ pub struct Registered<M: Recommender> {
 
 impl<M: Recommender> std::fmt::Debug for Registered<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registered").field("kind", &M::KIND).finish()
+        f.debug_struct("Registered")
+            .field("kind", &M::KIND)
+            .finish()
     }
 }
 
