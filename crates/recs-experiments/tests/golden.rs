@@ -16,13 +16,13 @@ use recs_experiments::{RunOptions, find, run};
 
 /// (experiment, epochs): short enough for CI, long enough to be far from the initialisation.
 const GOLDEN: &[(&str, usize)] = &[
-    ("bivae-ml100k", 5),
-    ("mf-ml100k", 5),
-    ("bpr-ml100k", 5),
-    ("bpr-ml100k-cornac", 3),
-    ("autorec-ml100k", 5),
-    ("multvae-ml100k", 3),
-    ("multdae-ml100k", 3),
+    ("bivae-ml100k", 40),
+    ("mf-ml100k", 10),
+    ("bpr-ml100k", 10),
+    ("bpr-ml100k-cornac", 5),
+    ("autorec-ml100k", 20),
+    ("multvae-ml100k", 10),
+    ("multdae-ml100k", 10),
 ];
 
 const TOLERANCE: f64 = 1e-4;
