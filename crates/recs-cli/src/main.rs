@@ -263,16 +263,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // Each cause once: some errors repeat their source in their own message.
-            let mut msg = String::new();
-            for cause in e.chain().map(|c| c.to_string()) {
-                if !msg.ends_with(&cause) {
-                    if !msg.is_empty() {
-                        msg.push_str(": ");
-                    }
-                    msg.push_str(&cause);
-                }
-            }
+            // The chain once: no error's message repeats its source (the convention every
+            // crate of the workspace follows), so each cause is printed after the one it
+            // caused.
+            let msg = e
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
             eprintln!("error: {msg}");
             ExitCode::from(1)
         }

@@ -61,8 +61,8 @@ pub const ITEM_IDS: &str = "data.item_ids";
 /// What can go wrong reading or writing a model file. Messages name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
-    /// The file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// The file could not be read or written (the OS error is the source).
+    #[error("cannot read or write {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -8,8 +8,9 @@ use thiserror::Error;
 /// file and line, or the parameter and its allowed range.
 #[derive(Debug, Error)]
 pub enum DataError {
-    /// A file could not be opened or read.
-    #[error("{path}: {source}")]
+    /// A file could not be opened or read. The message names the file; the OS error is the
+    /// source (error messages never repeat their source: a front-end prints the chain).
+    #[error("cannot read or write {path}")]
     Io {
         /// The file.
         path: PathBuf,
