@@ -162,12 +162,16 @@ pub fn compare(
     if matches!(split, SplitSpec::None) {
         bail!("compare needs a test part: use --split random:F, stratified:F, temporal:F or loo");
     }
-    // Every parameter given must be taken by at least one of the models.
-    let strict: Vec<_> = models.iter().map(|e| e.params_for(hp, false)).collect();
-    if let Some(Err(e)) = strict.iter().find(|r| r.is_err())
-        && strict.iter().all(|r| r.is_err())
-    {
-        bail!("{e}");
+    // Every parameter given must be taken by at least one of the models; each model gets
+    // those it takes.
+    for name in hp.required_names() {
+        if !models
+            .iter()
+            .any(|e| e.defaults().get(&name).is_some())
+        {
+            let names: Vec<&str> = models.iter().map(|e| e.kind()).collect();
+            bail!("none of the models compared ({}) takes `{name}`", names.join(", "));
+        }
     }
     let s = split.apply(data, seed)?;
     let train = s.train.to_csr(DuplicatePolicy::KeepLast)?;

@@ -88,6 +88,16 @@ pub struct HyperParams {
 }
 
 impl HyperParams {
+    /// The names of the parameters set that a model must take (all but `threads` and
+    /// `seed`, which models without them ignore).
+    pub fn required_names(&self) -> Vec<String> {
+        self.pairs()
+            .into_iter()
+            .filter(|(_, _, lenient)| !lenient)
+            .map(|(k, _, _)| k)
+            .collect()
+    }
+
     /// The set parameters as (name, JSON value, whether a model without it ignores it).
     fn pairs(&self) -> Vec<(String, Value, bool)> {
         let mut v = Vec::new();
@@ -202,10 +212,15 @@ impl<M: Recommender> Entry for Registered<M> {
             } else if !(skippable || lenient) {
                 let mut takes: Vec<&str> = obj.keys().map(String::as_str).collect();
                 takes.sort_unstable();
+                let takes = if takes.is_empty() {
+                    "no parameters".to_string()
+                } else {
+                    takes.join(", ")
+                };
                 return Err(RegistryError::NotTaken {
                     model: M::KIND,
                     param: k,
-                    takes: takes.join(", "),
+                    takes,
                 });
             }
         }

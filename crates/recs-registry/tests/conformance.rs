@@ -1,0 +1,93 @@
+//! The conformance kit over every registered model (one generic body), and the registry's
+//! own rules.
+
+use recs_registry::{HyperParams, MODELS, RegistryError, conformance, find, names};
+
+#[test]
+fn every_registered_model_passes_the_conformance_kit() {
+    assert!(!MODELS.is_empty());
+    for entry in MODELS {
+        eprintln!("conformance: {}", entry.kind());
+        conformance::check(*entry);
+    }
+}
+
+#[test]
+fn names_are_unique_and_found() {
+    let mut n = names();
+    let len = n.len();
+    n.sort_unstable();
+    n.dedup();
+    assert_eq!(n.len(), len, "duplicate registry names");
+    for name in names() {
+        assert_eq!(find(name).unwrap().kind(), name);
+        assert!(!find(name).unwrap().about().is_empty());
+    }
+    let e = find("nope").unwrap_err().to_string();
+    assert!(e.contains("unknown model `nope`") && e.contains("bpr"), "{e}");
+}
+
+#[test]
+fn a_parameter_a_model_does_not_take_is_an_error_listing_what_it_takes() {
+    let hp = HyperParams {
+        factors: Some(10),
+        ..HyperParams::default()
+    };
+    let e = find("bias").unwrap().params_for(&hp, false).unwrap_err();
+    assert!(matches!(e, RegistryError::NotTaken { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("`bias` does not take `factors`") && msg.contains("epochs"), "{msg}");
+    // Leniently (compare), it is skipped; seed and threads are always skippable.
+    assert!(find("bias").unwrap().params_for(&hp, true).is_ok());
+    let seeded = HyperParams {
+        seed: Some(3),
+        threads: Some(1),
+        ..HyperParams::default()
+    };
+    for entry in MODELS {
+        entry
+            .params_for(&seeded, false)
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.kind()));
+    }
+}
+
+#[test]
+fn shared_names_mean_the_same_thing_everywhere() {
+    // Every model that has one of the shared parameters has it under its shared name with
+    // the shared type: counts are integers, rates and weights are numbers.
+    for entry in MODELS {
+        let d = entry.defaults();
+        let obj = d.as_object().unwrap();
+        for key in ["factors", "epochs", "batch_size", "threads"] {
+            if let Some(v) = obj.get(key) {
+                assert!(v.is_u64(), "{}: `{key}` = {v} is not a count", entry.kind());
+            }
+        }
+        for key in ["learning_rate", "reg"] {
+            if let Some(v) = obj.get(key) {
+                assert!(v.is_f64(), "{}: `{key}` = {v} is not a number", entry.kind());
+            }
+        }
+        if let Some(v) = obj.get("seed") {
+            assert!(v.is_u64(), "{}: seed", entry.kind());
+        }
+        for old in ["n_factors", "n_epochs", "lr", "k", "latent", "lambda", "weight_decay", "n_threads"] {
+            assert!(!obj.contains_key(old), "{}: old name `{old}`", entry.kind());
+        }
+    }
+}
+
+#[test]
+fn out_of_range_values_name_the_parameter_and_range() {
+    let hp = HyperParams {
+        epochs: Some(0),
+        ..HyperParams::default()
+    };
+    for entry in MODELS {
+        if entry.defaults().get("epochs").is_none() {
+            continue;
+        }
+        let e = entry.params_for(&hp, false).unwrap_err().to_string();
+        assert!(e.contains("epochs") && e.contains("allowed"), "{}: {e}", entry.kind());
+    }
+}

@@ -1,0 +1,293 @@
+//! The [`Recommender`] impls of the crate's models: how the registry fits, saves, loads and
+//! asks each for its capabilities.
+//!
+//! - [`BiVae`] (`bivae`): ranking; item vectors (the items' latent means).
+//! - [`AutoRec`] (`autorec`): ranking and rating prediction; item vectors when item-based
+//!   (each item's code).
+//! - [`MultVaeModel`] (`multvae`) and [`MultDaeModel`] (`multdae`): a Mult-VAE/DAE network
+//!   with its training users' rows (it scores a user by encoding their row), and fold-in of
+//!   a user it never saw from their items.
+
+use recs_core::modelfile::{ModelReader, ModelWriter};
+use recs_core::{
+    FoldIn, ItemVectors, ModelError, ModelParams, ParamError, Progress, RatingPredictor,
+    Recommender, ScoreError, Scorer, TrainData,
+};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+
+use crate::autorec::{AutoRec, AutoRecParams};
+use crate::bivae::{BiVae, BiVaeParams};
+use crate::error::VaeError;
+use crate::multvae::{MultVae, MultVaeParams};
+
+fn err(e: VaeError) -> ModelError {
+    match e {
+        VaeError::Param(p) => ModelError::Param(p),
+        VaeError::File(f) => ModelError::File(f),
+        e => ModelError::model(e),
+    }
+}
+
+impl ModelParams for BiVaeParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        BiVaeParams::validate(self)
+    }
+}
+
+impl ModelParams for AutoRecParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        AutoRecParams::validate(self)
+    }
+}
+
+impl ModelParams for MultVaeParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        MultVaeParams::validate(self)
+    }
+}
+
+impl Recommender for BiVae {
+    const KIND: &'static str = "bivae";
+    type Params = BiVaeParams;
+
+    fn fit(
+        params: &BiVaeParams,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError> {
+        BiVae::fit(params, data.matrix, progress).map_err(err)
+    }
+
+    fn params(&self) -> &BiVaeParams {
+        BiVae::params(self)
+    }
+
+    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
+        self.write_into(out).map_err(err)
+    }
+
+    fn load(file: &ModelReader) -> Result<Self, ModelError> {
+        BiVae::read_from(file).map_err(err)
+    }
+
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: self.item_embeddings(),
+            dim: self.k(),
+        })
+    }
+}
+
+impl Recommender for AutoRec {
+    const KIND: &'static str = "autorec";
+    type Params = AutoRecParams;
+
+    fn fit(
+        params: &AutoRecParams,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError> {
+        AutoRec::fit(params, data.matrix, progress).map_err(err)
+    }
+
+    fn params(&self) -> &AutoRecParams {
+        AutoRec::params(self)
+    }
+
+    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
+        self.write_into(out).map_err(err)
+    }
+
+    fn load(file: &ModelReader) -> Result<Self, ModelError> {
+        AutoRec::read_from(file).map_err(err)
+    }
+
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
+        Some(self)
+    }
+
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        self.params().item_based.then(|| ItemVectors {
+            data: self.row_codes(),
+            dim: self.params().factors,
+        })
+    }
+}
+
+/// A Mult-VAE (or, in [`MultDaeModel`], Mult-DAE) with the rows of the users it was trained
+/// on: a known user is scored by encoding their row, a new one by encoding their items.
+#[derive(Debug)]
+pub struct MultVaeModel {
+    net: MultVae,
+    rows: CsrMatrix,
+}
+
+/// Mult-DAE: the same network without the variational layer (`variational = false`).
+#[derive(Debug)]
+pub struct MultDaeModel(MultVaeModel);
+
+impl MultVaeModel {
+    /// The network.
+    pub fn net(&self) -> &MultVae {
+        &self.net
+    }
+
+    /// The training users' rows (binarized).
+    pub fn rows(&self) -> &CsrMatrix {
+        &self.rows
+    }
+
+    fn fit_rows(
+        params: &MultVaeParams,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError> {
+        let rows = data.matrix.binarize();
+        let net = MultVae::fit(params, &rows, None, progress).map_err(err)?;
+        Ok(Self { net, rows })
+    }
+
+    fn write<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
+        self.net.write_into(out).map_err(err)?;
+        out.seen(&self.rows)?;
+        Ok(())
+    }
+
+    fn read(file: &ModelReader, variational: bool) -> Result<Self, ModelError> {
+        let net = MultVae::read_from(file).map_err(err)?;
+        if net.params().variational != variational {
+            return Err(file
+                .error("params.variational does not match the model kind")
+                .into());
+        }
+        let n_users = file
+            .shape(recs_core::modelfile::SEEN_INDPTR)
+            .and_then(|s| s.first())
+            .map_or(0, |n| n.saturating_sub(1));
+        let rows = file.seen(n_users, net.n_items())?.ok_or_else(|| {
+            file.error("a Mult-VAE/DAE file needs its users' rows (data.seen.*)")
+        })?;
+        Ok(Self { net, rows })
+    }
+}
+
+impl Scorer for MultVaeModel {
+    fn n_users(&self) -> usize {
+        self.rows.n_rows()
+    }
+
+    fn n_items(&self) -> usize {
+        self.net.n_items()
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        self.net.scorer(&self.rows).score_user(user, out)
+    }
+
+    fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        self.net.scorer(&self.rows).score_users(users, out)
+    }
+}
+
+impl FoldIn for MultVaeModel {
+    fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        let n = self.net.n_items();
+        if let Some(&bad) = items.iter().find(|&&i| i as usize >= n) {
+            return Err(ScoreError::Model(format!(
+                "item index {bad} is out of range: the model knows {n} items"
+            )));
+        }
+        let row = CsrMatrix::from_triplets(
+            1,
+            n,
+            &vec![0; items.len()],
+            items,
+            &vec![1.0; items.len()],
+            DuplicatePolicy::KeepLast,
+        )
+        .map_err(|e| ScoreError::Model(e.to_string()))?;
+        self.net.scorer(&row).score_user(0, out)
+    }
+}
+
+impl Recommender for MultVaeModel {
+    const KIND: &'static str = "multvae";
+    type Params = MultVaeParams;
+
+    fn fit(
+        params: &MultVaeParams,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError> {
+        if !params.variational {
+            return Err(ParamError::new("variational", false, "true for multvae (multdae is the denoising one)").into());
+        }
+        Self::fit_rows(params, data, progress)
+    }
+
+    fn params(&self) -> &MultVaeParams {
+        self.net.params()
+    }
+
+    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
+        self.write(out)
+    }
+
+    fn load(file: &ModelReader) -> Result<Self, ModelError> {
+        Self::read(file, true)
+    }
+
+    fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Some(self)
+    }
+}
+
+impl Scorer for MultDaeModel {
+    fn n_users(&self) -> usize {
+        self.0.n_users()
+    }
+
+    fn n_items(&self) -> usize {
+        self.0.n_items()
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        self.0.score_user(user, out)
+    }
+
+    fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        self.0.score_users(users, out)
+    }
+}
+
+impl Recommender for MultDaeModel {
+    const KIND: &'static str = "multdae";
+    type Params = MultVaeParams;
+
+    fn fit(
+        params: &MultVaeParams,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError> {
+        if params.variational {
+            return Err(ParamError::new("variational", true, "false for multdae (multvae is the variational one)").into());
+        }
+        MultVaeModel::fit_rows(params, data, progress).map(MultDaeModel)
+    }
+
+    fn params(&self) -> &MultVaeParams {
+        self.0.net.params()
+    }
+
+    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
+        self.0.write(out)
+    }
+
+    fn load(file: &ModelReader) -> Result<Self, ModelError> {
+        MultVaeModel::read(file, false).map(MultDaeModel)
+    }
+
+    fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Some(&self.0)
+    }
+}
