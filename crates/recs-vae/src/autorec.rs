@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::backend::AdamStep;
 use crate::backend::native::Native;
 use crate::error::{Result, VaeError};
-use crate::kernels::{self, Madd, multiversion};
+use crate::kernels;
+use recs_core::multiversion;
+use recs_core::simd::{self, Level, Madd};
 use crate::nn::{Activation, HostLinear};
 use crate::optim::Adam;
 use crate::persist::{self, ModelMeta, NamedTensor};
@@ -258,14 +260,19 @@ fn act_deriv(y: f32, act: u8) -> f32 {
     }
 }
 
-/// `a · b`: AVX2 + FMA with four 8-lane accumulators where the CPU has them.
+/// `a · b`: AVX2 + FMA with four 8-lane accumulators when `wide` (which the caller sets to
+/// `simd::level() >= Level::Avx2`, once per kernel call rather than per product), else
+/// eight lanes of `M::madd`.
 #[inline(always)]
-fn dot8<M: Madd>(a: &[f32], b: &[f32]) -> f32 {
+fn dot8<M: Madd>(a: &[f32], b: &[f32], wide: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if kernels::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+    if wide {
+        // SAFETY: `wide` is only true when `simd::level()` is AVX2 or wider, which it never
+        // is unless the CPU supports AVX2 and FMA.
         return unsafe { dot_avx2(a, b) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = wide;
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -279,6 +286,12 @@ fn dot8<M: Madd>(a: &[f32], b: &[f32]) -> f32 {
         s = M::madd(*x, *y, s);
     }
     s
+}
+
+/// Whether [`dot8`] may use its AVX2 + FMA kernel.
+#[inline]
+fn wide_dot() -> bool {
+    simd::level() >= Level::Avx2
 }
 
 /// [`dot8`] in AVX2 + FMA. Safety: the CPU must support both.
@@ -388,6 +401,7 @@ multiversion! {
     ) -> f64 {
         let h = enc_b.len();
         let (act_h, act_o) = acts;
+        let wide = wide_dot();
         let mut sse = 0.0f64;
         let mut at = 0;
         for ((&r, code), dp) in rows.iter().zip(codes.chunks_exact_mut(h)).zip(d_pre.chunks_exact_mut(h)) {
@@ -402,7 +416,7 @@ multiversion! {
             let ge = &mut g[at..at + n];
             for ((&c, &v), ge) in row.indices.iter().zip(row.values).zip(ge.iter_mut()) {
                 let c = c as usize;
-                let y = act_apply::<M>(dot8::<M>(code, &dec_w[c * h..(c + 1) * h]) + dec_b[c], act_o);
+                let y = act_apply::<M>(dot8::<M>(code, &dec_w[c * h..(c + 1) * h], wide) + dec_b[c], act_o);
                 let e = y - v;
                 sse += f64::from(e * e);
                 *ge = 2.0 * e * act_deriv(y, act_o);
@@ -1076,7 +1090,7 @@ impl AutoRec {
 
 multiversion! {
     fn output_one<M>(code: &[f32], v: &[f32], b: f32, act: u8) -> f32 {
-        act_apply::<M>(dot8::<M>(code, v) + b, act)
+        act_apply::<M>(dot8::<M>(code, v, wide_dot()) + b, act)
     }
 }
 

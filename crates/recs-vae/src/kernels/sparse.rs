@@ -8,7 +8,8 @@ use std::ops::Range;
 
 use recs_sparse::CsrMatrix;
 
-use super::{Madd, multiversion};
+use recs_core::multiversion;
+use recs_core::simd::Madd;
 
 /// `acc[..W] += v · w[..W]`, the accumulators kept in registers by the caller's loop.
 #[inline(always)]
