@@ -28,14 +28,12 @@ use recs_metrics::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::AdamStep;
-use crate::backend::native::Native;
 use crate::error::{Result, VaeError};
 use crate::kernels;
 use recs_core::multiversion;
 use recs_core::simd::{self, Level, Madd};
 use crate::nn::{Activation, HostLinear};
-use crate::optim::Adam;
+use crate::optim::{self, Adam, AdamStep, Madds};
 use crate::persist::{self, ModelMeta, NamedTensor};
 use crate::team;
 use crate::train::{EpochReport, Progress};
@@ -441,27 +439,7 @@ multiversion! {
 multiversion! {
     /// One Adam update of `p` with gradient `g + λ p` (PyTorch's formulation).
     fn adam_row<M>(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], lambda: f32, s: &AdamStep) {
-        adam_kernel::<M>(p, m, v, g, lambda, s)
-    }
-}
-
-#[inline(always)]
-fn adam_kernel<M: Madd>(
-    p: &mut [f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    g: &[f32],
-    lambda: f32,
-    s: &AdamStep,
-) {
-    let (b1, b2) = (s.beta1, s.beta2);
-    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-        let g = M::madd(lambda, *p, g);
-        let mi = M::madd(1.0 - b1, g - *m, *m);
-        let vi = M::madd(1.0 - b2, g * g, b2 * *v);
-        *m = mi;
-        *v = vi;
-        *p -= s.step_size * mi / (vi.sqrt() / s.bias_correction2_sqrt + s.eps);
+        optim::update::<Madds<M>>(p, m, v, g, lambda, s)
     }
 }
 
@@ -490,9 +468,9 @@ multiversion! {
             let (j, e) = (hits[t].0 as usize, hits[t].1 as usize);
             (vals[e], &d_pre[j * h..(j + 1) * h])
         }, gw);
-        adam_kernel::<M>(dec_w, dec_mw, dec_vw, gv, lambda, s);
-        adam_kernel::<M>(enc_w, enc_mw, enc_vw, gw, lambda, s);
-        adam_kernel::<M>(
+        optim::update::<Madds<M>>(dec_w, dec_mw, dec_vw, gv, lambda, s);
+        optim::update::<Madds<M>>(enc_w, enc_mw, enc_vw, gw, lambda, s);
+        optim::update::<Madds<M>>(
             std::slice::from_mut(dec_b), std::slice::from_mut(dec_mb), std::slice::from_mut(dec_vb),
             std::slice::from_ref(&gb), 0.0, s,
         );
@@ -794,8 +772,7 @@ impl AutoRec {
         } else {
             params.n_threads
         };
-        let mut opt =
-            Adam::<crate::backend::native::HostMat>::new(&Native, params.learning_rate, &[])?;
+        let mut opt = Adam::new(params.learning_rate);
         let mut order: Vec<u32> = (0..n_rows as u32)
             .filter(|&r| !fit_x.row(r as usize).indices.is_empty())
             .collect();

@@ -33,7 +33,7 @@ use crate::backend::{Backend, StepSpec};
 use crate::error::{Result, VaeError};
 use crate::kernels::{MatRef, gemm};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::Adam;
+use crate::optim::AdamSet;
 use crate::persist::{self, ModelMeta, NamedTensor};
 use crate::team::{self, Team, ThreadChoice};
 use crate::train::{EpochReport, Noise, Progress, check_finite, sequential_batches};
@@ -152,8 +152,8 @@ struct Core<B: Backend> {
     item_batches: Batches<B>,
     user: GaussianEncoder<B::Mat>,
     item: GaussianEncoder<B::Mat>,
-    user_opt: Adam<B::Mat>,
-    item_opt: Adam<B::Mat>,
+    user_opt: AdamSet<B::Mat>,
+    item_opt: AdamSet<B::Mat>,
     /// Latest user samples, users × k.
     theta: B::Mat,
     /// Latest item samples, items × k.
@@ -212,7 +212,7 @@ impl<B: Backend> Batches<B> {
 fn side_pass<B: Backend>(
     be: &B,
     enc: &mut GaussianEncoder<B::Mat>,
-    opt: &mut Adam<B::Mat>,
+    opt: &mut AdamSet<B::Mat>,
     data: &CsrMatrix,
     batches: &Batches<B>,
     other: &B::Mat,
@@ -291,8 +291,8 @@ impl<B: Backend> Core<B> {
                 .map(|(_, m)| be.shape(m))
                 .collect()
         };
-        let user_opt = Adam::new(&be, params.learning_rate, &shapes(&user))?;
-        let item_opt = Adam::new(&be, params.learning_rate, &shapes(&item))?;
+        let user_opt = AdamSet::new(&be, params.learning_rate, &shapes(&user))?;
+        let item_opt = AdamSet::new(&be, params.learning_rate, &shapes(&item))?;
         let theta = be.upload(theta, n_users, k)?;
         let beta = be.upload(vec![0.0; n_items * k], n_items, k)?;
         let user_batches = Batches::new(&be, &x, params.batch_size)?;

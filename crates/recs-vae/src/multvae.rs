@@ -26,12 +26,10 @@ use recs_metrics::{Candidates, EvalConfig, Metric, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::AdamStep;
-use crate::backend::native::Native;
 use crate::error::{Result, VaeError};
 use crate::kernels::{self, MatRef};
 use recs_core::multiversion;
-use crate::optim::Adam;
+use crate::optim::{self, Adam};
 use crate::persist::{self, ModelMeta, NamedTensor};
 use crate::train::{EpochReport, Progress};
 
@@ -279,7 +277,7 @@ fn blocks(layers: &[Layer], max_floats: usize) -> Vec<Block> {
 
 /// Adam's state over the flat parameters.
 struct OptState {
-    adam: Adam<crate::backend::native::HostMat>,
+    adam: Adam,
     m: Vec<f32>,
     v: Vec<f32>,
 }
@@ -564,7 +562,7 @@ impl MultVae {
         };
         let blocks = blocks(&model.layers, BLOCK_FLOATS);
         let mut opt = OptState {
-            adam: Adam::new(&Native, params.learning_rate, &[])?,
+            adam: Adam::new(params.learning_rate),
             m: vec![0.0f32; n_params],
             v: vec![0.0f32; n_params],
         };
@@ -851,7 +849,7 @@ impl MultVae {
                 g.resize(p.len(), 0.0);
                 let g = &mut g[..p.len()];
                 let reg = self.block_grad(&d, part, p, g);
-                adam_block(p, m, v, g, &s);
+                optim::update_plain(p, m, v, g, &s);
                 reg
             })
             .collect();
@@ -1055,19 +1053,6 @@ impl MultVae {
     }
 }
 
-multiversion! {
-    /// Adam (PyTorch's formula) on one block with gradient `g`.
-    fn adam_block(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamStep) {
-        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-            let mi = *m + (1.0 - s.beta1) * (g - *m);
-            let vi = s.beta2 * *v + (1.0 - s.beta2) * g * g;
-            *m = mi;
-            *v = vi;
-            *p -= s.step_size * mi / (vi.sqrt() / s.bias_correction2_sqrt + s.eps);
-        }
-    }
-}
-
 /// Adds the L2 term's gradient `2 · wd · w` to `g`; returns `Σ w²` (0 when `wd` is 0).
 fn decay(g: &mut [f32], w: &[f32], wd: f32) -> f64 {
     if wd <= 0.0 {
@@ -1237,7 +1222,7 @@ mod tests {
         let blocks = blocks(&m.layers, 20);
         assert!(blocks.len() > 20);
         let mut opt = OptState {
-            adam: Adam::new(&Native, 0.01, &[]).unwrap(),
+            adam: Adam::new(0.01),
             m: vec![0.0; m.theta.len()],
             v: vec![0.0; m.theta.len()],
         };

@@ -4,14 +4,14 @@ use std::ops::Range;
 
 use recs_sparse::CsrMatrix;
 
-use super::{AdamStep, Backend, LOG_EPS, StepResult, StepSpec};
+use super::{Backend, LOG_EPS, StepResult, StepSpec};
 use crate::error::{Result, VaeError};
 use crate::kernels::decode::{MR, PackedFactors};
 use crate::kernels::{self, MatRef, gemm, sparse};
 use recs_core::multiversion;
 use recs_core::simd::Madd;
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::Adam;
+use crate::optim::{self, AdamSet, AdamStep};
 use crate::team;
 
 /// A row-major matrix on the host.
@@ -219,20 +219,6 @@ multiversion! {
             0 => stored_row::<M, 0>(z, x, scale),
             1 => stored_row::<M, 1>(z, x, scale),
             _ => stored_row::<M, 2>(z, x, scale),
-        }
-    }
-}
-
-multiversion! {
-    fn adam_kernel(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], c: &AdamStep) {
-        let (b1, b2) = (c.beta1, c.beta2);
-        let (step, bc2, eps) = (c.step_size, c.bias_correction2_sqrt, c.eps);
-        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-            let mi = *m + (1.0 - b1) * (g - *m);
-            let vi = b2 * *v + (1.0 - b2) * g * g;
-            *m = mi;
-            *v = vi;
-            *p -= step * mi / (vi.sqrt() / bc2 + eps);
         }
     }
 }
@@ -760,7 +746,7 @@ impl Backend for Native {
     fn train_step(
         &self,
         enc: &mut GaussianEncoder<HostMat>,
-        opt: &mut Adam<HostMat>,
+        opt: &mut AdamSet<HostMat>,
         batch: &NativeBatch,
         eps: Vec<f32>,
         dec: &PackedFactors,
@@ -817,12 +803,12 @@ impl Backend for Native {
                 let rows = p.len() / h0;
                 let mut g = vec![0.0f32; p.len()];
                 sparse::spmm_range(xt, *first..*first + rows, &d0, h0, &mut g);
-                adam_kernel(p, m, v, &g, &step);
+                optim::update_plain(p, m, v, &g, &step);
             }
             Task::Rest { params, moments } => {
                 let grads = other_grads(parts, n_hidden, &hidden_shapes, head_shape);
                 for ((p, (m, v)), g) in params.iter_mut().zip(moments.iter_mut()).zip(&grads) {
-                    adam_kernel(&mut p.data, &mut m.data, &mut v.data, &g.data, &step);
+                    optim::update_plain(&mut p.data, &mut m.data, &mut v.data, &g.data, &step);
                 }
             }
         });
@@ -905,7 +891,7 @@ impl Backend for Native {
         }
         const CHUNK: usize = 1 << 14;
         if p.data.len() < PAR_MIN {
-            adam_kernel(&mut p.data, &mut m.data, &mut v.data, &g.data, step);
+            optim::update_plain(&mut p.data, &mut m.data, &mut v.data, &g.data, step);
         } else {
             let mut parts: Vec<_> = p
                 .data
@@ -914,7 +900,7 @@ impl Backend for Native {
                 .zip(v.data.chunks_mut(CHUNK))
                 .zip(g.data.chunks(CHUNK))
                 .collect();
-            team::for_each_mut(&mut parts, |(((p, m), v), g)| adam_kernel(p, m, v, g, step));
+            team::for_each_mut(&mut parts, |(((p, m), v), g)| optim::update_plain(p, m, v, g, step));
         }
         Ok(())
     }
