@@ -8,11 +8,11 @@ use super::{Backend, LOG_EPS, StepResult, StepSpec};
 use crate::error::{Result, VaeError};
 use crate::kernels::decode::{MR, PackedFactors};
 use crate::kernels::{self, MatRef, gemm, sparse};
-use recs_core::multiversion;
-use recs_core::simd::Madd;
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::{self, AdamSet, AdamStep};
 use crate::team;
+use recs_core::multiversion;
+use recs_core::simd::Madd;
 
 /// A row-major matrix on the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -900,7 +900,9 @@ impl Backend for Native {
                 .zip(v.data.chunks_mut(CHUNK))
                 .zip(g.data.chunks(CHUNK))
                 .collect();
-            team::for_each_mut(&mut parts, |(((p, m), v), g)| optim::update_plain(p, m, v, g, step));
+            team::for_each_mut(&mut parts, |(((p, m), v), g)| {
+                optim::update_plain(p, m, v, g, step)
+            });
         }
         Ok(())
     }

@@ -1,0 +1,199 @@
+//! Mult-VAE's unit tests: gradients against finite differences, the fused step against
+//! gradient-then-Adam, thread independence, learning and model files.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use recs_metrics::Scorer;
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+
+use super::layout::blocks;
+use super::train::OptState;
+use super::*;
+use crate::optim::Adam;
+use crate::train::EpochReport;
+
+fn toy() -> CsrMatrix {
+    let (mut u, mut i) = (Vec::new(), Vec::new());
+    for a in 0..40u32 {
+        for b in 0..30u32 {
+            if (a % 3 == b % 3) && (a * 7 + b * 3) % 5 != 0 {
+                u.push(a);
+                i.push(b);
+            }
+        }
+    }
+    let v = vec![1.0; u.len()];
+    CsrMatrix::from_triplets(40, 30, &u, &i, &v, DuplicatePolicy::Error).unwrap()
+}
+
+#[test]
+fn gradient_matches_finite_differences() {
+    for variational in [true, false] {
+        let x = toy();
+        let p = MultVaeParams {
+            variational,
+            hidden: vec![6],
+            latent: 3,
+            dropout: 0.0,
+            weight_decay: 0.01,
+            ..Default::default()
+        };
+        let m = MultVae::fit(
+            &x,
+            &MultVaeParams {
+                n_epochs: 1,
+                ..p.clone()
+            },
+            None,
+            None,
+        )
+        .unwrap();
+        let rows = [0u32, 4, 7, 11];
+        let mut grad = vec![0.0; m.theta.len()];
+        let loss = |theta: &[f32]| {
+            let mut g = vec![0.0; theta.len()];
+            let mut rng = ChaCha8Rng::seed_from_u64(9);
+            m.gradient(theta, &x, &rows, 0.2, &mut rng, &mut g)
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        m.gradient(&m.theta, &x, &rows, 0.2, &mut rng, &mut grad);
+        let h = 1e-2f32;
+        for idx in (0..m.theta.len()).step_by(7) {
+            let mut tp = m.theta.clone();
+            tp[idx] += h;
+            let mut tm = m.theta.clone();
+            tm[idx] -= h;
+            let num = (loss(&tp) - loss(&tm)) / (2.0 * f64::from(h));
+            let an = f64::from(grad[idx]);
+            assert!(
+                (an - num).abs() < 2e-3 + 2e-2 * num.abs(),
+                "vae {variational} θ[{idx}]: analytic {an}, numeric {num}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_step_is_the_gradient_then_adam() {
+    let x = toy();
+    let p = MultVaeParams {
+        hidden: vec![7],
+        latent: 3,
+        weight_decay: 0.01,
+        ..Default::default()
+    };
+    let m = MultVae::fit(&x, &MultVaeParams { n_epochs: 1, ..p }, None, None).unwrap();
+    let rows = [1u32, 2, 5, 9, 30];
+    let mut grad = vec![0.0; m.theta.len()];
+    let want_loss = m.gradient(
+        &m.theta,
+        &x,
+        &rows,
+        0.1,
+        &mut ChaCha8Rng::seed_from_u64(3),
+        &mut grad,
+    );
+    // Small blocks, so that every kind of block and boundary is exercised.
+    let blocks = blocks(&m.layers, 20);
+    assert!(blocks.len() > 20);
+    let mut opt = OptState {
+        adam: Adam::new(0.01),
+        m: vec![0.0; m.theta.len()],
+        v: vec![0.0; m.theta.len()],
+    };
+    let mut theta = m.theta.clone();
+    let loss = m.train_step(
+        &blocks,
+        &mut opt,
+        &mut theta,
+        &x,
+        &rows,
+        0.1,
+        &mut ChaCha8Rng::seed_from_u64(3),
+    );
+    assert!(
+        (loss - want_loss).abs() <= 1e-9 * want_loss.abs(),
+        "{loss} vs {want_loss}"
+    );
+    // Adam's first step: m̂ = g, v̂ = g², so θ moves by lr · g / (|g| + ε).
+    for ((&t1, &t0), &g) in theta.iter().zip(&m.theta).zip(&grad) {
+        let want = t0 - 0.01 * g / (g.abs() + 1e-8);
+        assert!((t1 - want).abs() < 1e-6, "{t1} vs {want} (g {g})");
+    }
+}
+
+#[test]
+fn training_does_not_depend_on_the_thread_count() {
+    let x = toy();
+    let p = MultVaeParams {
+        hidden: vec![9],
+        latent: 3,
+        n_epochs: 3,
+        batch_size: 7,
+        ..Default::default()
+    };
+    let fit = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| MultVae::fit(&x, &p, None, None).unwrap().theta)
+    };
+    assert_eq!(fit(1), fit(3));
+}
+
+#[test]
+fn learns_groups_and_round_trips() {
+    let x = toy();
+    let p = MultVaeParams {
+        hidden: vec![16],
+        latent: 4,
+        n_epochs: 60,
+        batch_size: 8,
+        learning_rate: 0.01,
+        ..Default::default()
+    };
+    let mut losses = Vec::new();
+    let m = MultVae::fit(
+        &x,
+        &p,
+        None,
+        Some(&mut |r: &EpochReport| losses.push(r.loss("loss").unwrap())),
+    )
+    .unwrap();
+    assert_eq!(losses.len(), 60);
+    eprintln!(
+        "losses {:?}",
+        &losses.iter().step_by(10).collect::<Vec<_>>()
+    );
+    assert!(losses[59] < losses[0] - 0.3, "{losses:?}");
+    let mut s = vec![0.0; 30];
+    m.scorer(&x).score_user(0, &mut s).unwrap();
+    // User 0 likes items ≡ 0 mod 3: they outscore the others on average.
+    let (mut a, mut b) = (0.0, 0.0);
+    for (i, v) in s.iter().enumerate() {
+        if i % 3 == 0 {
+            a += v / 10.0
+        } else {
+            b += v / 20.0
+        }
+    }
+    assert!(a > b + 0.5, "{a} vs {b}: {s:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    m.save(&path).unwrap();
+    let back = MultVae::load(&path).unwrap();
+    let mut s2 = vec![0.0; 30];
+    back.scorer(&x).score_user(0, &mut s2).unwrap();
+    assert_eq!(s, s2);
+    assert!(
+        MultVaeParams {
+            dropout: 1.0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("dropout")
+    );
+}
