@@ -163,13 +163,13 @@ pub fn fit(
 ) -> anyhow::Result<Trained> {
     let seed = o.seed;
     let vae_cb = |n_epochs: usize, progress: &mut dyn FnMut(&Epoch), r: &recs_vae::EpochReport| {
-        let loss = r.losses.iter().map(|(_, v)| v).sum::<f64>();
         progress(&Epoch {
             epoch: r.epoch,
             n_epochs,
-            loss,
-            validation: r.loss("validation_rmse").map(|v| ("validation_rmse", v)),
+            loss: r.total_loss(),
+            validation: r.validation,
         });
+        recs_vae::Control::Continue
     };
     Ok(match kind {
         ModelKind::Multvae | ModelKind::Multdae => {
@@ -192,10 +192,9 @@ pub fn fit(
             let n = p.n_epochs;
             let rows = train.binarize();
             let m = MultVae::fit(
-                &rows,
                 &p,
-                None,
-                Some(&mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r)),
+                &recs_vae::MultVaeData::new(&rows),
+                &mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r),
             )?;
             Trained::MultVae(m, rows)
         }
@@ -211,9 +210,9 @@ pub fn fit(
             };
             let n = p.n_epochs;
             Trained::Bivae(BiVae::fit(
-                train,
                 &p,
-                Some(&mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r)),
+                train,
+                &mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r),
             )?)
         }
         ModelKind::Autorec => {
@@ -232,9 +231,9 @@ pub fn fit(
             }
             let n = p.n_epochs;
             Trained::Autorec(AutoRec::fit(
-                train,
                 &p,
-                Some(&mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r)),
+                train,
+                &mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r),
             )?)
         }
         ModelKind::Mf | ModelKind::Bias | ModelKind::GlobalMean => {

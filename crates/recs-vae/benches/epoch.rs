@@ -74,7 +74,7 @@ fn epoch(c: &mut Criterion) {
         ..Default::default()
     };
     let mut trainer =
-        BiVaeTrainer::new(&train, &params, &Engine::Native).expect("valid parameters");
+        BiVaeTrainer::new(&params, &train, &Engine::Native).expect("valid parameters");
     let mut group = c.benchmark_group("bivae");
     group
         .sample_size(30)

@@ -14,7 +14,7 @@ use std::time::Instant;
 use recs_data::{Interactions, movielens, split};
 use recs_metrics::EvalConfig;
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{Activation, BiVae, BiVaeParams, Likelihood};
+use recs_vae::{Activation, BiVae, BiVaeParams, Control, EpochReport, Likelihood};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -45,7 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let t0 = Instant::now();
     let mut last = None;
-    let model = BiVae::fit(&train, &params, Some(&mut |r| last = Some(r.clone())))?;
+    let model = BiVae::fit(&params, &train, &mut |r: &EpochReport| {
+        last = Some(r.clone());
+        Control::Continue
+    })?;
     let train_s = t0.elapsed().as_secs_f64();
     if let Some(r) = last {
         println!("{r}");

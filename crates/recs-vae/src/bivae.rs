@@ -36,7 +36,8 @@ use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::AdamSet;
 use crate::persist::{self, ModelMeta, NamedTensor};
 use crate::team::{self, Team, ThreadChoice};
-use crate::train::{EpochReport, Noise, Progress, check_finite, sequential_batches};
+use crate::train::{EpochLoop, Epochs, Noise, check_finite, sequential_batches};
+use recs_core::{EpochReport, Progress};
 
 /// The model kind written into saved files.
 pub const MODEL_KIND: &str = "bivae";
@@ -381,28 +382,65 @@ enum CoreOn {
     Candle(Box<Core<CandleOps>>),
 }
 
-/// Trains a [`BiVae`] epoch by epoch (what [`BiVae::fit`] runs; benchmarks and callers that
-/// want to stop early drive it themselves).
-pub struct BiVaeTrainer {
+/// The training state and the thread choice: what the [`EpochLoop`] trains.
+struct Run {
     core: CoreOn,
-    n_epochs: usize,
-    started: Instant,
     threads: ThreadChoice,
+}
+
+impl Epochs for Run {
+    type Best = ();
+
+    /// An item pass, then a user pass; the losses are the mean per-row losses of each.
+    fn train_epoch(&mut self, _epoch: usize) -> Result<Vec<(&'static str, f64)>> {
+        let t0 = Instant::now();
+        // The native kernels' many short parallel regions run on a spinning team (see
+        // `team`), or on this thread alone when that has lately been faster (a busy machine).
+        let threads = self.threads.next();
+        let (item, user, n_items, n_users) = Team::run_with(threads, || match &mut self.core {
+            CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+            CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+        })?;
+        self.threads.record(threads, t0.elapsed().as_secs_f64());
+        Ok(vec![
+            ("item", item / n_items as f64),
+            ("user", user / n_users as f64),
+        ])
+    }
+
+    fn keep(&self) {}
+}
+
+impl Run {
+    fn finish(self) -> Result<BiVae> {
+        let threads = self.threads.next();
+        let core = self.core;
+        Team::run_with(threads, || match core {
+            CoreOn::Native(c) => c.finish(),
+            CoreOn::Candle(c) => c.finish(),
+        })
+    }
+}
+
+/// Trains a [`BiVae`] epoch by epoch (what [`BiVae::fit`] runs; benchmarks and callers that
+/// want to drive the epochs themselves use it).
+pub struct BiVaeTrainer {
+    run: Run,
+    epochs: EpochLoop<()>,
 }
 
 impl std::fmt::Debug for BiVaeTrainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BiVaeTrainer")
             .field("epochs_done", &self.epochs_done())
-            .field("n_epochs", &self.n_epochs)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl BiVaeTrainer {
     /// Validates `params`, binarises `train` (users × items; any stored value counts as an
     /// interaction) and initialises the model on `engine`.
-    pub fn new(train: &CsrMatrix, params: &BiVaeParams, engine: &Engine) -> Result<Self> {
+    pub fn new(params: &BiVaeParams, train: &CsrMatrix, engine: &Engine) -> Result<Self> {
         let started = Instant::now();
         let core = match engine {
             Engine::Native => CoreOn::Native(Box::new(Core::new(Native, train, params)?)),
@@ -420,53 +458,29 @@ impl BiVaeTrainer {
             CoreOn::Candle(_) => 1,
         };
         Ok(Self {
-            core,
-            n_epochs: params.n_epochs,
-            started,
-            threads: ThreadChoice::new(threads),
+            run: Run {
+                core,
+                threads: ThreadChoice::new(threads),
+            },
+            epochs: EpochLoop::new(params.n_epochs, started),
         })
     }
 
     /// Epochs run so far.
     pub fn epochs_done(&self) -> usize {
-        match &self.core {
-            CoreOn::Native(c) => c.epoch,
-            CoreOn::Candle(c) => c.epoch,
-        }
+        self.epochs.epochs_done()
     }
 
-    /// Runs one more epoch (an item pass, then a user pass). A NaN or infinite loss stops it
-    /// with [`VaeError::NonFiniteLoss`].
+    /// Runs one more epoch (an item pass, then a user pass) and reports its mean per-row
+    /// losses `"item"` and `"user"`. A NaN or infinite loss stops it with
+    /// [`VaeError::NonFiniteLoss`].
     pub fn run_epoch(&mut self) -> Result<EpochReport> {
-        let t0 = Instant::now();
-        // The native kernels' many short parallel regions run on a spinning team (see
-        // `team`), or on this thread alone when that has lately been faster (a busy machine).
-        let threads = self.threads.next();
-        let (item, user, n_items, n_users) = Team::run_with(threads, || match &mut self.core {
-            CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
-            CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
-        })?;
-        self.threads.record(threads, t0.elapsed().as_secs_f64());
-        Ok(EpochReport {
-            epoch: self.epochs_done(),
-            n_epochs: self.n_epochs,
-            losses: vec![
-                ("item", item / n_items as f64),
-                ("user", user / n_users as f64),
-            ],
-            seconds: t0.elapsed().as_secs_f64(),
-            elapsed_seconds: self.started.elapsed().as_secs_f64(),
-        })
+        self.epochs.epoch(&mut self.run)
     }
 
     /// Recomputes the posterior means with the final encoders and returns the model.
     pub fn finish(self) -> Result<BiVae> {
-        let threads = self.threads.next();
-        let core = self.core;
-        Team::run_with(threads, || match core {
-            CoreOn::Native(c) => c.finish(),
-            CoreOn::Candle(c) => c.finish(),
-        })
+        self.run.finish()
     }
 }
 
@@ -503,27 +517,28 @@ impl std::fmt::Debug for BiVae {
 }
 
 impl BiVae {
-    /// Trains on `train` (users × items; values are binarised) with `params` on the CPU.
-    /// `progress` is called after every epoch.
-    pub fn fit(train: &CsrMatrix, params: &BiVaeParams, progress: Progress<'_>) -> Result<BiVae> {
-        Self::fit_on(train, params, &Engine::Native, progress)
+    /// Trains with `params` on `train` (users × items; values are binarised) on the CPU.
+    /// `progress` is called after every epoch with the mean per-row losses `"item"` and
+    /// `"user"`; [`Control::Stop`](recs_core::Control::Stop) ends training early (the model
+    /// then holds the epochs run so far).
+    pub fn fit(
+        params: &BiVaeParams,
+        train: &CsrMatrix,
+        progress: &mut dyn Progress,
+    ) -> Result<BiVae> {
+        Self::fit_on(params, train, &Engine::Native, progress)
     }
 
     /// [`BiVae::fit`] on a chosen [`Engine`] (e.g. a CUDA device).
     pub fn fit_on(
-        train: &CsrMatrix,
         params: &BiVaeParams,
+        train: &CsrMatrix,
         engine: &Engine,
-        mut progress: Progress<'_>,
+        progress: &mut dyn Progress,
     ) -> Result<BiVae> {
-        let mut trainer = BiVaeTrainer::new(train, params, engine)?;
-        for _ in 0..params.n_epochs {
-            let report = trainer.run_epoch()?;
-            if let Some(cb) = progress.as_deref_mut() {
-                cb(&report);
-            }
-        }
-        trainer.finish()
+        let BiVaeTrainer { mut run, epochs } = BiVaeTrainer::new(params, train, engine)?;
+        epochs.run(&mut run, progress)?;
+        run.finish()
     }
 
     /// The hyper-parameters it was trained with.

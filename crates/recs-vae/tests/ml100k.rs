@@ -6,7 +6,7 @@ use std::path::Path;
 
 use recs_metrics::{EvalConfig, ScoreError, Scorer, evaluate};
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{BiVae, BiVaeParams};
+use recs_vae::{BiVae, BiVaeParams, NoProgress};
 
 /// Scores every item by its number of training interactions.
 struct Popularity(Vec<f32>);
@@ -43,7 +43,7 @@ fn thirty_epochs_on_ml100k_rank_well() {
         seed: 42,
         ..Default::default()
     };
-    let model = BiVae::fit(&train, &params, None).unwrap();
+    let model = BiVae::fit(&params, &train, &mut NoProgress).unwrap();
     let report = evaluate(&model, &train, &test, &EvalConfig::default()).unwrap();
     let ndcg = report.means["ndcg@10"];
     let precision = report.means["precision@10"];

@@ -4,7 +4,7 @@ mod common;
 
 use common::clustered;
 use recs_metrics::Scorer;
-use recs_vae::{BiVae, BiVaeParams, Engine, VaeError};
+use recs_vae::{BiVae, BiVaeParams, Engine, NoProgress, VaeError};
 
 fn trained() -> (BiVae, recs_sparse::CsrMatrix) {
     let (train, _) = clustered(30, 25, 3, 11);
@@ -18,7 +18,7 @@ fn trained() -> (BiVae, recs_sparse::CsrMatrix) {
         ..Default::default()
     };
     (
-        BiVae::fit_on(&train, &p, &Engine::Native, None).unwrap(),
+        BiVae::fit_on(&p, &train, &Engine::Native, &mut NoProgress).unwrap(),
         train,
     )
 }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use recs_vae::{BiVae, BiVaeParams, EpochReport};
+use recs_vae::{BiVae, BiVaeParams, Control, EpochReport};
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
@@ -88,14 +88,15 @@ fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
             eprintln!(
                 "epoch {:>4}/{}  {}  ({:.3} s)",
                 r.epoch,
-                r.n_epochs,
+                r.epochs,
                 losses.join("  "),
                 r.seconds
             );
         }
+        Control::Continue
     };
     let started = Instant::now();
-    let model = BiVae::fit(&data.train, &params, Some(&mut progress))?;
+    let model = BiVae::fit(&params, &data.train, &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let metrics = protocol::ranking_at_10(&model, &data)?;
     Ok(SeedRun {

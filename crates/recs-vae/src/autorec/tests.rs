@@ -10,7 +10,7 @@ use super::train::{BatchBuffers, Moments, Weights, batch_step, zeros2};
 use super::*;
 use crate::nn::HostLinear;
 use crate::optim::AdamStep;
-use crate::train::EpochReport;
+use recs_core::{Control, EpochReport, NoProgress};
 
 fn toy(seed: u64) -> CsrMatrix {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -161,7 +161,7 @@ fn learns_clips_and_falls_back_for_unseen() {
         learning_rate: 0.01,
         ..AutoRecParams::default()
     };
-    let m = AutoRec::fit(&x, &p, None).unwrap();
+    let m = AutoRec::fit(&p, &x, &mut NoProgress).unwrap();
     let mut se = 0.0;
     for u in 0..x.n_rows() {
         let row = x.row(u);
@@ -187,21 +187,21 @@ fn learns_clips_and_falls_back_for_unseen() {
     assert!(scores.iter().all(|s| (lo..=hi).contains(s)));
     // Same seed, same model; thread count does not matter.
     let one = AutoRec::fit(
-        &x,
         &AutoRecParams {
             n_threads: 1,
             ..p.clone()
         },
-        None,
+        &x,
+        &mut NoProgress,
     )
     .unwrap();
     let two = AutoRec::fit(
-        &x,
         &AutoRecParams {
             n_threads: 2,
             ..p.clone()
         },
-        None,
+        &x,
+        &mut NoProgress,
     )
     .unwrap();
     assert_eq!(one.dec_w, two.dec_w);
@@ -221,7 +221,11 @@ fn validation_keeps_the_best_epoch_and_patience_stops() {
         ..AutoRecParams::default()
     };
     let mut reports = Vec::new();
-    let m = AutoRec::fit(&x, &p, Some(&mut |r: &EpochReport| reports.push(r.clone()))).unwrap();
+    let m = AutoRec::fit(&p, &x, &mut |r: &EpochReport| {
+        reports.push(r.clone());
+        Control::Continue
+    })
+    .unwrap();
     let (ran, best) = m.epochs();
     assert_eq!(reports.len(), ran);
     assert!(ran < 400 && best + 5 == ran, "ran {ran}, best {best}");
@@ -293,7 +297,7 @@ fn save_load_round_trips_and_refuses_bad_files() {
         batch_size: 4,
         ..AutoRecParams::default()
     };
-    let mut m = AutoRec::fit(&x, &p, None).unwrap();
+    let mut m = AutoRec::fit(&p, &x, &mut NoProgress).unwrap();
     m.set_extra(serde_json::json!({"note": 1}));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.safetensors");

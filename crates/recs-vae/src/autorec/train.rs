@@ -6,6 +6,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use recs_core::Progress;
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use super::kernels::{act_code, adam_row, column_update, encode_rows, rows_step};
@@ -14,7 +15,7 @@ use crate::error::{Result, VaeError};
 use crate::nn::HostLinear;
 use crate::optim::{Adam, AdamStep};
 use crate::team;
-use crate::train::{EpochReport, Progress};
+use crate::train::{EpochLoop, Epochs, Goal, shuffled_batches};
 
 /// Rows of one batch and the buffers of its step.
 pub(super) struct BatchBuffers {
@@ -246,18 +247,87 @@ fn split_validation(
     Ok((m, val))
 }
 
+/// AutoRec's training state, as the [`EpochLoop`] trains it.
+struct Training<'a> {
+    params: &'a AutoRecParams,
+    /// The rows trained on (all training ratings but the validation ones).
+    fit_x: CsrMatrix,
+    /// Held-out `(row, col, rating)` entries for validation.
+    val: Option<Entries>,
+    w: Weights,
+    mom: Moments,
+    buf: BatchBuffers,
+    opt: Adam,
+    rng: ChaCha8Rng,
+    /// The rows with at least one rating, shuffled every epoch.
+    order: Vec<u32>,
+    /// What a validation model needs besides the weights.
+    n_users: usize,
+    n_items: usize,
+    global_mean: f32,
+    clip: (f32, f32),
+}
+
+impl Epochs for Training<'_> {
+    type Best = Weights;
+
+    /// Seeded shuffled batches, one Adam step each; the loss is the RMSE of the epoch's
+    /// batches before their updates.
+    fn train_epoch(&mut self, _epoch: usize) -> Result<Vec<(&'static str, f64)>> {
+        let mut sse = 0.0;
+        for batch in shuffled_batches(&mut self.order, &mut self.rng, self.params.batch_size) {
+            let step = self.opt.next_step();
+            sse += batch_step(
+                &self.fit_x,
+                batch,
+                &mut self.w,
+                &mut self.mom,
+                &mut self.buf,
+                self.params,
+                &step,
+            );
+        }
+        Ok(vec![("train_rmse", (sse / self.fit_x.nnz() as f64).sqrt())])
+    }
+
+    /// The RMSE on the held-out ratings.
+    fn validate(&mut self) -> Result<Option<f64>> {
+        let Some(val) = &self.val else {
+            return Ok(None);
+        };
+        let codes = encode_all(&self.fit_x, &self.w, self.params);
+        let model = AutoRec::assemble(
+            self.params,
+            self.n_users,
+            self.n_items,
+            &self.w,
+            codes,
+            &self.fit_x,
+            self.global_mean,
+            self.clip,
+        );
+        Ok(Some(model.rmse_on(val)))
+    }
+
+    fn keep(&self) -> Weights {
+        self.w.clone()
+    }
+}
+
 impl AutoRec {
-    /// Trains on `train`, a users × items matrix of ratings (every stored entry is an
-    /// observed rating), calling `progress` after every epoch with the losses `"train_rmse"`
-    /// (of the epoch's batches, before their updates) and, with validation,
-    /// `"validation_rmse"`.
+    /// Trains with `params` on `train`, a users × items matrix of ratings (every stored
+    /// entry is an observed rating), calling `progress` after every epoch with the loss
+    /// `"train_rmse"` (of the epoch's batches, before their updates) and, with validation,
+    /// the measure `"validation_rmse"`. [`Control::Stop`](recs_core::Control::Stop) ends
+    /// training early, keeping the best epoch's weights with validation, else the current
+    /// ones.
     ///
     /// Errors when a parameter is out of range, `train` holds no rating, or the loss stops
     /// being finite (naming the epoch).
     pub fn fit(
-        train: &CsrMatrix,
         params: &AutoRecParams,
-        mut progress: Progress<'_>,
+        train: &CsrMatrix,
+        progress: &mut dyn Progress,
     ) -> Result<AutoRec> {
         params.validate()?;
         if train.nnz() == 0 {
@@ -288,13 +358,13 @@ impl AutoRec {
         // PyTorch's nn.Linear initialisation for both layers (U(±1/√fan_in)).
         let enc = HostLinear::torch_init(n_cols, h, &mut rng);
         let dec = HostLinear::torch_init(h, n_cols, &mut rng);
-        let mut w = Weights {
+        let w = Weights {
             enc_w: enc.w.0,
             enc_b: enc.b.0,
             dec_w: dec.w.0,
             dec_b: dec.b.0,
         };
-        let mut mom = Moments {
+        let mom = Moments {
             enc_w: zeros2(n_cols * h),
             enc_b: zeros2(h),
             dec_w: zeros2(n_cols * h),
@@ -311,83 +381,44 @@ impl AutoRec {
         } else {
             params.n_threads
         };
-        let mut opt = Adam::new(params.learning_rate);
-        let mut order: Vec<u32> = (0..n_rows as u32)
+        let order: Vec<u32> = (0..n_rows as u32)
             .filter(|&r| !fit_x.row(r as usize).indices.is_empty())
             .collect();
-        let mut buf = BatchBuffers {
-            codes: Vec::new(),
-            d_pre: Vec::new(),
-            g: Vec::new(),
-            vals: Vec::new(),
-            offsets: Vec::new(),
-            col_start: Vec::new(),
-            hits: Vec::new(),
+        let mut t = Training {
+            params,
+            fit_x,
+            val,
+            w,
+            mom,
+            buf: BatchBuffers {
+                codes: Vec::new(),
+                d_pre: Vec::new(),
+                g: Vec::new(),
+                vals: Vec::new(),
+                offsets: Vec::new(),
+                col_start: Vec::new(),
+                hits: Vec::new(),
+            },
+            opt: Adam::new(params.learning_rate),
+            rng,
+            order,
+            n_users,
+            n_items,
+            global_mean,
+            clip,
         };
-        let mut best: Option<(f64, usize, Weights)> = None;
-        let mut epochs_trained = 0;
-        let mut since_best = 0;
-        team::Team::run_with(threads, || -> Result<()> {
-            for epoch in 1..=params.n_epochs {
-                let t0 = Instant::now();
-                order.shuffle(&mut rng);
-                let mut sse = 0.0;
-                for batch in order.chunks(params.batch_size) {
-                    let step = opt.next_step();
-                    sse += batch_step(&fit_x, batch, &mut w, &mut mom, &mut buf, params, &step);
-                }
-                let train_rmse = (sse / fit_x.nnz() as f64).sqrt();
-                if !train_rmse.is_finite() {
-                    return Err(VaeError::NonFiniteLoss {
-                        epoch,
-                        what: "train",
-                        value: train_rmse,
-                    });
-                }
-                epochs_trained = epoch;
-                let mut losses = vec![("train_rmse", train_rmse)];
-                if let Some(val) = &val {
-                    let codes = encode_all(&fit_x, &w, params);
-                    let model = Self::assemble(
-                        params,
-                        n_users,
-                        n_items,
-                        &w,
-                        codes,
-                        &fit_x,
-                        global_mean,
-                        clip,
-                    );
-                    let v = model.rmse_on(val);
-                    losses.push(("validation_rmse", v));
-                    if best.as_ref().is_none_or(|(b, _, _)| v < *b) {
-                        best = Some((v, epoch, w.clone()));
-                        since_best = 0;
-                    } else {
-                        since_best += 1;
-                    }
-                }
-                if let Some(cb) = progress.as_deref_mut() {
-                    cb(&EpochReport {
-                        epoch,
-                        n_epochs: params.n_epochs,
-                        losses,
-                        seconds: t0.elapsed().as_secs_f64(),
-                        elapsed_seconds: started.elapsed().as_secs_f64(),
-                    });
-                }
-                if params.patience.is_some_and(|p| since_best >= p) {
-                    break;
-                }
-            }
-            Ok(())
-        })?;
-        let best_epoch = match best {
-            Some((_, e, bw)) => {
+        let mut epochs = EpochLoop::new(params.n_epochs, started);
+        if t.val.is_some() {
+            epochs = epochs.with_validation("validation_rmse", Goal::Minimise, params.patience);
+        }
+        let done = team::Team::run_with(threads, || epochs.run(&mut t, progress))?;
+        let mut w = t.w;
+        let best_epoch = match done.best {
+            Some((e, bw)) => {
                 w = bw;
                 e
             }
-            None => epochs_trained,
+            None => done.epochs_run,
         };
         let codes = team::Team::run_with(threads, || encode_all(&full, &w, params));
         let mut model = Self::assemble(
@@ -400,7 +431,7 @@ impl AutoRec {
             global_mean,
             clip,
         );
-        model.epochs_trained = epochs_trained;
+        model.epochs_trained = done.epochs_run;
         model.best_epoch = best_epoch;
         Ok(model)
     }

@@ -15,7 +15,7 @@
 //! the dense layers are `gemm` products; the softmax and its gradient are one fused pass per
 //! row. Users not seen in training are scored from their fold-in rows ([`MultVae::scorer`]).
 //!
-//! The module's files: `params` (the hyper-parameters), `layout`
+//! The module's files: `params` (the hyper-parameters and the training data), `layout`
 //! (the layers in the flat parameter vector and the update blocks), `forward` (the forward
 //! pass and the softmax likelihood), `backward` (deltas and block gradients), `train`
 //! (fitting: the fused step), `score` (inference, evaluation, the fold-in scorer) and
@@ -32,7 +32,7 @@ mod tests;
 mod train;
 
 use layout::Layer;
-pub use params::MultVaeParams;
+pub use params::{MultVaeData, MultVaeParams};
 pub use score::FoldIn;
 
 /// Model kinds written in model files.

@@ -1,5 +1,6 @@
 //! Mult-VAE's and Mult-DAE's hyper-parameters.
 
+use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use super::{MODEL_KIND_DAE, MODEL_KIND_VAE};
@@ -115,5 +116,42 @@ impl MultVaeParams {
         } else {
             MODEL_KIND_DAE
         }
+    }
+}
+
+/// What [`MultVae::fit`](super::MultVae::fit) trains on: the training users' rows and,
+/// optionally, validation users to choose the epoch by.
+#[derive(Debug, Clone, Copy)]
+pub struct MultVaeData<'a> {
+    /// Users × items; every stored entry is a count (usually 1).
+    pub train: &'a CsrMatrix,
+    /// Validation users as `(fold-in rows, held-out rows)`, both over the training items:
+    /// after every epoch the users are encoded from their fold-in rows and their held-out
+    /// items ranked (NDCG@100); the best epoch's weights are kept. `None`: no validation,
+    /// the last epoch's weights.
+    pub validation: Option<(&'a CsrMatrix, &'a CsrMatrix)>,
+}
+
+impl<'a> MultVaeData<'a> {
+    /// Training rows without validation.
+    pub fn new(train: &'a CsrMatrix) -> Self {
+        Self {
+            train,
+            validation: None,
+        }
+    }
+
+    /// The same training rows, with validation users' fold-in and held-out rows.
+    pub fn with_validation(self, fold_in: &'a CsrMatrix, held_out: &'a CsrMatrix) -> Self {
+        Self {
+            validation: Some((fold_in, held_out)),
+            ..self
+        }
+    }
+}
+
+impl<'a> From<&'a CsrMatrix> for MultVaeData<'a> {
+    fn from(train: &'a CsrMatrix) -> Self {
+        Self::new(train)
     }
 }

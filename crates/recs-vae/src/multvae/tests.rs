@@ -10,7 +10,7 @@ use super::layout::blocks;
 use super::train::OptState;
 use super::*;
 use crate::optim::Adam;
-use crate::train::EpochReport;
+use recs_core::{Control, EpochReport, NoProgress};
 
 fn toy() -> CsrMatrix {
     let (mut u, mut i) = (Vec::new(), Vec::new());
@@ -39,13 +39,12 @@ fn gradient_matches_finite_differences() {
             ..Default::default()
         };
         let m = MultVae::fit(
-            &x,
             &MultVaeParams {
                 n_epochs: 1,
                 ..p.clone()
             },
-            None,
-            None,
+            &MultVaeData::new(&x),
+            &mut NoProgress,
         )
         .unwrap();
         let rows = [0u32, 4, 7, 11];
@@ -82,7 +81,12 @@ fn fused_step_is_the_gradient_then_adam() {
         weight_decay: 0.01,
         ..Default::default()
     };
-    let m = MultVae::fit(&x, &MultVaeParams { n_epochs: 1, ..p }, None, None).unwrap();
+    let m = MultVae::fit(
+        &MultVaeParams { n_epochs: 1, ..p },
+        &MultVaeData::new(&x),
+        &mut NoProgress,
+    )
+    .unwrap();
     let rows = [1u32, 2, 5, 9, 30];
     let mut grad = vec![0.0; m.theta.len()];
     let want_loss = m.gradient(
@@ -137,7 +141,11 @@ fn training_does_not_depend_on_the_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| MultVae::fit(&x, &p, None, None).unwrap().theta)
+            .install(|| {
+                MultVae::fit(&p, &MultVaeData::new(&x), &mut NoProgress)
+                    .unwrap()
+                    .theta
+            })
     };
     assert_eq!(fit(1), fit(3));
 }
@@ -154,12 +162,10 @@ fn learns_groups_and_round_trips() {
         ..Default::default()
     };
     let mut losses = Vec::new();
-    let m = MultVae::fit(
-        &x,
-        &p,
-        None,
-        Some(&mut |r: &EpochReport| losses.push(r.loss("loss").unwrap())),
-    )
+    let m = MultVae::fit(&p, &MultVaeData::new(&x), &mut |r: &EpochReport| {
+        losses.push(r.loss("loss").unwrap());
+        Control::Continue
+    })
     .unwrap();
     assert_eq!(losses.len(), 60);
     eprintln!(

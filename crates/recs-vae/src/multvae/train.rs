@@ -4,17 +4,17 @@
 use std::time::Instant;
 
 use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use recs_core::Progress;
 use recs_sparse::CsrMatrix;
 
 use super::layout::{BLOCK_FLOATS, Block, blocks, layout};
-use super::{MultVae, MultVaeParams};
+use super::{MultVae, MultVaeData, MultVaeParams};
 use crate::error::{Result, VaeError};
 use crate::kernels;
 use crate::optim::{self, Adam};
-use crate::train::{EpochReport, Progress};
+use crate::train::{EpochLoop, Epochs, Goal, shuffled_batches};
 
 /// Adam's state over the flat parameters.
 pub(super) struct OptState {
@@ -23,18 +23,86 @@ pub(super) struct OptState {
     pub(super) v: Vec<f32>,
 }
 
+/// Mult-VAE's training state, as the [`EpochLoop`] trains it.
+struct Training<'a> {
+    /// The model being trained; its `theta` is only filled in while validating.
+    model: MultVae,
+    /// The weights.
+    theta: Vec<f32>,
+    blocks: Vec<Block>,
+    opt: OptState,
+    rng: ChaCha8Rng,
+    /// The users with at least one interaction, shuffled every epoch.
+    order: Vec<u32>,
+    /// Batches trained so far (the KL annealing's step).
+    step: usize,
+    data: &'a MultVaeData<'a>,
+}
+
+impl Epochs for Training<'_> {
+    type Best = Vec<f32>;
+
+    /// Seeded shuffled batches of users, one fused step each; the loss is the mean over the
+    /// epoch's users of the batch-mean negative ELBO.
+    fn train_epoch(&mut self, _epoch: usize) -> Result<Vec<(&'static str, f64)>> {
+        let params = &self.model.params;
+        let train = self.data.train;
+        let mut loss_sum = 0.0f64;
+        for batch in shuffled_batches(&mut self.order, &mut self.rng, params.batch_size) {
+            let beta = if !params.variational {
+                0.0
+            } else if params.total_anneal_steps == 0 {
+                params.anneal_cap
+            } else {
+                params
+                    .anneal_cap
+                    .min(self.step as f32 / params.total_anneal_steps as f32)
+            };
+            let loss = self.model.train_step(
+                &self.blocks,
+                &mut self.opt,
+                &mut self.theta,
+                train,
+                batch,
+                beta,
+                &mut self.rng,
+            );
+            loss_sum += loss * batch.len() as f64;
+            self.step += 1;
+        }
+        Ok(vec![("loss", loss_sum / self.order.len() as f64)])
+    }
+
+    /// NDCG@100 of the validation users.
+    fn validate(&mut self) -> Result<Option<f64>> {
+        let Some((vin, vout)) = self.data.validation else {
+            return Ok(None);
+        };
+        self.model.theta = std::mem::take(&mut self.theta);
+        let ndcg = self.model.ndcg_at(vin, vout, 100);
+        self.theta = std::mem::take(&mut self.model.theta);
+        ndcg.map(Some)
+    }
+
+    fn keep(&self) -> Vec<f32> {
+        self.theta.clone()
+    }
+}
+
 impl MultVae {
-    /// Trains on `train` (users × items; every stored entry is a count, usually 1), choosing
-    /// the epoch by NDCG@100 of `validation` (fold-in rows, held-out rows) when given.
-    /// Reports each epoch's `"loss"` (the batch-mean negative ELBO) and, with validation,
-    /// `"validation_ndcg@100"`.
+    /// Trains with `params` on `data.train` (users × items; every stored entry is a count,
+    /// usually 1), choosing the epoch by NDCG@100 of `data.validation` (fold-in rows,
+    /// held-out rows) when given. Reports each epoch's `"loss"` (the batch-mean negative
+    /// ELBO) and, with validation, the measure `"validation_ndcg@100"`.
+    /// [`Control::Stop`](recs_core::Control::Stop) ends training early, keeping the best
+    /// epoch's weights with validation, else the current ones.
     pub fn fit(
-        train: &CsrMatrix,
         params: &MultVaeParams,
-        validation: Option<(&CsrMatrix, &CsrMatrix)>,
-        mut progress: Progress<'_>,
+        data: &MultVaeData<'_>,
+        progress: &mut dyn Progress,
     ) -> Result<MultVae> {
         params.validate()?;
+        let train = data.train;
         if train.nnz() == 0 {
             return Err(VaeError::InvalidData(
                 "the training matrix holds no interaction".into(),
@@ -57,7 +125,7 @@ impl MultVae {
                 *v = e * 0.001;
             }
         }
-        let mut model = MultVae {
+        let model = MultVae {
             params: params.clone(),
             n_items,
             layers,
@@ -68,81 +136,35 @@ impl MultVae {
             extra: serde_json::Value::Null,
         };
         let blocks = blocks(&model.layers, BLOCK_FLOATS);
-        let mut opt = OptState {
+        let opt = OptState {
             adam: Adam::new(params.learning_rate),
             m: vec![0.0f32; n_params],
             v: vec![0.0f32; n_params],
         };
-        let mut order: Vec<u32> = (0..train.n_rows() as u32)
+        let order: Vec<u32> = (0..train.n_rows() as u32)
             .filter(|&r| !train.row(r as usize).indices.is_empty())
             .collect();
-        let mut step = 0usize;
-        let mut best: Option<(f64, usize, Vec<f32>)> = None;
-        let mut since_best = 0;
-        for epoch in 1..=params.n_epochs {
-            let t0 = Instant::now();
-            order.shuffle(&mut rng);
-            let mut loss_sum = 0.0f64;
-            for batch in order.chunks(params.batch_size) {
-                let beta = if !params.variational {
-                    0.0
-                } else if params.total_anneal_steps == 0 {
-                    params.anneal_cap
-                } else {
-                    params
-                        .anneal_cap
-                        .min(step as f32 / params.total_anneal_steps as f32)
-                };
-                let loss =
-                    model.train_step(&blocks, &mut opt, &mut theta, train, batch, beta, &mut rng);
-                loss_sum += loss * batch.len() as f64;
-                step += 1;
-            }
-            let loss = loss_sum / order.len() as f64;
-            if !loss.is_finite() {
-                return Err(VaeError::NonFiniteLoss {
-                    epoch,
-                    what: "train",
-                    value: loss,
-                });
-            }
-            model.epochs_trained = epoch;
-            let mut losses = vec![("loss", loss)];
-            if let Some((vin, vout)) = validation {
-                model.theta = std::mem::take(&mut theta);
-                let ndcg = model.ndcg_at(vin, vout, 100)?;
-                theta = std::mem::take(&mut model.theta);
-                losses.push(("validation_ndcg@100", ndcg));
-                if best.as_ref().is_none_or(|(b, _, _)| ndcg > *b) {
-                    best = Some((ndcg, epoch, theta.clone()));
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                }
-            }
-            if let Some(cb) = progress.as_deref_mut() {
-                cb(&EpochReport {
-                    epoch,
-                    n_epochs: params.n_epochs,
-                    losses,
-                    seconds: t0.elapsed().as_secs_f64(),
-                    elapsed_seconds: started.elapsed().as_secs_f64(),
-                });
-            }
-            if params.patience.is_some_and(|p| since_best >= p) {
-                break;
-            }
+        let mut t = Training {
+            model,
+            theta,
+            blocks,
+            opt,
+            rng,
+            order,
+            step: 0,
+            data,
+        };
+        let mut epochs = EpochLoop::new(params.n_epochs, started);
+        if data.validation.is_some() {
+            epochs = epochs.with_validation("validation_ndcg@100", Goal::Maximise, params.patience);
         }
-        match best {
-            Some((_, e, t)) => {
-                model.best_epoch = e;
-                model.theta = t;
-            }
-            None => {
-                model.best_epoch = model.epochs_trained;
-                model.theta = theta;
-            }
-        }
+        let done = epochs.run(&mut t, progress)?;
+        let mut model = t.model;
+        model.epochs_trained = done.epochs_run;
+        (model.best_epoch, model.theta) = match done.best {
+            Some(best) => best,
+            None => (done.epochs_run, t.theta),
+        };
         Ok(model)
     }
 
