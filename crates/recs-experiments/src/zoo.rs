@@ -175,7 +175,7 @@ pub fn fit(
         ModelKind::Multvae | ModelKind::Multdae => {
             let mut p = multvae::ml100k_params(kind == ModelKind::Multvae, seed, o.epochs);
             if let Some(k) = o.factors {
-                p.latent = k;
+                p.factors = k;
             }
             if let Some(h) = o.hidden {
                 p.hidden = vec![h];
@@ -184,12 +184,12 @@ pub fn fit(
                 p.learning_rate = lr;
             }
             if let Some(r) = o.reg {
-                p.weight_decay = r as f32;
+                p.reg = r;
             }
             if let Some(b) = o.batch_size {
                 p.batch_size = b;
             }
-            let n = p.n_epochs;
+            let n = p.epochs;
             let rows = train.binarize();
             let m = MultVae::fit(
                 &p,
@@ -200,36 +200,34 @@ pub fn fit(
         }
         ModelKind::Bivae => {
             let p = BiVaeParams {
-                k: o.factors.unwrap_or(50),
-                encoder_structure: vec![o.hidden.unwrap_or(100)],
-                n_epochs: o.epochs.unwrap_or(500),
+                factors: o.factors.unwrap_or(50),
+                hidden: vec![o.hidden.unwrap_or(100)],
+                epochs: o.epochs.unwrap_or(500),
                 batch_size: o.batch_size.unwrap_or(128),
                 learning_rate: o.lr.unwrap_or(0.001),
                 seed,
                 ..BiVaeParams::default()
             };
-            let n = p.n_epochs;
-            Trained::Bivae(BiVae::fit(
-                &p,
-                train,
-                &mut |r: &recs_vae::EpochReport| vae_cb(n, progress, r),
-            )?)
+            let n = p.epochs;
+            Trained::Bivae(BiVae::fit(&p, train, &mut |r: &recs_vae::EpochReport| {
+                vae_cb(n, progress, r)
+            })?)
         }
         ModelKind::Autorec => {
             let mut p = autorec::ml100k_params(seed, o.epochs);
             if let Some(h) = o.hidden {
-                p.hidden = h;
+                p.factors = h;
             }
             if let Some(lr) = o.lr {
                 p.learning_rate = lr;
             }
             if let Some(r) = o.reg {
-                p.lambda = r as f32;
+                p.reg = r;
             }
             if let Some(b) = o.batch_size {
                 p.batch_size = b;
             }
-            let n = p.n_epochs;
+            let n = p.epochs;
             Trained::Autorec(AutoRec::fit(
                 &p,
                 train,
@@ -346,11 +344,11 @@ impl Trained {
     /// models that have them.
     pub fn item_vectors(&self) -> Option<(&[f32], usize)> {
         match self {
-            Trained::Bivae(m) => Some((m.item_embeddings(), m.k())),
+            Trained::Bivae(m) => Some((m.item_embeddings(), m.factors())),
             Trained::Mf(m) => Some((m.item_factors(), m.params().n_factors)),
             Trained::Bpr(m) => Some((m.item_factors(), m.params().n_factors)),
             Trained::Autorec(m) if m.params().item_based => {
-                Some((m.row_codes(), m.params().hidden))
+                Some((m.row_codes(), m.params().factors))
             }
             _ => None,
         }

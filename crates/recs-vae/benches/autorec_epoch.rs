@@ -41,7 +41,7 @@ fn train() -> CsrMatrix {
 fn bench(c: &mut Criterion) {
     let x = train();
     let params = AutoRecParams {
-        n_epochs: 1,
+        epochs: 1,
         ..AutoRecParams::default()
     };
     let mut g = c.benchmark_group("autorec");

@@ -66,10 +66,10 @@ fn ml100k_train() -> CsrMatrix {
 fn epoch(c: &mut Criterion) {
     let train = ml100k_train();
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
+        factors: 50,
+        hidden: vec![100],
         batch_size: 128,
-        n_epochs: 500,
+        epochs: 500,
         seed: 42,
         ..Default::default()
     };

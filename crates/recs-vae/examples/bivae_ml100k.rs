@@ -33,11 +33,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test.nnz()
     );
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
+        factors: 50,
+        hidden: vec![100],
         act_fn: Activation::Tanh,
         likelihood: Likelihood::Pois,
-        n_epochs: epochs,
+        epochs: epochs,
         batch_size: 128,
         learning_rate: 0.001,
         beta_kl: 1.0,

@@ -30,34 +30,40 @@ use crate::Engine;
 use crate::backend::candle::CandleOps;
 use crate::backend::native::{HostMat, Native};
 use crate::backend::{Backend, StepSpec};
-use crate::error::{Result, VaeError};
+use crate::error::{Result, VaeError, count_in};
 use crate::kernels::{MatRef, gemm};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::AdamSet;
 use crate::persist::{self, ModelMeta, NamedTensor};
 use crate::team::{self, Team, ThreadChoice};
 use crate::train::{EpochLoop, Epochs, Noise, check_finite, sequential_batches};
+use recs_core::ParamError;
+use recs_core::params::{non_negative, positive};
 use recs_core::{EpochReport, Progress};
 
 /// The model kind written into saved files.
 pub const MODEL_KIND: &str = "bivae";
 
-/// BiVAE's hyper-parameters. Names and defaults are Cornac's `BiVAECF`'s.
+/// BiVAE's hyper-parameters: Cornac's `BiVAECF`'s defaults, in the project's shared
+/// vocabulary (Cornac's `k` is `factors`, `encoder_structure` is `hidden`, `n_epochs` is
+/// `epochs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BiVaeParams {
-    /// Dimension of the user and item factors θ, β. Default 10; allowed 1..=65536.
-    pub k: usize,
-    /// Hidden layer widths of both encoders: the user encoder is
-    /// `[n_items, encoder_structure…, k]`, the item encoder `[n_users, …, k]`.
+    /// Dimension of the user and item factors θ, β (Cornac's `k`). Default 10; allowed
+    /// 1..=65536.
+    pub factors: usize,
+    /// Hidden layer widths of both encoders (Cornac's `encoder_structure`): the user encoder
+    /// is `[n_items, hidden…, factors]`, the item encoder `[n_users, …, factors]`.
     /// Default `[20]`; 1 to 16 layers, each 1..=65536 wide.
-    pub encoder_structure: Vec<usize>,
+    pub hidden: Vec<usize>,
     /// Activation after each hidden layer. Default `tanh`.
     pub act_fn: Activation,
     /// Likelihood of the data given the decoder. Default `pois`.
     pub likelihood: Likelihood,
-    /// Training epochs (each one item pass and one user pass). Default 100; allowed 1..=1000000.
-    pub n_epochs: usize,
+    /// Training epochs, each one item pass and one user pass (Cornac's `n_epochs`).
+    /// Default 100; allowed 1..=1000000.
+    pub epochs: usize,
     /// Rows per batch on both sides. Default 100; allowed 1..=1000000.
     pub batch_size: usize,
     /// Adam's learning rate for both optimisers. Default 0.001; any finite value > 0.
@@ -71,11 +77,11 @@ pub struct BiVaeParams {
 impl Default for BiVaeParams {
     fn default() -> Self {
         Self {
-            k: 10,
-            encoder_structure: vec![20],
+            factors: 10,
+            hidden: vec![20],
             act_fn: Activation::Tanh,
             likelihood: Likelihood::Pois,
-            n_epochs: 100,
+            epochs: 100,
             batch_size: 100,
             learning_rate: 0.001,
             beta_kl: 1.0,
@@ -89,55 +95,25 @@ const MAX_LAYERS: usize = 16;
 const MAX_COUNT: usize = 1_000_000;
 
 impl BiVaeParams {
-    /// Checks every parameter against its allowed range; the error names the parameter.
-    pub fn validate(&self) -> Result<()> {
-        if !(1..=MAX_WIDTH).contains(&self.k) {
-            return Err(VaeError::invalid(
-                "k",
-                self.k,
-                format!("in 1..={MAX_WIDTH}"),
-            ));
-        }
-        let dims = &self.encoder_structure;
+    /// Checks every parameter against its allowed range; the error names the parameter,
+    /// its value and the range. [`BiVae::fit`] calls it first.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        count_in("factors", self.factors, 1, MAX_WIDTH)?;
+        let dims = &self.hidden;
         if dims.is_empty()
             || dims.len() > MAX_LAYERS
             || dims.iter().any(|d| !(1..=MAX_WIDTH).contains(d))
         {
-            return Err(VaeError::invalid(
-                "encoder_structure",
+            return Err(ParamError::new(
+                "hidden",
                 format!("{dims:?}"),
                 format!("1 to {MAX_LAYERS} layer widths, each in 1..={MAX_WIDTH}"),
             ));
         }
-        if !(1..=MAX_COUNT).contains(&self.n_epochs) {
-            return Err(VaeError::invalid(
-                "n_epochs",
-                self.n_epochs,
-                format!("in 1..={MAX_COUNT}"),
-            ));
-        }
-        if !(1..=MAX_COUNT).contains(&self.batch_size) {
-            return Err(VaeError::invalid(
-                "batch_size",
-                self.batch_size,
-                format!("in 1..={MAX_COUNT}"),
-            ));
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(VaeError::invalid(
-                "learning_rate",
-                self.learning_rate,
-                "a finite number > 0",
-            ));
-        }
-        if !(self.beta_kl.is_finite() && self.beta_kl >= 0.0) {
-            return Err(VaeError::invalid(
-                "beta_kl",
-                self.beta_kl,
-                "a finite number ≥ 0",
-            ));
-        }
-        Ok(())
+        count_in("epochs", self.epochs, 1, MAX_COUNT)?;
+        count_in("batch_size", self.batch_size, 1, MAX_COUNT)?;
+        positive("learning_rate", self.learning_rate)?;
+        non_negative("beta_kl", self.beta_kl)
     }
 }
 
@@ -223,7 +199,7 @@ fn side_pass<B: Backend>(
     epoch: usize,
     what: &'static str,
 ) -> Result<f64> {
-    let k = p.k;
+    let k = p.factors;
     let dec = be.decoder(other)?;
     let mut total = 0.0;
     for (i, rows) in batches.ranges.iter().enumerate() {
@@ -273,14 +249,14 @@ impl<B: Backend> Core<B> {
         }
         let x = train.binarize();
         let xt = x.transpose();
-        let k = params.k;
+        let k = params.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         // θ: PyTorch's kaiming_uniform_(a=√5) on an n_users × k tensor, i.e. U(±1/√k).
         let bound = 1.0 / (k as f32).sqrt();
         let theta: Vec<f32> = (0..n_users * k)
             .map(|_| rng.random_range(-bound..bound))
             .collect();
-        let dims = &params.encoder_structure;
+        let dims = &params.hidden;
         let user = GaussianEncoder::init(n_items, dims, k, params.act_fn, &mut rng);
         let item = GaussianEncoder::init(n_users, dims, k, params.act_fn, &mut rng);
         let up = |(d, r, c): (Vec<f32>, usize, usize)| be.upload(d, r, c);
@@ -349,7 +325,7 @@ impl<B: Backend> Core<B> {
     }
 
     fn finish(self) -> Result<BiVae> {
-        let k = self.params.k;
+        let k = self.params.factors;
         let mu_beta = means(&self.be, &self.item, &self.xt, &self.item_batches, k)?;
         let mu_theta = means(&self.be, &self.user, &self.x, &self.user_batches, k)?;
         let be = &self.be;
@@ -462,7 +438,7 @@ impl BiVaeTrainer {
                 core,
                 threads: ThreadChoice::new(threads),
             },
-            epochs: EpochLoop::new(params.n_epochs, started),
+            epochs: EpochLoop::new(params.epochs, started),
         })
     }
 
@@ -547,8 +523,8 @@ impl BiVae {
     }
 
     /// Dimension of the factors.
-    pub fn k(&self) -> usize {
-        self.params.k
+    pub fn factors(&self) -> usize {
+        self.params.factors
     }
 
     /// Epochs it was trained for.
@@ -592,7 +568,7 @@ impl BiVae {
         }
         let x = x.binarize();
         let batches = Batches::new(&Native, &x, self.params.batch_size)?;
-        means(&Native, enc, &x, &batches, self.params.k)
+        means(&Native, enc, &x, &batches, self.params.factors)
     }
 
     /// Free-form metadata saved with the model (e.g. the CLI's id maps); `null` by default.
@@ -610,7 +586,7 @@ impl BiVae {
     /// over `path`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let k = self.params.k;
+        let k = self.params.factors;
         let mut tensors = vec![
             NamedTensor {
                 name: "mu_theta".into(),
@@ -670,7 +646,7 @@ impl BiVae {
         let params: BiVaeParams = serde_json::from_value(meta.params.clone())
             .map_err(|e| bad(format!("unreadable params: {e}")))?;
         params.validate().map_err(|e| bad(e.to_string()))?;
-        let k = params.k;
+        let k = params.factors;
         let dim = |name: &str, axis: usize| -> Result<usize> {
             meta.shapes
                 .get(name)
@@ -706,7 +682,7 @@ impl BiVae {
             };
             let mut hidden = Vec::new();
             let mut fan_in = n_in;
-            for (i, &d) in params.encoder_structure.iter().enumerate() {
+            for (i, &d) in params.hidden.iter().enumerate() {
                 hidden.push(layer(format!("fc{i}"), fan_in, d)?);
                 fan_in = d;
             }
@@ -756,7 +732,7 @@ impl Scorer for BiVae {
 
     /// One matrix product: the users' `μ_θ` rows times `μ_βᵀ`.
     fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
-        let (n, k) = (self.n_items, self.params.k);
+        let (n, k) = (self.n_items, self.params.factors);
         if out.len() != users.len() * n {
             return Err(ScoreError::BufferLength {
                 got: out.len(),

@@ -23,7 +23,7 @@
 //! let (u, i): (Vec<u32>, Vec<u32>) =
 //!     [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2), (2, 3), (3, 3), (3, 4)].into_iter().unzip();
 //! let x = CsrMatrix::from_triplets(4, 5, &u, &i, &vec![1.0; u.len()], DuplicatePolicy::Sum)?;
-//! let params = BiVaeParams { k: 2, encoder_structure: vec![4], n_epochs: 5, batch_size: 2, ..Default::default() };
+//! let params = BiVaeParams { factors: 2, hidden: vec![4], epochs: 5, batch_size: 2, ..Default::default() };
 //! let mut epochs = 0;
 //! let model = BiVae::fit(&params, &x, &mut |_: &EpochReport| {
 //!     epochs += 1;

@@ -34,7 +34,7 @@ fn short_runs_beat_the_global_mean_on_ml100k() {
     for item_based in [true, false] {
         let params = AutoRecParams {
             item_based,
-            n_epochs: 15,
+            epochs: 15,
             validation_fraction: 0.05,
             ..AutoRecParams::default()
         };

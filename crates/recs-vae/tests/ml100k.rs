@@ -36,9 +36,9 @@ fn thirty_epochs_on_ml100k_rank_well() {
     let train = split.train.to_csr(DuplicatePolicy::Error).unwrap();
     let test = split.test.to_csr(DuplicatePolicy::Error).unwrap();
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
-        n_epochs: 30,
+        factors: 50,
+        hidden: vec![100],
+        epochs: 30,
         batch_size: 128,
         seed: 42,
         ..Default::default()

@@ -29,7 +29,7 @@ fn short_runs_fold_in_held_out_users_far_above_chance() {
     for variational in [true, false] {
         let params = MultVaeParams {
             variational,
-            n_epochs: 12,
+            epochs: 12,
             ..MultVaeParams::default()
         };
         let mut ndcg = Vec::new();

@@ -12,7 +12,7 @@ use crate::{Reference, RunOptions, protocol};
 /// The settings `autorec-ml100k` trains with (see the experiment's description).
 pub fn ml100k_params(seed: u64, epochs: Option<usize>) -> AutoRecParams {
     AutoRecParams {
-        n_epochs: epochs.unwrap_or(200),
+        epochs: epochs.unwrap_or(200),
         seed,
         ..AutoRecParams::default()
     }

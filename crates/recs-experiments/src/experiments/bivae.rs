@@ -70,9 +70,9 @@ pub const BIVAE_ML100K: Experiment = Experiment {
 fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, seed)?;
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
-        n_epochs: opts.epochs.unwrap_or(500),
+        factors: 50,
+        hidden: vec![100],
+        epochs: opts.epochs.unwrap_or(500),
         batch_size: 128,
         learning_rate: 0.001,
         seed,
@@ -103,6 +103,6 @@ fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
         train_seconds,
         metrics,
         params: serde_json::to_value(&params)?,
-        epochs: params.n_epochs,
+        epochs: params.epochs,
     })
 }

@@ -22,7 +22,7 @@ const METRICS: &[&str] = &["recall@20", "recall@50", "ndcg@100"];
 pub fn ml100k_params(variational: bool, seed: u64, epochs: Option<usize>) -> MultVaeParams {
     MultVaeParams {
         variational,
-        n_epochs: epochs.unwrap_or(200),
+        epochs: epochs.unwrap_or(200),
         seed,
         ..MultVaeParams::default()
     }
@@ -151,7 +151,7 @@ pub const MULTDAE_ML20M: Experiment = Experiment {
         let p = MultVaeParams {
             hidden: vec![],
             batch_size: 500,
-            weight_decay: 0.01,
+            reg: 0.01,
             ..ml100k_params(false, seed, opts.epochs)
         };
         run_ml20m(opts, p)

@@ -9,7 +9,7 @@ use crate::persist::{self, ModelMeta, NamedTensor};
 impl AutoRec {
     /// Writes the model to `path` atomically (see [`crate::persist`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let h = self.params.hidden;
+        let h = self.params.factors;
         let (n_rows, n_cols) = (self.row_seen.len(), self.col_seen.len());
         fn t<'a>(name: &str, shape: Vec<usize>, data: &'a [f32]) -> NamedTensor<'a> {
             NamedTensor {
@@ -75,7 +75,7 @@ impl AutoRec {
             .get("clip")
             .and_then(|c| Some((c.get(0)?.as_f64()? as f32, c.get(1)?.as_f64()? as f32)))
             .ok_or_else(|| bad("training.clip is missing".into()))?;
-        let h = params.hidden;
+        let h = params.factors;
         let mut take = |name: &str, shape: &[usize]| persist::take(path, &mut tensors, name, shape);
         Ok(AutoRec {
             enc_w: take("enc_w", &[n_cols, h])?,

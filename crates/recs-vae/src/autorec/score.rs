@@ -27,13 +27,13 @@ impl AutoRec {
         if !known {
             return self.default_rating();
         }
-        let h = self.params.hidden;
+        let h = self.params.factors;
         let z = self.output(&self.codes[r * h..(r + 1) * h], c);
         z.clamp(self.clip.0, self.clip.1)
     }
 
     fn output(&self, code: &[f32], c: usize) -> f32 {
-        let h = self.params.hidden;
+        let h = self.params.factors;
         output_one(
             code,
             &self.dec_w[c * h..(c + 1) * h],

@@ -29,7 +29,7 @@ fn toy(seed: u64) -> CsrMatrix {
 
 /// The dense masked loss of the reference, in f64.
 fn dense_loss(x: &CsrMatrix, w: &Weights, p: &AutoRecParams, rows: &[u32]) -> f64 {
-    let h = p.hidden;
+    let h = p.factors;
     let n_cols = x.n_cols();
     let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
     let mut loss = 0.0;
@@ -63,7 +63,7 @@ fn dense_loss(x: &CsrMatrix, w: &Weights, p: &AutoRecParams, rows: &[u32]) -> f6
         .chain(&w.dec_w)
         .map(|&a| f64::from(a).powi(2))
         .sum();
-    loss + f64::from(p.lambda) / 2.0 * reg
+    loss + f64::from(p.reg as f32) / 2.0 * reg
 }
 
 #[test]
@@ -73,11 +73,11 @@ fn sparse_gradients_match_the_dense_masked_loss() {
     // lr → the gradient itself: run `rows_step` + the column reduction directly.
     let x = toy(3);
     let p = AutoRecParams {
-        hidden: 4,
-        lambda: 0.7,
+        factors: 4,
+        reg: 0.7,
         ..AutoRecParams::default()
     };
-    let (n_cols, h) = (x.n_cols(), p.hidden);
+    let (n_cols, h) = (x.n_cols(), p.factors);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let enc = HostLinear::torch_init(n_cols, h, &mut rng);
     let dec = HostLinear::torch_init(h, n_cols, &mut rng);
@@ -124,7 +124,7 @@ fn sparse_gradients_match_the_dense_masked_loss() {
         .map(|&a| f64::from(a).powi(2))
         .sum();
     assert!(
-        (base - (sse + f64::from(p.lambda) / 2.0 * reg)).abs() < 1e-3 * base.max(1.0),
+        (base - (sse + f64::from(p.reg as f32) / 2.0 * reg)).abs() < 1e-3 * base.max(1.0),
         "{base} vs {sse}"
     );
     let check = |name: &str, analytic: &[f32], get: &dyn Fn(&mut Weights) -> &mut Vec<f32>| {
@@ -154,9 +154,9 @@ fn sparse_gradients_match_the_dense_masked_loss() {
 fn learns_clips_and_falls_back_for_unseen() {
     let x = toy(5);
     let p = AutoRecParams {
-        hidden: 8,
-        lambda: 0.1,
-        n_epochs: 300,
+        factors: 8,
+        reg: 0.1,
+        epochs: 300,
         batch_size: 4,
         learning_rate: 0.01,
         ..AutoRecParams::default()
@@ -188,7 +188,7 @@ fn learns_clips_and_falls_back_for_unseen() {
     // Same seed, same model; thread count does not matter.
     let one = AutoRec::fit(
         &AutoRecParams {
-            n_threads: 1,
+            threads: 1,
             ..p.clone()
         },
         &x,
@@ -197,7 +197,7 @@ fn learns_clips_and_falls_back_for_unseen() {
     .unwrap();
     let two = AutoRec::fit(
         &AutoRecParams {
-            n_threads: 2,
+            threads: 2,
             ..p.clone()
         },
         &x,
@@ -211,9 +211,9 @@ fn learns_clips_and_falls_back_for_unseen() {
 fn validation_keeps_the_best_epoch_and_patience_stops() {
     let x = toy(7);
     let p = AutoRecParams {
-        hidden: 8,
-        lambda: 0.0,
-        n_epochs: 400,
+        factors: 8,
+        reg: 0.0,
+        epochs: 400,
         batch_size: 4,
         learning_rate: 0.05,
         validation_fraction: 0.3,
@@ -242,17 +242,24 @@ fn validate_names_the_parameter() {
     for (p, name) in [
         (
             AutoRecParams {
-                hidden: 0,
+                factors: 0,
                 ..Default::default()
             },
-            "hidden",
+            "factors",
         ),
         (
             AutoRecParams {
-                lambda: -1.0,
+                reg: -1.0,
                 ..Default::default()
             },
-            "lambda",
+            "reg",
+        ),
+        (
+            AutoRecParams {
+                reg: 1e300,
+                ..Default::default()
+            },
+            "reg",
         ),
         (
             AutoRecParams {
@@ -283,8 +290,9 @@ fn validate_names_the_parameter() {
             "rating_range",
         ),
     ] {
-        let e = p.validate().unwrap_err().to_string();
-        assert!(e.contains(name), "{e}");
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.param, name, "{e}");
+        assert!(e.to_string().contains(name), "{e}");
     }
 }
 
@@ -292,8 +300,8 @@ fn validate_names_the_parameter() {
 fn save_load_round_trips_and_refuses_bad_files() {
     let x = toy(9);
     let p = AutoRecParams {
-        hidden: 6,
-        n_epochs: 5,
+        factors: 6,
+        epochs: 5,
         batch_size: 4,
         ..AutoRecParams::default()
     };

@@ -64,7 +64,7 @@ pub(super) fn batch_step(
     params: &AutoRecParams,
     step: &AdamStep,
 ) -> f64 {
-    let h = params.hidden;
+    let h = params.factors;
     let n_cols = x.n_cols();
     let acts = (
         act_code(Some(params.hidden_activation)),
@@ -131,7 +131,7 @@ pub(super) fn batch_step(
     {
         let (codes, d_pre, g, vals) = (&buf.codes, &buf.d_pre, &buf.g, &buf.vals);
         let (hits, col_start) = (&buf.hits, &buf.col_start);
-        let lambda = params.lambda;
+        let lambda = params.reg as f32;
         let mut parts: Vec<_> = w
             .dec_w
             .chunks_mut(COL_CHUNK * h)
@@ -197,7 +197,7 @@ pub(super) fn batch_step(
 
 /// Codes of every row of `x` (`rows × hidden`), in parallel.
 pub(super) fn encode_all(x: &CsrMatrix, w: &Weights, params: &AutoRecParams) -> Vec<f32> {
-    let h = params.hidden;
+    let h = params.factors;
     let act = act_code(Some(params.hidden_activation));
     let rows: Vec<u32> = (0..x.n_rows() as u32).collect();
     let mut out = vec![0.0f32; rows.len() * h];
@@ -353,7 +353,7 @@ impl AutoRec {
                     (lo.min(v), hi.max(v))
                 })
         });
-        let h = params.hidden;
+        let h = params.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         // PyTorch's nn.Linear initialisation for both layers (U(±1/√fan_in)).
         let enc = HostLinear::torch_init(n_cols, h, &mut rng);
@@ -376,10 +376,10 @@ impl AutoRec {
         } else {
             (full.clone(), None)
         };
-        let threads = if params.n_threads == 0 {
+        let threads = if params.threads == 0 {
             rayon::current_num_threads().max(1)
         } else {
-            params.n_threads
+            params.threads
         };
         let order: Vec<u32> = (0..n_rows as u32)
             .filter(|&r| !fit_x.row(r as usize).indices.is_empty())
@@ -407,7 +407,7 @@ impl AutoRec {
             global_mean,
             clip,
         };
-        let mut epochs = EpochLoop::new(params.n_epochs, started);
+        let mut epochs = EpochLoop::new(params.epochs, started);
         if t.val.is_some() {
             epochs = epochs.with_validation("validation_rmse", Goal::Minimise, params.patience);
         }

@@ -143,7 +143,7 @@ impl MultVae {
             out.deltas[li] = std::mem::replace(&mut d, dx);
         }
         // d = ∂loss/∂z. Into the encoder head.
-        let k = p.latent;
+        let k = p.factors;
         let last = self.n_enc - 1;
         let mut kl = 0.0f64;
         let d_head = if p.variational {
@@ -226,7 +226,7 @@ impl MultVae {
                 return 0.0;
             }
         }
-        decay(g, w, self.params.weight_decay)
+        decay(g, w, self.params.reg as f32)
     }
 
     /// The whole gradient of the batch loss into `grad` (overwritten), the blocks one after
@@ -242,7 +242,7 @@ impl MultVae {
         grad: &mut [f32],
     ) -> f64 {
         let d = self.batch_deltas(theta, x, rows, beta, rng);
-        let wd = self.params.weight_decay;
+        let wd = self.params.reg as f32;
         let mut reg = 0.0;
         let mut at = 0;
         for blk in blocks(&self.layers, BLOCK_FLOATS) {

@@ -162,7 +162,7 @@ pub(super) fn forward(
         }
         outs.push(y);
     }
-    let k = p.latent;
+    let k = p.factors;
     let mut eps = Vec::new();
     let z = if p.variational {
         let head = &outs[last_enc];

@@ -18,12 +18,12 @@ pub(super) fn layout(p: &MultVaeParams, n_items: usize) -> (Vec<Layer>, usize, u
     let mut dims = vec![n_items];
     dims.extend(&p.hidden);
     let head = if p.variational {
-        2 * p.latent
+        2 * p.factors
     } else {
-        p.latent
+        p.factors
     };
     dims.push(head);
-    let mut dec = vec![p.latent];
+    let mut dec = vec![p.factors];
     dec.extend(p.hidden.iter().rev());
     dec.push(n_items);
     let mut layers = Vec::new();

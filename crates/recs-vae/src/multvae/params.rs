@@ -1,40 +1,46 @@
 //! Mult-VAE's and Mult-DAE's hyper-parameters.
 
+use recs_core::ParamError;
+use recs_core::params::{at_least, non_negative};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use super::{MODEL_KIND_DAE, MODEL_KIND_VAE};
-use crate::error::{Result, VaeError};
+use crate::error::{count_in, non_negative_f32};
 
-/// Hyper-parameters of [`MultVae`]; the defaults are the paper's Mult-VAE on ml-20m
-/// ([I-600-200-600-I], batch 500, 200 000 annealing steps) except the batch (100) and
-/// annealing (1 000 steps), which follow the ml-100k reference.
+/// Hyper-parameters of [`MultVae`](super::MultVae), in the project's shared vocabulary (the
+/// paper's latent dimension is `factors`, its L2 weight `reg`); the defaults are the paper's
+/// Mult-VAE on ml-20m ([I-600-200-600-I], batch 500, 200 000 annealing steps) except the
+/// batch (100) and annealing (1 000 steps), which follow the ml-100k reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MultVaeParams {
     /// `true` (default): Mult-VAE; `false`: Mult-DAE (no KL term, `z = tanh(·)`).
     pub variational: bool,
-    /// Encoder hidden layers (default `[600]`; each 1..=65536); the decoder mirrors them.
+    /// Encoder hidden layers; the decoder mirrors them. Default `[600]`; allowed any number
+    /// of layers (none too), each 1..=65536 wide.
     pub hidden: Vec<usize>,
-    /// Latent dimension (default 200; 1..=65536).
-    pub latent: usize,
-    /// Dropout on the normalised input in training (default 0.5; in [0, 1)).
+    /// Latent dimension. Default 200; allowed 1..=65536.
+    pub factors: usize,
+    /// Dropout on the normalised input in training. Default 0.5; allowed [0, 1).
     pub dropout: f32,
-    /// Epochs (default 200; 1..=100000).
-    pub n_epochs: usize,
-    /// Users per batch (default 100; ≥ 1).
+    /// Epochs. Default 200; allowed 1..=100000.
+    pub epochs: usize,
+    /// Users per batch. Default 100; allowed ≥ 1.
     pub batch_size: usize,
-    /// Adam's learning rate (default 0.001; in (0, 1]).
+    /// Adam's learning rate. Default 0.001; allowed (0, 1].
     pub learning_rate: f64,
-    /// Largest β (default 0.2; ≥ 0).
+    /// Largest β. Default 0.2; allowed finite and ≥ 0.
     pub anneal_cap: f32,
-    /// β = min(cap, step / this); 0 means a fixed β = cap (default 1000).
+    /// β = min(cap, step / this); 0 means a fixed β = cap. Default 1000.
     pub total_anneal_steps: usize,
     /// L2 weight λ: λ · Σ‖W‖² over the weights (not biases) is added to every batch's loss,
-    /// as `vae_cf` does (default 0; ≥ 0).
-    pub weight_decay: f32,
-    /// Stop after this many epochs without a better validation NDCG@100 (default `None`).
+    /// as `vae_cf` does; used as an `f32`. Default 0; allowed finite and ≥ 0.
+    pub reg: f64,
+    /// With validation: stop after this many epochs without a better validation NDCG@100.
+    /// Default `None` (run every epoch, keep the best); allowed ≥ 1.
     pub patience: Option<usize>,
-    /// Seed of the initialisation, shuffles, dropout and noise (default 42).
+    /// Seed of the initialisation, shuffles, dropout and noise. Default 42.
     pub seed: u64,
 }
 
@@ -43,14 +49,14 @@ impl Default for MultVaeParams {
         Self {
             variational: true,
             hidden: vec![600],
-            latent: 200,
+            factors: 200,
             dropout: 0.5,
-            n_epochs: 200,
+            epochs: 200,
             batch_size: 100,
             learning_rate: 1e-3,
             anneal_cap: 0.2,
             total_anneal_steps: 1000,
-            weight_decay: 0.0,
+            reg: 0.0,
             patience: None,
             seed: 42,
         }
@@ -58,54 +64,33 @@ impl Default for MultVaeParams {
 }
 
 impl MultVaeParams {
-    /// Checks every parameter against its documented range.
-    pub fn validate(&self) -> Result<()> {
+    /// Checks every parameter against its documented range; the error names the parameter,
+    /// its value and the range. [`MultVae::fit`](super::MultVae::fit) calls it first.
+    pub fn validate(&self) -> Result<(), ParamError> {
         if self.hidden.iter().any(|&h| !(1..=65536).contains(&h)) {
-            return Err(VaeError::invalid(
+            return Err(ParamError::new(
                 "hidden",
                 format!("{:?}", self.hidden),
-                "sizes in 1..=65536",
+                "layer widths each in 1..=65536",
             ));
         }
-        if !(1..=65536).contains(&self.latent) {
-            return Err(VaeError::invalid("latent", self.latent, "in 1..=65536"));
-        }
+        count_in("factors", self.factors, 1, 65536)?;
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(VaeError::invalid("dropout", self.dropout, "in [0, 1)"));
+            return Err(ParamError::new("dropout", self.dropout, "[0, 1)"));
         }
-        if !(1..=100_000).contains(&self.n_epochs) {
-            return Err(VaeError::invalid(
-                "n_epochs",
-                self.n_epochs,
-                "in 1..=100000",
-            ));
-        }
-        if self.batch_size == 0 {
-            return Err(VaeError::invalid("batch_size", 0, "at least 1"));
-        }
+        count_in("epochs", self.epochs, 1, 100_000)?;
+        at_least("batch_size", self.batch_size, 1)?;
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(VaeError::invalid(
+            return Err(ParamError::new(
                 "learning_rate",
                 self.learning_rate,
-                "in (0, 1]",
+                "(0, 1]",
             ));
         }
-        if !(self.anneal_cap.is_finite() && self.anneal_cap >= 0.0) {
-            return Err(VaeError::invalid(
-                "anneal_cap",
-                self.anneal_cap,
-                "finite and ≥ 0",
-            ));
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(VaeError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "finite and ≥ 0",
-            ));
-        }
+        non_negative("anneal_cap", f64::from(self.anneal_cap))?;
+        non_negative_f32("reg", self.reg)?;
         if self.patience == Some(0) {
-            return Err(VaeError::invalid("patience", 0, "at least 1 (or None)"));
+            return Err(ParamError::new("patience", 0, ">= 1 (or none)"));
         }
         Ok(())
     }

@@ -33,14 +33,14 @@ fn gradient_matches_finite_differences() {
         let p = MultVaeParams {
             variational,
             hidden: vec![6],
-            latent: 3,
+            factors: 3,
             dropout: 0.0,
-            weight_decay: 0.01,
+            reg: 0.01,
             ..Default::default()
         };
         let m = MultVae::fit(
             &MultVaeParams {
-                n_epochs: 1,
+                epochs: 1,
                 ..p.clone()
             },
             &MultVaeData::new(&x),
@@ -77,12 +77,12 @@ fn fused_step_is_the_gradient_then_adam() {
     let x = toy();
     let p = MultVaeParams {
         hidden: vec![7],
-        latent: 3,
-        weight_decay: 0.01,
+        factors: 3,
+        reg: 0.01,
         ..Default::default()
     };
     let m = MultVae::fit(
-        &MultVaeParams { n_epochs: 1, ..p },
+        &MultVaeParams { epochs: 1, ..p },
         &MultVaeData::new(&x),
         &mut NoProgress,
     )
@@ -131,8 +131,8 @@ fn training_does_not_depend_on_the_thread_count() {
     let x = toy();
     let p = MultVaeParams {
         hidden: vec![9],
-        latent: 3,
-        n_epochs: 3,
+        factors: 3,
+        epochs: 3,
         batch_size: 7,
         ..Default::default()
     };
@@ -155,8 +155,8 @@ fn learns_groups_and_round_trips() {
     let x = toy();
     let p = MultVaeParams {
         hidden: vec![16],
-        latent: 4,
-        n_epochs: 60,
+        factors: 4,
+        epochs: 60,
         batch_size: 8,
         learning_rate: 0.01,
         ..Default::default()

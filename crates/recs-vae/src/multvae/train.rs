@@ -154,7 +154,7 @@ impl MultVae {
             step: 0,
             data,
         };
-        let mut epochs = EpochLoop::new(params.n_epochs, started);
+        let mut epochs = EpochLoop::new(params.epochs, started);
         if data.validation.is_some() {
             epochs = epochs.with_validation("validation_ndcg@100", Goal::Maximise, params.patience);
         }
@@ -184,7 +184,7 @@ impl MultVae {
     ) -> f64 {
         let d = self.batch_deltas(theta, x, rows, beta, rng);
         let s = opt.adam.next_step();
-        let wd = self.params.weight_decay;
+        let wd = self.params.reg as f32;
         let mut work = Vec::with_capacity(blocks.len());
         let (mut t, mut m, mut v) = (theta, &mut opt.m[..], &mut opt.v[..]);
         for blk in blocks {
