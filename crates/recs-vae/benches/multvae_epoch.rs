@@ -44,7 +44,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     for epochs in [1, 6] {
         let params = MultVaeParams {
-            epochs: epochs,
+            epochs,
             ..MultVaeParams::default()
         };
         g.bench_function(format!("ml-100k fit, {epochs} epochs"), |b| {

@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hidden: vec![100],
         act_fn: Activation::Tanh,
         likelihood: Likelihood::Pois,
-        epochs: epochs,
+        epochs,
         batch_size: 128,
         learning_rate: 0.001,
         beta_kl: 1.0,

@@ -46,6 +46,8 @@ pub mod multvae;
 pub mod nn;
 mod optim;
 pub mod persist;
+#[cfg(test)]
+mod simd_paths;
 mod team;
 mod train;
 

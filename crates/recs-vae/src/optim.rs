@@ -241,12 +241,15 @@ mod tests {
         p
     }
 
+    /// One Adam update of a slice (parameters, first and second moments, gradient).
+    type Update<'a> = &'a dyn Fn(&mut [f32], &mut [f32], &mut [f32], &[f32], &AdamStep);
+
     #[test]
     fn every_rounding_is_pytorchs_formula() {
         let grads = [0.3, -1.2, 0.05, 2.0, -0.7];
         for decay in [0.0f32, 0.1] {
             let want = reference(0.5, &grads, 0.01, f64::from(decay));
-            let run = |f: &dyn Fn(&mut [f32], &mut [f32], &mut [f32], &[f32], &AdamStep)| {
+            let run = |f: Update<'_>| {
                 let mut adam = Adam::new(0.01);
                 let (mut p, mut m, mut v) = ([0.5f32], [0.0f32], [0.0f32]);
                 for &g in &grads {

@@ -152,6 +152,7 @@ fn sparse_gradients_match_the_dense_masked_loss() {
 
 #[test]
 fn learns_clips_and_falls_back_for_unseen() {
+    let _same = crate::simd_paths::same_level();
     let x = toy(5);
     let p = AutoRecParams {
         factors: 8,
@@ -298,6 +299,7 @@ fn validate_names_the_parameter() {
 
 #[test]
 fn save_load_round_trips_and_refuses_bad_files() {
+    let _same = crate::simd_paths::same_level();
     let x = toy(9);
     let p = AutoRecParams {
         factors: 6,
@@ -321,4 +323,58 @@ fn save_load_round_trips_and_refuses_bad_files() {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let e = AutoRec::load(&path).unwrap_err().to_string();
     assert!(e.contains("a.safetensors"), "{e}");
+}
+
+#[test]
+fn adam_row_agrees_across_simd_paths() {
+    let data = |n: usize, salt: f32| -> Vec<f32> {
+        (0..n).map(|i| (i as f32 * 0.618 + salt).sin()).collect()
+    };
+    let g = data(999, 0.2);
+    let runs = crate::simd_paths::each_level(|_| {
+        let mut adam = crate::optim::Adam::new(1e-2);
+        let (mut p, mut m, mut v) = (data(999, 0.5), vec![0.0; 999], vec![0.0; 999]);
+        for _ in 0..3 {
+            let s = adam.next_step();
+            super::kernels::adam_row(&mut p, &mut m, &mut v, &g, 0.3, &s);
+        }
+        p.extend(m);
+        p.extend(v);
+        p
+    });
+    crate::simd_paths::assert_paths_agree("adam_row", &runs, 1e-6);
+}
+
+#[test]
+fn one_epoch_agrees_across_simd_paths() {
+    let x = toy(11);
+    for item_based in [true, false] {
+        let p = AutoRecParams {
+            factors: 37,
+            item_based,
+            reg: 0.5,
+            epochs: 1,
+            batch_size: 4,
+            learning_rate: 0.01,
+            ..AutoRecParams::default()
+        };
+        let runs = crate::simd_paths::each_level(|_| {
+            let m = AutoRec::fit(&p, &x, &mut NoProgress).unwrap();
+            let mut out = m.enc_w.clone();
+            for v in [&m.enc_b, &m.dec_w, &m.dec_b, &m.codes] {
+                out.extend(v);
+            }
+            for u in 0..12 {
+                for i in 0..9 {
+                    out.push(m.predict(u, i));
+                }
+            }
+            out
+        });
+        crate::simd_paths::assert_paths_agree(
+            &format!("AutoRec epoch ({item_based})"),
+            &runs,
+            1e-5,
+        );
+    }
 }

@@ -940,3 +940,119 @@ fn check_encoder(enc: &GaussianEncoder<HostMat>, x: &CsrMatrix) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod simd_tests {
+    use super::*;
+    use crate::simd_paths::{assert_paths_agree, each_level};
+
+    fn data(n: usize, salt: f32, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.618 + salt).sin() * scale)
+            .collect()
+    }
+
+    // 37 columns: a remainder past every vector width.
+    const ROWS: usize = 7;
+    const COLS: usize = 37;
+    const K: usize = 19;
+
+    #[test]
+    fn activations_agree_across_simd_paths() {
+        let x = data(ROWS * COLS, 0.3, 3.0);
+        let b = data(COLS, 1.1, 1.0);
+        for act in 0..=5u8 {
+            let runs = each_level(|_| {
+                let mut y = x.clone();
+                bias_act(&mut y, &b, act);
+                y
+            });
+            assert_paths_agree(&format!("bias_act {act}"), &runs, 1e-6);
+            let y = runs.last().expect("a run").1.clone();
+            let runs = each_level(|_| {
+                let mut d = x.clone();
+                act_grad(&mut d, &y, act.max(1));
+                d
+            });
+            assert_paths_agree(&format!("act_grad {act}"), &runs, 1e-6);
+        }
+        let runs = each_level(|_| {
+            let mut o = b.clone();
+            add_col_sums(&x, &mut o);
+            o
+        });
+        assert_paths_agree("add_col_sums", &runs, 1e-6);
+    }
+
+    #[test]
+    fn reparameterisation_and_likelihoods_agree_across_simd_paths() {
+        let head = data(ROWS * 2 * K, 0.7, 2.0);
+        let eps = data(ROWS * K, 2.2, 1.5);
+        let runs = each_level(|_| {
+            let mut h = head.clone();
+            let mut s = vec![0.0; ROWS * K];
+            for ((h, s), e) in h
+                .chunks_exact_mut(2 * K)
+                .zip(s.chunks_exact_mut(K))
+                .zip(eps.chunks_exact(K))
+            {
+                reparam(h, s, e);
+            }
+            h.extend(s);
+            h
+        });
+        assert_paths_agree("reparam", &runs, 1e-6);
+        // [μ | σ] with σ in (0, 1), as the reparameterisation leaves the heads.
+        let mu_std: Vec<f32> = runs.last().expect("a run").1[..ROWS * 2 * K].to_vec();
+        let ds = data(ROWS * K, 0.9, 0.5);
+        let runs = each_level(|_| {
+            let mut out = Vec::new();
+            for r in 0..ROWS {
+                let mut d = vec![0.0; 2 * K];
+                let kl = gaussian_grad(
+                    &ds[r * K..(r + 1) * K],
+                    &mu_std[r * 2 * K..(r + 1) * 2 * K],
+                    &eps[r * K..(r + 1) * K],
+                    0.3,
+                    &mut d,
+                );
+                out.extend(d);
+                out.push(kl as f32);
+            }
+            out
+        });
+        assert_paths_agree("gaussian_grad", &runs, 1e-6);
+        let z = data(ROWS * COLS, 0.4, 4.0);
+        let xs: Vec<f32> = (0..COLS).map(|i| 1.0 + (i % 2) as f32).collect();
+        for lik in 0..3u8 {
+            let runs = each_level(|_| {
+                let mut zz = z.clone();
+                let loss = zero_likelihood_grad(&mut zz, lik, 0.25);
+                let mut stored = z[..COLS].to_vec();
+                let corr = stored_likelihood_grad(&mut stored, &xs, lik, 0.25);
+                zz.extend(stored);
+                // The sums per entry, so that their scale does not hide the gradients'.
+                let n = (ROWS * COLS) as f32;
+                zz.extend([loss / n, corr / COLS as f32]);
+                zz
+            });
+            assert_paths_agree(&format!("likelihood {lik}"), &runs, 1e-6);
+        }
+    }
+
+    #[test]
+    fn adam_blocks_agree_across_simd_paths() {
+        let g = data(1000, 0.2, 1e-2);
+        let runs = each_level(|_| {
+            let mut adam = optim::Adam::new(1e-2);
+            let (mut p, mut m, mut v) = (data(1000, 0.5, 1.0), vec![0.0; 1000], vec![0.0; 1000]);
+            for _ in 0..3 {
+                let s = adam.next_step();
+                optim::update_plain(&mut p, &mut m, &mut v, &g, &s);
+            }
+            p
+        });
+        // Separate multiplies and adds: the same bits on every path, the portable one too.
+        assert_paths_agree("update_plain", &runs, 0.0);
+    }
+}

@@ -210,6 +210,7 @@ fn hand_written_backward_matches_autograd_and_native_matches_candle() {
 
 #[test]
 fn fused_native_step_matches_gradients_then_adam() {
+    let _same = crate::simd_paths::same_level();
     for (act, dims) in [
         (Activation::Tanh, &[5][..]),
         (Activation::Relu, &[7, 4][..]),

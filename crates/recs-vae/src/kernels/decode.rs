@@ -362,4 +362,23 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn microkernels_agree_across_simd_paths() {
+        let (n, k) = (45, 21);
+        let p = PackedFactors::new(&data(n * k, 0.5), n, k);
+        let runs = crate::simd_paths::each_level(|_| {
+            let mut out = Vec::new();
+            for rows in 1..=MR {
+                let mut z = vec![0.0; rows * p.np];
+                p.logits(&data(rows * k, 1.5), rows, &mut z);
+                let mut ds = vec![0.0; rows * k];
+                p.grad(&data(rows * p.np, 2.5), rows, &mut ds);
+                out.extend(z);
+                out.extend(ds);
+            }
+            out
+        });
+        crate::simd_paths::assert_paths_agree("decoder products", &runs, 1e-6);
+    }
 }

@@ -450,4 +450,13 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn box_muller_agrees_across_simd_paths() {
+        use rand::SeedableRng;
+        let runs = crate::simd_paths::each_level(|_| {
+            normals(&mut rand_chacha::ChaCha8Rng::seed_from_u64(5), 1000)
+        });
+        crate::simd_paths::assert_paths_agree("normals", &runs, 1e-6);
+    }
 }

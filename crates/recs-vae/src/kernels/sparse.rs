@@ -200,4 +200,22 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn products_agree_across_simd_paths() {
+        // 100 columns of output: register blocks of 64, 32 and 4 wide.
+        let (rows, cols, h) = (20, 30, 100);
+        let x = matrix(rows, cols, 30);
+        let w: Vec<f32> = (0..cols * h).map(|i| (i as f32 * 0.37).sin()).collect();
+        let d: Vec<f32> = (0..rows * h).map(|i| (i as f32 * 0.11).cos()).collect();
+        let runs = crate::simd_paths::each_level(|_| {
+            let mut out = vec![0.0; rows * h];
+            spmm_range(&x, 0..rows, &w, h, &mut out);
+            let mut t = vec![0.0; cols * h];
+            spmm_t_add(&x, 0..rows, &d, h, 0, &mut t);
+            out.extend(t);
+            out
+        });
+        crate::simd_paths::assert_paths_agree("spmm", &runs, 1e-6);
+    }
 }

@@ -30,7 +30,7 @@ pub(super) struct BatchDeltas {
 
 multiversion! {
     /// `g ← g ⊙ (1 − y²)`: back through a tanh whose output is `y`.
-    fn mul_tanh_grad(g: &mut [f32], y: &[f32]) {
+    pub(super) fn mul_tanh_grad(g: &mut [f32], y: &[f32]) {
         for (g, &y) in g.iter_mut().zip(y) {
             *g *= 1.0 - y * y;
         }
@@ -39,7 +39,7 @@ multiversion! {
 
 multiversion! {
     /// Its weight gradient: `gw[item − first] += v · d[row]` for every batch entry.
-    fn sparse_backward(input: &[(u32, u32, f32)], d: &[f32], h: usize, first: u32, gw: &mut [f32]) {
+    pub(super) fn sparse_backward(input: &[(u32, u32, f32)], d: &[f32], h: usize, first: u32, gw: &mut [f32]) {
         for &(j, i, v) in input {
             let dj = &d[j as usize * h..(j as usize + 1) * h];
             let at = (i - first) as usize * h;

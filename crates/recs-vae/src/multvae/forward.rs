@@ -45,14 +45,14 @@ impl MultVae {
 
 multiversion! {
     /// `v ← tanh(v)` (Cephes tanhf, vectorised).
-    fn tanh_inplace<M>(v: &mut [f32]) {
+    pub(super) fn tanh_inplace<M>(v: &mut [f32]) {
         v.iter_mut().for_each(|x| *x = kernels::tanh::<M>(*x));
     }
 }
 
 multiversion! {
     /// `v ← e^(v − m)`; returns the sum (vectorised).
-    fn exp_shift<M>(v: &mut [f32], m: f32) -> f64 {
+    pub(super) fn exp_shift<M>(v: &mut [f32], m: f32) -> f64 {
         let mut acc = [0.0f32; 8];
         let mut chunks = v.chunks_exact_mut(8);
         for c in &mut chunks {
@@ -74,7 +74,7 @@ multiversion! {
 // never fused, so the numbers are the same on every path).
 multiversion! {
     /// `y[row] += b` for every row.
-    fn add_bias(y: &mut [f32], b: &[f32]) {
+    pub(super) fn add_bias(y: &mut [f32], b: &[f32]) {
         for row in y.chunks_exact_mut(b.len()) {
             for (v, &c) in row.iter_mut().zip(b) {
                 *v += c;
@@ -85,7 +85,7 @@ multiversion! {
 
 multiversion! {
     /// The sparse first layer: `a[row] += v · w[item]` for every batch entry.
-    fn sparse_forward(input: &[(u32, u32, f32)], w: &[f32], h: usize, a: &mut [f32]) {
+    pub(super) fn sparse_forward(input: &[(u32, u32, f32)], w: &[f32], h: usize, a: &mut [f32]) {
         for &(j, i, v) in input {
             let src = &w[i as usize * h..(i as usize + 1) * h];
             for (o, &wv) in a[j as usize * h..(j as usize + 1) * h].iter_mut().zip(src) {

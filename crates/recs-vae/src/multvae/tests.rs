@@ -74,6 +74,7 @@ fn gradient_matches_finite_differences() {
 
 #[test]
 fn fused_step_is_the_gradient_then_adam() {
+    let _same = crate::simd_paths::same_level();
     let x = toy();
     let p = MultVaeParams {
         hidden: vec![7],
@@ -128,6 +129,7 @@ fn fused_step_is_the_gradient_then_adam() {
 
 #[test]
 fn training_does_not_depend_on_the_thread_count() {
+    let _same = crate::simd_paths::same_level();
     let x = toy();
     let p = MultVaeParams {
         hidden: vec![9],
@@ -152,6 +154,7 @@ fn training_does_not_depend_on_the_thread_count() {
 
 #[test]
 fn learns_groups_and_round_trips() {
+    let _same = crate::simd_paths::same_level();
     let x = toy();
     let p = MultVaeParams {
         hidden: vec![16],
@@ -202,4 +205,73 @@ fn learns_groups_and_round_trips() {
         .to_string()
         .contains("dropout")
     );
+}
+
+#[test]
+fn kernels_agree_across_simd_paths() {
+    use super::backward::{mul_tanh_grad, sparse_backward};
+    use super::forward::{add_bias, exp_shift, sparse_forward, tanh_inplace};
+    let data = |n: usize, salt: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.618 + salt).sin() * 3.0)
+            .collect()
+    };
+    let (rows, h) = (5, 37);
+    let x = data(rows * h, 0.1);
+    let entries: Vec<(u32, u32, f32)> = (0..40u32)
+        .map(|t| (t % 5, t % 11, 0.5 + t as f32 * 0.1))
+        .collect();
+    let w = data(11 * h, 0.7);
+    let runs = crate::simd_paths::each_level(|_| {
+        let mut out = x.clone();
+        tanh_inplace(&mut out);
+        let mut e = x.clone();
+        let s = exp_shift(&mut e, 3.0);
+        out.push(s as f32 / e.len() as f32);
+        out.extend(e);
+        let mut b = x.clone();
+        add_bias(&mut b, &w[..h]);
+        out.extend(b);
+        let mut g = x.clone();
+        mul_tanh_grad(&mut g, &w[..rows * h]);
+        out.extend(g);
+        let mut a = vec![0.0; rows * h];
+        sparse_forward(&entries, &w, h, &mut a);
+        out.extend(a);
+        let mut gw = vec![0.0; 11 * h];
+        sparse_backward(&entries, &x, h, 0, &mut gw);
+        out.extend(gw);
+        out
+    });
+    crate::simd_paths::assert_paths_agree("Mult-VAE kernels", &runs, 1e-6);
+}
+
+#[test]
+fn one_epoch_agrees_across_simd_paths() {
+    let x = toy();
+    for variational in [true, false] {
+        let p = MultVaeParams {
+            variational,
+            hidden: vec![9],
+            factors: 3,
+            epochs: 1,
+            batch_size: 7,
+            reg: 0.01,
+            ..Default::default()
+        };
+        let runs = crate::simd_paths::each_level(|_| {
+            let m = MultVae::fit(&p, &MultVaeData::new(&x), &mut NoProgress).unwrap();
+            let mut s = vec![0.0; 30 * 40];
+            let users: Vec<u32> = (0..40).collect();
+            m.scorer(&x).score_users(&users, &mut s).unwrap();
+            let mut out = m.theta.clone();
+            out.extend(s);
+            out
+        });
+        crate::simd_paths::assert_paths_agree(
+            &format!("Mult-VAE epoch ({variational})"),
+            &runs,
+            1e-5,
+        );
+    }
 }
