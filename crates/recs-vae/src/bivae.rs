@@ -22,6 +22,9 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::ParamError;
+use recs_core::params::{non_negative, positive};
+use recs_core::{EpochReport, Progress};
 use recs_metrics::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
@@ -37,9 +40,6 @@ use crate::optim::AdamSet;
 use crate::persist::{self, ModelMeta, NamedTensor};
 use crate::team::{self, Team, ThreadChoice};
 use crate::train::{EpochLoop, Epochs, Noise, check_finite, sequential_batches};
-use recs_core::ParamError;
-use recs_core::params::{non_negative, positive};
-use recs_core::{EpochReport, Progress};
 
 /// The model kind written into saved files.
 pub const MODEL_KIND: &str = "bivae";

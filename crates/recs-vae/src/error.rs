@@ -20,7 +20,8 @@ pub enum VaeError {
     NonFiniteLoss {
         /// The epoch (1-based) in which it happened.
         epoch: usize,
-        /// Which loss (for BiVAE: "item" or "user").
+        /// Which loss, by its name in the epoch's report (BiVAE: "item" or "user";
+        /// AutoRec: "train_rmse"; Mult-VAE: "loss").
         what: &'static str,
         /// The loss value (NaN or ±inf).
         value: f64,

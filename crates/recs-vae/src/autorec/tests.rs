@@ -3,6 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::{Control, EpochReport, NoProgress};
 use recs_metrics::{RatingPredictor, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
@@ -10,7 +11,6 @@ use super::train::{BatchBuffers, Moments, Weights, batch_step, zeros2};
 use super::*;
 use crate::nn::HostLinear;
 use crate::optim::AdamStep;
-use recs_core::{Control, EpochReport, NoProgress};
 
 fn toy(seed: u64) -> CsrMatrix {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+use recs_core::multiversion;
+use recs_core::simd::Madd;
 use recs_sparse::CsrMatrix;
 
 use super::{Backend, LOG_EPS, StepResult, StepSpec};
@@ -11,8 +13,6 @@ use crate::kernels::{self, MatRef, gemm, sparse};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::{self, AdamSet, AdamStep};
 use crate::team;
-use recs_core::multiversion;
-use recs_core::simd::Madd;
 
 /// A row-major matrix on the host.
 #[derive(Debug, Clone, PartialEq)]

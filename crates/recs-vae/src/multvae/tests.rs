@@ -3,6 +3,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use recs_core::{Control, EpochReport, NoProgress};
 use recs_metrics::Scorer;
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
@@ -10,7 +11,6 @@ use super::layout::blocks;
 use super::train::OptState;
 use super::*;
 use crate::optim::Adam;
-use recs_core::{Control, EpochReport, NoProgress};
 
 fn toy() -> CsrMatrix {
     let (mut u, mut i) = (Vec::new(), Vec::new());
