@@ -13,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
-use recs_vae::{AutoRec, AutoRecParams};
+use recs_vae::{AutoRec, AutoRecParams, NoProgress};
 
 fn train() -> CsrMatrix {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
@@ -41,13 +41,13 @@ fn train() -> CsrMatrix {
 fn bench(c: &mut Criterion) {
     let x = train();
     let params = AutoRecParams {
-        n_epochs: 1,
+        epochs: 1,
         ..AutoRecParams::default()
     };
     let mut g = c.benchmark_group("autorec");
     g.sample_size(20).measurement_time(Duration::from_secs(10));
     g.bench_function("i-autorec ml-100k epoch", |b| {
-        b.iter(|| black_box(AutoRec::fit(&x, &params, None).expect("fit")))
+        b.iter(|| black_box(AutoRec::fit(&params, &x, &mut NoProgress).expect("fit")))
     });
     g.finish();
 }

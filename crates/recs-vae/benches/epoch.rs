@@ -66,15 +66,15 @@ fn ml100k_train() -> CsrMatrix {
 fn epoch(c: &mut Criterion) {
     let train = ml100k_train();
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
+        factors: 50,
+        hidden: vec![100],
         batch_size: 128,
-        n_epochs: 500,
+        epochs: 500,
         seed: 42,
         ..Default::default()
     };
     let mut trainer =
-        BiVaeTrainer::new(&train, &params, &Engine::Native).expect("valid parameters");
+        BiVaeTrainer::new(&params, &train, &Engine::Native).expect("valid parameters");
     let mut group = c.benchmark_group("bivae");
     group
         .sample_size(30)

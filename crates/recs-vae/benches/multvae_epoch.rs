@@ -13,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
-use recs_vae::{MultVae, MultVaeParams};
+use recs_vae::{MultVae, MultVaeData, MultVaeParams, NoProgress};
 
 fn train() -> CsrMatrix {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
@@ -44,11 +44,15 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     for epochs in [1, 6] {
         let params = MultVaeParams {
-            n_epochs: epochs,
+            epochs,
             ..MultVaeParams::default()
         };
         g.bench_function(format!("ml-100k fit, {epochs} epochs"), |b| {
-            b.iter(|| black_box(MultVae::fit(&x, &params, None, None).expect("fit")))
+            b.iter(|| {
+                black_box(
+                    MultVae::fit(&params, &MultVaeData::new(&x), &mut NoProgress).expect("fit"),
+                )
+            })
         });
     }
     g.finish();

@@ -14,7 +14,7 @@ use std::time::Instant;
 use recs_data::{Interactions, movielens, split};
 use recs_metrics::EvalConfig;
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{Activation, BiVae, BiVaeParams, Likelihood};
+use recs_vae::{Activation, BiVae, BiVaeParams, Control, EpochReport, Likelihood};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -33,11 +33,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test.nnz()
     );
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
+        factors: 50,
+        hidden: vec![100],
         act_fn: Activation::Tanh,
         likelihood: Likelihood::Pois,
-        n_epochs: epochs,
+        epochs,
         batch_size: 128,
         learning_rate: 0.001,
         beta_kl: 1.0,
@@ -45,7 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let t0 = Instant::now();
     let mut last = None;
-    let model = BiVae::fit(&train, &params, Some(&mut |r| last = Some(r.clone())))?;
+    let model = BiVae::fit(&params, &train, &mut |r: &EpochReport| {
+        last = Some(r.clone());
+        Control::Continue
+    })?;
     let train_s = t0.elapsed().as_secs_f64();
     if let Some(r) = last {
         println!("{r}");

@@ -22,6 +22,9 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::ParamError;
+use recs_core::params::{non_negative, positive};
+use recs_core::{EpochReport, Progress};
 use recs_metrics::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
@@ -30,33 +33,37 @@ use crate::Engine;
 use crate::backend::candle::CandleOps;
 use crate::backend::native::{HostMat, Native};
 use crate::backend::{Backend, StepSpec};
-use crate::error::{Result, VaeError};
+use crate::error::{Result, VaeError, count_in};
 use crate::kernels::{MatRef, gemm};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::Adam;
+use crate::optim::AdamSet;
 use crate::persist::{self, ModelMeta, NamedTensor};
 use crate::team::{self, Team, ThreadChoice};
-use crate::train::{EpochReport, Noise, Progress, check_finite, sequential_batches};
+use crate::train::{EpochLoop, Epochs, Noise, check_finite, sequential_batches};
 
 /// The model kind written into saved files.
 pub const MODEL_KIND: &str = "bivae";
 
-/// BiVAE's hyper-parameters. Names and defaults are Cornac's `BiVAECF`'s.
+/// BiVAE's hyper-parameters: Cornac's `BiVAECF`'s defaults, in the project's shared
+/// vocabulary (Cornac's `k` is `factors`, `encoder_structure` is `hidden`, `n_epochs` is
+/// `epochs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BiVaeParams {
-    /// Dimension of the user and item factors θ, β. Default 10; allowed 1..=65536.
-    pub k: usize,
-    /// Hidden layer widths of both encoders: the user encoder is
-    /// `[n_items, encoder_structure…, k]`, the item encoder `[n_users, …, k]`.
+    /// Dimension of the user and item factors θ, β (Cornac's `k`). Default 10; allowed
+    /// 1..=65536.
+    pub factors: usize,
+    /// Hidden layer widths of both encoders (Cornac's `encoder_structure`): the user encoder
+    /// is `[n_items, hidden…, factors]`, the item encoder `[n_users, …, factors]`.
     /// Default `[20]`; 1 to 16 layers, each 1..=65536 wide.
-    pub encoder_structure: Vec<usize>,
+    pub hidden: Vec<usize>,
     /// Activation after each hidden layer. Default `tanh`.
     pub act_fn: Activation,
     /// Likelihood of the data given the decoder. Default `pois`.
     pub likelihood: Likelihood,
-    /// Training epochs (each one item pass and one user pass). Default 100; allowed 1..=1000000.
-    pub n_epochs: usize,
+    /// Training epochs, each one item pass and one user pass (Cornac's `n_epochs`).
+    /// Default 100; allowed 1..=1000000.
+    pub epochs: usize,
     /// Rows per batch on both sides. Default 100; allowed 1..=1000000.
     pub batch_size: usize,
     /// Adam's learning rate for both optimisers. Default 0.001; any finite value > 0.
@@ -70,11 +77,11 @@ pub struct BiVaeParams {
 impl Default for BiVaeParams {
     fn default() -> Self {
         Self {
-            k: 10,
-            encoder_structure: vec![20],
+            factors: 10,
+            hidden: vec![20],
             act_fn: Activation::Tanh,
             likelihood: Likelihood::Pois,
-            n_epochs: 100,
+            epochs: 100,
             batch_size: 100,
             learning_rate: 0.001,
             beta_kl: 1.0,
@@ -88,55 +95,25 @@ const MAX_LAYERS: usize = 16;
 const MAX_COUNT: usize = 1_000_000;
 
 impl BiVaeParams {
-    /// Checks every parameter against its allowed range; the error names the parameter.
-    pub fn validate(&self) -> Result<()> {
-        if !(1..=MAX_WIDTH).contains(&self.k) {
-            return Err(VaeError::invalid(
-                "k",
-                self.k,
-                format!("in 1..={MAX_WIDTH}"),
-            ));
-        }
-        let dims = &self.encoder_structure;
+    /// Checks every parameter against its allowed range; the error names the parameter,
+    /// its value and the range. [`BiVae::fit`] calls it first.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        count_in("factors", self.factors, 1, MAX_WIDTH)?;
+        let dims = &self.hidden;
         if dims.is_empty()
             || dims.len() > MAX_LAYERS
             || dims.iter().any(|d| !(1..=MAX_WIDTH).contains(d))
         {
-            return Err(VaeError::invalid(
-                "encoder_structure",
+            return Err(ParamError::new(
+                "hidden",
                 format!("{dims:?}"),
                 format!("1 to {MAX_LAYERS} layer widths, each in 1..={MAX_WIDTH}"),
             ));
         }
-        if !(1..=MAX_COUNT).contains(&self.n_epochs) {
-            return Err(VaeError::invalid(
-                "n_epochs",
-                self.n_epochs,
-                format!("in 1..={MAX_COUNT}"),
-            ));
-        }
-        if !(1..=MAX_COUNT).contains(&self.batch_size) {
-            return Err(VaeError::invalid(
-                "batch_size",
-                self.batch_size,
-                format!("in 1..={MAX_COUNT}"),
-            ));
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(VaeError::invalid(
-                "learning_rate",
-                self.learning_rate,
-                "a finite number > 0",
-            ));
-        }
-        if !(self.beta_kl.is_finite() && self.beta_kl >= 0.0) {
-            return Err(VaeError::invalid(
-                "beta_kl",
-                self.beta_kl,
-                "a finite number ≥ 0",
-            ));
-        }
-        Ok(())
+        count_in("epochs", self.epochs, 1, MAX_COUNT)?;
+        count_in("batch_size", self.batch_size, 1, MAX_COUNT)?;
+        positive("learning_rate", self.learning_rate)?;
+        non_negative("beta_kl", self.beta_kl)
     }
 }
 
@@ -152,8 +129,8 @@ struct Core<B: Backend> {
     item_batches: Batches<B>,
     user: GaussianEncoder<B::Mat>,
     item: GaussianEncoder<B::Mat>,
-    user_opt: Adam<B::Mat>,
-    item_opt: Adam<B::Mat>,
+    user_opt: AdamSet<B::Mat>,
+    item_opt: AdamSet<B::Mat>,
     /// Latest user samples, users × k.
     theta: B::Mat,
     /// Latest item samples, items × k.
@@ -212,7 +189,7 @@ impl<B: Backend> Batches<B> {
 fn side_pass<B: Backend>(
     be: &B,
     enc: &mut GaussianEncoder<B::Mat>,
-    opt: &mut Adam<B::Mat>,
+    opt: &mut AdamSet<B::Mat>,
     data: &CsrMatrix,
     batches: &Batches<B>,
     other: &B::Mat,
@@ -222,7 +199,7 @@ fn side_pass<B: Backend>(
     epoch: usize,
     what: &'static str,
 ) -> Result<f64> {
-    let k = p.k;
+    let k = p.factors;
     let dec = be.decoder(other)?;
     let mut total = 0.0;
     for (i, rows) in batches.ranges.iter().enumerate() {
@@ -272,14 +249,14 @@ impl<B: Backend> Core<B> {
         }
         let x = train.binarize();
         let xt = x.transpose();
-        let k = params.k;
+        let k = params.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         // θ: PyTorch's kaiming_uniform_(a=√5) on an n_users × k tensor, i.e. U(±1/√k).
         let bound = 1.0 / (k as f32).sqrt();
         let theta: Vec<f32> = (0..n_users * k)
             .map(|_| rng.random_range(-bound..bound))
             .collect();
-        let dims = &params.encoder_structure;
+        let dims = &params.hidden;
         let user = GaussianEncoder::init(n_items, dims, k, params.act_fn, &mut rng);
         let item = GaussianEncoder::init(n_users, dims, k, params.act_fn, &mut rng);
         let up = |(d, r, c): (Vec<f32>, usize, usize)| be.upload(d, r, c);
@@ -291,8 +268,8 @@ impl<B: Backend> Core<B> {
                 .map(|(_, m)| be.shape(m))
                 .collect()
         };
-        let user_opt = Adam::new(&be, params.learning_rate, &shapes(&user))?;
-        let item_opt = Adam::new(&be, params.learning_rate, &shapes(&item))?;
+        let user_opt = AdamSet::new(&be, params.learning_rate, &shapes(&user))?;
+        let item_opt = AdamSet::new(&be, params.learning_rate, &shapes(&item))?;
         let theta = be.upload(theta, n_users, k)?;
         let beta = be.upload(vec![0.0; n_items * k], n_items, k)?;
         let user_batches = Batches::new(&be, &x, params.batch_size)?;
@@ -348,7 +325,7 @@ impl<B: Backend> Core<B> {
     }
 
     fn finish(self) -> Result<BiVae> {
-        let k = self.params.k;
+        let k = self.params.factors;
         let mu_beta = means(&self.be, &self.item, &self.xt, &self.item_batches, k)?;
         let mu_theta = means(&self.be, &self.user, &self.x, &self.user_batches, k)?;
         let be = &self.be;
@@ -381,28 +358,65 @@ enum CoreOn {
     Candle(Box<Core<CandleOps>>),
 }
 
-/// Trains a [`BiVae`] epoch by epoch (what [`BiVae::fit`] runs; benchmarks and callers that
-/// want to stop early drive it themselves).
-pub struct BiVaeTrainer {
+/// The training state and the thread choice: what the [`EpochLoop`] trains.
+struct Run {
     core: CoreOn,
-    n_epochs: usize,
-    started: Instant,
     threads: ThreadChoice,
+}
+
+impl Epochs for Run {
+    type Best = ();
+
+    /// An item pass, then a user pass; the losses are the mean per-row losses of each.
+    fn train_epoch(&mut self, _epoch: usize) -> Result<Vec<(&'static str, f64)>> {
+        let t0 = Instant::now();
+        // The native kernels' many short parallel regions run on a spinning team (see
+        // `team`), or on this thread alone when that has lately been faster (a busy machine).
+        let threads = self.threads.next();
+        let (item, user, n_items, n_users) = Team::run_with(threads, || match &mut self.core {
+            CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+            CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+        })?;
+        self.threads.record(threads, t0.elapsed().as_secs_f64());
+        Ok(vec![
+            ("item", item / n_items as f64),
+            ("user", user / n_users as f64),
+        ])
+    }
+
+    fn keep(&self) {}
+}
+
+impl Run {
+    fn finish(self) -> Result<BiVae> {
+        let threads = self.threads.next();
+        let core = self.core;
+        Team::run_with(threads, || match core {
+            CoreOn::Native(c) => c.finish(),
+            CoreOn::Candle(c) => c.finish(),
+        })
+    }
+}
+
+/// Trains a [`BiVae`] epoch by epoch (what [`BiVae::fit`] runs; benchmarks and callers that
+/// want to drive the epochs themselves use it).
+pub struct BiVaeTrainer {
+    run: Run,
+    epochs: EpochLoop<()>,
 }
 
 impl std::fmt::Debug for BiVaeTrainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BiVaeTrainer")
             .field("epochs_done", &self.epochs_done())
-            .field("n_epochs", &self.n_epochs)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl BiVaeTrainer {
     /// Validates `params`, binarises `train` (users × items; any stored value counts as an
     /// interaction) and initialises the model on `engine`.
-    pub fn new(train: &CsrMatrix, params: &BiVaeParams, engine: &Engine) -> Result<Self> {
+    pub fn new(params: &BiVaeParams, train: &CsrMatrix, engine: &Engine) -> Result<Self> {
         let started = Instant::now();
         let core = match engine {
             Engine::Native => CoreOn::Native(Box::new(Core::new(Native, train, params)?)),
@@ -420,53 +434,29 @@ impl BiVaeTrainer {
             CoreOn::Candle(_) => 1,
         };
         Ok(Self {
-            core,
-            n_epochs: params.n_epochs,
-            started,
-            threads: ThreadChoice::new(threads),
+            run: Run {
+                core,
+                threads: ThreadChoice::new(threads),
+            },
+            epochs: EpochLoop::new(params.epochs, started),
         })
     }
 
     /// Epochs run so far.
     pub fn epochs_done(&self) -> usize {
-        match &self.core {
-            CoreOn::Native(c) => c.epoch,
-            CoreOn::Candle(c) => c.epoch,
-        }
+        self.epochs.epochs_done()
     }
 
-    /// Runs one more epoch (an item pass, then a user pass). A NaN or infinite loss stops it
-    /// with [`VaeError::NonFiniteLoss`].
+    /// Runs one more epoch (an item pass, then a user pass) and reports its mean per-row
+    /// losses `"item"` and `"user"`. A NaN or infinite loss stops it with
+    /// [`VaeError::NonFiniteLoss`].
     pub fn run_epoch(&mut self) -> Result<EpochReport> {
-        let t0 = Instant::now();
-        // The native kernels' many short parallel regions run on a spinning team (see
-        // `team`), or on this thread alone when that has lately been faster (a busy machine).
-        let threads = self.threads.next();
-        let (item, user, n_items, n_users) = Team::run_with(threads, || match &mut self.core {
-            CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
-            CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
-        })?;
-        self.threads.record(threads, t0.elapsed().as_secs_f64());
-        Ok(EpochReport {
-            epoch: self.epochs_done(),
-            n_epochs: self.n_epochs,
-            losses: vec![
-                ("item", item / n_items as f64),
-                ("user", user / n_users as f64),
-            ],
-            seconds: t0.elapsed().as_secs_f64(),
-            elapsed_seconds: self.started.elapsed().as_secs_f64(),
-        })
+        self.epochs.epoch(&mut self.run)
     }
 
     /// Recomputes the posterior means with the final encoders and returns the model.
     pub fn finish(self) -> Result<BiVae> {
-        let threads = self.threads.next();
-        let core = self.core;
-        Team::run_with(threads, || match core {
-            CoreOn::Native(c) => c.finish(),
-            CoreOn::Candle(c) => c.finish(),
-        })
+        self.run.finish()
     }
 }
 
@@ -503,27 +493,28 @@ impl std::fmt::Debug for BiVae {
 }
 
 impl BiVae {
-    /// Trains on `train` (users × items; values are binarised) with `params` on the CPU.
-    /// `progress` is called after every epoch.
-    pub fn fit(train: &CsrMatrix, params: &BiVaeParams, progress: Progress<'_>) -> Result<BiVae> {
-        Self::fit_on(train, params, &Engine::Native, progress)
+    /// Trains with `params` on `train` (users × items; values are binarised) on the CPU.
+    /// `progress` is called after every epoch with the mean per-row losses `"item"` and
+    /// `"user"`; [`Control::Stop`](recs_core::Control::Stop) ends training early (the model
+    /// then holds the epochs run so far).
+    pub fn fit(
+        params: &BiVaeParams,
+        train: &CsrMatrix,
+        progress: &mut dyn Progress,
+    ) -> Result<BiVae> {
+        Self::fit_on(params, train, &Engine::Native, progress)
     }
 
     /// [`BiVae::fit`] on a chosen [`Engine`] (e.g. a CUDA device).
     pub fn fit_on(
-        train: &CsrMatrix,
         params: &BiVaeParams,
+        train: &CsrMatrix,
         engine: &Engine,
-        mut progress: Progress<'_>,
+        progress: &mut dyn Progress,
     ) -> Result<BiVae> {
-        let mut trainer = BiVaeTrainer::new(train, params, engine)?;
-        for _ in 0..params.n_epochs {
-            let report = trainer.run_epoch()?;
-            if let Some(cb) = progress.as_deref_mut() {
-                cb(&report);
-            }
-        }
-        trainer.finish()
+        let BiVaeTrainer { mut run, epochs } = BiVaeTrainer::new(params, train, engine)?;
+        epochs.run(&mut run, progress)?;
+        run.finish()
     }
 
     /// The hyper-parameters it was trained with.
@@ -532,8 +523,8 @@ impl BiVae {
     }
 
     /// Dimension of the factors.
-    pub fn k(&self) -> usize {
-        self.params.k
+    pub fn factors(&self) -> usize {
+        self.params.factors
     }
 
     /// Epochs it was trained for.
@@ -577,7 +568,7 @@ impl BiVae {
         }
         let x = x.binarize();
         let batches = Batches::new(&Native, &x, self.params.batch_size)?;
-        means(&Native, enc, &x, &batches, self.params.k)
+        means(&Native, enc, &x, &batches, self.params.factors)
     }
 
     /// Free-form metadata saved with the model (e.g. the CLI's id maps); `null` by default.
@@ -595,7 +586,7 @@ impl BiVae {
     /// over `path`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let k = self.params.k;
+        let k = self.params.factors;
         let mut tensors = vec![
             NamedTensor {
                 name: "mu_theta".into(),
@@ -655,7 +646,7 @@ impl BiVae {
         let params: BiVaeParams = serde_json::from_value(meta.params.clone())
             .map_err(|e| bad(format!("unreadable params: {e}")))?;
         params.validate().map_err(|e| bad(e.to_string()))?;
-        let k = params.k;
+        let k = params.factors;
         let dim = |name: &str, axis: usize| -> Result<usize> {
             meta.shapes
                 .get(name)
@@ -691,7 +682,7 @@ impl BiVae {
             };
             let mut hidden = Vec::new();
             let mut fan_in = n_in;
-            for (i, &d) in params.encoder_structure.iter().enumerate() {
+            for (i, &d) in params.hidden.iter().enumerate() {
                 hidden.push(layer(format!("fc{i}"), fan_in, d)?);
                 fan_in = d;
             }
@@ -741,7 +732,7 @@ impl Scorer for BiVae {
 
     /// One matrix product: the users' `μ_θ` rows times `μ_βᵀ`.
     fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
-        let (n, k) = (self.n_items, self.params.k);
+        let (n, k) = (self.n_items, self.params.factors);
         if out.len() != users.len() * n {
             return Err(ScoreError::BufferLength {
                 got: out.len(),
@@ -767,5 +758,54 @@ impl Scorer for BiVae {
             parallel,
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use recs_core::NoProgress;
+    use recs_sparse::DuplicatePolicy;
+
+    use super::*;
+
+    #[test]
+    fn one_epoch_agrees_across_simd_paths() {
+        // 40 users × 30 items in three groups, some entries counted twice.
+        let (mut u, mut i, mut v) = (vec![], vec![], vec![]);
+        for a in 0..40u32 {
+            for b in 0..30u32 {
+                if a % 3 == b % 3 && (a * 7 + b * 5) % 4 != 0 {
+                    u.push(a);
+                    i.push(b);
+                    v.push(1.0 + ((a + b) % 2) as f32);
+                }
+            }
+        }
+        let x = CsrMatrix::from_triplets(40, 30, &u, &i, &v, DuplicatePolicy::Sum).unwrap();
+        for likelihood in Likelihood::ALL {
+            let p = BiVaeParams {
+                factors: 5,
+                hidden: vec![24, 9],
+                likelihood,
+                epochs: 1,
+                batch_size: 16,
+                learning_rate: 0.01,
+                seed: 3,
+                ..Default::default()
+            };
+            let runs = crate::simd_paths::each_level(|_| {
+                let m = BiVae::fit(&p, &x, &mut NoProgress).unwrap();
+                let mut out = m.mu_theta.clone();
+                for v in [&m.mu_beta, &m.theta, &m.beta] {
+                    out.extend(v);
+                }
+                out
+            });
+            crate::simd_paths::assert_paths_agree(
+                &format!("BiVAE epoch ({likelihood})"),
+                &runs,
+                1e-5,
+            );
+        }
     }
 }

@@ -2,21 +2,16 @@
 
 use std::path::PathBuf;
 
+use recs_core::ParamError;
 use thiserror::Error;
 
 /// Everything that can go wrong while training, scoring, saving or loading a model.
 #[derive(Debug, Error)]
 pub enum VaeError {
-    /// A hyper-parameter lies outside its allowed range.
-    #[error("invalid parameter `{name}` = {value}: must be {allowed}")]
-    InvalidParam {
-        /// The parameter's name, as in the params struct.
-        name: &'static str,
-        /// The value given.
-        value: String,
-        /// The allowed range, in words.
-        allowed: String,
-    },
+    /// A hyper-parameter lies outside its allowed range (the parameter, its value and the
+    /// range).
+    #[error(transparent)]
+    Param(#[from] ParamError),
     /// The training data cannot be used (an empty matrix, say).
     #[error("invalid training data: {0}")]
     InvalidData(String),
@@ -25,7 +20,8 @@ pub enum VaeError {
     NonFiniteLoss {
         /// The epoch (1-based) in which it happened.
         epoch: usize,
-        /// Which loss (for BiVAE: "item" or "user").
+        /// Which loss, by its name in the epoch's report (BiVAE: "item" or "user";
+        /// AutoRec: "train_rmse"; Mult-VAE: "loss").
         what: &'static str,
         /// The loss value (NaN or ±inf).
         value: f64,
@@ -57,16 +53,22 @@ pub enum VaeError {
 /// Shorthand for results of this crate.
 pub type Result<T, E = VaeError> = std::result::Result<T, E>;
 
-impl VaeError {
-    pub(crate) fn invalid(
-        name: &'static str,
-        value: impl ToString,
-        allowed: impl ToString,
-    ) -> Self {
-        VaeError::InvalidParam {
-            name,
-            value: value.to_string(),
-            allowed: allowed.to_string(),
-        }
+/// `Ok` when `lo <= value <= hi` (a count or size with an upper bound).
+pub(crate) fn count_in(param: &str, value: usize, lo: usize, hi: usize) -> Result<(), ParamError> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(ParamError::new(param, value, format!("in {lo}..={hi}")))
+    }
+}
+
+/// `Ok` when `value` is finite and `>= 0`, as an `f64` and as the `f32` it is used as (an
+/// L2 weight).
+pub(crate) fn non_negative_f32(param: &str, value: f64) -> Result<(), ParamError> {
+    recs_core::params::non_negative(param, value)?;
+    if (value as f32).is_finite() {
+        Ok(())
+    } else {
+        Err(ParamError::new(param, value, "finite (as f32) and >= 0"))
     }
 }

@@ -2,7 +2,12 @@
 //! ([`autorec`]) and Mult-VAE / Mult-DAE ([`multvae`]), trained on a user × item
 //! [`CsrMatrix`](recs_sparse::CsrMatrix) and served through [`recs_metrics::Scorer`].
 //!
-//! Training runs on an [`Engine`]: [`Engine::Native`] (the default) runs hand-written CPU
+//! Every model trains through one epoch loop (shuffled or ordered batches, the finite-loss
+//! check, best epoch and patience, [`EpochReport`]s to a [`Progress`] callback that may
+//! [`Control::Stop`] it), one Adam (PyTorch's formula) and one SIMD dispatch
+//! ([`recs_core::multiversion!`]); every `fit` takes `(params, data, progress)`.
+//!
+//! BiVAE trains on an [`Engine`]: [`Engine::Native`] (the default) runs hand-written CPU
 //! kernels — the first encoder layer reads the sparse batch directly, dense products go
 //! through `gemm` (candle's own CPU matrix kernel) and the elementwise work is fused;
 //! [`Engine::Candle`] runs the same step as candle tensor ops on any candle device, a CUDA
@@ -12,15 +17,18 @@
 //! ```
 //! use recs_metrics::Scorer;
 //! use recs_sparse::{CsrMatrix, DuplicatePolicy};
-//! use recs_vae::{BiVae, BiVaeParams};
+//! use recs_vae::{BiVae, BiVaeParams, Control, EpochReport};
 //!
 //! // 4 users × 5 items: users 0, 1 like items 0–2, users 2, 3 like items 2–4.
 //! let (u, i): (Vec<u32>, Vec<u32>) =
 //!     [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2), (2, 3), (3, 3), (3, 4)].into_iter().unzip();
 //! let x = CsrMatrix::from_triplets(4, 5, &u, &i, &vec![1.0; u.len()], DuplicatePolicy::Sum)?;
-//! let params = BiVaeParams { k: 2, encoder_structure: vec![4], n_epochs: 5, batch_size: 2, ..Default::default() };
+//! let params = BiVaeParams { factors: 2, hidden: vec![4], epochs: 5, batch_size: 2, ..Default::default() };
 //! let mut epochs = 0;
-//! let model = BiVae::fit(&x, &params, Some(&mut |_report| epochs += 1))?;
+//! let model = BiVae::fit(&params, &x, &mut |_: &EpochReport| {
+//!     epochs += 1;
+//!     Control::Continue
+//! })?;
 //! assert_eq!(epochs, 5);
 //! let mut scores = vec![0.0; 5];
 //! model.score_user(0, &mut scores)?;
@@ -38,16 +46,18 @@ pub mod multvae;
 pub mod nn;
 mod optim;
 pub mod persist;
+#[cfg(test)]
+mod simd_paths;
 mod team;
-pub mod train;
+mod train;
 
 pub use autorec::{AutoRec, AutoRecParams, Unseen};
 pub use bivae::{BiVae, BiVaeParams, BiVaeTrainer};
 pub use candle_core;
 pub use error::{Result, VaeError};
-pub use multvae::{MultVae, MultVaeParams};
+pub use multvae::{MultVae, MultVaeData, MultVaeParams};
 pub use nn::{Activation, Likelihood};
-pub use train::{EpochReport, Progress};
+pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};
 
 /// Where a model trains.
 #[derive(Debug, Clone, Default)]

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use recs_core::ParamError;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VaeError};
@@ -61,7 +62,9 @@ impl FromStr for Activation {
         Activation::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| VaeError::invalid("act_fn", s, "one of sigmoid, tanh, elu, relu, relu6"))
+            .ok_or_else(|| {
+                ParamError::new("act_fn", s, "one of sigmoid, tanh, elu, relu, relu6").into()
+            })
     }
 }
 
@@ -105,7 +108,7 @@ impl FromStr for Likelihood {
         Likelihood::ALL
             .into_iter()
             .find(|l| l.name() == s)
-            .ok_or_else(|| VaeError::invalid("likelihood", s, "one of bern, gaus, pois"))
+            .ok_or_else(|| ParamError::new("likelihood", s, "one of bern, gaus, pois").into())
     }
 }
 

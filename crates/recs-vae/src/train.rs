@@ -1,57 +1,172 @@
-//! Pieces of a training loop shared by the models: row batches, seeded noise, progress
-//! reports and the divergence guard.
+//! The one training engine of the crate's models: the epoch loop ([`EpochLoop`]) that
+//! BiVAE, Mult-VAE/DAE and AutoRec all train through, and the pieces their epochs share
+//! (row batches, in order or shuffled; the finite-loss check; seeded noise).
+//!
+//! A model implements [`Epochs`] (train one epoch and return its losses; optionally a
+//! validation measure and a copy of its weights); the loop checks that every loss is finite
+//! (a [`VaeError::NonFiniteLoss`] naming the epoch otherwise), validates, keeps the best
+//! epoch's weights, builds the [`EpochReport`], calls the [`Progress`] callback, and stops
+//! after the last epoch, when the patience runs out, or when the callback returns
+//! [`Control::Stop`].
 
-use std::fmt;
 use std::ops::Range;
+use std::time::Instant;
 
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use recs_core::{Control, EpochReport, Progress};
 
 use crate::error::{Result, VaeError};
 use crate::kernels;
 
-/// What a model reports after each training epoch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochReport {
-    /// The epoch just finished, from 1.
-    pub epoch: usize,
-    /// Epochs in the whole run.
-    pub n_epochs: usize,
-    /// The epoch's losses by name (BiVAE: `"item"` then `"user"`), each the mean over the
-    /// epoch's rows of a row's negative ELBO (β-weighted KL minus log-likelihood).
-    pub losses: Vec<(&'static str, f64)>,
-    /// Seconds this epoch took.
-    pub seconds: f64,
-    /// Seconds since training started (initialisation included).
-    pub elapsed_seconds: f64,
-}
+/// A model as the [`EpochLoop`] trains it.
+pub(crate) trait Epochs {
+    /// What the loop keeps of the best epoch (a copy of the weights; `()` without
+    /// validation).
+    type Best;
 
-impl EpochReport {
-    /// The loss called `name`, if the model reports one.
-    pub fn loss(&self, name: &str) -> Option<f64> {
-        self.losses
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, v)| v)
+    /// Trains epoch `epoch` (from 1) and returns its training losses by name.
+    fn train_epoch(&mut self, epoch: usize) -> Result<Vec<(&'static str, f64)>>;
+
+    /// The validation measure after the epoch just trained, if the model has validation
+    /// data.
+    fn validate(&mut self) -> Result<Option<f64>> {
+        Ok(None)
     }
+
+    /// A copy of the current weights, taken when validation improves.
+    fn keep(&self) -> Self::Best;
 }
 
-impl fmt::Display for EpochReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "epoch {}/{}", self.epoch, self.n_epochs)?;
-        for (name, v) in &self.losses {
-            write!(f, "  {name} loss {v:.4}")?;
+/// Which way a validation measure improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Goal {
+    /// Lower is better (an error).
+    Minimise,
+    /// Higher is better (a ranking metric).
+    Maximise,
+}
+
+impl Goal {
+    fn better(self, new: f64, old: f64) -> bool {
+        match self {
+            Goal::Minimise => new < old,
+            Goal::Maximise => new > old,
         }
-        write!(
-            f,
-            "  ({:.3} s, {:.1} s total)",
-            self.seconds, self.elapsed_seconds
-        )
     }
 }
 
-/// The progress callback models accept: called once after every epoch.
-pub type Progress<'a> = Option<&'a mut dyn FnMut(&EpochReport)>;
+/// What training ended with: the epochs run and, with validation, the best epoch (from 1)
+/// and its kept weights.
+#[derive(Debug)]
+pub(crate) struct Finished<B> {
+    pub epochs_run: usize,
+    pub best: Option<(usize, B)>,
+}
+
+/// The epoch loop (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct EpochLoop<B> {
+    epochs: usize,
+    started: Instant,
+    validation: Option<(&'static str, Goal)>,
+    patience: Option<usize>,
+    done: usize,
+    best: Option<(f64, usize, B)>,
+    since_best: usize,
+}
+
+impl<B> EpochLoop<B> {
+    /// A loop of at most `epochs` epochs; `started` is when training began (the reports'
+    /// `elapsed_seconds` count from it, initialisation included).
+    pub(crate) fn new(epochs: usize, started: Instant) -> Self {
+        Self {
+            epochs,
+            started,
+            validation: None,
+            patience: None,
+            done: 0,
+            best: None,
+            since_best: 0,
+        }
+    }
+
+    /// Reports the model's validation measure as `name`, keeps the weights of the epoch
+    /// best by `goal` (strictly better than every earlier one), and stops once `patience`
+    /// epochs in a row have not improved on it (`None`: never).
+    pub(crate) fn with_validation(
+        mut self,
+        name: &'static str,
+        goal: Goal,
+        patience: Option<usize>,
+    ) -> Self {
+        self.validation = Some((name, goal));
+        self.patience = patience;
+        self
+    }
+
+    /// Runs one more epoch of `model`: trains it, checks its losses, validates and tracks
+    /// the best epoch; returns the epoch's report.
+    pub(crate) fn epoch<M: Epochs<Best = B>>(&mut self, model: &mut M) -> Result<EpochReport> {
+        let t0 = Instant::now();
+        let epoch = self.done + 1;
+        let losses = model.train_epoch(epoch)?;
+        for &(what, value) in &losses {
+            check_finite(value, epoch, what)?;
+        }
+        self.done = epoch;
+        let mut validation = None;
+        if let Some((name, goal)) = self.validation {
+            if let Some(v) = model.validate()? {
+                validation = Some((name, v));
+                if self
+                    .best
+                    .as_ref()
+                    .is_none_or(|(b, _, _)| goal.better(v, *b))
+                {
+                    self.best = Some((v, epoch, model.keep()));
+                    self.since_best = 0;
+                } else {
+                    self.since_best += 1;
+                }
+            }
+        }
+        Ok(EpochReport {
+            epoch,
+            epochs: self.epochs,
+            losses,
+            validation,
+            seconds: t0.elapsed().as_secs_f64(),
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Epochs run so far.
+    pub(crate) fn epochs_done(&self) -> usize {
+        self.done
+    }
+
+    /// Runs epochs until the last one, the patience runs out or `progress` says stop.
+    pub(crate) fn run<M: Epochs<Best = B>>(
+        mut self,
+        model: &mut M,
+        progress: &mut dyn Progress,
+    ) -> Result<Finished<B>> {
+        while self.done < self.epochs {
+            let report = self.epoch(model)?;
+            if progress.on_epoch(&report) == Control::Stop
+                || self.patience.is_some_and(|p| self.since_best >= p)
+            {
+                break;
+            }
+        }
+        Ok(Finished {
+            epochs_run: self.done,
+            best: self.best.map(|(_, e, b)| (e, b)),
+        })
+    }
+}
 
 /// Consecutive row ranges of `batch_size` covering `0..n` in order (the last may be
 /// shorter), as Cornac's `user_iter`/`item_iter` with `shuffle=False` give them.
@@ -61,6 +176,17 @@ pub(crate) fn sequential_batches(
 ) -> impl Iterator<Item = Range<usize>> {
     let bs = batch_size.max(1);
     (0..n.div_ceil(bs)).map(move |b| b * bs..((b + 1) * bs).min(n))
+}
+
+/// Shuffles `order` with `rng` (a seeded epoch shuffle, as PyTorch's `DataLoader` or
+/// `np.random.shuffle` give one) and returns it in batches of `batch_size` rows.
+pub(crate) fn shuffled_batches<'a>(
+    order: &'a mut [u32],
+    rng: &mut ChaCha8Rng,
+    batch_size: usize,
+) -> std::slice::Chunks<'a, u32> {
+    order.shuffle(rng);
+    order.chunks(batch_size.max(1))
 }
 
 /// Returns `Err(NonFiniteLoss)` unless `value` is finite.
@@ -112,6 +238,142 @@ impl Noise {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use recs_core::NoProgress;
+
+    /// A model whose epochs give the losses and validation measures it is told.
+    struct Scripted {
+        losses: Vec<f64>,
+        validation: Option<Vec<f64>>,
+        trained: Vec<usize>,
+    }
+
+    impl Epochs for Scripted {
+        type Best = usize;
+
+        fn train_epoch(&mut self, epoch: usize) -> Result<Vec<(&'static str, f64)>> {
+            self.trained.push(epoch);
+            Ok(vec![("loss", self.losses[epoch - 1])])
+        }
+
+        fn validate(&mut self) -> Result<Option<f64>> {
+            Ok(self.validation.as_ref().map(|v| v[self.trained.len() - 1]))
+        }
+
+        fn keep(&self) -> usize {
+            *self.trained.last().unwrap()
+        }
+    }
+
+    fn scripted(losses: &[f64], validation: Option<&[f64]>) -> Scripted {
+        Scripted {
+            losses: losses.to_vec(),
+            validation: validation.map(<[f64]>::to_vec),
+            trained: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn runs_every_epoch_and_reports_it() {
+        let mut m = scripted(&[3.0, 2.0, 1.0], None);
+        let mut reports = Vec::new();
+        let done = EpochLoop::<usize>::new(3, Instant::now())
+            .run(&mut m, &mut |r: &EpochReport| {
+                reports.push(r.clone());
+                Control::Continue
+            })
+            .unwrap();
+        assert_eq!((done.epochs_run, done.best), (3, None));
+        assert_eq!(m.trained, [1, 2, 3]);
+        let e: Vec<_> = reports.iter().map(|r| (r.epoch, r.epochs)).collect();
+        assert_eq!(e, [(1, 3), (2, 3), (3, 3)]);
+        assert_eq!(reports[1].losses, [("loss", 2.0)]);
+        assert!(reports.iter().all(|r| r.validation.is_none()));
+        assert!(reports[2].elapsed_seconds >= reports[0].elapsed_seconds);
+    }
+
+    #[test]
+    fn keeps_the_best_epoch_and_stops_when_patience_runs_out() {
+        let val = [0.9, 0.7, 0.8, 0.7, 0.75, 0.6];
+        let mut m = scripted(&[1.0; 6], Some(&val));
+        let mut seen = Vec::new();
+        let done = EpochLoop::new(6, Instant::now())
+            .with_validation("validation_rmse", Goal::Minimise, Some(3))
+            .run(&mut m, &mut |r: &EpochReport| {
+                seen.push(r.validation.unwrap());
+                Control::Continue
+            })
+            .unwrap();
+        // Epoch 2 is best (0.7; epoch 4's equal value is no improvement); epochs 3, 4 and 5
+        // do not improve on it, so training stops after epoch 5.
+        assert_eq!(done.epochs_run, 5);
+        assert_eq!(done.best, Some((2, 2)));
+        assert_eq!(seen[1], ("validation_rmse", 0.7));
+        // Maximising, without patience: every epoch runs, the highest is kept.
+        let mut m = scripted(&[1.0; 6], Some(&val));
+        let done = EpochLoop::new(6, Instant::now())
+            .with_validation("ndcg", Goal::Maximise, None)
+            .run(&mut m, &mut NoProgress)
+            .unwrap();
+        assert_eq!((done.epochs_run, done.best), (6, Some((1, 1))));
+    }
+
+    #[test]
+    fn the_callback_can_stop_training() {
+        let mut m = scripted(
+            &[1.0; 10],
+            Some(&[5.0, 4.0, 3.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1]),
+        );
+        let done = EpochLoop::new(10, Instant::now())
+            .with_validation("v", Goal::Minimise, None)
+            .run(&mut m, &mut |r: &EpochReport| {
+                if r.epoch == 4 {
+                    Control::Stop
+                } else {
+                    Control::Continue
+                }
+            })
+            .unwrap();
+        assert_eq!((done.epochs_run, done.best), (4, Some((4, 4))));
+        assert_eq!(m.trained, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_non_finite_loss_is_an_error_naming_epoch_and_loss() {
+        let mut m = scripted(&[1.0, f64::NAN, 1.0], None);
+        let e = EpochLoop::<usize>::new(3, Instant::now())
+            .run(&mut m, &mut NoProgress)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VaeError::NonFiniteLoss {
+                    epoch: 2,
+                    what: "loss",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("epoch 2"), "{e}");
+        assert_eq!(m.trained, [1, 2]);
+    }
+
+    #[test]
+    fn shuffled_batches_cover_the_rows_reproducibly() {
+        let mut a: Vec<u32> = (0..10).collect();
+        let mut b = a.clone();
+        let ba: Vec<Vec<u32>> = shuffled_batches(&mut a, &mut ChaCha8Rng::seed_from_u64(1), 4)
+            .map(<[u32]>::to_vec)
+            .collect();
+        let bb: Vec<Vec<u32>> = shuffled_batches(&mut b, &mut ChaCha8Rng::seed_from_u64(1), 4)
+            .map(<[u32]>::to_vec)
+            .collect();
+        assert_eq!(ba, bb);
+        assert_eq!(ba.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
+        let mut all: Vec<u32> = ba.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
 
     #[test]
     fn batches_cover_rows_in_order() {
@@ -123,6 +385,7 @@ mod tests {
 
     #[test]
     fn noise_is_reproducible_and_standard() {
+        let _same = crate::simd_paths::same_level();
         let a = Noise::new(7).draw(20_000);
         let b = Noise::new(7).draw(20_000);
         assert_eq!(a, b);

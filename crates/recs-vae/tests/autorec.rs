@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use recs_data::{movielens, split};
 use recs_metrics::{RatingPredictor, evaluate_ratings};
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{AutoRec, AutoRecParams, EpochReport};
+use recs_vae::{AutoRec, AutoRecParams, Control, EpochReport};
 
 fn ml100k() -> Option<PathBuf> {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
@@ -34,19 +34,16 @@ fn short_runs_beat_the_global_mean_on_ml100k() {
     for item_based in [true, false] {
         let params = AutoRecParams {
             item_based,
-            n_epochs: 15,
+            epochs: 15,
             validation_fraction: 0.05,
             ..AutoRecParams::default()
         };
         let mut epochs = 0;
-        let model = AutoRec::fit(
-            &train,
-            &params,
-            Some(&mut |r: &EpochReport| {
-                epochs += 1;
-                assert!(r.loss("validation_rmse").unwrap().is_finite());
-            }),
-        )
+        let model = AutoRec::fit(&params, &train, &mut |r: &EpochReport| {
+            epochs += 1;
+            assert!(r.loss("validation_rmse").unwrap().is_finite());
+            Control::Continue
+        })
         .unwrap();
         assert_eq!(epochs, 15);
         let r = evaluate_ratings(&model, t.users(), t.items(), t.values()).unwrap();

@@ -6,13 +6,16 @@ mod common;
 use common::{clustered, hit_rate};
 use recs_metrics::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
-use recs_vae::{Activation, BiVae, BiVaeParams, BiVaeTrainer, Engine, Likelihood, VaeError};
+use recs_vae::{
+    Activation, BiVae, BiVaeParams, BiVaeTrainer, Control, Engine, EpochReport, Likelihood,
+    NoProgress, ParamError, VaeError,
+};
 
 fn small_params() -> BiVaeParams {
     BiVaeParams {
-        k: 6,
-        encoder_structure: vec![24],
-        n_epochs: 40,
+        factors: 6,
+        hidden: vec![24],
+        epochs: 40,
         batch_size: 16,
         learning_rate: 0.01,
         seed: 7,
@@ -25,9 +28,10 @@ test_device! {
     fn smoke_training_learns_the_structure(engine) {
         let (train, held) = clustered(80, 60, 4, 1);
         let mut losses = vec![];
-        let model = BiVae::fit_on(&train, &small_params(), &engine, Some(&mut |r| {
+        let model = BiVae::fit_on(&small_params(), &train, &engine, &mut |r: &EpochReport| {
             losses.push((r.loss("item").unwrap(), r.loss("user").unwrap()));
-        }))
+            Control::Continue
+        })
         .unwrap();
         assert_eq!(losses.len(), 40);
         let (first, last) = (losses[0], losses[39]);
@@ -45,12 +49,12 @@ test_device! {
     /// another one.
     fn the_seed_fixes_the_model(engine) {
         let (train, _) = clustered(40, 30, 3, 2);
-        let p = BiVaeParams { n_epochs: 3, ..small_params() };
-        let a = BiVae::fit_on(&train, &p, &engine, None).unwrap();
-        let b = BiVae::fit_on(&train, &p, &engine, None).unwrap();
+        let p = BiVaeParams { epochs: 3, ..small_params() };
+        let a = BiVae::fit_on(&p, &train, &engine, &mut NoProgress).unwrap();
+        let b = BiVae::fit_on(&p, &train, &engine, &mut NoProgress).unwrap();
         assert_eq!(a.user_embeddings(), b.user_embeddings());
         assert_eq!(a.item_embeddings(), b.item_embeddings());
-        let c = BiVae::fit_on(&train, &BiVaeParams { seed: 8, ..p }, &engine, None).unwrap();
+        let c = BiVae::fit_on(&BiVaeParams { seed: 8, ..p }, &train, &engine, &mut NoProgress).unwrap();
         assert_ne!(a.user_embeddings(), c.user_embeddings());
     }
 }
@@ -61,8 +65,8 @@ test_device! {
         let (train, _) = clustered(30, 20, 2, 3);
         for act_fn in Activation::ALL {
             for likelihood in Likelihood::ALL {
-                let p = BiVaeParams { act_fn, likelihood, n_epochs: 3, encoder_structure: vec![8, 5], ..small_params() };
-                let m = BiVae::fit_on(&train, &p, &engine, None).unwrap();
+                let p = BiVaeParams { act_fn, likelihood, epochs: 3, hidden: vec![8, 5], ..small_params() };
+                let m = BiVae::fit_on(&p, &train, &engine, &mut NoProgress).unwrap();
                 assert!(m.user_embeddings().iter().all(|v| v.is_finite()), "{act_fn} {likelihood}");
             }
         }
@@ -75,8 +79,8 @@ test_device! {
         let (train, _) = clustered(30, 20, 2, 4);
         // A learning rate this large throws the weights to ±1e30 on the first step; the
         // σ head saturates to 0 and log σ to −inf.
-        let p = BiVaeParams { learning_rate: 1e30, n_epochs: 5, ..small_params() };
-        match BiVae::fit_on(&train, &p, &engine, None) {
+        let p = BiVaeParams { learning_rate: 1e30, epochs: 5, ..small_params() };
+        match BiVae::fit_on(&p, &train, &engine, &mut NoProgress) {
             Err(e @ VaeError::NonFiniteLoss { .. }) => {
                 let VaeError::NonFiniteLoss { epoch, value, .. } = e else { unreachable!() };
                 assert_eq!(epoch, 1);
@@ -94,15 +98,15 @@ test_device! {
 fn native_and_candle_agree() {
     let (train, _) = clustered(50, 40, 3, 5);
     let p = BiVaeParams {
-        n_epochs: 2,
+        epochs: 2,
         ..small_params()
     };
-    let a = BiVae::fit_on(&train, &p, &Engine::Native, None).unwrap();
+    let a = BiVae::fit_on(&p, &train, &Engine::Native, &mut NoProgress).unwrap();
     let b = BiVae::fit_on(
-        &train,
         &p,
+        &train,
         &Engine::Candle(recs_vae::candle_core::Device::Cpu),
-        None,
+        &mut NoProgress,
     )
     .unwrap();
     for (x, y) in a.user_embeddings().iter().zip(b.user_embeddings()) {
@@ -116,10 +120,10 @@ fn native_and_candle_agree() {
 #[test]
 fn the_trainer_reports_every_epoch() {
     let (train, _) = clustered(30, 20, 2, 6);
-    let mut t = BiVaeTrainer::new(&train, &small_params(), &Engine::Native).unwrap();
+    let mut t = BiVaeTrainer::new(&small_params(), &train, &Engine::Native).unwrap();
     let r1 = t.run_epoch().unwrap();
     let r2 = t.run_epoch().unwrap();
-    assert_eq!((r1.epoch, r2.epoch, r2.n_epochs), (1, 2, 40));
+    assert_eq!((r1.epoch, r2.epoch, r2.epochs), (1, 2, 40));
     assert!(r2.elapsed_seconds >= r1.elapsed_seconds && r1.seconds >= 0.0);
     assert!(r1.to_string().contains("epoch 1/40"));
     assert_eq!(t.epochs_done(), 2);
@@ -131,30 +135,30 @@ fn invalid_params_are_refused_before_training() {
     let (train, _) = clustered(10, 8, 2, 7);
     let cases: Vec<(&str, BiVaeParams)> = vec![
         (
-            "k",
+            "factors",
             BiVaeParams {
-                k: 0,
+                factors: 0,
                 ..small_params()
             },
         ),
         (
-            "encoder_structure",
+            "hidden",
             BiVaeParams {
-                encoder_structure: vec![],
+                hidden: vec![],
                 ..small_params()
             },
         ),
         (
-            "encoder_structure",
+            "hidden",
             BiVaeParams {
-                encoder_structure: vec![4, 0],
+                hidden: vec![4, 0],
                 ..small_params()
             },
         ),
         (
-            "n_epochs",
+            "epochs",
             BiVaeParams {
-                n_epochs: 0,
+                epochs: 0,
                 ..small_params()
             },
         ),
@@ -196,17 +200,14 @@ fn invalid_params_are_refused_before_training() {
     ];
     for (name, p) in cases {
         let e = p.validate().unwrap_err();
+        assert_eq!(e.param, name, "{e}");
         assert!(
-            matches!(&e, VaeError::InvalidParam { name: n, .. } if *n == name),
-            "{name}: {e}"
-        );
-        assert!(
-            e.to_string().contains(name) && e.to_string().contains("must be"),
+            e.to_string().contains(name) && e.to_string().contains("allowed"),
             "{e}"
         );
         assert!(matches!(
-            BiVae::fit(&train, &p, None),
-            Err(VaeError::InvalidParam { .. })
+            BiVae::fit(&p, &train, &mut NoProgress),
+            Err(VaeError::Param(ParamError { .. }))
         ));
     }
     assert!(BiVaeParams::default().validate().is_ok());
@@ -227,7 +228,12 @@ fn invalid_params_are_refused_before_training() {
 
 #[test]
 fn an_empty_matrix_is_refused() {
-    let e = BiVae::fit(&CsrMatrix::zeros(5, 4).unwrap(), &small_params(), None).unwrap_err();
+    let e = BiVae::fit(
+        &small_params(),
+        &CsrMatrix::zeros(5, 4).unwrap(),
+        &mut NoProgress,
+    )
+    .unwrap_err();
     assert!(matches!(e, VaeError::InvalidData(_)), "{e}");
 }
 
@@ -235,7 +241,7 @@ fn an_empty_matrix_is_refused() {
 fn the_defaults_are_cornacs() {
     let p = BiVaeParams::default();
     assert_eq!(
-        (p.k, p.encoder_structure.clone(), p.n_epochs, p.batch_size),
+        (p.factors, p.hidden.clone(), p.epochs, p.batch_size),
         (10, vec![20], 100, 100)
     );
     assert_eq!(
@@ -248,12 +254,12 @@ fn the_defaults_are_cornacs() {
 fn batch_scores_are_rows_of_single_scores() {
     let (train, _) = clustered(20, 15, 2, 8);
     let m = BiVae::fit(
-        &train,
         &BiVaeParams {
-            n_epochs: 2,
+            epochs: 2,
             ..small_params()
         },
-        None,
+        &train,
+        &mut NoProgress,
     )
     .unwrap();
     let users = [3u32, 0, 19, 3];
@@ -266,7 +272,7 @@ fn batch_scores_are_rows_of_single_scores() {
             assert!((a - b).abs() < 1e-5);
         }
         // μ_θ · μ_β, as documented.
-        let k = m.k();
+        let k = m.factors();
         let th = &m.user_embeddings()[*u as usize * k..(*u as usize + 1) * k];
         let be = &m.item_embeddings()[..k];
         let dot: f32 = th.iter().zip(be).map(|(a, b)| a * b).sum();
@@ -289,12 +295,12 @@ fn batch_scores_are_rows_of_single_scores() {
 fn embedding_training_rows_again_gives_the_means() {
     let (train, _) = clustered(20, 15, 2, 9);
     let m = BiVae::fit(
-        &train,
         &BiVaeParams {
-            n_epochs: 2,
+            epochs: 2,
             ..small_params()
         },
-        None,
+        &train,
+        &mut NoProgress,
     )
     .unwrap();
     let again = m.embed_users(&train).unwrap();

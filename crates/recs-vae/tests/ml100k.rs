@@ -6,7 +6,7 @@ use std::path::Path;
 
 use recs_metrics::{EvalConfig, ScoreError, Scorer, evaluate};
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{BiVae, BiVaeParams};
+use recs_vae::{BiVae, BiVaeParams, NoProgress};
 
 /// Scores every item by its number of training interactions.
 struct Popularity(Vec<f32>);
@@ -36,14 +36,14 @@ fn thirty_epochs_on_ml100k_rank_well() {
     let train = split.train.to_csr(DuplicatePolicy::Error).unwrap();
     let test = split.test.to_csr(DuplicatePolicy::Error).unwrap();
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
-        n_epochs: 30,
+        factors: 50,
+        hidden: vec![100],
+        epochs: 30,
         batch_size: 128,
         seed: 42,
         ..Default::default()
     };
-    let model = BiVae::fit(&train, &params, None).unwrap();
+    let model = BiVae::fit(&params, &train, &mut NoProgress).unwrap();
     let report = evaluate(&model, &train, &test, &EvalConfig::default()).unwrap();
     let ndcg = report.means["ndcg@10"];
     let precision = report.means["precision@10"];

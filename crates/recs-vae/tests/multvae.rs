@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use recs_data::{movielens, split};
 use recs_metrics::{Metric, Scorer};
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{EpochReport, MultVae, MultVaeParams};
+use recs_vae::{Control, EpochReport, MultVae, MultVaeData, MultVaeParams};
 
 #[test]
 fn short_runs_fold_in_held_out_users_far_above_chance() {
@@ -29,16 +29,15 @@ fn short_runs_fold_in_held_out_users_far_above_chance() {
     for variational in [true, false] {
         let params = MultVaeParams {
             variational,
-            n_epochs: 12,
+            epochs: 12,
             ..MultVaeParams::default()
         };
         let mut ndcg = Vec::new();
-        let model = MultVae::fit(
-            &train,
-            &params,
-            Some((&vin, &vout)),
-            Some(&mut |r: &EpochReport| ndcg.push(r.loss("validation_ndcg@100").unwrap())),
-        )
+        let data = MultVaeData::new(&train).with_validation(&vin, &vout);
+        let model = MultVae::fit(&params, &data, &mut |r: &EpochReport| {
+            ndcg.push(r.validation.unwrap().1);
+            Control::Continue
+        })
         .unwrap();
         let (ran, best) = model.epochs();
         assert_eq!(ran, 12);

@@ -4,21 +4,21 @@ mod common;
 
 use common::clustered;
 use recs_metrics::Scorer;
-use recs_vae::{BiVae, BiVaeParams, Engine, VaeError};
+use recs_vae::{BiVae, BiVaeParams, Engine, NoProgress, VaeError};
 
 fn trained() -> (BiVae, recs_sparse::CsrMatrix) {
     let (train, _) = clustered(30, 25, 3, 11);
     let p = BiVaeParams {
-        k: 5,
-        encoder_structure: vec![12, 7],
-        n_epochs: 3,
+        factors: 5,
+        hidden: vec![12, 7],
+        epochs: 3,
         batch_size: 8,
         learning_rate: 0.01,
         seed: 3,
         ..Default::default()
     };
     (
-        BiVae::fit_on(&train, &p, &Engine::Native, None).unwrap(),
+        BiVae::fit_on(&p, &train, &Engine::Native, &mut NoProgress).unwrap(),
         train,
     )
 }
@@ -117,7 +117,10 @@ fn bad_files_are_clear_errors() {
     expect_bad(&write("other-kind", &other), "`autor` model");
     // Params that do not match the tensors.
     expect_bad(
-        &write("wrong-k", &edit(r#"\"k\":5"#, r#"\"k\":4"#)),
+        &write(
+            "wrong-factors",
+            &edit(r#"\"factors\":5"#, r#"\"factors\":4"#),
+        ),
         "shape",
     );
     // Corrupt metadata JSON.

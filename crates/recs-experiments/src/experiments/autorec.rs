@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{AutoRec, AutoRecParams, EpochReport};
+use recs_vae::{AutoRec, AutoRecParams, Control, EpochReport};
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
@@ -12,7 +12,7 @@ use crate::{Reference, RunOptions, protocol};
 /// The settings `autorec-ml100k` trains with (see the experiment's description).
 pub fn ml100k_params(seed: u64, epochs: Option<usize>) -> AutoRecParams {
     AutoRecParams {
-        n_epochs: epochs.unwrap_or(200),
+        epochs: epochs.unwrap_or(200),
         seed,
         ..AutoRecParams::default()
     }
@@ -73,9 +73,10 @@ fn run(opts: &RunOptions, dataset: &str, params: AutoRecParams) -> anyhow::Resul
         if opts.verbose {
             eprintln!("{r}");
         }
+        Control::Continue
     };
     let started = Instant::now();
-    let model = AutoRec::fit(&train, &params, Some(&mut progress))?;
+    let model = AutoRec::fit(&params, &train, &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     Ok(SeedRun {
         train_seconds,

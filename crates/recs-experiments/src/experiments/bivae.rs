@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use recs_vae::{BiVae, BiVaeParams, EpochReport};
+use recs_vae::{BiVae, BiVaeParams, Control, EpochReport};
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
@@ -70,9 +70,9 @@ pub const BIVAE_ML100K: Experiment = Experiment {
 fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, seed)?;
     let params = BiVaeParams {
-        k: 50,
-        encoder_structure: vec![100],
-        n_epochs: opts.epochs.unwrap_or(500),
+        factors: 50,
+        hidden: vec![100],
+        epochs: opts.epochs.unwrap_or(500),
         batch_size: 128,
         learning_rate: 0.001,
         seed,
@@ -88,20 +88,21 @@ fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
             eprintln!(
                 "epoch {:>4}/{}  {}  ({:.3} s)",
                 r.epoch,
-                r.n_epochs,
+                r.epochs,
                 losses.join("  "),
                 r.seconds
             );
         }
+        Control::Continue
     };
     let started = Instant::now();
-    let model = BiVae::fit(&data.train, &params, Some(&mut progress))?;
+    let model = BiVae::fit(&params, &data.train, &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let metrics = protocol::ranking_at_10(&model, &data)?;
     Ok(SeedRun {
         train_seconds,
         metrics,
         params: serde_json::to_value(&params)?,
-        epochs: params.n_epochs,
+        epochs: params.epochs,
     })
 }

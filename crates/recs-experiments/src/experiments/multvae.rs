@@ -8,7 +8,7 @@ use std::time::Instant;
 use recs_data::split::{self, HeldOutSplit};
 use recs_metrics::Metric;
 use recs_sparse::DuplicatePolicy;
-use recs_vae::{EpochReport, MultVae, MultVaeParams};
+use recs_vae::{Control, EpochReport, MultVae, MultVaeData, MultVaeParams};
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
@@ -22,7 +22,7 @@ const METRICS: &[&str] = &["recall@20", "recall@50", "ndcg@100"];
 pub fn ml100k_params(variational: bool, seed: u64, epochs: Option<usize>) -> MultVaeParams {
     MultVaeParams {
         variational,
-        n_epochs: epochs.unwrap_or(200),
+        epochs: epochs.unwrap_or(200),
         seed,
         ..MultVaeParams::default()
     }
@@ -151,7 +151,7 @@ pub const MULTDAE_ML20M: Experiment = Experiment {
         let p = MultVaeParams {
             hidden: vec![],
             batch_size: 500,
-            weight_decay: 0.01,
+            reg: 0.01,
             ..ml100k_params(false, seed, opts.epochs)
         };
         run_ml20m(opts, p)
@@ -182,9 +182,11 @@ fn run(opts: &RunOptions, s: &HeldOutSplit, params: MultVaeParams) -> anyhow::Re
         if opts.verbose {
             eprintln!("{r}");
         }
+        Control::Continue
     };
     let started = Instant::now();
-    let model = MultVae::fit(&train, &params, Some((&vin, &vout)), Some(&mut progress))?;
+    let data = MultVaeData::new(&train).with_validation(&vin, &vout);
+    let model = MultVae::fit(&params, &data, &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let m = model.evaluate(
         &tin,

@@ -9,10 +9,10 @@ use std::ops::Range;
 use candle_core::{DType, Device, Tensor};
 use recs_sparse::CsrMatrix;
 
-use super::{AdamStep, Backend, LOG_EPS, StepResult, StepSpec};
+use super::{Backend, LOG_EPS, StepResult, StepSpec};
 use crate::error::{Result, VaeError};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::Adam;
+use crate::optim::{AdamSet, AdamStep};
 
 /// Candle tensor ops on `device`.
 #[derive(Debug, Clone)]
@@ -229,7 +229,7 @@ impl Backend for CandleOps {
     fn train_step(
         &self,
         enc: &mut GaussianEncoder<Tensor>,
-        opt: &mut Adam<Tensor>,
+        opt: &mut AdamSet<Tensor>,
         x: &Tensor,
         eps: Vec<f32>,
         other: &Tensor,

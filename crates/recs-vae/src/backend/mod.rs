@@ -24,25 +24,10 @@ use recs_sparse::CsrMatrix;
 
 use crate::error::Result;
 use crate::nn::{GaussianEncoder, Likelihood};
-use crate::optim::Adam;
+use crate::optim::{AdamSet, AdamStep};
 
 /// `EPS` in Cornac's likelihoods (`log(x̂ + EPS)`).
 pub(crate) const LOG_EPS: f32 = 1e-10;
-
-/// The per-step coefficients of an Adam update (PyTorch's formulation).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AdamStep {
-    /// β₁.
-    pub beta1: f32,
-    /// β₂.
-    pub beta2: f32,
-    /// ε, added to the bias-corrected square root of the second moment.
-    pub eps: f32,
-    /// `lr / (1 - β₁ᵗ)`.
-    pub step_size: f32,
-    /// `sqrt(1 - β₂ᵗ)`.
-    pub bias_correction2_sqrt: f32,
-}
 
 /// What one training step of an encoder against a fixed bilinear decoder gives.
 #[derive(Debug)]
@@ -106,7 +91,7 @@ pub(crate) trait Backend {
     fn train_step(
         &self,
         enc: &mut GaussianEncoder<Self::Mat>,
-        opt: &mut Adam<Self::Mat>,
+        opt: &mut AdamSet<Self::Mat>,
         x: &Self::Batch,
         eps: Vec<f32>,
         dec: &Self::Decoder,

@@ -2,14 +2,16 @@
 
 use std::ops::Range;
 
+use recs_core::multiversion;
+use recs_core::simd::Madd;
 use recs_sparse::CsrMatrix;
 
-use super::{AdamStep, Backend, LOG_EPS, StepResult, StepSpec};
+use super::{Backend, LOG_EPS, StepResult, StepSpec};
 use crate::error::{Result, VaeError};
 use crate::kernels::decode::{MR, PackedFactors};
-use crate::kernels::{self, Madd, MatRef, gemm, multiversion, sparse};
+use crate::kernels::{self, MatRef, gemm, sparse};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::Adam;
+use crate::optim::{self, AdamSet, AdamStep};
 use crate::team;
 
 /// A row-major matrix on the host.
@@ -217,20 +219,6 @@ multiversion! {
             0 => stored_row::<M, 0>(z, x, scale),
             1 => stored_row::<M, 1>(z, x, scale),
             _ => stored_row::<M, 2>(z, x, scale),
-        }
-    }
-}
-
-multiversion! {
-    fn adam_kernel(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], c: &AdamStep) {
-        let (b1, b2) = (c.beta1, c.beta2);
-        let (step, bc2, eps) = (c.step_size, c.bias_correction2_sqrt, c.eps);
-        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-            let mi = *m + (1.0 - b1) * (g - *m);
-            let vi = b2 * *v + (1.0 - b2) * g * g;
-            *m = mi;
-            *v = vi;
-            *p -= step * mi / (vi.sqrt() / bc2 + eps);
         }
     }
 }
@@ -758,7 +746,7 @@ impl Backend for Native {
     fn train_step(
         &self,
         enc: &mut GaussianEncoder<HostMat>,
-        opt: &mut Adam<HostMat>,
+        opt: &mut AdamSet<HostMat>,
         batch: &NativeBatch,
         eps: Vec<f32>,
         dec: &PackedFactors,
@@ -815,12 +803,12 @@ impl Backend for Native {
                 let rows = p.len() / h0;
                 let mut g = vec![0.0f32; p.len()];
                 sparse::spmm_range(xt, *first..*first + rows, &d0, h0, &mut g);
-                adam_kernel(p, m, v, &g, &step);
+                optim::update_plain(p, m, v, &g, &step);
             }
             Task::Rest { params, moments } => {
                 let grads = other_grads(parts, n_hidden, &hidden_shapes, head_shape);
                 for ((p, (m, v)), g) in params.iter_mut().zip(moments.iter_mut()).zip(&grads) {
-                    adam_kernel(&mut p.data, &mut m.data, &mut v.data, &g.data, &step);
+                    optim::update_plain(&mut p.data, &mut m.data, &mut v.data, &g.data, &step);
                 }
             }
         });
@@ -903,7 +891,7 @@ impl Backend for Native {
         }
         const CHUNK: usize = 1 << 14;
         if p.data.len() < PAR_MIN {
-            adam_kernel(&mut p.data, &mut m.data, &mut v.data, &g.data, step);
+            optim::update_plain(&mut p.data, &mut m.data, &mut v.data, &g.data, step);
         } else {
             let mut parts: Vec<_> = p
                 .data
@@ -912,7 +900,9 @@ impl Backend for Native {
                 .zip(v.data.chunks_mut(CHUNK))
                 .zip(g.data.chunks(CHUNK))
                 .collect();
-            team::for_each_mut(&mut parts, |(((p, m), v), g)| adam_kernel(p, m, v, g, step));
+            team::for_each_mut(&mut parts, |(((p, m), v), g)| {
+                optim::update_plain(p, m, v, g, step)
+            });
         }
         Ok(())
     }
@@ -949,4 +939,120 @@ fn check_encoder(enc: &GaussianEncoder<HostMat>, x: &CsrMatrix) -> Result<()> {
         check_shape(what, &l.b, 1, k)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod simd_tests {
+    use super::*;
+    use crate::simd_paths::{assert_paths_agree, each_level};
+
+    fn data(n: usize, salt: f32, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.618 + salt).sin() * scale)
+            .collect()
+    }
+
+    // 37 columns: a remainder past every vector width.
+    const ROWS: usize = 7;
+    const COLS: usize = 37;
+    const K: usize = 19;
+
+    #[test]
+    fn activations_agree_across_simd_paths() {
+        let x = data(ROWS * COLS, 0.3, 3.0);
+        let b = data(COLS, 1.1, 1.0);
+        for act in 0..=5u8 {
+            let runs = each_level(|_| {
+                let mut y = x.clone();
+                bias_act(&mut y, &b, act);
+                y
+            });
+            assert_paths_agree(&format!("bias_act {act}"), &runs, 1e-6);
+            let y = runs.last().expect("a run").1.clone();
+            let runs = each_level(|_| {
+                let mut d = x.clone();
+                act_grad(&mut d, &y, act.max(1));
+                d
+            });
+            assert_paths_agree(&format!("act_grad {act}"), &runs, 1e-6);
+        }
+        let runs = each_level(|_| {
+            let mut o = b.clone();
+            add_col_sums(&x, &mut o);
+            o
+        });
+        assert_paths_agree("add_col_sums", &runs, 1e-6);
+    }
+
+    #[test]
+    fn reparameterisation_and_likelihoods_agree_across_simd_paths() {
+        let head = data(ROWS * 2 * K, 0.7, 2.0);
+        let eps = data(ROWS * K, 2.2, 1.5);
+        let runs = each_level(|_| {
+            let mut h = head.clone();
+            let mut s = vec![0.0; ROWS * K];
+            for ((h, s), e) in h
+                .chunks_exact_mut(2 * K)
+                .zip(s.chunks_exact_mut(K))
+                .zip(eps.chunks_exact(K))
+            {
+                reparam(h, s, e);
+            }
+            h.extend(s);
+            h
+        });
+        assert_paths_agree("reparam", &runs, 1e-6);
+        // [μ | σ] with σ in (0, 1), as the reparameterisation leaves the heads.
+        let mu_std: Vec<f32> = runs.last().expect("a run").1[..ROWS * 2 * K].to_vec();
+        let ds = data(ROWS * K, 0.9, 0.5);
+        let runs = each_level(|_| {
+            let mut out = Vec::new();
+            for r in 0..ROWS {
+                let mut d = vec![0.0; 2 * K];
+                let kl = gaussian_grad(
+                    &ds[r * K..(r + 1) * K],
+                    &mu_std[r * 2 * K..(r + 1) * 2 * K],
+                    &eps[r * K..(r + 1) * K],
+                    0.3,
+                    &mut d,
+                );
+                out.extend(d);
+                out.push(kl as f32);
+            }
+            out
+        });
+        assert_paths_agree("gaussian_grad", &runs, 1e-6);
+        let z = data(ROWS * COLS, 0.4, 4.0);
+        let xs: Vec<f32> = (0..COLS).map(|i| 1.0 + (i % 2) as f32).collect();
+        for lik in 0..3u8 {
+            let runs = each_level(|_| {
+                let mut zz = z.clone();
+                let loss = zero_likelihood_grad(&mut zz, lik, 0.25);
+                let mut stored = z[..COLS].to_vec();
+                let corr = stored_likelihood_grad(&mut stored, &xs, lik, 0.25);
+                zz.extend(stored);
+                // The sums per entry, so that their scale does not hide the gradients'.
+                let n = (ROWS * COLS) as f32;
+                zz.extend([loss / n, corr / COLS as f32]);
+                zz
+            });
+            assert_paths_agree(&format!("likelihood {lik}"), &runs, 1e-6);
+        }
+    }
+
+    #[test]
+    fn adam_blocks_agree_across_simd_paths() {
+        let g = data(1000, 0.2, 1e-2);
+        let runs = each_level(|_| {
+            let mut adam = optim::Adam::new(1e-2);
+            let (mut p, mut m, mut v) = (data(1000, 0.5, 1.0), vec![0.0; 1000], vec![0.0; 1000]);
+            for _ in 0..3 {
+                let s = adam.next_step();
+                optim::update_plain(&mut p, &mut m, &mut v, &g, &s);
+            }
+            p
+        });
+        // Separate multiplies and adds: the same bits on every path, the portable one too.
+        assert_paths_agree("update_plain", &runs, 0.0);
+    }
 }

@@ -10,7 +10,7 @@ use super::candle::{CandleOps, activate, kl_terms, neg_log_likelihood};
 use super::native::{HostMat, Native};
 use super::{Backend, StepSpec};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::Adam;
+use crate::optim::AdamSet;
 
 type HostEncoder = GaussianEncoder<(Vec<f32>, usize, usize)>;
 
@@ -210,6 +210,7 @@ fn hand_written_backward_matches_autograd_and_native_matches_candle() {
 
 #[test]
 fn fused_native_step_matches_gradients_then_adam() {
+    let _same = crate::simd_paths::same_level();
     for (act, dims) in [
         (Activation::Tanh, &[5][..]),
         (Activation::Relu, &[7, 4][..]),
@@ -227,12 +228,12 @@ fn fused_native_step_matches_gradients_then_adam() {
         let x = Native.batch(&c.x, 0..c.x.n_rows()).unwrap();
         // Fused.
         let mut fused = on_native(&c);
-        let mut opt = Adam::new(&Native, 0.01, &shapes).unwrap();
+        let mut opt = AdamSet::new(&Native, 0.01, &shapes).unwrap();
         // Reference: gradients, then the plain optimiser; and candle doing the same.
         let mut plain = on_native(&c);
-        let mut opt2 = Adam::new(&Native, 0.01, &shapes).unwrap();
+        let mut opt2 = AdamSet::new(&Native, 0.01, &shapes).unwrap();
         let (cbe, mut cenc) = on_candle(&c);
-        let mut copt = Adam::new(&cbe, 0.01, &shapes).unwrap();
+        let mut copt = AdamSet::new(&cbe, 0.01, &shapes).unwrap();
         let cx = cbe.batch(&c.x, 0..c.x.n_rows()).unwrap();
         let cother = cbe.upload(c.other.clone(), c.n_other, c.k).unwrap();
         for _ in 0..3 {

@@ -3,7 +3,9 @@
 //! factors) stays fixed for a whole pass and is packed once ([`PackedFactors`]).
 //!
 //! Both products are register-tiled AVX2 + FMA microkernels (a row block × 16 columns, the
-//! accumulators held in 12 ymm registers), with a portable version for other CPUs. Between
+//! accumulators held in 12 ymm registers), with a portable version for other CPUs; which one
+//! runs follows [`recs_core::simd::level`] (the AVX-512 level runs the AVX2 kernels, so the
+//! two vector levels give the same numbers). Between
 //! them the caller turns `z` into `dz` in place while the block is still in L1/L2: unlike a
 //! general gemm, nothing is repacked per call and the `rows × n` logits never leave cache.
 
@@ -78,8 +80,9 @@ impl PackedFactors {
     pub(crate) fn logits(&self, s: &[f32], rows: usize, z: &mut [f32]) {
         assert!(rows <= MR && s.len() >= rows * self.k && z.len() >= rows * self.np);
         #[cfg(target_arch = "x86_64")]
-        if super::has_avx2_fma() {
-            // SAFETY: AVX2 and FMA are available (checked); the slices have the lengths
+        if recs_core::simd::level() >= recs_core::simd::Level::Avx2 {
+            // SAFETY: AVX2 and FMA are available (`level()` never exceeds what the CPU
+            // supports); the slices have the lengths
             // asserted above, which are all the kernel reads or writes.
             unsafe {
                 match rows {
@@ -102,7 +105,7 @@ impl PackedFactors {
     pub(crate) fn grad(&self, dz: &[f32], rows: usize, ds: &mut [f32]) {
         assert!(rows <= MR && dz.len() >= rows * self.np && ds.len() >= rows * self.k);
         #[cfg(target_arch = "x86_64")]
-        if super::has_avx2_fma() {
+        if recs_core::simd::level() >= recs_core::simd::Level::Avx2 {
             // SAFETY: as in `logits`.
             unsafe {
                 match rows {
@@ -358,5 +361,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn microkernels_agree_across_simd_paths() {
+        let (n, k) = (45, 21);
+        let p = PackedFactors::new(&data(n * k, 0.5), n, k);
+        let runs = crate::simd_paths::each_level(|_| {
+            let mut out = Vec::new();
+            for rows in 1..=MR {
+                let mut z = vec![0.0; rows * p.np];
+                p.logits(&data(rows * k, 1.5), rows, &mut z);
+                let mut ds = vec![0.0; rows * k];
+                p.grad(&data(rows * p.np, 2.5), rows, &mut ds);
+                out.extend(z);
+                out.extend(ds);
+            }
+            out
+        });
+        crate::simd_paths::assert_paths_agree("decoder products", &runs, 1e-6);
     }
 }

@@ -1,6 +1,7 @@
-//! CPU kernels on plain `f32` buffers: vectorisable `exp`/`ln`/`sigmoid`/`tanh`, a safe
-//! wrapper over the `gemm` crate (the matrix kernel candle-core uses on CPU), and the
-//! run-time dispatch that compiles the hot loops for AVX2 + FMA where the CPU has them.
+//! CPU kernels on plain `f32` buffers: vectorisable `exp`/`ln`/`sigmoid`/`tanh` and a safe
+//! wrapper over the `gemm` crate (the matrix kernel candle-core uses on CPU). Hot loops are
+//! compiled for AVX-512, AVX2 + FMA and portable code with [`recs_core::multiversion!`],
+//! which picks the widest path [`recs_core::simd::level`] allows.
 //!
 //! The elementwise functions follow the Cephes single-precision algorithms (range reduction
 //! plus a short polynomial), written branch-free so that LLVM vectorises them; they are
@@ -9,130 +10,8 @@
 pub(crate) mod decode;
 pub(crate) mod sparse;
 
-/// Multiply-add as the compiled context allows: fused where FMA is enabled, a multiply and
-/// an add otherwise (where `f32::mul_add` would be a slow library call).
-pub(crate) trait Madd {
-    /// `a · b + c`.
-    fn madd(a: f32, b: f32, c: f32) -> f32;
-}
-
-/// [`Madd`] with the FMA instruction.
-#[derive(Debug)]
-pub(crate) struct WithFma;
-impl Madd for WithFma {
-    #[inline(always)]
-    fn madd(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-}
-
-/// [`Madd`] as a multiply then an add.
-#[derive(Debug)]
-pub(crate) struct NoFma;
-impl Madd for NoFma {
-    #[inline(always)]
-    fn madd(a: f32, b: f32, c: f32) -> f32 {
-        a * b + c
-    }
-}
-
-/// Whether the CPU has AVX2 and FMA (std caches the answer).
-#[inline]
-pub(crate) fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Whether the CPU has AVX-512F and AVX-512VL besides AVX2 and FMA (std caches the answer).
-#[inline]
-pub(crate) fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        has_avx2_fma()
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vl")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Defines `fn $name(..)` that runs `$body` compiled for AVX-512 + FMA or AVX2 + FMA, the
-/// widest the CPU supports, and the portable build otherwise (elementwise results are the
-/// same on both vector paths: only the lane count differs). Written `fn name<M>(..)`, the
-/// body is generic over `M:` [`Madd`] (use `M::madd` for multiply-adds: fused on the vector
-/// paths). The body and every helper it calls must be `#[inline(always)]` so that they are
-/// compiled in the vector context.
-macro_rules! multiversion {
-    ($(#[$m:meta])* $vis:vis fn $name:ident<$M:ident>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
-        $(#[$m])*
-        $vis fn $name($($a: $t),*) $(-> $r)? {
-            #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
-            fn body<$M: $crate::kernels::Madd>($($a: $t),*) $(-> $r)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn avx512($($a: $t),*) $(-> $r)? {
-                    body::<$crate::kernels::WithFma>($($a),*)
-                }
-                if $crate::kernels::has_avx512() {
-                    // SAFETY: the CPU supports AVX-512F/VL, AVX2 and FMA, checked just above.
-                    return unsafe { avx512($($a),*) };
-                }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2($($a: $t),*) $(-> $r)? {
-                    body::<$crate::kernels::WithFma>($($a),*)
-                }
-                if $crate::kernels::has_avx2_fma() {
-                    // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                    return unsafe { avx2($($a),*) };
-                }
-            }
-            body::<$crate::kernels::NoFma>($($a),*)
-        }
-    };
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
-        $(#[$m])*
-        $vis fn $name($($a: $t),*) $(-> $r)? {
-            #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
-            fn body($($a: $t),*) $(-> $r)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn avx512($($a: $t),*) $(-> $r)? {
-                    body($($a),*)
-                }
-                if $crate::kernels::has_avx512() {
-                    // SAFETY: the CPU supports AVX-512F/VL, AVX2 and FMA, checked just above.
-                    return unsafe { avx512($($a),*) };
-                }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2($($a: $t),*) $(-> $r)? {
-                    body($($a),*)
-                }
-                if $crate::kernels::has_avx2_fma() {
-                    // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                    return unsafe { avx2($($a),*) };
-                }
-            }
-            body($($a),*)
-        }
-    };
-}
-pub(crate) use multiversion;
+use recs_core::multiversion;
+use recs_core::simd::Madd;
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// 1.5 · 2²³ + 127: adding it to a float in [-126, 127] leaves round(x) + 127 in the low
@@ -436,6 +315,7 @@ pub(crate) fn gemm_transposed(dst: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, acc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use recs_core::simd::{NoFma, WithFma};
 
     fn ulps(a: f32, b: f32) -> u32 {
         (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
@@ -569,5 +449,14 @@ mod tests {
                 assert!((g - w).abs() < 1e-4, "{g} vs {w}");
             }
         }
+    }
+
+    #[test]
+    fn box_muller_agrees_across_simd_paths() {
+        use rand::SeedableRng;
+        let runs = crate::simd_paths::each_level(|_| {
+            normals(&mut rand_chacha::ChaCha8Rng::seed_from_u64(5), 1000)
+        });
+        crate::simd_paths::assert_paths_agree("normals", &runs, 1e-6);
     }
 }

@@ -8,7 +8,8 @@ use std::ops::Range;
 
 use recs_sparse::CsrMatrix;
 
-use super::{Madd, multiversion};
+use recs_core::multiversion;
+use recs_core::simd::Madd;
 
 /// `acc[..W] += v · w[..W]`, the accumulators kept in registers by the caller's loop.
 #[inline(always)]
@@ -198,5 +199,23 @@ mod tests {
                 assert!((a - b).abs() < 1e-4, "spmm_t {a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn products_agree_across_simd_paths() {
+        // 100 columns of output: register blocks of 64, 32 and 4 wide.
+        let (rows, cols, h) = (20, 30, 100);
+        let x = matrix(rows, cols, 30);
+        let w: Vec<f32> = (0..cols * h).map(|i| (i as f32 * 0.37).sin()).collect();
+        let d: Vec<f32> = (0..rows * h).map(|i| (i as f32 * 0.11).cos()).collect();
+        let runs = crate::simd_paths::each_level(|_| {
+            let mut out = vec![0.0; rows * h];
+            spmm_range(&x, 0..rows, &w, h, &mut out);
+            let mut t = vec![0.0; cols * h];
+            spmm_t_add(&x, 0..rows, &d, h, 0, &mut t);
+            out.extend(t);
+            out
+        });
+        crate::simd_paths::assert_paths_agree("spmm", &runs, 1e-6);
     }
 }

@@ -1,0 +1,121 @@
+//! AutoRec's hyper-parameters.
+
+use recs_core::ParamError;
+use recs_core::params::{at_least, in_range};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{count_in, non_negative_f32};
+use crate::nn::Activation;
+
+/// What a prediction falls back to when its user or item has no training rating.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unseen {
+    /// A constant (the paper and the PyTorch reference use 3).
+    Constant(f32),
+    /// The mean of the training ratings.
+    GlobalMean,
+}
+
+/// Hyper-parameters of [`AutoRec`](super::AutoRec), in the project's shared vocabulary
+/// (the paper's hidden units are `factors`, λ is `reg`). The defaults are the paper's
+/// I-AutoRec (500 sigmoid hidden units, identity output) with the PyTorch reference's
+/// optimiser settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoRecParams {
+    /// Hidden units: the size of each row's code. Default 500; allowed 1..=65536.
+    pub factors: usize,
+    /// I-AutoRec (`true`, default): rows are items, each a vector of user ratings;
+    /// U-AutoRec (`false`): rows are users.
+    pub item_based: bool,
+    /// Hidden activation. Default sigmoid.
+    pub hidden_activation: Activation,
+    /// Output activation; `None` (default) is the identity.
+    pub output_activation: Option<Activation>,
+    /// L2 weight λ of `λ/2 (‖W‖² + ‖V‖²)`, added to every batch's summed squared error as
+    /// the reference does; used as an `f32`. Default 100; allowed finite and ≥ 0.
+    pub reg: f64,
+    /// Passes over the rows. Default 200; allowed 1..=100000.
+    pub epochs: usize,
+    /// Rows per batch. Default 256; allowed ≥ 1.
+    pub batch_size: usize,
+    /// Adam's learning rate. Default 0.001; allowed (0, 1].
+    pub learning_rate: f64,
+    /// Fraction of the training ratings held out (seeded) to measure validation RMSE after
+    /// every epoch; the weights of the best epoch are kept. Default 0 (no validation, the
+    /// last epoch's weights); allowed [0, 0.5].
+    pub validation_fraction: f64,
+    /// With validation: stop after this many epochs without a better validation RMSE.
+    /// Default `None` (run every epoch, keep the best); allowed ≥ 1.
+    pub patience: Option<usize>,
+    /// Prediction for a user or item without training ratings. Default `Constant(3.0)`;
+    /// a constant must be finite.
+    pub unseen: Unseen,
+    /// Predictions are clipped to this range. Default `None` (the training ratings' min and
+    /// max); allowed finite, low ≤ high.
+    pub rating_range: Option<(f32, f32)>,
+    /// Seed of the initialisation, the validation draw and the shuffles. Default 42.
+    pub seed: u64,
+    /// Threads. Default 0 (rayon's pool size); allowed 0..=1024. Results do not depend on
+    /// it.
+    pub threads: usize,
+}
+
+impl Default for AutoRecParams {
+    fn default() -> Self {
+        Self {
+            factors: 500,
+            item_based: true,
+            hidden_activation: Activation::Sigmoid,
+            output_activation: None,
+            reg: 100.0,
+            epochs: 200,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            validation_fraction: 0.0,
+            patience: None,
+            unseen: Unseen::Constant(3.0),
+            rating_range: None,
+            seed: 42,
+            threads: 0,
+        }
+    }
+}
+
+impl AutoRecParams {
+    /// Checks every parameter against its documented range; the error names the parameter,
+    /// its value and the range. [`AutoRec::fit`](super::AutoRec::fit) calls it first.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        count_in("factors", self.factors, 1, 65536)?;
+        non_negative_f32("reg", self.reg)?;
+        count_in("epochs", self.epochs, 1, 100_000)?;
+        at_least("batch_size", self.batch_size, 1)?;
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return Err(ParamError::new(
+                "learning_rate",
+                self.learning_rate,
+                "(0, 1]",
+            ));
+        }
+        in_range("validation_fraction", self.validation_fraction, 0.0, 0.5)?;
+        if self.patience == Some(0) {
+            return Err(ParamError::new("patience", 0, ">= 1 (or none)"));
+        }
+        if let Unseen::Constant(v) = self.unseen {
+            if !v.is_finite() {
+                return Err(ParamError::new("unseen", v, "a finite constant"));
+            }
+        }
+        if let Some((lo, hi)) = self.rating_range {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(ParamError::new(
+                    "rating_range",
+                    format!("({lo}, {hi})"),
+                    "finite, low <= high",
+                ));
+            }
+        }
+        count_in("threads", self.threads, 0, 1024)
+    }
+}

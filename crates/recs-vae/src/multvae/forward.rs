@@ -1,0 +1,236 @@
+//! The forward pass (sparse first layer, `gemm` dense layers, tanh, the reparameterisation)
+//! and the fused softmax likelihood with its gradient.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use recs_core::multiversion;
+use recs_sparse::CsrMatrix;
+
+use super::layout::Layer;
+use super::{MultVae, MultVaeParams};
+use crate::kernels::{self, MatRef};
+
+/// Activations of one forward pass over a batch, kept for the backward pass.
+pub(super) struct Pass {
+    /// Batch entries of the dropped-out normalised input: (row, item, value).
+    pub(super) input: Vec<(u32, u32, f32)>,
+    /// Output of every layer after its activation (the VAE head: raw `[μ | log σ²]`; the
+    /// last decoder layer: logits).
+    pub(super) outs: Vec<Vec<f32>>,
+    /// The latent sample (or code) fed to the decoder.
+    pub(super) z: Vec<f32>,
+    /// The noise ε (VAE, training).
+    pub(super) eps: Vec<f32>,
+}
+
+impl MultVae {
+    pub(super) fn forward(
+        &self,
+        theta: &[f32],
+        x: &CsrMatrix,
+        rows: &[u32],
+        train: Option<&mut ChaCha8Rng>,
+    ) -> Pass {
+        forward(
+            &self.params,
+            &self.layers,
+            self.n_enc,
+            theta,
+            x,
+            rows,
+            train,
+        )
+    }
+}
+
+multiversion! {
+    /// `v ← tanh(v)` (Cephes tanhf, vectorised).
+    pub(super) fn tanh_inplace<M>(v: &mut [f32]) {
+        v.iter_mut().for_each(|x| *x = kernels::tanh::<M>(*x));
+    }
+}
+
+multiversion! {
+    /// `v ← e^(v − m)`; returns the sum (vectorised).
+    pub(super) fn exp_shift<M>(v: &mut [f32], m: f32) -> f64 {
+        let mut acc = [0.0f32; 8];
+        let mut chunks = v.chunks_exact_mut(8);
+        for c in &mut chunks {
+            for l in 0..8 {
+                c[l] = kernels::exp::<M>(c[l] - m);
+                acc[l] += c[l];
+            }
+        }
+        let mut s: f64 = acc.iter().map(|&a| f64::from(a)).sum();
+        for x in chunks.into_remainder() {
+            *x = kernels::exp::<M>(*x - m);
+            s += f64::from(*x);
+        }
+        s
+    }
+}
+
+// The elementwise loops below are compiled for AVX2 where the CPU has it (plain `*` and `+`,
+// never fused, so the numbers are the same on every path).
+multiversion! {
+    /// `y[row] += b` for every row.
+    pub(super) fn add_bias(y: &mut [f32], b: &[f32]) {
+        for row in y.chunks_exact_mut(b.len()) {
+            for (v, &c) in row.iter_mut().zip(b) {
+                *v += c;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The sparse first layer: `a[row] += v · w[item]` for every batch entry.
+    pub(super) fn sparse_forward(input: &[(u32, u32, f32)], w: &[f32], h: usize, a: &mut [f32]) {
+        for &(j, i, v) in input {
+            let src = &w[i as usize * h..(i as usize + 1) * h];
+            for (o, &wv) in a[j as usize * h..(j as usize + 1) * h].iter_mut().zip(src) {
+                *o += v * wv;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward(
+    p: &MultVaeParams,
+    layers: &[Layer],
+    n_enc: usize,
+    theta: &[f32],
+    x: &CsrMatrix,
+    rows: &[u32],
+    mut train: Option<&mut ChaCha8Rng>,
+) -> Pass {
+    let b = rows.len();
+    let keep = 1.0 - p.dropout;
+    // Normalised, dropped-out input.
+    let mut input = Vec::new();
+    for (j, &r) in rows.iter().enumerate() {
+        let row = x.row(r as usize);
+        let norm = row
+            .values
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt()
+            .max(1e-12);
+        for (&i, &v) in row.indices.iter().zip(row.values) {
+            let mut val = v / norm;
+            if let Some(rng) = train.as_deref_mut() {
+                if p.dropout > 0.0 {
+                    if rng.random::<f32>() < keep {
+                        val /= keep;
+                    } else {
+                        continue;
+                    }
+                }
+            }
+            input.push((j as u32, i, val));
+        }
+    }
+    let mut outs: Vec<Vec<f32>> = Vec::with_capacity(layers.len());
+    // First layer: sparse rows of W1.
+    let l0 = layers[0];
+    let h = l0.fan_out;
+    let mut a = vec![0.0f32; b * h];
+    sparse_forward(&input, &theta[l0.w..l0.w + l0.fan_in * h], h, &mut a);
+    add_bias(&mut a, &theta[l0.b..l0.b + h]);
+    let last_enc = n_enc - 1;
+    if !(p.variational && last_enc == 0) {
+        tanh_inplace(&mut a);
+    }
+    outs.push(a);
+    let dense = |l: Layer, input: &[f32]| -> Vec<f32> {
+        let mut y = vec![0.0f32; b * l.fan_out];
+        kernels::gemm_transposed(
+            &mut y,
+            MatRef::new(input, b, l.fan_in),
+            MatRef::new(&theta[l.w..l.w + l.fan_in * l.fan_out], l.fan_in, l.fan_out),
+            false,
+        );
+        add_bias(&mut y, &theta[l.b..l.b + l.fan_out]);
+        y
+    };
+    for (li, &l) in layers.iter().enumerate().take(n_enc).skip(1) {
+        let mut y = dense(l, &outs[li - 1]);
+        if !(p.variational && li == last_enc) {
+            tanh_inplace(&mut y);
+        }
+        outs.push(y);
+    }
+    let k = p.factors;
+    let mut eps = Vec::new();
+    let z = if p.variational {
+        let head = &outs[last_enc];
+        let mut z = vec![0.0f32; b * k];
+        match train {
+            Some(rng) => {
+                eps = kernels::normals(rng, b * k);
+                for j in 0..b {
+                    for c in 0..k {
+                        let (mu, lv) = (head[j * 2 * k + c], head[j * 2 * k + k + c]);
+                        z[j * k + c] = mu + eps[j * k + c] * (0.5 * lv).exp();
+                    }
+                }
+            }
+            None => {
+                for j in 0..b {
+                    z[j * k..(j + 1) * k].copy_from_slice(&head[j * 2 * k..j * 2 * k + k]);
+                }
+            }
+        }
+        z
+    } else {
+        outs[last_enc].clone()
+    };
+    let n = layers.len();
+    let mut prev = z.clone();
+    for (li, &l) in layers.iter().enumerate().skip(n_enc) {
+        let mut y = dense(l, &prev);
+        if li + 1 < n {
+            tanh_inplace(&mut y);
+        }
+        prev = y.clone();
+        outs.push(y);
+    }
+    Pass {
+        input,
+        outs,
+        z,
+        eps,
+    }
+}
+
+/// `Σ_rows −Σᵢ xᵢ log softmax(logits)ᵢ`, and `logits` replaced by `scale · (softmax · Σx − x)`.
+pub(super) fn softmax_nll(logits: &mut [f32], x: &CsrMatrix, rows: &[u32], scale: f32) -> f64 {
+    let n_items = x.n_cols();
+    logits
+        .chunks_mut(n_items)
+        .zip(rows.iter())
+        .map(|(l, &r)| {
+            let row = x.row(r as usize);
+            let m = l.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let mut nll = 0.0f64;
+            let mut picked = 0.0f64;
+            for (&i, &v) in row.indices.iter().zip(row.values) {
+                picked += f64::from(v) * f64::from(l[i as usize]);
+            }
+            let total: f32 = row.values.iter().sum();
+            let s = exp_shift(l, m);
+            let lse = f64::from(m) + s.ln();
+            nll += f64::from(total) * lse - picked;
+            let inv = (1.0 / s) as f32;
+            for v in l.iter_mut() {
+                *v *= inv * total * scale;
+            }
+            for (&i, &v) in row.indices.iter().zip(row.values) {
+                l[i as usize] -= v * scale;
+            }
+            nll
+        })
+        .sum()
+}

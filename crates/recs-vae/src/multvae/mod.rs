@@ -1,0 +1,81 @@
+//! Mult-VAE and Mult-DAE (Liang, Krishnan, Hoffman & Jebara, "Variational Autoencoders for
+//! Collaborative Filtering", WWW 2018), as the PyTorch reference `multvae_torch.py` and the
+//! authors' `vae_cf` compute them.
+//!
+//! A user's row `x` (item counts, usually 0/1) is L2-normalised, dropped out (training only),
+//! and encoded by tanh layers; the VAE's last encoder layer gives `[μ | log σ²]` and samples
+//! `z = μ + ε ⊙ σ` in training (`z = μ` at inference), the DAE's gives `z = tanh(·)`. The
+//! decoder mirrors the encoder and ends in logits over every item; the loss is the
+//! multinomial log-likelihood `−Σᵢ xᵢ log softmax(logits)ᵢ` averaged over the batch, plus
+//! `β · KL(q(z|x) ‖ N(0, I))` for the VAE with `β = min(cap, step / total_anneal_steps)`, plus
+//! an optional L2 term. Adam, seeded shuffled batches, and the epoch with the best validation
+//! NDCG@100 kept.
+//!
+//! The first layer reads the sparse batch directly (each stored entry adds a weight row);
+//! the dense layers are `gemm` products; the softmax and its gradient are one fused pass per
+//! row. Users not seen in training are scored from their fold-in rows ([`MultVae::scorer`]).
+//!
+//! The module's files: `params` (the hyper-parameters and the training data), `layout`
+//! (the layers in the flat parameter vector and the update blocks), `forward` (the forward
+//! pass and the softmax likelihood), `backward` (deltas and block gradients), `train`
+//! (fitting: the fused step), `score` (inference, evaluation, the fold-in scorer) and
+//! `persist` (model files).
+
+mod backward;
+mod forward;
+mod layout;
+mod params;
+mod persist;
+mod score;
+#[cfg(test)]
+mod tests;
+mod train;
+
+use layout::Layer;
+pub use params::{MultVaeData, MultVaeParams};
+pub use score::FoldIn;
+
+/// Model kinds written in model files.
+pub const MODEL_KIND_VAE: &str = "multvae";
+/// See [`MODEL_KIND_VAE`].
+pub const MODEL_KIND_DAE: &str = "multdae";
+
+/// A trained Mult-VAE or Mult-DAE.
+#[derive(Debug, Clone)]
+pub struct MultVae {
+    params: MultVaeParams,
+    n_items: usize,
+    layers: Vec<Layer>,
+    n_enc: usize,
+    theta: Vec<f32>,
+    epochs_trained: usize,
+    best_epoch: usize,
+    extra: serde_json::Value,
+}
+
+impl MultVae {
+    /// The parameters it was trained with.
+    pub fn params(&self) -> &MultVaeParams {
+        &self.params
+    }
+
+    /// Epochs run, and the epoch whose weights were kept.
+    pub fn epochs(&self) -> (usize, usize) {
+        (self.epochs_trained, self.best_epoch)
+    }
+
+    /// Items it scores.
+    pub fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    /// Free-form metadata saved with the model; `null` by default.
+    pub fn extra(&self) -> &serde_json::Value {
+        &self.extra
+    }
+
+    /// Replaces the free-form metadata saved with the model.
+    pub fn set_extra(&mut self, extra: serde_json::Value) {
+        self.extra = extra;
+    }
+}

@@ -1,0 +1,142 @@
+//! Mult-VAE's and Mult-DAE's hyper-parameters.
+
+use recs_core::ParamError;
+use recs_core::params::{at_least, non_negative};
+use recs_sparse::CsrMatrix;
+use serde::{Deserialize, Serialize};
+
+use super::{MODEL_KIND_DAE, MODEL_KIND_VAE};
+use crate::error::{count_in, non_negative_f32};
+
+/// Hyper-parameters of [`MultVae`](super::MultVae), in the project's shared vocabulary (the
+/// paper's latent dimension is `factors`, its L2 weight `reg`); the defaults are the paper's
+/// Mult-VAE on ml-20m ([I-600-200-600-I], batch 500, 200 000 annealing steps) except the
+/// batch (100) and annealing (1 000 steps), which follow the ml-100k reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultVaeParams {
+    /// `true` (default): Mult-VAE; `false`: Mult-DAE (no KL term, `z = tanh(·)`).
+    pub variational: bool,
+    /// Encoder hidden layers; the decoder mirrors them. Default `[600]`; allowed any number
+    /// of layers (none too), each 1..=65536 wide.
+    pub hidden: Vec<usize>,
+    /// Latent dimension. Default 200; allowed 1..=65536.
+    pub factors: usize,
+    /// Dropout on the normalised input in training. Default 0.5; allowed [0, 1).
+    pub dropout: f32,
+    /// Epochs. Default 200; allowed 1..=100000.
+    pub epochs: usize,
+    /// Users per batch. Default 100; allowed ≥ 1.
+    pub batch_size: usize,
+    /// Adam's learning rate. Default 0.001; allowed (0, 1].
+    pub learning_rate: f64,
+    /// Largest β. Default 0.2; allowed finite and ≥ 0.
+    pub anneal_cap: f32,
+    /// β = min(cap, step / this); 0 means a fixed β = cap. Default 1000.
+    pub total_anneal_steps: usize,
+    /// L2 weight λ: λ · Σ‖W‖² over the weights (not biases) is added to every batch's loss,
+    /// as `vae_cf` does; used as an `f32`. Default 0; allowed finite and ≥ 0.
+    pub reg: f64,
+    /// With validation: stop after this many epochs without a better validation NDCG@100.
+    /// Default `None` (run every epoch, keep the best); allowed ≥ 1.
+    pub patience: Option<usize>,
+    /// Seed of the initialisation, shuffles, dropout and noise. Default 42.
+    pub seed: u64,
+}
+
+impl Default for MultVaeParams {
+    fn default() -> Self {
+        Self {
+            variational: true,
+            hidden: vec![600],
+            factors: 200,
+            dropout: 0.5,
+            epochs: 200,
+            batch_size: 100,
+            learning_rate: 1e-3,
+            anneal_cap: 0.2,
+            total_anneal_steps: 1000,
+            reg: 0.0,
+            patience: None,
+            seed: 42,
+        }
+    }
+}
+
+impl MultVaeParams {
+    /// Checks every parameter against its documented range; the error names the parameter,
+    /// its value and the range. [`MultVae::fit`](super::MultVae::fit) calls it first.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        if self.hidden.iter().any(|&h| !(1..=65536).contains(&h)) {
+            return Err(ParamError::new(
+                "hidden",
+                format!("{:?}", self.hidden),
+                "layer widths each in 1..=65536",
+            ));
+        }
+        count_in("factors", self.factors, 1, 65536)?;
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ParamError::new("dropout", self.dropout, "[0, 1)"));
+        }
+        count_in("epochs", self.epochs, 1, 100_000)?;
+        at_least("batch_size", self.batch_size, 1)?;
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return Err(ParamError::new(
+                "learning_rate",
+                self.learning_rate,
+                "(0, 1]",
+            ));
+        }
+        non_negative("anneal_cap", f64::from(self.anneal_cap))?;
+        non_negative_f32("reg", self.reg)?;
+        if self.patience == Some(0) {
+            return Err(ParamError::new("patience", 0, ">= 1 (or none)"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn kind(&self) -> &'static str {
+        if self.variational {
+            MODEL_KIND_VAE
+        } else {
+            MODEL_KIND_DAE
+        }
+    }
+}
+
+/// What [`MultVae::fit`](super::MultVae::fit) trains on: the training users' rows and,
+/// optionally, validation users to choose the epoch by.
+#[derive(Debug, Clone, Copy)]
+pub struct MultVaeData<'a> {
+    /// Users × items; every stored entry is a count (usually 1).
+    pub train: &'a CsrMatrix,
+    /// Validation users as `(fold-in rows, held-out rows)`, both over the training items:
+    /// after every epoch the users are encoded from their fold-in rows and their held-out
+    /// items ranked (NDCG@100); the best epoch's weights are kept. `None`: no validation,
+    /// the last epoch's weights.
+    pub validation: Option<(&'a CsrMatrix, &'a CsrMatrix)>,
+}
+
+impl<'a> MultVaeData<'a> {
+    /// Training rows without validation.
+    pub fn new(train: &'a CsrMatrix) -> Self {
+        Self {
+            train,
+            validation: None,
+        }
+    }
+
+    /// The same training rows, with validation users' fold-in and held-out rows.
+    pub fn with_validation(self, fold_in: &'a CsrMatrix, held_out: &'a CsrMatrix) -> Self {
+        Self {
+            validation: Some((fold_in, held_out)),
+            ..self
+        }
+    }
+}
+
+impl<'a> From<&'a CsrMatrix> for MultVaeData<'a> {
+    fn from(train: &'a CsrMatrix) -> Self {
+        Self::new(train)
+    }
+}

@@ -1,0 +1,277 @@
+//! Mult-VAE's unit tests: gradients against finite differences, the fused step against
+//! gradient-then-Adam, thread independence, learning and model files.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use recs_core::{Control, EpochReport, NoProgress};
+use recs_metrics::Scorer;
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+
+use super::layout::blocks;
+use super::train::OptState;
+use super::*;
+use crate::optim::Adam;
+
+fn toy() -> CsrMatrix {
+    let (mut u, mut i) = (Vec::new(), Vec::new());
+    for a in 0..40u32 {
+        for b in 0..30u32 {
+            if (a % 3 == b % 3) && (a * 7 + b * 3) % 5 != 0 {
+                u.push(a);
+                i.push(b);
+            }
+        }
+    }
+    let v = vec![1.0; u.len()];
+    CsrMatrix::from_triplets(40, 30, &u, &i, &v, DuplicatePolicy::Error).unwrap()
+}
+
+#[test]
+fn gradient_matches_finite_differences() {
+    for variational in [true, false] {
+        let x = toy();
+        let p = MultVaeParams {
+            variational,
+            hidden: vec![6],
+            factors: 3,
+            dropout: 0.0,
+            reg: 0.01,
+            ..Default::default()
+        };
+        let m = MultVae::fit(
+            &MultVaeParams {
+                epochs: 1,
+                ..p.clone()
+            },
+            &MultVaeData::new(&x),
+            &mut NoProgress,
+        )
+        .unwrap();
+        let rows = [0u32, 4, 7, 11];
+        let mut grad = vec![0.0; m.theta.len()];
+        let loss = |theta: &[f32]| {
+            let mut g = vec![0.0; theta.len()];
+            let mut rng = ChaCha8Rng::seed_from_u64(9);
+            m.gradient(theta, &x, &rows, 0.2, &mut rng, &mut g)
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        m.gradient(&m.theta, &x, &rows, 0.2, &mut rng, &mut grad);
+        let h = 1e-2f32;
+        for idx in (0..m.theta.len()).step_by(7) {
+            let mut tp = m.theta.clone();
+            tp[idx] += h;
+            let mut tm = m.theta.clone();
+            tm[idx] -= h;
+            let num = (loss(&tp) - loss(&tm)) / (2.0 * f64::from(h));
+            let an = f64::from(grad[idx]);
+            assert!(
+                (an - num).abs() < 2e-3 + 2e-2 * num.abs(),
+                "vae {variational} θ[{idx}]: analytic {an}, numeric {num}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_step_is_the_gradient_then_adam() {
+    let _same = crate::simd_paths::same_level();
+    let x = toy();
+    let p = MultVaeParams {
+        hidden: vec![7],
+        factors: 3,
+        reg: 0.01,
+        ..Default::default()
+    };
+    let m = MultVae::fit(
+        &MultVaeParams { epochs: 1, ..p },
+        &MultVaeData::new(&x),
+        &mut NoProgress,
+    )
+    .unwrap();
+    let rows = [1u32, 2, 5, 9, 30];
+    let mut grad = vec![0.0; m.theta.len()];
+    let want_loss = m.gradient(
+        &m.theta,
+        &x,
+        &rows,
+        0.1,
+        &mut ChaCha8Rng::seed_from_u64(3),
+        &mut grad,
+    );
+    // Small blocks, so that every kind of block and boundary is exercised.
+    let blocks = blocks(&m.layers, 20);
+    assert!(blocks.len() > 20);
+    let mut opt = OptState {
+        adam: Adam::new(0.01),
+        m: vec![0.0; m.theta.len()],
+        v: vec![0.0; m.theta.len()],
+    };
+    let mut theta = m.theta.clone();
+    let loss = m.train_step(
+        &blocks,
+        &mut opt,
+        &mut theta,
+        &x,
+        &rows,
+        0.1,
+        &mut ChaCha8Rng::seed_from_u64(3),
+    );
+    assert!(
+        (loss - want_loss).abs() <= 1e-9 * want_loss.abs(),
+        "{loss} vs {want_loss}"
+    );
+    // Adam's first step: m̂ = g, v̂ = g², so θ moves by lr · g / (|g| + ε).
+    for ((&t1, &t0), &g) in theta.iter().zip(&m.theta).zip(&grad) {
+        let want = t0 - 0.01 * g / (g.abs() + 1e-8);
+        assert!((t1 - want).abs() < 1e-6, "{t1} vs {want} (g {g})");
+    }
+}
+
+#[test]
+fn training_does_not_depend_on_the_thread_count() {
+    let _same = crate::simd_paths::same_level();
+    let x = toy();
+    let p = MultVaeParams {
+        hidden: vec![9],
+        factors: 3,
+        epochs: 3,
+        batch_size: 7,
+        ..Default::default()
+    };
+    let fit = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                MultVae::fit(&p, &MultVaeData::new(&x), &mut NoProgress)
+                    .unwrap()
+                    .theta
+            })
+    };
+    assert_eq!(fit(1), fit(3));
+}
+
+#[test]
+fn learns_groups_and_round_trips() {
+    let _same = crate::simd_paths::same_level();
+    let x = toy();
+    let p = MultVaeParams {
+        hidden: vec![16],
+        factors: 4,
+        epochs: 60,
+        batch_size: 8,
+        learning_rate: 0.01,
+        ..Default::default()
+    };
+    let mut losses = Vec::new();
+    let m = MultVae::fit(&p, &MultVaeData::new(&x), &mut |r: &EpochReport| {
+        losses.push(r.loss("loss").unwrap());
+        Control::Continue
+    })
+    .unwrap();
+    assert_eq!(losses.len(), 60);
+    eprintln!(
+        "losses {:?}",
+        &losses.iter().step_by(10).collect::<Vec<_>>()
+    );
+    assert!(losses[59] < losses[0] - 0.3, "{losses:?}");
+    let mut s = vec![0.0; 30];
+    m.scorer(&x).score_user(0, &mut s).unwrap();
+    // User 0 likes items ≡ 0 mod 3: they outscore the others on average.
+    let (mut a, mut b) = (0.0, 0.0);
+    for (i, v) in s.iter().enumerate() {
+        if i % 3 == 0 {
+            a += v / 10.0
+        } else {
+            b += v / 20.0
+        }
+    }
+    assert!(a > b + 0.5, "{a} vs {b}: {s:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    m.save(&path).unwrap();
+    let back = MultVae::load(&path).unwrap();
+    let mut s2 = vec![0.0; 30];
+    back.scorer(&x).score_user(0, &mut s2).unwrap();
+    assert_eq!(s, s2);
+    assert!(
+        MultVaeParams {
+            dropout: 1.0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("dropout")
+    );
+}
+
+#[test]
+fn kernels_agree_across_simd_paths() {
+    use super::backward::{mul_tanh_grad, sparse_backward};
+    use super::forward::{add_bias, exp_shift, sparse_forward, tanh_inplace};
+    let data = |n: usize, salt: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.618 + salt).sin() * 3.0)
+            .collect()
+    };
+    let (rows, h) = (5, 37);
+    let x = data(rows * h, 0.1);
+    let entries: Vec<(u32, u32, f32)> = (0..40u32)
+        .map(|t| (t % 5, t % 11, 0.5 + t as f32 * 0.1))
+        .collect();
+    let w = data(11 * h, 0.7);
+    let runs = crate::simd_paths::each_level(|_| {
+        let mut out = x.clone();
+        tanh_inplace(&mut out);
+        let mut e = x.clone();
+        let s = exp_shift(&mut e, 3.0);
+        out.push(s as f32 / e.len() as f32);
+        out.extend(e);
+        let mut b = x.clone();
+        add_bias(&mut b, &w[..h]);
+        out.extend(b);
+        let mut g = x.clone();
+        mul_tanh_grad(&mut g, &w[..rows * h]);
+        out.extend(g);
+        let mut a = vec![0.0; rows * h];
+        sparse_forward(&entries, &w, h, &mut a);
+        out.extend(a);
+        let mut gw = vec![0.0; 11 * h];
+        sparse_backward(&entries, &x, h, 0, &mut gw);
+        out.extend(gw);
+        out
+    });
+    crate::simd_paths::assert_paths_agree("Mult-VAE kernels", &runs, 1e-6);
+}
+
+#[test]
+fn one_epoch_agrees_across_simd_paths() {
+    let x = toy();
+    for variational in [true, false] {
+        let p = MultVaeParams {
+            variational,
+            hidden: vec![9],
+            factors: 3,
+            epochs: 1,
+            batch_size: 7,
+            reg: 0.01,
+            ..Default::default()
+        };
+        let runs = crate::simd_paths::each_level(|_| {
+            let m = MultVae::fit(&p, &MultVaeData::new(&x), &mut NoProgress).unwrap();
+            let mut s = vec![0.0; 30 * 40];
+            let users: Vec<u32> = (0..40).collect();
+            m.scorer(&x).score_users(&users, &mut s).unwrap();
+            let mut out = m.theta.clone();
+            out.extend(s);
+            out
+        });
+        crate::simd_paths::assert_paths_agree(
+            &format!("Mult-VAE epoch ({variational})"),
+            &runs,
+            1e-5,
+        );
+    }
+}
