@@ -37,7 +37,8 @@ use crate::error::{Result, VaeError, count_in};
 use crate::kernels::{MatRef, gemm};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::AdamSet;
-use crate::persist::{self, ModelMeta, NamedTensor};
+use crate::persist::{self, NamedTensor};
+use recs_core::modelfile::{ModelReader, ModelWriter};
 use crate::team::{self, Team, ThreadChoice};
 use crate::train::{EpochLoop, Epochs, Noise, check_finite, sequential_batches};
 
@@ -348,7 +349,6 @@ impl<B: Backend> Core<B> {
             user_encoder: self.user.try_map(to_host)?,
             item_encoder: self.item.try_map(to_host)?,
             epochs_trained: self.epoch,
-            extra: serde_json::Value::Null,
         })
     }
 }
@@ -478,7 +478,6 @@ pub struct BiVae {
     user_encoder: GaussianEncoder<HostMat>,
     item_encoder: GaussianEncoder<HostMat>,
     epochs_trained: usize,
-    extra: serde_json::Value,
 }
 
 impl std::fmt::Debug for BiVae {
@@ -571,21 +570,21 @@ impl BiVae {
         means(&Native, enc, &x, &batches, self.params.factors)
     }
 
-    /// Free-form metadata saved with the model (e.g. the CLI's id maps); `null` by default.
-    pub fn extra(&self) -> &serde_json::Value {
-        &self.extra
-    }
 
-    /// Replaces the free-form metadata saved with the model.
-    pub fn set_extra(&mut self, extra: serde_json::Value) {
-        self.extra = extra;
-    }
-
-    /// Writes the model to `path` (one safetensors file with JSON metadata; see
-    /// [`crate::persist`]), atomically: a temporary file in the same directory is renamed
-    /// over `path`.
+    /// Writes the model alone to `path` (one safetensors file; see [`crate::persist`]),
+    /// atomically: a temporary file in the same directory is renamed over `path`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
+        persist::save_file(path.as_ref(), MODEL_KIND, &self.params, |w| self.write_into(w))
+    }
+
+    /// Reads a model written by [`BiVae::save`] (or any writer of a `bivae` model file). A
+    /// missing, truncated, corrupt or foreign file is an error saying what is wrong.
+    pub fn load(path: impl AsRef<Path>) -> Result<BiVae> {
+        Self::read_from(&persist::open(path.as_ref(), &[MODEL_KIND])?)
+    }
+
+    /// Adds the model's tensors and training facts to `w`.
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<()> {
         let k = self.params.factors;
         let mut tensors = vec![
             NamedTensor {
@@ -621,47 +620,30 @@ impl BiVae {
                 });
             }
         }
-        let meta = ModelMeta {
-            format_version: persist::FORMAT_VERSION,
-            model: MODEL_KIND.into(),
-            crate_version: env!("CARGO_PKG_VERSION").into(),
-            params: serde_json::to_value(&self.params)
-                .map_err(|e| VaeError::InvalidData(e.to_string()))?,
-            shapes: Default::default(),
-            training: serde_json::json!({ "epochs_trained": self.epochs_trained }),
-            extra: self.extra.clone(),
-        };
-        persist::write_model(path, meta, &tensors)
+        let training = serde_json::json!({ "epochs_trained": self.epochs_trained });
+        persist::write_model(w, training, tensors)
     }
 
-    /// Reads a model written by [`BiVae::save`]. A missing, truncated, corrupt or foreign
-    /// file is an error saying what is wrong.
-    pub fn load(path: impl AsRef<Path>) -> Result<BiVae> {
-        let path = path.as_ref();
-        let bad = |message: String| VaeError::BadModelFile {
-            path: path.to_path_buf(),
-            message,
-        };
-        let (meta, mut tensors) = persist::read_model(path, MODEL_KIND)?;
-        let params: BiVaeParams = serde_json::from_value(meta.params.clone())
-            .map_err(|e| bad(format!("unreadable params: {e}")))?;
+    /// Rebuilds the model from a verified file of its kind.
+    pub(crate) fn read_from(file: &ModelReader) -> Result<BiVae> {
+        let bad = |message: String| persist::bad(file, message);
+        let params: BiVaeParams = file.params()?;
         params.validate().map_err(|e| bad(e.to_string()))?;
         let k = params.factors;
         let dim = |name: &str, axis: usize| -> Result<usize> {
-            meta.shapes
-                .get(name)
+            file.shape(name)
                 .and_then(|s| s.get(axis).copied())
                 .ok_or_else(|| bad(format!("tensor `{name}` is missing")))
         };
         let n_users = dim("mu_theta", 0)?;
         let n_items = dim("mu_beta", 0)?;
-        let mut take = |name: &str, shape: &[usize]| persist::take(path, &mut tensors, name, shape);
+        let take = |name: &str, shape: &[usize]| persist::take(file, name, shape);
         let mu_theta = take("mu_theta", &[n_users, k])?;
         let mu_beta = take("mu_beta", &[n_items, k])?;
         let theta = take("theta", &[n_users, k])?;
         let beta = take("beta", &[n_items, k])?;
-        let mut encoder = |side: &str, n_in: usize| -> Result<GaussianEncoder<HostMat>> {
-            let mut layer = |name: String,
+        let encoder = |side: &str, n_in: usize| -> Result<GaussianEncoder<HostMat>> {
+            let layer = |name: String,
                              fan_in: usize,
                              fan_out: usize|
              -> Result<crate::nn::Linear<HostMat>> {
@@ -695,12 +677,12 @@ impl BiVae {
         };
         let user_encoder = encoder("user_encoder", n_items)?;
         let item_encoder = encoder("item_encoder", n_users)?;
-        let epochs_trained = meta
+        let epochs_trained = file
+            .meta()
             .training
             .get("epochs_trained")
             .and_then(|v| v.as_u64())
             .unwrap_or(0) as usize;
-        let extra = meta.extra;
         Ok(BiVae {
             params,
             n_users,
@@ -712,7 +694,6 @@ impl BiVae {
             user_encoder,
             item_encoder,
             epochs_trained,
-            extra,
         })
     }
 }

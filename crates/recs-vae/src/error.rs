@@ -1,7 +1,5 @@
 //! The crate's error type.
 
-use std::path::PathBuf;
-
 use recs_core::ParamError;
 use thiserror::Error;
 
@@ -26,27 +24,15 @@ pub enum VaeError {
         /// The loss value (NaN or ±inf).
         value: f64,
     },
-    /// A model file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-    /// A model file is truncated, corrupt, of another model kind, or not a model file.
-    #[error("{}: not a usable model file: {message}", path.display())]
-    BadModelFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        message: String,
-    },
+    /// A model file could not be read or written, or is truncated, corrupt, of another
+    /// model kind, or not a model file (the message names the file).
+    #[error(transparent)]
+    File(#[from] recs_core::ModelFileError),
     /// An error from candle (the tensor library).
-    #[error("candle: {0}")]
+    #[error("candle failed")]
     Candle(#[from] candle_core::Error),
     /// An error from the sparse matrix layer.
-    #[error("sparse matrix: {0}")]
+    #[error("sparse matrix operation failed")]
     Sparse(#[from] recs_sparse::SparseError),
 }
 

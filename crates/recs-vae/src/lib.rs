@@ -46,6 +46,7 @@ pub mod multvae;
 pub mod nn;
 mod optim;
 pub mod persist;
+mod recommender;
 #[cfg(test)]
 mod simd_paths;
 mod team;
@@ -56,6 +57,7 @@ pub use bivae::{BiVae, BiVaeParams, BiVaeTrainer};
 pub use candle_core;
 pub use error::{Result, VaeError};
 pub use multvae::{MultVae, MultVaeData, MultVaeParams};
+pub use recommender::{MultDaeModel, MultVaeModel};
 pub use nn::{Activation, Likelihood};
 pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};
 

@@ -1,44 +1,74 @@
-//! Model files, in the one format every recs model uses ([`recs_modelfile`]): one
-//! safetensors file holding the tensors, with a JSON [`ModelMeta`] (model kind, crate
-//! version, params, shapes, training facts and a free `extra` field for callers such as the
-//! CLI's id maps) in the header under [`META_KEY`]. Written to a temporary file in the same
-//! directory, then renamed over the target.
+//! Model files, in the one format every recs model uses ([`recs_core::modelfile`], version
+//! 2): one safetensors file holding the weights as tensors, with a small JSON [`ModelMeta`]
+//! (model kind, crate version, params, training facts, a free `extra` for callers) and a
+//! checksum in the header. Written to a temporary file in the same directory, then renamed
+//! over the target; verified on every read.
 
 use std::path::Path;
 
-pub use recs_modelfile::{FORMAT_VERSION, META_KEY, ModelMeta};
-
-pub(crate) use recs_modelfile::Tensor as NamedTensor;
-pub(crate) use recs_modelfile::Tensors;
+use recs_core::modelfile::{ModelReader, ModelWriter};
+pub use recs_core::modelfile::{FORMAT_VERSION, META_KEY, ModelMeta};
+use serde::Serialize;
 
 use crate::error::{Result, VaeError};
 
-fn convert(e: recs_modelfile::ModelFileError) -> VaeError {
-    match e {
-        recs_modelfile::ModelFileError::Io { path, source } => VaeError::Io { path, source },
-        recs_modelfile::ModelFileError::Bad { path, message } => {
-            VaeError::BadModelFile { path, message }
-        }
+/// A named `f32` tensor to add to a model file.
+pub(crate) struct NamedTensor<'a> {
+    /// Its name in the file.
+    pub(crate) name: String,
+    /// Its shape.
+    pub(crate) shape: Vec<usize>,
+    /// Its values (row-major).
+    pub(crate) data: &'a [f32],
+}
+
+/// Adds the `training` facts and `tensors` to `w`.
+pub(crate) fn write_model<'a>(
+    w: &mut ModelWriter<'a>,
+    training: serde_json::Value,
+    tensors: Vec<NamedTensor<'a>>,
+) -> Result<()> {
+    w.meta_mut().training = training;
+    for t in tensors {
+        w.f32(&t.name, &t.shape, t.data)?;
     }
+    Ok(())
 }
 
-/// Writes `tensors` and `meta` (whose `shapes` is filled in here) to `path` atomically.
-pub(crate) fn write_model(path: &Path, meta: ModelMeta, tensors: &[NamedTensor<'_>]) -> Result<()> {
-    recs_modelfile::write(path, meta, tensors).map_err(convert)
+/// Tensor `name` of `file`, of exactly this shape, every value finite.
+pub(crate) fn take(file: &ModelReader, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    Ok(file.f32(name, shape)?)
 }
 
-/// Reads a model file, checking that it holds a `model` model, that every tensor is `f32`
-/// with the shape its metadata records, and that every value is finite.
-pub(crate) fn read_model(path: &Path, model: &str) -> Result<(ModelMeta, Tensors)> {
-    recs_modelfile::read(path, model).map_err(convert)
+/// An error about `file`'s contents.
+pub(crate) fn bad(file: &ModelReader, message: impl Into<String>) -> VaeError {
+    VaeError::File(file.error(message))
 }
 
-/// Takes tensor `name` out of `tensors`, checking its shape.
-pub(crate) fn take(
+/// Writes a model of `kind` with `params` to `path` alone (no catalogue), its tensors added
+/// by `fill`.
+pub(crate) fn save_file<'a, P: Serialize>(
     path: &Path,
-    tensors: &mut Tensors,
-    name: &str,
-    shape: &[usize],
-) -> Result<Vec<f32>> {
-    recs_modelfile::take(path, tensors, name, shape).map_err(convert)
+    kind: &str,
+    params: &P,
+    fill: impl FnOnce(&mut ModelWriter<'a>) -> Result<()>,
+) -> Result<()> {
+    let params =
+        serde_json::to_value(params).map_err(|e| VaeError::InvalidData(e.to_string()))?;
+    let mut w = ModelWriter::new(ModelMeta::new(kind, env!("CARGO_PKG_VERSION"), params));
+    fill(&mut w)?;
+    w.write(path)?;
+    Ok(())
+}
+
+/// Reads and verifies the model file at `path`, which must hold one of `kinds`.
+pub(crate) fn open(path: &Path, kinds: &[&str]) -> Result<ModelReader> {
+    let file = ModelReader::open(path)?;
+    if !kinds.contains(&file.kind()) {
+        return Err(bad(
+            &file,
+            format!("it holds a `{}` model, not a `{}` model", file.kind(), kinds.join("` or `")),
+        ));
+    }
+    Ok(file)
 }

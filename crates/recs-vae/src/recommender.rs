@@ -18,7 +18,7 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use crate::autorec::{AutoRec, AutoRecParams};
 use crate::bivae::{BiVae, BiVaeParams};
 use crate::error::VaeError;
-use crate::multvae::{MultVae, MultVaeParams};
+use crate::multvae::{MultVae, MultVaeData, MultVaeParams};
 
 fn err(e: VaeError) -> ModelError {
     match e {
@@ -73,7 +73,7 @@ impl Recommender for BiVae {
     fn item_vectors(&self) -> Option<ItemVectors<'_>> {
         Some(ItemVectors {
             data: self.item_embeddings(),
-            dim: self.k(),
+            dim: self.factors(),
         })
     }
 }
@@ -143,7 +143,7 @@ impl MultVaeModel {
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
         let rows = data.matrix.binarize();
-        let net = MultVae::fit(params, &rows, None, progress).map_err(err)?;
+        let net = MultVae::fit(params, &MultVaeData::new(&rows), progress).map_err(err)?;
         Ok(Self { net, rows })
     }
 

@@ -58,7 +58,6 @@ pub struct AutoRec {
     clip: (f32, f32),
     epochs_trained: usize,
     best_epoch: usize,
-    extra: serde_json::Value,
 }
 
 impl AutoRec {
@@ -92,13 +91,4 @@ impl AutoRec {
         self.global_mean
     }
 
-    /// Free-form metadata saved with the model (e.g. the CLI's id maps); `null` by default.
-    pub fn extra(&self) -> &serde_json::Value {
-        &self.extra
-    }
-
-    /// Replaces the free-form metadata saved with the model.
-    pub fn set_extra(&mut self, extra: serde_json::Value) {
-        self.extra = extra;
-    }
 }

@@ -2,13 +2,26 @@
 
 use std::path::Path;
 
+use recs_core::modelfile::{ModelReader, ModelWriter};
+
 use super::{AutoRec, AutoRecParams, MODEL_KIND};
-use crate::error::{Result, VaeError};
-use crate::persist::{self, ModelMeta, NamedTensor};
+use crate::error::Result;
+use crate::persist::{self, NamedTensor};
 
 impl AutoRec {
-    /// Writes the model to `path` atomically (see [`crate::persist`]).
+    /// Writes the model alone to `path` atomically (see [`crate::persist`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        persist::save_file(path.as_ref(), MODEL_KIND, &self.params, |w| self.write_into(w))
+    }
+
+    /// Reads a model written by [`AutoRec::save`] (or any writer of an `autorec` model
+    /// file). A missing, truncated, corrupt or foreign file is an error saying what is wrong.
+    pub fn load(path: impl AsRef<Path>) -> Result<AutoRec> {
+        Self::read_from(&persist::open(path.as_ref(), &[MODEL_KIND])?)
+    }
+
+    /// Adds the model's tensors and training facts to `w`.
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<()> {
         let h = self.params.factors;
         let (n_rows, n_cols) = (self.row_seen.len(), self.col_seen.len());
         fn t<'a>(name: &str, shape: Vec<usize>, data: &'a [f32]) -> NamedTensor<'a> {
@@ -27,39 +40,23 @@ impl AutoRec {
             t("row_seen", vec![n_rows], &self.row_seen),
             t("col_seen", vec![n_cols], &self.col_seen),
         ];
-        let meta = ModelMeta {
-            format_version: persist::FORMAT_VERSION,
-            model: MODEL_KIND.into(),
-            crate_version: env!("CARGO_PKG_VERSION").into(),
-            params: serde_json::to_value(&self.params)
-                .map_err(|e| VaeError::InvalidData(e.to_string()))?,
-            shapes: Default::default(),
-            training: serde_json::json!({
+        let training = serde_json::json!({
                 "epochs_trained": self.epochs_trained,
                 "best_epoch": self.best_epoch,
                 "global_mean": self.global_mean,
                 "clip": [self.clip.0, self.clip.1],
                 "n_users": self.n_users,
                 "n_items": self.n_items,
-            }),
-            extra: self.extra.clone(),
-        };
-        persist::write_model(path.as_ref(), meta, &tensors)
+        });
+        persist::write_model(w, training, tensors.into())
     }
 
-    /// Reads a model written by [`AutoRec::save`]. A missing, truncated, corrupt or foreign
-    /// file is an error saying what is wrong.
-    pub fn load(path: impl AsRef<Path>) -> Result<AutoRec> {
-        let path = path.as_ref();
-        let bad = |message: String| VaeError::BadModelFile {
-            path: path.to_path_buf(),
-            message,
-        };
-        let (meta, mut tensors) = persist::read_model(path, MODEL_KIND)?;
-        let params: AutoRecParams = serde_json::from_value(meta.params.clone())
-            .map_err(|e| bad(format!("unreadable params: {e}")))?;
+    /// Rebuilds the model from a verified file of its kind.
+    pub(crate) fn read_from(file: &ModelReader) -> Result<AutoRec> {
+        let bad = |message: String| persist::bad(file, message);
+        let params: AutoRecParams = file.params()?;
         params.validate().map_err(|e| bad(e.to_string()))?;
-        let tr = &meta.training;
+        let tr = &file.meta().training;
         let num = |k: &str| {
             tr.get(k)
                 .and_then(|v| v.as_f64())
@@ -76,7 +73,7 @@ impl AutoRec {
             .and_then(|c| Some((c.get(0)?.as_f64()? as f32, c.get(1)?.as_f64()? as f32)))
             .ok_or_else(|| bad("training.clip is missing".into()))?;
         let h = params.factors;
-        let mut take = |name: &str, shape: &[usize]| persist::take(path, &mut tensors, name, shape);
+        let take = |name: &str, shape: &[usize]| persist::take(file, name, shape);
         Ok(AutoRec {
             enc_w: take("enc_w", &[n_cols, h])?,
             enc_b: take("enc_b", &[h])?,
@@ -91,7 +88,6 @@ impl AutoRec {
             clip,
             epochs_trained: num("epochs_trained")? as usize,
             best_epoch: num("best_epoch")? as usize,
-            extra: meta.extra.clone(),
             params,
         })
     }

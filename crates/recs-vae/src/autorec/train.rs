@@ -466,7 +466,6 @@ impl AutoRec {
             clip,
             epochs_trained: 0,
             best_epoch: 0,
-            extra: serde_json::Value::Null,
         }
     }
 }

@@ -50,7 +50,6 @@ pub struct MultVae {
     theta: Vec<f32>,
     epochs_trained: usize,
     best_epoch: usize,
-    extra: serde_json::Value,
 }
 
 impl MultVae {
@@ -69,13 +68,4 @@ impl MultVae {
         self.n_items
     }
 
-    /// Free-form metadata saved with the model; `null` by default.
-    pub fn extra(&self) -> &serde_json::Value {
-        &self.extra
-    }
-
-    /// Replaces the free-form metadata saved with the model.
-    pub fn set_extra(&mut self, extra: serde_json::Value) {
-        self.extra = extra;
-    }
 }

@@ -133,7 +133,6 @@ impl MultVae {
             theta: Vec::new(),
             epochs_trained: 0,
             best_epoch: 0,
-            extra: serde_json::Value::Null,
         };
         let blocks = blocks(&model.layers, BLOCK_FLOATS);
         let opt = OptState {
