@@ -165,12 +165,12 @@ pub fn compare(
     // Every parameter given must be taken by at least one of the models; each model gets
     // those it takes.
     for name in hp.required_names() {
-        if !models
-            .iter()
-            .any(|e| e.defaults().get(&name).is_some())
-        {
+        if !models.iter().any(|e| e.defaults().get(&name).is_some()) {
             let names: Vec<&str> = models.iter().map(|e| e.kind()).collect();
-            bail!("none of the models compared ({}) takes `{name}`", names.join(", "));
+            bail!(
+                "none of the models compared ({}) takes `{name}`",
+                names.join(", ")
+            );
         }
     }
     let s = split.apply(data, seed)?;

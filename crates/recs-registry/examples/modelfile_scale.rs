@@ -65,12 +65,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let t = Instant::now();
     let params = entry.params_for(&hp, false)?;
-    let model = entry.fit(&params, &recs_core::TrainData::new(&x), &mut recs_core::NoProgress)?;
+    let model = entry.fit(
+        &params,
+        &recs_core::TrainData::new(&x),
+        &mut recs_core::NoProgress,
+    )?;
     println!("fit (1 epoch): {:.1} s", t.elapsed().as_secs_f64());
     let dir = tempfile::tempdir_in(".")?;
     let path = dir.path().join("scale.recs");
     let t = Instant::now();
-    recs_registry::save(&*model, &catalog, serde_json::json!({"by": "modelfile_scale"}), &path)?;
+    recs_registry::save(
+        &*model,
+        &catalog,
+        serde_json::json!({"by": "modelfile_scale"}),
+        &path,
+    )?;
     let write_s = t.elapsed().as_secs_f64();
     let size = std::fs::metadata(&path)?.len();
     let bytes = std::fs::read(&path)?;
@@ -94,7 +103,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let read_s = t.elapsed().as_secs_f64();
     let seen = loaded.catalog.seen.as_ref().map_or(0, |s| s.nnz());
     assert_eq!(seen, x.nnz(), "every interaction read back");
-    assert_eq!(loaded.catalog.user_ids.as_ref().map(Vec::len), Some(x.n_rows()));
+    assert_eq!(
+        loaded.catalog.user_ids.as_ref().map(Vec::len),
+        Some(x.n_rows())
+    );
     let mut scores = vec![0.0; loaded.model.n_items()];
     loaded.model.score_user(0, &mut scores)?;
     println!(

@@ -24,7 +24,10 @@ fn names_are_unique_and_found() {
         assert!(!find(name).unwrap().about().is_empty());
     }
     let e = find("nope").unwrap_err().to_string();
-    assert!(e.contains("unknown model `nope`") && e.contains("bpr"), "{e}");
+    assert!(
+        e.contains("unknown model `nope`") && e.contains("bpr"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn a_parameter_a_model_does_not_take_is_an_error_listing_what_it_takes() {
     let e = find("bias").unwrap().params_for(&hp, false).unwrap_err();
     assert!(matches!(e, RegistryError::NotTaken { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("`bias` does not take `factors`") && msg.contains("epochs"), "{msg}");
+    assert!(
+        msg.contains("`bias` does not take `factors`") && msg.contains("epochs"),
+        "{msg}"
+    );
     // Leniently (compare), it is skipped; seed and threads are always skippable.
     assert!(find("bias").unwrap().params_for(&hp, true).is_ok());
     let seeded = HyperParams {
@@ -65,13 +71,26 @@ fn shared_names_mean_the_same_thing_everywhere() {
         }
         for key in ["learning_rate", "reg"] {
             if let Some(v) = obj.get(key) {
-                assert!(v.is_f64(), "{}: `{key}` = {v} is not a number", entry.kind());
+                assert!(
+                    v.is_f64(),
+                    "{}: `{key}` = {v} is not a number",
+                    entry.kind()
+                );
             }
         }
         if let Some(v) = obj.get("seed") {
             assert!(v.is_u64(), "{}: seed", entry.kind());
         }
-        for old in ["n_factors", "n_epochs", "lr", "k", "latent", "lambda", "weight_decay", "n_threads"] {
+        for old in [
+            "n_factors",
+            "n_epochs",
+            "lr",
+            "k",
+            "latent",
+            "lambda",
+            "weight_decay",
+            "n_threads",
+        ] {
             assert!(!obj.contains_key(old), "{}: old name `{old}`", entry.kind());
         }
     }
@@ -88,6 +107,10 @@ fn out_of_range_values_name_the_parameter_and_range() {
             continue;
         }
         let e = entry.params_for(&hp, false).unwrap_err().to_string();
-        assert!(e.contains("epochs") && e.contains("allowed"), "{}: {e}", entry.kind());
+        assert!(
+            e.contains("epochs") && e.contains("allowed"),
+            "{}: {e}",
+            entry.kind()
+        );
     }
 }

@@ -1,12 +1,11 @@
 //! One I-AutoRec training epoch on MovieLens 100k's 90 % training ratings with seed 003's
 //! configuration (500 sigmoid hidden units, λ 100, batches of 256 items, Adam lr 0.001).
-//! Without the dataset (../shared/datasets/ml-100k next to the workspace) it runs on a
+//! Without the dataset (found through $RECS_DATA_DIR / $RECS_DATA_MIRROR) it runs on a
 //! random matrix of the same shape and density instead, and says so.
 //!
 //! `cargo bench -p recs-vae --bench autorec_epoch`
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -16,7 +15,8 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use recs_vae::{AutoRec, AutoRecParams, NoProgress};
 
 fn train() -> CsrMatrix {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
+    // ml-100k found as users find it ($RECS_DATA_DIR, or installed from $RECS_DATA_MIRROR).
+    let dir = recs_data::registry::require("ml-100k").unwrap_or_default();
     match recs_data::movielens::load_ml100k(&dir) {
         Ok(data) => recs_data::split::random(&data, 0.9, 42)
             .expect("split")

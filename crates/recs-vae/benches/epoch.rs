@@ -2,14 +2,13 @@
 //! notebook's configuration: k 50, encoder [100], tanh, Poisson, batch 128, lr 0.001.
 //!
 //! Trains on 75% of the ratings (every rating whose position in u.data is not 3 mod 4), as
-//! the 75/25 split does. Without the dataset (../shared/datasets/ml-100k next to the
-//! workspace) it runs on a random matrix of the same shape and density instead, and says so.
+//! the 75/25 split does. Without the dataset (found through $RECS_DATA_DIR /
+//! $RECS_DATA_MIRROR) it runs on a random matrix of the same shape and density instead, and says so.
 //!
 //! `cargo bench -p recs-vae --bench epoch`
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -19,8 +18,10 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use recs_vae::{BiVaeParams, BiVaeTrainer, Engine};
 
 fn ml100k_train() -> CsrMatrix {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k/u.data");
+    // ml-100k found as users find it ($RECS_DATA_DIR, or installed from $RECS_DATA_MIRROR).
+    let path = recs_data::registry::require("ml-100k")
+        .unwrap_or_default()
+        .join("u.data");
     let (mut users, mut items) = (HashMap::new(), HashMap::new());
     let (mut r, mut c) = (vec![], vec![]);
     match std::fs::read_to_string(&path) {

@@ -6,7 +6,6 @@
 //! `cargo bench -p recs-vae --bench multvae_epoch`
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -16,7 +15,8 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use recs_vae::{MultVae, MultVaeData, MultVaeParams, NoProgress};
 
 fn train() -> CsrMatrix {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
+    // ml-100k found as users find it ($RECS_DATA_DIR, or installed from $RECS_DATA_MIRROR).
+    let dir = recs_data::registry::require("ml-100k").unwrap_or_default();
     match recs_data::movielens::load_ml100k(&dir) {
         Ok(d) => recs_data::split::held_out_by_user_id(&d)
             .expect("split")

@@ -5,8 +5,8 @@
 //!
 //! Usage: cargo run --release -p recs-vae --example bivae_ml100k -- [EPOCHS] [SEED] [DATA_DIR]
 //! (defaults: 500, 42; the data comes from DATA_DIR if given, else from the dataset
-//! registry (`recs_data::load_dataset`), else from ../shared/datasets/ml-100k next to the
-//! workspace).
+//! registry (`recs_data::load_dataset`: `$RECS_DATA_DIR`, installed from `$RECS_DATA_MIRROR`
+//! when missing).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -69,13 +69,6 @@ fn load(dir: Option<PathBuf>) -> Result<Interactions, Box<dyn std::error::Error>
     if let Some(dir) = dir {
         return Ok(movielens::load_ml100k(&dir)?);
     }
-    match recs_data::load_dataset("ml-100k") {
-        Ok(d) => Ok(d),
-        Err(e) => {
-            let shared =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k");
-            eprintln!("registry: {e}; reading {}", shared.display());
-            Ok(movielens::load_ml100k(&shared)?)
-        }
-    }
+    // The registry: $RECS_DATA_DIR, installing from $RECS_DATA_MIRROR when missing.
+    Ok(recs_data::load_dataset("ml-100k")?)
 }

@@ -38,9 +38,9 @@ use crate::kernels::{MatRef, gemm};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::AdamSet;
 use crate::persist::{self, NamedTensor};
-use recs_core::modelfile::{ModelReader, ModelWriter};
 use crate::team::{self, Team, ThreadChoice};
 use crate::train::{EpochLoop, Epochs, Noise, check_finite, sequential_batches};
+use recs_core::modelfile::{ModelReader, ModelWriter};
 
 /// The model kind written into saved files.
 pub const MODEL_KIND: &str = "bivae";
@@ -570,11 +570,12 @@ impl BiVae {
         means(&Native, enc, &x, &batches, self.params.factors)
     }
 
-
     /// Writes the model alone to `path` (one safetensors file; see [`crate::persist`]),
     /// atomically: a temporary file in the same directory is renamed over `path`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        persist::save_file(path.as_ref(), MODEL_KIND, &self.params, |w| self.write_into(w))
+        persist::save_file(path.as_ref(), MODEL_KIND, &self.params, |w| {
+            self.write_into(w)
+        })
     }
 
     /// Reads a model written by [`BiVae::save`] (or any writer of a `bivae` model file). A
@@ -644,8 +645,8 @@ impl BiVae {
         let beta = take("beta", &[n_items, k])?;
         let encoder = |side: &str, n_in: usize| -> Result<GaussianEncoder<HostMat>> {
             let layer = |name: String,
-                             fan_in: usize,
-                             fan_out: usize|
+                         fan_in: usize,
+                         fan_out: usize|
              -> Result<crate::nn::Linear<HostMat>> {
                 let w = take(&format!("{side}.{name}.weight"), &[fan_in, fan_out])?;
                 let b = take(&format!("{side}.{name}.bias"), &[1, fan_out])?;

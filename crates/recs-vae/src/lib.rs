@@ -57,8 +57,8 @@ pub use bivae::{BiVae, BiVaeParams, BiVaeTrainer};
 pub use candle_core;
 pub use error::{Result, VaeError};
 pub use multvae::{MultVae, MultVaeData, MultVaeParams};
-pub use recommender::{MultDaeModel, MultVaeModel};
 pub use nn::{Activation, Likelihood};
+pub use recommender::{MultDaeModel, MultVaeModel};
 pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};
 
 /// Where a model trains.

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use recs_core::modelfile::{ModelReader, ModelWriter};
 pub use recs_core::modelfile::{FORMAT_VERSION, META_KEY, ModelMeta};
+use recs_core::modelfile::{ModelReader, ModelWriter};
 use serde::Serialize;
 
 use crate::error::{Result, VaeError};
@@ -53,8 +53,7 @@ pub(crate) fn save_file<'a, P: Serialize>(
     params: &P,
     fill: impl FnOnce(&mut ModelWriter<'a>) -> Result<()>,
 ) -> Result<()> {
-    let params =
-        serde_json::to_value(params).map_err(|e| VaeError::InvalidData(e.to_string()))?;
+    let params = serde_json::to_value(params).map_err(|e| VaeError::InvalidData(e.to_string()))?;
     let mut w = ModelWriter::new(ModelMeta::new(kind, env!("CARGO_PKG_VERSION"), params));
     fill(&mut w)?;
     w.write(path)?;
@@ -67,7 +66,11 @@ pub(crate) fn open(path: &Path, kinds: &[&str]) -> Result<ModelReader> {
     if !kinds.contains(&file.kind()) {
         return Err(bad(
             &file,
-            format!("it holds a `{}` model, not a `{}` model", file.kind(), kinds.join("` or `")),
+            format!(
+                "it holds a `{}` model, not a `{}` model",
+                file.kind(),
+                kinds.join("` or `")
+            ),
         ));
     }
     Ok(file)

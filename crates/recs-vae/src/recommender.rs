@@ -164,9 +164,9 @@ impl MultVaeModel {
             .shape(recs_core::modelfile::SEEN_INDPTR)
             .and_then(|s| s.first())
             .map_or(0, |n| n.saturating_sub(1));
-        let rows = file.seen(n_users, net.n_items())?.ok_or_else(|| {
-            file.error("a Mult-VAE/DAE file needs its users' rows (data.seen.*)")
-        })?;
+        let rows = file
+            .seen(n_users, net.n_items())?
+            .ok_or_else(|| file.error("a Mult-VAE/DAE file needs its users' rows (data.seen.*)"))?;
         Ok(Self { net, rows })
     }
 }
@@ -220,7 +220,12 @@ impl Recommender for MultVaeModel {
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
         if !params.variational {
-            return Err(ParamError::new("variational", false, "true for multvae (multdae is the denoising one)").into());
+            return Err(ParamError::new(
+                "variational",
+                false,
+                "true for multvae (multdae is the denoising one)",
+            )
+            .into());
         }
         Self::fit_rows(params, data, progress)
     }
@@ -270,7 +275,12 @@ impl Recommender for MultDaeModel {
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
         if params.variational {
-            return Err(ParamError::new("variational", true, "false for multdae (multvae is the variational one)").into());
+            return Err(ParamError::new(
+                "variational",
+                true,
+                "false for multdae (multvae is the variational one)",
+            )
+            .into());
         }
         MultVaeModel::fit_rows(params, data, progress).map(MultDaeModel)
     }

@@ -90,5 +90,4 @@ impl AutoRec {
     pub fn global_mean(&self) -> f32 {
         self.global_mean
     }
-
 }

@@ -11,7 +11,9 @@ use crate::persist::{self, NamedTensor};
 impl AutoRec {
     /// Writes the model alone to `path` atomically (see [`crate::persist`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        persist::save_file(path.as_ref(), MODEL_KIND, &self.params, |w| self.write_into(w))
+        persist::save_file(path.as_ref(), MODEL_KIND, &self.params, |w| {
+            self.write_into(w)
+        })
     }
 
     /// Reads a model written by [`AutoRec::save`] (or any writer of an `autorec` model

@@ -67,5 +67,4 @@ impl MultVae {
     pub fn n_items(&self) -> usize {
         self.n_items
     }
-
 }

@@ -20,7 +20,10 @@ impl MultVae {
 
     /// Reads a network written by [`MultVae::save`] (either kind).
     pub fn load(path: impl AsRef<Path>) -> Result<MultVae> {
-        Self::read_from(&persist::open(path.as_ref(), &[MODEL_KIND_VAE, MODEL_KIND_DAE])?)
+        Self::read_from(&persist::open(
+            path.as_ref(),
+            &[MODEL_KIND_VAE, MODEL_KIND_DAE],
+        )?)
     }
 
     /// Adds the network's tensors and training facts to `w`.
