@@ -11,10 +11,11 @@ use crate::{Reference, RunOptions, protocol};
 
 /// The settings `autorec-ml100k` trains with (see the experiment's description).
 pub fn ml100k_params(seed: u64, epochs: Option<usize>) -> AutoRecParams {
+    let defaults = recs_registry::defaults::autorec();
     AutoRecParams {
-        epochs: epochs.unwrap_or(200),
+        epochs: epochs.unwrap_or(defaults.epochs),
         seed,
-        ..AutoRecParams::default()
+        ..defaults
     }
 }
 

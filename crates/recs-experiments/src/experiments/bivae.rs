@@ -69,14 +69,11 @@ pub const BIVAE_ML100K: Experiment = Experiment {
 
 fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, seed)?;
+    let defaults = recs_registry::defaults::bivae();
     let params = BiVaeParams {
-        factors: 50,
-        hidden: vec![100],
-        epochs: opts.epochs.unwrap_or(500),
-        batch_size: 128,
-        learning_rate: 0.001,
+        epochs: opts.epochs.unwrap_or(defaults.epochs),
         seed,
-        ..BiVaeParams::default()
+        ..defaults
     };
     let mut progress = |r: &EpochReport| {
         if opts.verbose {

@@ -20,11 +20,15 @@ const METRICS: &[&str] = &["recall@20", "recall@50", "ndcg@100"];
 /// The ml-100k reference's settings: [I-600-200-600-I], batch 100, 200 epochs,
 /// β = min(0.2, step / 1000), Adam 0.001, dropout 0.5.
 pub fn ml100k_params(variational: bool, seed: u64, epochs: Option<usize>) -> MultVaeParams {
+    let defaults = if variational {
+        recs_registry::defaults::multvae()
+    } else {
+        recs_registry::defaults::multdae()
+    };
     MultVaeParams {
-        variational,
-        epochs: epochs.unwrap_or(200),
+        epochs: epochs.unwrap_or(defaults.epochs),
         seed,
-        ..MultVaeParams::default()
+        ..defaults
     }
 }
 
