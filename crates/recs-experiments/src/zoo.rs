@@ -244,31 +244,29 @@ pub fn fit(
                 ModelKind::Mf => {
                     let mut p = factor::mf_params(seed, o.epochs);
                     if let Some(k) = o.factors {
-                        p.n_factors = k;
+                        p.factors = k;
                     }
                     if let Some(lr) = o.lr {
-                        p.lr = lr as f32;
+                        p.learning_rate = lr;
                     }
                     if let Some(r) = o.reg {
-                        p.reg = r as f32;
+                        p.reg = r;
                     }
-                    let n = p.n_epochs;
                     Trained::Mf(BiasedMf::fit(
                         &p,
                         &t,
-                        Some(&mut |r: &recs_factor::EpochReport| factor_cb(n, progress, r)),
+                        &mut |r: &recs_factor::EpochReport| factor_cb(progress, r),
                     )?)
                 }
                 ModelKind::Bias => {
                     let mut p = BaselineParams::default();
                     if let Some(e) = o.epochs {
-                        p.n_epochs = e;
+                        p.epochs = e;
                     }
-                    let n = p.n_epochs;
                     Trained::Bias(BaselineOnly::fit(
                         &p,
                         &t,
-                        Some(&mut |r: &recs_factor::EpochReport| factor_cb(n, progress, r)),
+                        &mut |r: &recs_factor::EpochReport| factor_cb(progress, r),
                     )?)
                 }
                 _ => Trained::GlobalMean(GlobalMean::fit(&t)),
@@ -277,31 +275,34 @@ pub fn fit(
         ModelKind::Bpr => {
             let mut p = factor::bpr_params(seed, o.epochs);
             if let Some(k) = o.factors {
-                p.n_factors = k;
+                p.factors = k;
             }
             if let Some(lr) = o.lr {
-                p.lr = lr as f32;
+                p.learning_rate = lr;
             }
             if let Some(r) = o.reg {
-                p.reg = r as f32;
+                p.reg = r;
             }
-            let n = p.n_epochs;
             Trained::Bpr(Bpr::fit(
                 &p,
                 &train.binarize(),
-                Some(&mut |r: &recs_factor::EpochReport| factor_cb(n, progress, r)),
+                &mut |r: &recs_factor::EpochReport| factor_cb(progress, r),
             )?)
         }
     })
 }
 
-fn factor_cb(n_epochs: usize, progress: &mut dyn FnMut(&Epoch), r: &recs_factor::EpochReport) {
+fn factor_cb(
+    progress: &mut dyn FnMut(&Epoch),
+    r: &recs_factor::EpochReport,
+) -> recs_factor::Control {
     progress(&Epoch {
         epoch: r.epoch,
-        n_epochs,
-        loss: r.loss,
-        validation: r.train_auc.map(|a| ("train_auc", a)),
+        n_epochs: r.epochs,
+        loss: r.total_loss(),
+        validation: r.validation,
     });
+    recs_factor::Control::Continue
 }
 
 impl Trained {
@@ -348,8 +349,8 @@ impl Trained {
     pub fn item_vectors(&self) -> Option<(&[f32], usize)> {
         match self {
             Trained::Bivae(m) => Some((m.item_embeddings(), m.k())),
-            Trained::Mf(m) => Some((m.item_factors(), m.params().n_factors)),
-            Trained::Bpr(m) => Some((m.item_factors(), m.params().n_factors)),
+            Trained::Mf(m) => Some((m.item_factors(), m.params().factors)),
+            Trained::Bpr(m) => Some((m.item_factors(), m.params().factors)),
             Trained::Autorec(m) if m.params().item_based => {
                 Some((m.row_codes(), m.params().hidden))
             }
