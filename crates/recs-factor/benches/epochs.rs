@@ -4,7 +4,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recs_factor::{BiasedMf, Bpr, BprParams, MfParams, Triples};
+use recs_factor::{BiasedMf, Bpr, BprParams, MfParams, NoProgress, Triples};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 fn random(n: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
@@ -19,11 +19,11 @@ fn epochs(c: &mut Criterion) {
     let (u, i, r) = random(90_000, 1);
     let d = Triples::new(&u, &i, &r, 943, 1682).unwrap();
     let p = MfParams {
-        n_epochs: 1,
+        epochs: 1,
         ..MfParams::default()
     };
     c.bench_function("mf_epoch_k100_90k", |b| {
-        b.iter(|| BiasedMf::fit(&p, &d, None).unwrap())
+        b.iter(|| BiasedMf::fit(&p, &d, &mut NoProgress).unwrap())
     });
 
     let (u, i, _) = random(75_000, 2);
@@ -38,15 +38,15 @@ fn epochs(c: &mut Criterion) {
     .unwrap();
     for threads in [1usize, 2] {
         let p = BprParams {
-            n_factors: 200,
-            n_epochs: 1,
-            lr: 0.01,
+            factors: 200,
+            epochs: 1,
+            learning_rate: 0.01,
             reg: 0.001,
-            n_threads: threads,
+            threads,
             ..BprParams::default()
         };
         c.bench_function(&format!("bpr_epoch_k200_75k_{threads}t"), |b| {
-            b.iter(|| Bpr::fit(&p, &x, None).unwrap())
+            b.iter(|| Bpr::fit(&p, &x, &mut NoProgress).unwrap())
         });
     }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use recs_data::{movielens, split};
-use recs_factor::{Bpr, BprParams};
+use recs_factor::{Bpr, BprParams, Control, EpochReport};
 use recs_metrics::{EvalConfig, Metric, evaluate};
 use recs_sparse::DuplicatePolicy;
 
@@ -26,20 +26,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let train = s.train.to_csr(DuplicatePolicy::KeepLast)?.binarize();
     let test = s.test.to_csr(DuplicatePolicy::KeepLast)?;
     let params = BprParams {
-        n_factors: 200,
-        n_epochs: 100,
-        lr: 0.01,
+        factors: 200,
+        epochs: 100,
+        learning_rate: 0.01,
         reg: 0.001,
-        n_threads: threads,
+        threads,
         ..BprParams::default()
     };
     let mut last_auc = 0.0;
-    let mut cb = |e: &recs_factor::EpochReport| last_auc = e.train_auc.unwrap_or(0.0);
+    let mut cb = |e: &EpochReport| {
+        last_auc = e.loss("train_auc").unwrap_or(0.0);
+        Control::Continue
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
     let t0 = Instant::now();
-    let model = pool.install(|| Bpr::fit(&params, &train, Some(&mut cb)))?;
+    let model = pool.install(|| Bpr::fit(&params, &train, &mut cb))?;
     let fit_s = t0.elapsed().as_secs_f64();
     let cfg = EvalConfig {
         metrics: vec![

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use recs_data::synthetic::{SyntheticParams, generate};
-use recs_factor::{Bpr, BprParams, EpochReport};
+use recs_factor::{Bpr, BprParams, Control, EpochReport};
 use recs_sparse::DuplicatePolicy;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,11 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t0.elapsed().as_secs_f64()
     );
     let params = BprParams {
-        n_factors: k,
-        n_epochs: epochs,
-        lr: 0.01,
+        factors: k,
+        epochs,
+        learning_rate: 0.01,
         reg: 0.001,
-        n_threads: threads,
+        threads,
         ..BprParams::default()
     };
     let mut cb = |e: &EpochReport| {
@@ -53,15 +53,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             e.epoch,
             e.seconds,
             x.nnz() as f64 / e.seconds / 1e6,
-            e.loss,
-            e.train_auc.unwrap_or(f64::NAN)
-        )
+            e.total_loss(),
+            e.loss("train_auc").unwrap_or(f64::NAN)
+        );
+        Control::Continue
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
     let t1 = Instant::now();
-    let model = pool.install(|| Bpr::fit(&params, &x, Some(&mut cb)))?;
+    let model = pool.install(|| Bpr::fit(&params, &x, &mut cb))?;
     println!(
         "fit {:.1} s, {threads} threads, k {k}; model {} users × {} items",
         t1.elapsed().as_secs_f64(),

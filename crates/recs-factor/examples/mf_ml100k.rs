@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use recs_data::{Interactions, movielens, split};
-use recs_factor::{BaselineOnly, BaselineParams, BiasedMf, GlobalMean, MfParams, Triples};
+use recs_factor::{
+    BaselineOnly, BaselineParams, BiasedMf, GlobalMean, MfParams, NoProgress, Triples,
+};
 use recs_metrics::{RatingPredictor, evaluate_ratings};
 
 fn triples(d: &Interactions) -> Triples<'_> {
@@ -35,13 +37,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("global-mean RMSE {:.4}", rmse(&gm, &s.test).0);
 
     let t0 = Instant::now();
-    let bl = BaselineOnly::fit(&BaselineParams::default(), &train, None)?;
+    let bl = BaselineOnly::fit(&BaselineParams::default(), &train, &mut NoProgress)?;
     let t_bl = t0.elapsed().as_secs_f64();
     let (r, m) = rmse(&bl, &s.test);
     println!("BaselineOnly(defaults) fit_s {t_bl:.3} RMSE {r:.4} MAE {m:.4}");
 
     let t0 = Instant::now();
-    let mf = BiasedMf::fit(&MfParams::default(), &train, None)?;
+    let mf = BiasedMf::fit(&MfParams::default(), &train, &mut NoProgress)?;
     let t_mf = t0.elapsed().as_secs_f64();
     let (r, m) = rmse(&mf, &s.test);
     println!(
@@ -52,18 +54,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inner = split::random(&s.train, 0.9, 7)?;
     let inner_train = triples(&inner.train);
     let mut best: Option<(f64, MfParams)> = None;
-    for &n_epochs in &[20usize, 40, 80] {
-        for &lr in &[0.005f32, 0.01] {
-            for &reg in &[0.02f32, 0.05, 0.1] {
+    for &epochs in &[20usize, 40, 80] {
+        for &learning_rate in &[0.005f64, 0.01] {
+            for &reg in &[0.02f64, 0.05, 0.1] {
                 let p = MfParams {
-                    n_epochs,
-                    lr,
+                    epochs,
+                    learning_rate,
                     reg,
                     ..MfParams::default()
                 };
-                let m = BiasedMf::fit(&p, &inner_train, None)?;
+                let m = BiasedMf::fit(&p, &inner_train, &mut NoProgress)?;
                 let v = rmse(&m, &inner.test).0;
-                println!("  validation: epochs {n_epochs:3} lr {lr:.3} reg {reg:.2} RMSE {v:.4}");
+                println!(
+                    "  validation: epochs {epochs:3} lr {learning_rate:.3} reg {reg:.2} RMSE {v:.4}"
+                );
                 if best.as_ref().is_none_or(|(b, _)| v < *b) {
                     best = Some((v, p));
                 }
@@ -72,12 +76,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (v, p) = best.expect("grid is not empty");
     let t0 = Instant::now();
-    let tuned = BiasedMf::fit(&p, &train, None)?;
+    let tuned = BiasedMf::fit(&p, &train, &mut NoProgress)?;
     let t_tuned = t0.elapsed().as_secs_f64();
     let (r, m) = rmse(&tuned, &s.test);
     println!(
         "BiasedMf(chosen on validation {v:.4}: k {}, {} epochs, lr {}, reg {}) fit_s {t_tuned:.3} RMSE {r:.4} MAE {m:.4}",
-        p.n_factors, p.n_epochs, p.lr, p.reg
+        p.factors, p.epochs, p.learning_rate, p.reg
     );
     Ok(())
 }

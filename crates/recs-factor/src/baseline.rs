@@ -4,19 +4,22 @@
 use std::path::Path;
 use std::time::Instant;
 
+use recs_core::params::{ParamError, non_negative};
+use recs_core::{Control, EpochReport, Progress};
 use recs_metrics::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_user, excluded_items, top_k};
-use crate::mf::param_err;
-use crate::{EpochReport, FactorError, Triples, io};
+use crate::common::{check_user, count_in, excluded_items, top_k};
+use crate::{FactorError, Triples, io};
 
 /// Hyper-parameters of [`BaselineOnly`]; the defaults are Surprise's ALS baseline defaults.
+/// Missing fields take their defaults when deserialised; unknown fields are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BaselineParams {
     /// Alternating passes (default 10; 1..=100000).
-    pub n_epochs: usize,
+    pub epochs: usize,
     /// Regularization of the user biases (default 15; ≥ 0 and finite).
     pub reg_u: f64,
     /// Regularization of the item biases (default 10; ≥ 0 and finite).
@@ -28,7 +31,7 @@ pub struct BaselineParams {
 impl Default for BaselineParams {
     fn default() -> Self {
         Self {
-            n_epochs: 10,
+            epochs: 10,
             reg_u: 15.0,
             reg_i: 10.0,
             rating_range: None,
@@ -37,21 +40,16 @@ impl Default for BaselineParams {
 }
 
 impl BaselineParams {
-    /// Checks every parameter against its documented range.
-    pub fn validate(&self) -> Result<(), FactorError> {
-        if !(1..=100_000).contains(&self.n_epochs) {
-            return Err(param_err("n_epochs", self.n_epochs, "1..=100000"));
-        }
-        if !(self.reg_u >= 0.0 && self.reg_u.is_finite()) {
-            return Err(param_err("reg_u", self.reg_u, ">= 0 and finite"));
-        }
-        if !(self.reg_i >= 0.0 && self.reg_i.is_finite()) {
-            return Err(param_err("reg_i", self.reg_i, ">= 0 and finite"));
-        }
+    /// Checks every parameter against its documented range; the error names the first one
+    /// out of range.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        count_in("epochs", self.epochs, 1, 100_000)?;
+        non_negative("reg_u", self.reg_u)?;
+        non_negative("reg_i", self.reg_i)?;
         if let Some((lo, hi)) = self.rating_range
             && !(lo.is_finite() && hi.is_finite() && lo <= hi)
         {
-            return Err(param_err(
+            return Err(ParamError::new(
                 "rating_range",
                 format!("({lo}, {hi})"),
                 "finite (lo, hi) with lo <= hi",
@@ -75,12 +73,17 @@ pub struct BaselineOnly {
 }
 
 impl BaselineOnly {
-    /// Fits the biases, calling `progress` after every epoch (loss: training MSE).
+    /// Fits the biases, reporting every epoch to `progress` (the training MSE as `"loss"`).
+    /// When `progress` returns [`Control::Stop`], fitting ends after that epoch and the model
+    /// is returned as it is (its params then record the epochs actually run).
+    ///
+    /// Errors when the parameters are out of range or the loss stops being finite.
     pub fn fit(
         params: &BaselineParams,
         data: &Triples<'_>,
-        mut progress: Option<&mut dyn FnMut(&EpochReport)>,
+        progress: &mut dyn Progress,
     ) -> Result<Self, FactorError> {
+        let started = Instant::now();
         params.validate()?;
         let mu = data.mean();
         let (users, items, values) = (data.users(), data.items(), data.values());
@@ -89,7 +92,8 @@ impl BaselineOnly {
         let mut bi = vec![0f64; data.n_items()];
         let mut acc_i = vec![0f64; data.n_items()];
         let mut acc_u = vec![0f64; data.n_users()];
-        for epoch in 1..=params.n_epochs {
+        let mut trained = 0;
+        for epoch in 1..=params.epochs {
             let t0 = Instant::now();
             acc_i.iter_mut().for_each(|a| *a = 0.0);
             for ((&u, &i), &r) in users.iter().zip(items).zip(values) {
@@ -127,22 +131,34 @@ impl BaselineOnly {
             if !loss.is_finite() {
                 return Err(FactorError::Diverged { epoch, loss });
             }
-            if let Some(cb) = progress.as_deref_mut() {
-                cb(&EpochReport {
-                    epoch,
-                    loss,
-                    train_auc: None,
-                    seconds: t0.elapsed().as_secs_f64(),
-                });
+            trained = epoch;
+            let report = EpochReport {
+                epoch,
+                epochs: params.epochs,
+                losses: vec![("loss", loss)],
+                validation: None,
+                seconds: t0.elapsed().as_secs_f64(),
+                elapsed_seconds: started.elapsed().as_secs_f64(),
+            };
+            if progress.on_epoch(&report) == Control::Stop {
+                break;
             }
         }
         Ok(Self {
-            params: params.clone(),
+            params: BaselineParams {
+                epochs: trained,
+                ..params.clone()
+            },
             global_mean: mu as f32,
             clip: params.rating_range.unwrap_or_else(|| data.range()),
             user_bias: bu.into_iter().map(|b| b as f32).collect(),
             item_bias: bi.into_iter().map(|b| b as f32).collect(),
         })
+    }
+
+    /// The parameters the model was fitted with.
+    pub fn params(&self) -> &BaselineParams {
+        &self.params
     }
 
     /// The training ratings' mean μ.
@@ -267,7 +283,8 @@ pub struct GlobalMean {
 }
 
 impl GlobalMean {
-    /// The mean of `data`'s values.
+    /// The mean of `data`'s values. The one model without parameters or epochs, so its `fit`
+    /// takes only the data (and cannot fail: [`Triples`] always holds a finite value).
     pub fn fit(data: &Triples<'_>) -> Self {
         Self {
             mean: data.mean() as f32,
@@ -354,12 +371,12 @@ mod tests {
         let (u, i, r) = ([0u32, 0, 1], [0u32, 1, 0], [5f32, 3.0, 4.0]);
         let d = Triples::new(&u, &i, &r, 2, 2).unwrap();
         let p = BaselineParams {
-            n_epochs: 1,
+            epochs: 1,
             reg_u: 1.0,
             reg_i: 1.0,
             rating_range: None,
         };
-        let m = BaselineOnly::fit(&p, &d, None).unwrap();
+        let m = BaselineOnly::fit(&p, &d, &mut recs_core::NoProgress).unwrap();
         // b_i0 = (1 + 0) / 3 = 1/3 ; b_i1 = -1 / 2
         assert!((m.item_bias()[0] - 1.0 / 3.0).abs() < 1e-6);
         assert!((m.item_bias()[1] + 0.5).abs() < 1e-6);

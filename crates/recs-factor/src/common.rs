@@ -1,5 +1,6 @@
 //! Helpers every model shares: top-k selection, seen-item exclusion, cosine similarity.
 
+use recs_core::ParamError;
 use recs_sparse::CsrMatrix;
 
 use crate::FactorError;
@@ -96,18 +97,18 @@ pub(crate) fn dot_diff(p: &[f32], a: &[f32], b: &[f32]) -> f32 {
 /// The `k` items whose factor rows have the largest cosine with `item`'s (the item itself
 /// left out). Rows of zero norm get cosine 0.
 pub(crate) fn similar_by_cosine(
-    factors: &[f32],
-    n_factors: usize,
+    item_factors: &[f32],
+    factors: usize,
     item: u32,
     k: usize,
 ) -> Result<Vec<(u32, f32)>, FactorError> {
-    let n_items = factors.len().checked_div(n_factors).unwrap_or(0);
+    let n_items = item_factors.len().checked_div(factors).unwrap_or(0);
     if item as usize >= n_items {
         return Err(FactorError::Data(format!(
             "item index {item} is out of range: the model knows {n_items} items"
         )));
     }
-    let row = |i: usize| &factors[i * n_factors..(i + 1) * n_factors];
+    let row = |i: usize| &item_factors[i * factors..(i + 1) * factors];
     let q = row(item as usize);
     let qn = dot(q, q).sqrt();
     let scores: Vec<f32> = (0..n_items)
@@ -121,17 +122,21 @@ pub(crate) fn similar_by_cosine(
     Ok(top_k(&scores, k, &[item]))
 }
 
-/// Whether this CPU runs the AVX2+FMA builds of the training loops (checked at run time,
-/// so one binary serves every x86-64 machine). The lanes and the order of every sum are the
-/// same in both builds, so results do not depend on it.
-pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+/// `Ok` when `lo <= value <= hi` (counts with an upper bound); the range reads `lo..=hi`.
+pub(crate) fn count_in(param: &str, value: usize, lo: usize, hi: usize) -> Result<(), ParamError> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(ParamError::new(param, value, format!("{lo}..={hi}")))
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+}
+
+/// `Ok` when `value` is in `(0, max]` (step sizes; NaN is out).
+pub(crate) fn rate_in(param: &str, value: f64, max: f64) -> Result<(), ParamError> {
+    if value > 0.0 && value <= max {
+        Ok(())
+    } else {
+        Err(ParamError::new(param, value, format!("(0, {max}]")))
     }
 }
 

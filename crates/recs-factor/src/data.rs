@@ -131,18 +131,3 @@ impl<'a> Triples<'a> {
         c
     }
 }
-
-/// One epoch's progress, handed to the progress callback after every epoch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochReport {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    /// The epoch's training loss: mean squared error over the epoch's updates for the rating
-    /// models, mean `-ln σ(x_uij)` over the sampled pairs for BPR.
-    pub loss: f64,
-    /// BPR only: the fraction of the epoch's sampled (positive, negative) pairs the model
-    /// ordered correctly before updating on them (a running training-AUC estimate).
-    pub train_auc: Option<f64>,
-    /// Wall-clock seconds the epoch took.
-    pub seconds: f64,
-}

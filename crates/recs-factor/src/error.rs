@@ -2,21 +2,15 @@
 
 use std::path::PathBuf;
 
+use recs_core::ParamError;
 use thiserror::Error;
 
 /// Everything fitting, saving or loading a model can report.
 #[derive(Debug, Error)]
 pub enum FactorError {
-    /// A hyper-parameter is outside its allowed range.
-    #[error("parameter `{name}` = {value} is out of range: allowed {allowed}")]
-    Param {
-        /// The parameter's name.
-        name: &'static str,
-        /// The value given.
-        value: String,
-        /// The allowed range, in words.
-        allowed: &'static str,
-    },
+    /// A hyper-parameter is outside its allowed range (the parameter, its value, the range).
+    #[error(transparent)]
+    Param(#[from] ParamError),
     /// The training data is unusable (mismatched lengths, out-of-range index, non-finite value).
     #[error("invalid training data: {0}")]
     Data(String),

@@ -11,18 +11,28 @@
 //!   Hogwild-parallel or deterministic single-threaded.
 //!
 //! Every model saves to and loads from the one recs model-file format (`recs_modelfile`:
-//! safetensors plus JSON metadata), and reports each epoch to an optional progress callback.
+//! safetensors plus JSON metadata). The models with epochs train with one signature,
+//! `Model::fit(&params, &data, &mut progress)`: the params use the shared vocabulary
+//! (`factors`, `epochs`, `learning_rate`, `reg`, `threads`, `seed`; `validate()` gives a
+//! [`ParamError`] naming the parameter), and `progress` is any [`Progress`] (a closure
+//! `FnMut(&EpochReport) -> Control`, or [`NoProgress`]) called after every epoch, which can
+//! stop training early ([`Control::Stop`]). [`GlobalMean`] has neither parameters nor
+//! epochs: `GlobalMean::fit(&data)`.
+//!
+//! The training loops are compiled for each SIMD level of [`recs_core::simd`] and dispatched
+//! at run time; every level computes the same numbers (same lanes and sum order, no fused
+//! multiply-adds).
 //!
 //! ```
-//! use recs_factor::{BiasedMf, MfParams, Triples};
+//! use recs_factor::{BiasedMf, MfParams, NoProgress, Triples};
 //! use recs_metrics::RatingPredictor;
 //!
 //! let users = [0u32, 0, 1, 1, 2];
 //! let items = [0u32, 1, 0, 2, 1];
 //! let ratings = [5.0f32, 3.0, 4.0, 1.0, 2.0];
 //! let data = Triples::new(&users, &items, &ratings, 3, 3)?;
-//! let params = MfParams { n_factors: 4, n_epochs: 50, ..MfParams::default() };
-//! let model = BiasedMf::fit(&params, &data, None)?;
+//! let params = MfParams { factors: 4, epochs: 50, ..MfParams::default() };
+//! let model = BiasedMf::fit(&params, &data, &mut NoProgress)?;
 //! let r = model.predict(0, 0);
 //! assert!((1.0..=5.0).contains(&r));
 //! let top = model.recommend(2, 2, None)?;
@@ -41,6 +51,9 @@ pub mod mf;
 
 pub use baseline::{BaselineOnly, BaselineParams, GlobalMean};
 pub use bpr::{Bpr, BprParams, NegativeSampling};
-pub use data::{EpochReport, Triples};
+pub use data::Triples;
 pub use error::FactorError;
 pub use mf::{BiasedMf, MfParams};
+// The progress report and callback every model of recs trains with, and the parameter
+// error, re-exported from `recs_core` for callers that depend on this crate only.
+pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};

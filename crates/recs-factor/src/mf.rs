@@ -12,24 +12,30 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use recs_core::params::{ParamError, in_range};
+use recs_core::{Control, EpochReport, Progress};
 use recs_metrics::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_user, dot, excluded_items, has_avx2, similar_by_cosine, top_k};
-use crate::{EpochReport, FactorError, Triples, io};
+use crate::common::{check_user, count_in, dot, excluded_items, rate_in, similar_by_cosine, top_k};
+use crate::{FactorError, Triples, io};
 
-/// Hyper-parameters of [`BiasedMf`]; the defaults are Surprise's `SVD` defaults.
+/// Hyper-parameters of [`BiasedMf`]; the defaults are Surprise's `SVD` defaults. Missing
+/// fields take their defaults when deserialised; unknown fields are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MfParams {
     /// Latent factors per user and item (default 100; 1..=4096).
-    pub n_factors: usize,
+    pub factors: usize,
     /// Passes over the ratings (default 20; 1..=100000).
-    pub n_epochs: usize,
-    /// SGD learning rate of biases and factors (default 0.005; > 0 and ≤ 1).
-    pub lr: f32,
-    /// L2 regularization of biases and factors (default 0.02; ≥ 0 and ≤ 100).
-    pub reg: f32,
+    pub epochs: usize,
+    /// SGD learning rate of biases and factors (default 0.005; in (0, 1]). Training uses it
+    /// as an `f32`.
+    pub learning_rate: f64,
+    /// L2 regularization of biases and factors (default 0.02; in [0, 100]). Training uses it
+    /// as an `f32`.
+    pub reg: f64,
     /// Mean of the normal the factors start from (default 0; finite).
     pub init_mean: f32,
     /// Standard deviation of the normal the factors start from (default 0.1; ≥ 0, finite).
@@ -47,9 +53,9 @@ pub struct MfParams {
 impl Default for MfParams {
     fn default() -> Self {
         Self {
-            n_factors: 100,
-            n_epochs: 20,
-            lr: 0.005,
+            factors: 100,
+            epochs: 20,
+            learning_rate: 0.005,
             reg: 0.02,
             init_mean: 0.0,
             init_std: 0.1,
@@ -60,43 +66,32 @@ impl Default for MfParams {
     }
 }
 
-pub(crate) fn param_err(
-    name: &'static str,
-    value: impl ToString,
-    allowed: &'static str,
-) -> FactorError {
-    FactorError::Param {
-        name,
-        value: value.to_string(),
-        allowed,
-    }
-}
-
 impl MfParams {
-    /// Checks every parameter against its documented range.
-    pub fn validate(&self) -> Result<(), FactorError> {
-        if !(1..=4096).contains(&self.n_factors) {
-            return Err(param_err("n_factors", self.n_factors, "1..=4096"));
-        }
-        if !(1..=100_000).contains(&self.n_epochs) {
-            return Err(param_err("n_epochs", self.n_epochs, "1..=100000"));
-        }
-        if !(self.lr > 0.0 && self.lr <= 1.0) {
-            return Err(param_err("lr", self.lr, "> 0 and <= 1"));
-        }
-        if !(self.reg >= 0.0 && self.reg <= 100.0) {
-            return Err(param_err("reg", self.reg, ">= 0 and <= 100"));
-        }
+    /// Checks every parameter against its documented range; the error names the first one
+    /// out of range.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        count_in("factors", self.factors, 1, 4096)?;
+        count_in("epochs", self.epochs, 1, 100_000)?;
+        rate_in("learning_rate", self.learning_rate, 1.0)?;
+        in_range("reg", self.reg, 0.0, 100.0)?;
         if !self.init_mean.is_finite() {
-            return Err(param_err("init_mean", self.init_mean, "a finite number"));
+            return Err(ParamError::new(
+                "init_mean",
+                self.init_mean,
+                "a finite number",
+            ));
         }
         if !(self.init_std >= 0.0 && self.init_std.is_finite()) {
-            return Err(param_err("init_std", self.init_std, ">= 0 and finite"));
+            return Err(ParamError::new(
+                "init_std",
+                self.init_std,
+                ">= 0 and finite",
+            ));
         }
         if let Some((lo, hi)) = self.rating_range
             && !(lo.is_finite() && hi.is_finite() && lo <= hi)
         {
-            return Err(param_err(
+            return Err(ParamError::new(
                 "rating_range",
                 format!("({lo}, {hi})"),
                 "finite (lo, hi) with lo <= hi",
@@ -158,40 +153,8 @@ struct Epoch<'a> {
 }
 
 impl Epoch<'_> {
-    /// Runs the pass (the AVX2 build when `avx2`), returning the sum of squared errors.
-    fn run(
-        &self,
-        avx2: bool,
-        bu: &mut [f32],
-        bi: &mut [f32],
-        pu: &mut [f32],
-        qi: &mut [f32],
-    ) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: `avx2` comes from `has_avx2`, so the CPU supports AVX2 and FMA.
-            return unsafe { self.run_avx2(bu, bi, pu, qi) };
-        }
-        let _ = avx2;
-        self.body(bu, bi, pu, qi)
-    }
-
-    /// [`Epoch::body`] compiled for AVX2 + FMA.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(
-        &self,
-        bu: &mut [f32],
-        bi: &mut [f32],
-        pu: &mut [f32],
-        qi: &mut [f32],
-    ) -> f64 {
-        self.body(bu, bi, pu, qi)
-    }
-
+    /// The pass, returning the sum of squared errors; `#[inline(always)]` so that it is
+    /// compiled inside each SIMD build of [`mf_epoch`].
     #[inline(always)]
     fn body(&self, bu: &mut [f32], bi: &mut [f32], pu: &mut [f32], qi: &mut [f32]) -> f64 {
         let k = self.k;
@@ -214,20 +177,38 @@ impl Epoch<'_> {
     }
 }
 
+recs_core::multiversion! {
+    /// [`Epoch::body`] at the widest SIMD level [`recs_core::simd::level`] allows (no fused
+    /// multiply-adds: every level computes the same numbers).
+    fn mf_epoch(
+        ep: &Epoch<'_>,
+        bu: &mut [f32],
+        bi: &mut [f32],
+        pu: &mut [f32],
+        qi: &mut [f32],
+    ) -> f64 {
+        ep.body(bu, bi, pu, qi)
+    }
+}
+
 impl BiasedMf {
-    /// Trains on `data`, calling `progress` (when given) after every epoch.
+    /// Trains on `data`, reporting every epoch to `progress` (the epoch's mean squared error
+    /// over its updates as `"loss"`). When `progress` returns [`Control::Stop`], training
+    /// ends after that epoch and the model is returned as it is (its
+    /// [`params`](BiasedMf::params) then record the epochs actually trained).
     ///
     /// Errors when the parameters are out of range or the loss stops being finite.
     pub fn fit(
         params: &MfParams,
         data: &Triples<'_>,
-        mut progress: Option<&mut dyn FnMut(&EpochReport)>,
+        progress: &mut dyn Progress,
     ) -> Result<Self, FactorError> {
+        let started = Instant::now();
         params.validate()?;
-        let (nu, ni, k) = (data.n_users(), data.n_items(), params.n_factors);
+        let (nu, ni, k) = (data.n_users(), data.n_items(), params.factors);
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         let normal = Normal::new(params.init_mean, params.init_std)
-            .map_err(|_| param_err("init_std", params.init_std, ">= 0 and finite"))?;
+            .map_err(|_| ParamError::new("init_std", params.init_std, ">= 0 and finite"))?;
         let mut pu: Vec<f32> = (0..nu * k).map(|_| normal.sample(&mut rng)).collect();
         let mut qi: Vec<f32> = (0..ni * k).map(|_| normal.sample(&mut rng)).collect();
         let mut bu = vec![0f32; nu];
@@ -242,8 +223,10 @@ impl BiasedMf {
             .zip(values)
             .map(|((&u, &i), &r)| (u, i, r))
             .collect();
-        let avx2 = has_avx2();
-        for epoch in 1..=params.n_epochs {
+        // The loop runs in f32; the one cast keeps the values the f32 parameters had.
+        let (lr, reg) = (params.learning_rate as f32, params.reg as f32);
+        let mut trained = 0;
+        for epoch in 1..=params.epochs {
             let t0 = Instant::now();
             if params.shuffle {
                 ratings.shuffle(&mut rng);
@@ -252,25 +235,32 @@ impl BiasedMf {
                 ratings: &ratings,
                 k,
                 mu,
-                lr: params.lr,
-                reg: params.reg,
+                lr,
+                reg,
             };
-            let sse = ep.run(avx2, &mut bu, &mut bi, &mut pu, &mut qi);
+            let sse = mf_epoch(&ep, &mut bu, &mut bi, &mut pu, &mut qi);
             let loss = sse / data.len() as f64;
             if !loss.is_finite() {
                 return Err(FactorError::Diverged { epoch, loss });
             }
-            if let Some(cb) = progress.as_deref_mut() {
-                cb(&EpochReport {
-                    epoch,
-                    loss,
-                    train_auc: None,
-                    seconds: t0.elapsed().as_secs_f64(),
-                });
+            trained = epoch;
+            let report = EpochReport {
+                epoch,
+                epochs: params.epochs,
+                losses: vec![("loss", loss)],
+                validation: None,
+                seconds: t0.elapsed().as_secs_f64(),
+                elapsed_seconds: started.elapsed().as_secs_f64(),
+            };
+            if progress.on_epoch(&report) == Control::Stop {
+                break;
             }
         }
         Ok(Self {
-            params: params.clone(),
+            params: MfParams {
+                epochs: trained,
+                ..params.clone()
+            },
             n_users: nu,
             n_items: ni,
             global_mean: mu,
@@ -304,12 +294,12 @@ impl BiasedMf {
         &self.item_bias
     }
 
-    /// User factors, row-major `n_users × n_factors`.
+    /// User factors, row-major `n_users × factors`.
     pub fn user_factors(&self) -> &[f32] {
         &self.user_factors
     }
 
-    /// Item factors, row-major `n_items × n_factors`.
+    /// Item factors, row-major `n_items × factors`.
     pub fn item_factors(&self) -> &[f32] {
         &self.item_factors
     }
@@ -325,7 +315,7 @@ impl BiasedMf {
     /// The unclipped estimate: μ, plus b_u for a user seen in training, plus b_i for an item
     /// seen in training, plus p_u · q_i when both were.
     pub fn estimate(&self, user: u32, item: u32) -> f32 {
-        let k = self.params.n_factors;
+        let k = self.params.factors;
         let (ku, ki) = (self.known_user(user), self.known_item(item));
         let (u, i) = (user as usize, item as usize);
         let mut est = self.global_mean;
@@ -360,7 +350,7 @@ impl BiasedMf {
 
     /// The `k` items whose factor vectors have the largest cosine with `item`'s.
     pub fn similar_items(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, FactorError> {
-        similar_by_cosine(&self.item_factors, self.params.n_factors, item, k)
+        similar_by_cosine(&self.item_factors, self.params.factors, item, k)
     }
 
     fn fill_scores(&self, user: u32, out: &mut [f32]) {
@@ -372,7 +362,7 @@ impl BiasedMf {
     /// Writes the model to `path` (safetensors; parameters and μ in the metadata),
     /// atomically.
     pub fn save(&self, path: &Path) -> Result<(), FactorError> {
-        let k = self.params.n_factors;
+        let k = self.params.factors;
         let meta = serde_json::json!({
             "params": self.params,
             "n_users": self.n_users,
@@ -405,7 +395,7 @@ impl BiasedMf {
         let ni = f.meta_u64("n_items")? as usize;
         let mu = f.meta_f64("global_mean")? as f32;
         let clip: (f32, f32) = f.meta_de("clip")?;
-        let k = params.n_factors;
+        let k = params.factors;
         Ok(Self {
             user_bias: f.take("user_bias", &[nu])?,
             item_bias: f.take("item_bias", &[ni])?,
@@ -484,16 +474,21 @@ mod tests {
     #[test]
     fn validate_names_the_parameter() {
         let p = MfParams {
-            lr: 0.0,
+            learning_rate: 0.0,
             ..MfParams::default()
         };
         let e = p.validate().unwrap_err().to_string();
-        assert!(e.contains("`lr`") && e.contains("> 0"), "{e}");
+        assert!(e.contains("`learning_rate`") && e.contains("(0, 1]"), "{e}");
         let p = MfParams {
-            n_factors: 0,
+            factors: 0,
             ..MfParams::default()
         };
-        assert!(p.validate().unwrap_err().to_string().contains("n_factors"));
+        assert_eq!(p.validate().unwrap_err().param, "factors");
+        let p = MfParams {
+            reg: f64::NAN,
+            ..MfParams::default()
+        };
+        assert_eq!(p.validate().unwrap_err().param, "reg");
         let p = MfParams {
             rating_range: Some((5.0, 1.0)),
             ..MfParams::default()
@@ -505,5 +500,40 @@ mod tests {
                 .contains("rating_range")
         );
         assert!(MfParams::default().validate().is_ok());
+    }
+
+    /// The step sizes were `f32` parameters: the `f64` ones must cast to exactly the same
+    /// values, for the defaults and the settings the experiments use.
+    #[test]
+    fn f64_step_sizes_cast_to_the_former_f32_values() {
+        let pairs: [(f64, f32); 8] = [
+            (0.001, 0.001),
+            (0.005, 0.005),
+            (0.01, 0.01),
+            (0.02, 0.02),
+            (0.03, 0.03),
+            (0.05, 0.05),
+            (0.08, 0.08),
+            (0.1, 0.1),
+        ];
+        for (d, f) in pairs {
+            assert_eq!((d as f32).to_bits(), f.to_bits(), "{d}");
+        }
+        let p = MfParams::default();
+        assert_eq!(p.learning_rate as f32, 0.005f32);
+        assert_eq!(p.reg as f32, 0.02f32);
+    }
+
+    #[test]
+    fn params_deserialise_with_defaults_and_refuse_unknown_fields() {
+        let p: MfParams = serde_json::from_str(r#"{"epochs": 3}"#).unwrap();
+        assert_eq!(
+            p,
+            MfParams {
+                epochs: 3,
+                ..MfParams::default()
+            }
+        );
+        assert!(serde_json::from_str::<MfParams>(r#"{"lr": 0.1}"#).is_err());
     }
 }

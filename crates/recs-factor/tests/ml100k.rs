@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use recs_data::{Interactions, movielens, split};
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, MfParams, Triples,
+    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, MfParams, NoProgress,
+    Triples,
 };
 use recs_metrics::{EvalConfig, Metric, evaluate, evaluate_ratings};
 use recs_sparse::DuplicatePolicy;
@@ -31,8 +32,8 @@ fn mf_beats_baselines_on_ml100k() {
             .rmse
     };
     let gm = e(&GlobalMean::fit(&train));
-    let bl = e(&BaselineOnly::fit(&BaselineParams::default(), &train, None).unwrap());
-    let mf = e(&BiasedMf::fit(&MfParams::default(), &train, None).unwrap());
+    let bl = e(&BaselineOnly::fit(&BaselineParams::default(), &train, &mut NoProgress).unwrap());
+    let mf = e(&BiasedMf::fit(&MfParams::default(), &train, &mut NoProgress).unwrap());
     // Surprise on its own split: mean 1.127, BaselineOnly 0.943, SVD 0.930.
     assert!(bl < gm - 0.1, "baseline {bl} vs mean {gm}");
     assert!(mf < bl, "mf {mf} vs baseline {bl}");
@@ -50,14 +51,14 @@ fn bpr_ranks_far_better_than_chance_on_ml100k() {
         .binarize();
     let test = s.test.to_csr(DuplicatePolicy::KeepLast).unwrap();
     let p = BprParams {
-        n_factors: 32,
-        n_epochs: 15,
-        lr: 0.05,
+        factors: 32,
+        epochs: 15,
+        learning_rate: 0.05,
         reg: 0.001,
-        n_threads: 1,
+        threads: 1,
         ..BprParams::default()
     };
-    let m = Bpr::fit(&p, &train, None).unwrap();
+    let m = Bpr::fit(&p, &train, &mut NoProgress).unwrap();
     let cfg = EvalConfig {
         metrics: vec![Metric::MapFull, Metric::AucSampled],
         ..EvalConfig::default()

@@ -4,8 +4,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, EpochReport, FactorError, GlobalMean,
-    MfParams, NegativeSampling, Triples,
+    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, FactorError,
+    GlobalMean, MfParams, NegativeSampling, NoProgress, Triples,
 };
 use recs_metrics::{RatingPredictor, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
@@ -45,18 +45,21 @@ fn mf_and_baseline_beat_global_mean_on_held_out_ratings() {
     let cut = u.len() * 4 / 5;
     let train = Triples::new(&u[..cut], &i[..cut], &r[..cut], 60, 40).unwrap();
     let mut losses = vec![];
-    let mut cb = |e: &EpochReport| losses.push(e.loss);
+    let mut cb = |e: &EpochReport| {
+        losses.push(e.loss("loss").unwrap());
+        Control::Continue
+    };
     let params = MfParams {
-        n_factors: 8,
-        n_epochs: 60,
-        lr: 0.02,
+        factors: 8,
+        epochs: 60,
+        learning_rate: 0.02,
         ..MfParams::default()
     };
-    let mf = BiasedMf::fit(&params, &train, Some(&mut cb)).unwrap();
+    let mf = BiasedMf::fit(&params, &train, &mut cb).unwrap();
     assert_eq!(losses.len(), 60);
     assert!(losses[59] < losses[0]);
     let gm = GlobalMean::fit(&train);
-    let bl = BaselineOnly::fit(&BaselineParams::default(), &train, None).unwrap();
+    let bl = BaselineOnly::fit(&BaselineParams::default(), &train, &mut NoProgress).unwrap();
     let (tu, ti, tr) = (&u[cut..], &i[cut..], &r[cut..]);
     let (e_mf, e_bl, e_gm) = (
         rmse(&mf, tu, ti, tr),
@@ -75,12 +78,12 @@ fn mf_same_seed_same_model_and_fallbacks() {
     // user 60 and item 40 exist but have no rating
     let d = Triples::new(&u, &i, &r, 61, 41).unwrap();
     let p = MfParams {
-        n_factors: 4,
-        n_epochs: 3,
+        factors: 4,
+        epochs: 3,
         ..MfParams::default()
     };
-    let a = BiasedMf::fit(&p, &d, None).unwrap();
-    let b = BiasedMf::fit(&p, &d, None).unwrap();
+    let a = BiasedMf::fit(&p, &d, &mut NoProgress).unwrap();
+    let b = BiasedMf::fit(&p, &d, &mut NoProgress).unwrap();
     assert_eq!(a, b);
     let mu = a.global_mean();
     assert_eq!(a.estimate(60, 40), mu);
@@ -95,13 +98,13 @@ fn mf_reports_divergence_with_epoch() {
     let (u, i, r) = synthetic_ratings(3);
     let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
     let p = MfParams {
-        n_factors: 50,
-        n_epochs: 50,
-        lr: 1.0,
+        factors: 50,
+        epochs: 50,
+        learning_rate: 1.0,
         init_std: 5.0,
         ..MfParams::default()
     };
-    match BiasedMf::fit(&p, &d, None) {
+    match BiasedMf::fit(&p, &d, &mut NoProgress) {
         Err(FactorError::Diverged { epoch, .. }) => assert!(epoch >= 1),
         other => panic!("expected divergence, got {other:?}"),
     }
@@ -142,11 +145,11 @@ fn clustered(seed: u64) -> CsrMatrix {
 
 fn bpr_params() -> BprParams {
     BprParams {
-        n_factors: 8,
-        n_epochs: 30,
-        lr: 0.05,
+        factors: 8,
+        epochs: 30,
+        learning_rate: 0.05,
         reg: 0.01,
-        n_threads: 1,
+        threads: 1,
         ..BprParams::default()
     }
 }
@@ -155,10 +158,13 @@ fn bpr_params() -> BprParams {
 fn bpr_learns_and_is_deterministic_single_threaded() {
     let x = clustered(7);
     let mut aucs = vec![];
-    let mut cb = |e: &EpochReport| aucs.push(e.train_auc.unwrap());
-    let a = Bpr::fit(&bpr_params(), &x, Some(&mut cb)).unwrap();
+    let mut cb = |e: &EpochReport| {
+        aucs.push(e.loss("train_auc").unwrap());
+        Control::Continue
+    };
+    let a = Bpr::fit(&bpr_params(), &x, &mut cb).unwrap();
     assert!(*aucs.last().unwrap() > 0.8, "train AUC {aucs:?}");
-    let b = Bpr::fit(&bpr_params(), &x, None).unwrap();
+    let b = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
     assert_eq!(a, b);
     // a group-0 user ranks unseen group-0 items first
     let top = a.recommend(0, 5, Some(&x)).unwrap();
@@ -176,13 +182,16 @@ fn bpr_learns_and_is_deterministic_single_threaded() {
 fn bpr_hogwild_and_popularity_sampling_learn() {
     let x = clustered(8);
     let p = BprParams {
-        n_threads: 2,
+        threads: 2,
         negatives: NegativeSampling::Popularity,
         ..bpr_params()
     };
     let mut last = 0.0;
-    let mut cb = |e: &EpochReport| last = e.train_auc.unwrap();
-    let m = Bpr::fit(&p, &x, Some(&mut cb)).unwrap();
+    let mut cb = |e: &EpochReport| {
+        last = e.loss("train_auc").unwrap();
+        Control::Continue
+    };
+    let m = Bpr::fit(&p, &x, &mut cb).unwrap();
     assert!(last > 0.7, "train AUC {last}");
     let mut s = vec![0f32; 60];
     m.score_user(50, &mut s).unwrap();
@@ -196,8 +205,8 @@ fn similar_items_ranks_by_cosine() {
     // items 0 and 1 identical direction, item 2 orthogonal: learnt factors are not needed,
     // check through a trained model's own factors instead.
     let x = clustered(9);
-    let m = Bpr::fit(&bpr_params(), &x, None).unwrap();
-    let k = m.params().n_factors;
+    let m = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
+    let k = m.params().factors;
     let f = m.item_factors();
     let cos = |a: usize, b: usize| {
         let (x, y) = (&f[a * k..(a + 1) * k], &f[b * k..(b + 1) * k]);
@@ -219,12 +228,12 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
     let mf = BiasedMf::fit(
         &MfParams {
-            n_factors: 3,
-            n_epochs: 2,
+            factors: 3,
+            epochs: 2,
             ..MfParams::default()
         },
         &d,
-        None,
+        &mut NoProgress,
     )
     .unwrap();
     let p = dir.path().join("mf.safetensors");
@@ -241,13 +250,13 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     let top = gm.recommend(0, 3, None).unwrap();
     assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1, 2]);
 
-    let bl = BaselineOnly::fit(&BaselineParams::default(), &d, None).unwrap();
+    let bl = BaselineOnly::fit(&BaselineParams::default(), &d, &mut NoProgress).unwrap();
     let pb = dir.path().join("bl.safetensors");
     bl.save(&pb).unwrap();
     assert_eq!(BaselineOnly::load(&pb).unwrap(), bl);
 
     let x = clustered(5);
-    let bpr = Bpr::fit(&bpr_params(), &x, None).unwrap();
+    let bpr = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
     let q = dir.path().join("bpr.safetensors");
     bpr.save(&q).unwrap();
     assert_eq!(Bpr::load(&q).unwrap(), bpr);
@@ -263,5 +272,193 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     assert!(matches!(
         Bpr::load(&dir.path().join("nope")),
         Err(FactorError::Io { .. })
+    ));
+}
+
+/// Train and test parts of clustered implicit data: `groups` user groups, each liking its
+/// own block of items; every observed pair goes to test with probability 1/4.
+fn clustered_split(n_users: u32, n_items: u32, groups: u32, seed: u64) -> (CsrMatrix, CsrMatrix) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut train, mut test) = ((vec![], vec![]), (vec![], vec![]));
+    for u in 0..n_users {
+        for i in 0..n_items {
+            let same = u * groups / n_users == i * groups / n_items;
+            if rng.random::<f32>() < if same { 0.3 } else { 0.02 } {
+                let part = if rng.random::<f32>() < 0.25 {
+                    &mut test
+                } else {
+                    &mut train
+                };
+                part.0.push(u);
+                part.1.push(i);
+            }
+        }
+    }
+    let csr = |(r, c): (Vec<u32>, Vec<u32>)| {
+        let v = vec![1.0; r.len()];
+        CsrMatrix::from_triplets(
+            n_users as usize,
+            n_items as usize,
+            &r,
+            &c,
+            &v,
+            DuplicatePolicy::Error,
+        )
+        .unwrap()
+    };
+    (csr(train), csr(test))
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The Hogwild path on more workers than cores, sharing every row: the model stays finite
+/// and ranks held-out items far better than chance.
+#[test]
+fn bpr_hogwild_on_many_threads_is_finite_and_ranks_held_out_items() {
+    let (train, test) = clustered_split(400, 300, 4, 11);
+    for negatives in [NegativeSampling::Uniform, NegativeSampling::Popularity] {
+        let p = BprParams {
+            factors: 16,
+            epochs: 25,
+            learning_rate: 0.05,
+            reg: 0.01,
+            threads: 0,
+            negatives,
+            ..BprParams::default()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(6)
+            .build()
+            .unwrap();
+        let mut epochs = 0;
+        let mut cb = |e: &EpochReport| {
+            assert_eq!(e.epochs, 25);
+            assert!(e.elapsed_seconds >= e.seconds);
+            assert!(e.loss("loss").unwrap().is_finite());
+            epochs = e.epoch;
+            Control::Continue
+        };
+        let m = pool.install(|| Bpr::fit(&p, &train, &mut cb)).unwrap();
+        assert_eq!(epochs, 25);
+        assert!(
+            m.user_factors()
+                .iter()
+                .chain(m.item_factors())
+                .chain(m.item_bias())
+                .all(|v| v.is_finite())
+        );
+        let cfg = recs_metrics::EvalConfig {
+            metrics: vec![recs_metrics::Metric::AucSampled],
+            ..recs_metrics::EvalConfig::default()
+        };
+        let auc = recs_metrics::evaluate(&m, &train, &test, &cfg)
+            .unwrap()
+            .means["auc_sampled"];
+        assert!(auc > 0.75, "{negatives:?}: sampled AUC {auc}");
+    }
+}
+
+#[test]
+fn bpr_single_threaded_runs_are_byte_identical() {
+    let (train, _) = clustered_split(200, 150, 3, 12);
+    let p = BprParams {
+        factors: 24,
+        epochs: 8,
+        learning_rate: 0.05,
+        threads: 1,
+        ..BprParams::default()
+    };
+    // on a pool of several threads too: `threads: 1` never uses it
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    let a = Bpr::fit(&p, &train, &mut NoProgress).unwrap();
+    let b = pool
+        .install(|| Bpr::fit(&p, &train, &mut NoProgress))
+        .unwrap();
+    assert_eq!(bits(a.user_factors()), bits(b.user_factors()));
+    assert_eq!(bits(a.item_factors()), bits(b.item_factors()));
+    assert_eq!(bits(a.item_bias()), bits(b.item_bias()));
+}
+
+/// Stops after epoch 2 of `epochs`, counting the reports.
+fn stop_after_two(seen: &mut Vec<usize>) -> impl FnMut(&EpochReport) -> Control + '_ {
+    move |e: &EpochReport| {
+        seen.push(e.epoch);
+        if e.epoch == 2 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+#[test]
+fn stopping_after_two_epochs_gives_the_two_epoch_model() {
+    let (train, _) = clustered_split(120, 90, 3, 13);
+    let p = BprParams {
+        factors: 8,
+        epochs: 30,
+        learning_rate: 0.05,
+        threads: 1,
+        ..BprParams::default()
+    };
+    let mut seen = vec![];
+    let stopped = Bpr::fit(&p, &train, &mut stop_after_two(&mut seen)).unwrap();
+    assert_eq!(seen, [1, 2]);
+    let two = Bpr::fit(&BprParams { epochs: 2, ..p }, &train, &mut NoProgress).unwrap();
+    assert_eq!(bits(stopped.user_factors()), bits(two.user_factors()));
+    assert_eq!(bits(stopped.item_factors()), bits(two.item_factors()));
+    assert_eq!(bits(stopped.item_bias()), bits(two.item_bias()));
+    assert_eq!(stopped, two, "params record the epochs trained");
+
+    let (u, i, r) = synthetic_ratings(5);
+    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let p = MfParams {
+        factors: 6,
+        epochs: 20,
+        ..MfParams::default()
+    };
+    let mut seen = vec![];
+    let stopped = BiasedMf::fit(&p, &d, &mut stop_after_two(&mut seen)).unwrap();
+    assert_eq!(seen, [1, 2]);
+    let two = BiasedMf::fit(&MfParams { epochs: 2, ..p }, &d, &mut NoProgress).unwrap();
+    assert_eq!(bits(stopped.user_factors()), bits(two.user_factors()));
+    assert_eq!(bits(stopped.item_factors()), bits(two.item_factors()));
+    assert_eq!(stopped, two);
+
+    let p = BaselineParams::default();
+    let mut seen = vec![];
+    let stopped = BaselineOnly::fit(&p, &d, &mut stop_after_two(&mut seen)).unwrap();
+    assert_eq!(seen, [1, 2]);
+    let two = BaselineOnly::fit(&BaselineParams { epochs: 2, ..p }, &d, &mut NoProgress).unwrap();
+    assert_eq!(stopped, two);
+}
+
+#[test]
+fn fit_checks_parameters_first_and_names_them() {
+    let (u, i, r) = synthetic_ratings(6);
+    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let p = MfParams {
+        epochs: 0,
+        ..MfParams::default()
+    };
+    match BiasedMf::fit(&p, &d, &mut NoProgress) {
+        Err(FactorError::Param(e)) => {
+            assert_eq!(e.param, "epochs");
+            assert!(e.to_string().contains("1..=100000"), "{e}");
+        }
+        other => panic!("expected a parameter error, got {other:?}"),
+    }
+    let p = BaselineParams {
+        reg_i: -1.0,
+        ..BaselineParams::default()
+    };
+    assert!(matches!(
+        BaselineOnly::fit(&p, &d, &mut NoProgress),
+        Err(FactorError::Param(e)) if e.param == "reg_i"
     ));
 }

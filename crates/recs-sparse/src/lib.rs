@@ -493,49 +493,54 @@ impl CsrMatrix {
 
     /// `out = selfᵀ · dense`, where `dense` is row-major `n_rows() × k` and `out` row-major
     /// `n_cols() × k`: the gradient of a sparse first layer with respect to its weights.
-    /// Parallel over column blocks of the output, without forming the transpose.
+    /// Parallel over disjoint blocks of output rows (columns of `self`), without forming the
+    /// transpose; every output element sums its terms in row order whatever the thread count,
+    /// so the parallel result is the serial one exactly.
     pub fn spmm_t(&self, dense: &[f32], k: usize, out: &mut [f32]) -> Result<(), SparseError> {
         check_len("dense operand", dense.len(), self.n_rows() * k)?;
         check_len("output", out.len(), self.n_cols() * k)?;
         out.fill(0.0);
-        if k == 0 {
+        if k == 0 || self.n_cols() == 0 {
             return Ok(());
         }
         let indptr = self.indptr();
         let indices = self.indices();
         let values = self.values();
-        // Each task owns the output columns [j0, j1) of every output row, so tasks never
-        // write to the same place; each scans all stored entries.
-        let scatter = |j0: usize, j1: usize, out: &mut [f32]| {
+        let n_cols = self.n_cols();
+        // Adds to `block` (output rows c0.. of `out`, i.e. columns c0.. of `self`) the terms of
+        // every stored entry in those columns, scanning the rows in order; within each row
+        // the entries of the block's columns are found by binary search (columns increase).
+        let scatter = |c0: usize, block: &mut [f32]| {
+            let c1 = c0 + block.len() / k;
+            let whole = c0 == 0 && c1 == n_cols;
             for r in 0..self.n_rows() {
-                let src = &dense[r * k + j0..r * k + j1];
-                for p in indptr[r]..indptr[r + 1] {
-                    let c = indices[p] as usize;
-                    axpy(values[p], src, &mut out[c * k + j0..c * k + j1]);
+                let (a, b) = (indptr[r], indptr[r + 1]);
+                let cols = &indices[a..b];
+                let (lo, hi) = if whole {
+                    (a, b)
+                } else {
+                    (
+                        a + cols.partition_point(|&c| (c as usize) < c0),
+                        a + cols.partition_point(|&c| (c as usize) < c1),
+                    )
+                };
+                let src = &dense[r * k..(r + 1) * k];
+                for p in lo..hi {
+                    let c = indices[p] as usize - c0;
+                    axpy(values[p], src, &mut block[c * k..(c + 1) * k]);
                 }
             }
         };
         let threads = rayon::current_num_threads().max(1);
-        if self.nnz() * k < PARALLEL_MIN_WORK || threads == 1 || k < 16 {
-            scatter(0, k, out);
+        if self.nnz() * k < PARALLEL_MIN_WORK || threads == 1 || n_cols == 1 {
+            scatter(0, out);
             return Ok(());
         }
-        let blocks = threads.min(k / 8).max(1);
-        let width = k.div_ceil(blocks);
-        let ptr = SendPtr(out.as_mut_ptr());
-        let len = out.len();
-        (0..blocks).into_par_iter().for_each(|b| {
-            let j0 = b * width;
-            let j1 = ((b + 1) * width).min(k);
-            if j0 >= j1 {
-                return;
-            }
-            // SAFETY: every task writes only columns [j0, j1) of each output row, and the
-            // column ranges of different tasks are disjoint, so no two tasks touch the same
-            // element; the buffer outlives the parallel loop.
-            let out = unsafe { std::slice::from_raw_parts_mut(ptr.get(), len) };
-            scatter(j0, j1, out);
-        });
+        // A few blocks per thread so that rayon can even out columns of unequal popularity.
+        let rows_per_block = n_cols.div_ceil(4 * threads).max(1);
+        out.par_chunks_mut(rows_per_block * k)
+            .enumerate()
+            .for_each(|(b, block)| scatter(b * rows_per_block, block));
         Ok(())
     }
 
@@ -545,18 +550,6 @@ impl CsrMatrix {
             Some(&row) => Err(SparseError::RowOutOfRange { row, n_rows }),
             None => Ok(()),
         }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint column blocks of one buffer to rayon tasks (see spmm_t).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above; the pointer itself is only read.
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

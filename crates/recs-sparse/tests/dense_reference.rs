@@ -192,3 +192,52 @@ fn parallel_products_match_serial_reference() {
             .all(|(a, b)| (a - b).abs() < 1e-3 * (1.0 + b.abs()))
     );
 }
+
+/// Every output element sums its terms in the same order on any number of threads, so the
+/// parallel products equal the single-threaded ones exactly (uneven blocks included).
+#[test]
+fn parallel_products_equal_single_threaded_ones_exactly() {
+    let (n_rows, n_cols, k) = (257usize, 203usize, 48usize);
+    let mut rows = vec![];
+    let mut cols = vec![];
+    let mut vals = vec![];
+    let mut s = 987654321u64;
+    for _ in 0..9000 {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        rows.push(((s >> 33) % n_rows as u64) as u32);
+        // skewed columns: a few popular ones
+        let c = ((s >> 13) % n_cols as u64) as u32;
+        cols.push(if s >> 60 < 4 { c % 7 } else { c });
+        vals.push(((s >> 45) % 1000) as f32 * 0.0137 - 6.0);
+    }
+    let m = CsrMatrix::from_triplets(n_rows, n_cols, &rows, &cols, &vals, DuplicatePolicy::Sum)
+        .unwrap();
+    let dense: Vec<f32> = (0..n_cols * k)
+        .map(|i| ((i * 31 % 101) as f32).sin())
+        .collect();
+    let g: Vec<f32> = (0..n_rows * k)
+        .map(|i| ((i * 17 % 89) as f32).cos())
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut out = vec![0.0; n_rows * k];
+            m.spmm(&dense, k, &mut out).unwrap();
+            let mut out_t = vec![f32::NAN; n_cols * k];
+            m.spmm_t(&g, k, &mut out_t).unwrap();
+            (out, out_t)
+        })
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let (one, one_t) = run(1);
+    for threads in [2, 3, 8] {
+        let (out, out_t) = run(threads);
+        assert_eq!(bits(&out), bits(&one), "spmm, {threads} threads");
+        assert_eq!(bits(&out_t), bits(&one_t), "spmm_t, {threads} threads");
+    }
+}

@@ -4,23 +4,26 @@
 use std::time::Instant;
 
 use recs_data::{split, transform};
-use recs_factor::{BiasedMf, Bpr, BprParams, EpochReport, MfParams, Triples};
+use recs_factor::{BiasedMf, Bpr, BprParams, Control, EpochReport, MfParams, Triples};
 use recs_sparse::DuplicatePolicy;
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
 
-fn progress(opts: &RunOptions) -> impl FnMut(&EpochReport) + '_ {
+fn progress(opts: &RunOptions) -> impl FnMut(&EpochReport) -> Control + '_ {
     move |r: &EpochReport| {
         if opts.verbose {
             let auc = r
-                .train_auc
+                .loss("train_auc")
                 .map_or(String::new(), |a| format!("  train AUC {a:.4}"));
             eprintln!(
                 "epoch {:>4}  loss {:.4}{auc}  ({:.3} s)",
-                r.epoch, r.loss, r.seconds
+                r.epoch,
+                r.total_loss(),
+                r.seconds
             );
         }
+        Control::Continue
     }
 }
 
@@ -31,9 +34,9 @@ fn progress(opts: &RunOptions) -> impl FnMut(&EpochReport) + '_ {
 /// 0.0001 of the best and among the cheapest. Everything else is Surprise's SVD default.
 pub fn mf_params(seed: u64, epochs: Option<usize>) -> MfParams {
     MfParams {
-        n_factors: 50,
-        n_epochs: epochs.unwrap_or(20),
-        lr: 0.02,
+        factors: 50,
+        epochs: epochs.unwrap_or(20),
+        learning_rate: 0.02,
         reg: 0.1,
         seed,
         ..MfParams::default()
@@ -83,13 +86,13 @@ fn run_mf(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     let triples = Triples::new(t.users(), t.items(), t.values(), t.n_users(), t.n_items())?;
     let mut cb = progress(opts);
     let started = Instant::now();
-    let model = BiasedMf::fit(&params, &triples, Some(&mut cb))?;
+    let model = BiasedMf::fit(&params, &triples, &mut cb)?;
     let train_seconds = started.elapsed().as_secs_f64();
     Ok(SeedRun {
         train_seconds,
         metrics: protocol::rating_errors(&model, &data.test)?,
         params: serde_json::to_value(&params)?,
-        epochs: params.n_epochs,
+        epochs: params.epochs,
     })
 }
 
@@ -97,9 +100,9 @@ fn run_mf(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
 /// negatives, Hogwild on rayon's pool: `bpr-ml100k-cornac`.
 pub fn bpr_cornac_params(seed: u64, epochs: Option<usize>) -> BprParams {
     BprParams {
-        n_factors: 200,
-        n_epochs: epochs.unwrap_or(100),
-        lr: 0.01,
+        factors: 200,
+        epochs: epochs.unwrap_or(100),
+        learning_rate: 0.01,
         reg: 0.001,
         seed,
         ..BprParams::default()
@@ -113,9 +116,9 @@ pub fn bpr_cornac_params(seed: u64, epochs: Option<usize>) -> BprParams {
 /// (best 0.0742; Cornac's settings 0.0655) at a tenth of the cost of Cornac's settings.
 pub fn bpr_params(seed: u64, epochs: Option<usize>) -> BprParams {
     BprParams {
-        n_factors: 64,
-        n_epochs: epochs.unwrap_or(30),
-        lr: 0.05,
+        factors: 64,
+        epochs: epochs.unwrap_or(30),
+        learning_rate: 0.05,
         reg: 0.005,
         seed,
         ..BprParams::default()
@@ -203,14 +206,14 @@ fn run_bpr(opts: &RunOptions, params: BprParams) -> anyhow::Result<SeedRun> {
     let train = data.train.binarize();
     let mut cb = progress(opts);
     let started = Instant::now();
-    let model = Bpr::fit(&params, &train, Some(&mut cb))?;
+    let model = Bpr::fit(&params, &train, &mut cb)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let metrics = protocol::ranking_at_10_auc(&model, &data)?;
     Ok(SeedRun {
         train_seconds,
         metrics,
         params: serde_json::to_value(&params)?,
-        epochs: params.n_epochs,
+        epochs: params.epochs,
     })
 }
 
@@ -259,22 +262,22 @@ fn run_bpr_goodreads(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
         test: test.to_csr(DuplicatePolicy::KeepLast)?,
     };
     let params = BprParams {
-        n_factors: 50,
-        n_epochs: opts.epochs.unwrap_or(20),
-        lr: 0.05,
+        factors: 50,
+        epochs: opts.epochs.unwrap_or(20),
+        learning_rate: 0.05,
         reg: 0.01,
         seed,
         ..BprParams::default()
     };
     let mut cb = progress(opts);
     let started = Instant::now();
-    let model = Bpr::fit(&params, &train, Some(&mut cb))?;
+    let model = Bpr::fit(&params, &train, &mut cb)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let metrics = protocol::ranking_at_10_auc(&model, &data)?;
     Ok(SeedRun {
         train_seconds,
         metrics,
         params: serde_json::to_value(&params)?,
-        epochs: params.n_epochs,
+        epochs: params.epochs,
     })
 }
