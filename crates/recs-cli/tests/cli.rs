@@ -264,15 +264,49 @@ fn bad_input_is_a_clear_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("bad.csv:3"));
-    // Unknown model name.
+    // Unknown model name: a usage error listing the registry's names.
     recs(tmp.path())
         .args(["train", "--model", "svdpp", "--input"])
         .arg(&csv)
         .arg("--out")
         .arg(&out)
         .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("'svdpp'")
+                .and(predicate::str::contains("bivae"))
+                .and(predicate::str::contains("global-mean")),
+        );
+    // A flag the model does not take: an error listing what it takes, before any loading.
+    recs(tmp.path())
+        .args(["train", "--model", "bias", "--factors", "10", "--input"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .assert()
         .code(1)
-        .stderr(predicate::str::contains("unknown model 'svdpp'"));
+        .stderr(
+            predicate::str::contains("`bias` does not take `factors`")
+                .and(predicate::str::contains("epochs")),
+        );
+    recs(tmp.path())
+        .args(["train", "--model", "bivae", "--reg", "0.1", "--input"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`bivae` does not take `reg`"));
+    // An out-of-range value names the parameter and its range.
+    recs(tmp.path())
+        .args(["train", "--model", "mf", "--epochs", "0", "--input"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`epochs` = 0").and(predicate::str::contains("allowed")));
+    assert!(!out.exists(), "nothing written on a refused command");
     // Usage errors: zero or negative k, a missing argument.
     for k in ["0", "-3"] {
         recs(tmp.path())
@@ -309,6 +343,19 @@ fn bad_input_is_a_clear_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("foreign.model"));
+    // One flipped bit anywhere is refused (the checksum), never a silently wrong answer.
+    for at in [bytes.len() - 2, bytes.len() / 2, 9 + 20] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x04;
+        let flipped = tmp.path().join("flipped.model");
+        std::fs::write(&flipped, &b).unwrap();
+        recs(tmp.path())
+            .args(["recommend", "--user", "u1", "--model"])
+            .arg(&flipped)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("flipped.model"));
+    }
 }
 
 #[test]
@@ -316,6 +363,11 @@ fn metrics_command_matches_the_fixture() {
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metrics/case-a");
     if !dir.join("truth.csv").is_file() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "no metrics fixture at {}; CI is set, so this test fails rather than skips",
+            dir.display()
+        );
         eprintln!("skipping: no metrics fixture beside the checkout");
         return;
     }

@@ -1,12 +1,13 @@
 //! Baselines: user and item biases fitted by alternating least squares (Surprise's
 //! `BaselineOnly`), and the global mean.
 
+use recs_core::modelfile::{ModelReader, ModelWriter};
 use std::path::Path;
 use std::time::Instant;
 
 use recs_core::params::{ParamError, non_negative};
 use recs_core::{Control, EpochReport, Progress};
-use recs_metrics::{RatingPredictor, ScoreError, Scorer};
+use recs_core::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
@@ -198,16 +199,26 @@ impl BaselineOnly {
         Ok(top_k(&s, k, excluded_items(exclude, user)))
     }
 
-    /// Writes the model to `path` atomically.
+    /// Writes the model alone to `path`, atomically (the registry's writer adds the
+    /// training catalogue and provenance).
     pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+        io::save_file(path, "bias", &self.params(), |w| self.write_into(w))
+    }
+
+    /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
+    /// [`FactorError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, FactorError> {
+        Self::read_from(&io::open(path, "bias")?)
+    }
+
+    /// Adds the model's tensors and facts to `w`.
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), FactorError> {
         let meta = serde_json::json!({
-            "params": self.params,
             "global_mean": self.global_mean,
             "clip": [self.clip.0, self.clip.1],
         });
         io::save(
-            path,
-            "baseline_only",
+            w,
             meta,
             &[
                 ("user_bias", vec![self.user_bias.len()], &self.user_bias),
@@ -216,10 +227,10 @@ impl BaselineOnly {
         )
     }
 
-    /// Reads a model written by [`BaselineOnly::save`].
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
-        let mut f = io::load(path, "baseline_only")?;
-        let params: BaselineParams = f.meta_de("params")?;
+    /// Rebuilds the model from a verified file of its kind.
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+        let f = io::load(file);
+        let params: BaselineParams = f.params()?;
         let nu = f.meta_shape_len("user_bias")?;
         let ni = f.meta_shape_len("item_bias")?;
         Ok(Self {
@@ -314,19 +325,33 @@ impl GlobalMean {
         ))
     }
 
-    /// Writes the model to `path` atomically.
+    /// Writes the model alone to `path`, atomically (the registry's writer adds the
+    /// training catalogue and provenance).
     pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+        io::save_file(path, "global-mean", &crate::GlobalMeanParams {}, |w| {
+            self.write_into(w)
+        })
+    }
+
+    /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
+    /// [`FactorError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, FactorError> {
+        Self::read_from(&io::open(path, "global-mean")?)
+    }
+
+    /// Adds the model's facts to `w`.
+    pub(crate) fn write_into(&self, w: &mut ModelWriter<'_>) -> Result<(), FactorError> {
         let meta = serde_json::json!({
             "mean": self.mean,
             "n_users": self.n_users,
             "n_items": self.n_items,
         });
-        io::save(path, "global_mean", meta, &[])
+        io::save(w, meta, &[])
     }
 
-    /// Reads a model written by [`GlobalMean::save`].
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
-        let f = io::load(path, "global_mean")?;
+    /// Rebuilds the model from a verified file of its kind.
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+        let f = io::load(file);
         let mean = f.meta_f64("mean")? as f32;
         if !mean.is_finite() {
             return Err(f.bad("metadata `mean` is not finite"));

@@ -24,6 +24,7 @@
 //! arithmetic as the single-threaded mode. (Lock-free sharing in Rust would need every
 //! factor read and written as a scalar atomic, which measured 2.6 times slower at k = 200.)
 
+use recs_core::modelfile::{ModelReader, ModelWriter};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -33,7 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use recs_core::params::{ParamError, in_range};
 use recs_core::{Control, EpochReport, Progress};
-use recs_metrics::{ScoreError, Scorer};
+use recs_core::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
@@ -738,17 +739,27 @@ impl Bpr {
         similar_by_cosine(&self.item_factors, self.params.factors, item, k)
     }
 
-    /// Writes the model to `path` atomically.
+    /// Writes the model alone to `path`, atomically (the registry's writer adds the
+    /// training catalogue and provenance).
     pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+        io::save_file(path, "bpr", &self.params(), |w| self.write_into(w))
+    }
+
+    /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
+    /// [`FactorError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, FactorError> {
+        Self::read_from(&io::open(path, "bpr")?)
+    }
+
+    /// Adds the model's tensors and facts to `w`.
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), FactorError> {
         let k = self.params.factors;
         let meta = serde_json::json!({
-            "params": self.params,
             "n_users": self.n_users,
             "n_items": self.n_items,
         });
         io::save(
-            path,
-            "bpr",
+            w,
             meta,
             &[
                 ("user_factors", vec![self.n_users, k], &self.user_factors),
@@ -758,10 +769,10 @@ impl Bpr {
         )
     }
 
-    /// Reads a model written by [`Bpr::save`].
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
-        let mut f = io::load(path, "bpr")?;
-        let params: BprParams = f.meta_de("params")?;
+    /// Rebuilds the model from a verified file of its kind.
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+        let f = io::load(file);
+        let params: BprParams = f.params()?;
         params.validate().map_err(|e| f.bad(e.to_string()))?;
         let nu = f.meta_u64("n_users")? as usize;
         let ni = f.meta_u64("n_items")? as usize;

@@ -1,7 +1,5 @@
 //! The crate's error type.
 
-use std::path::PathBuf;
-
 use recs_core::ParamError;
 use thiserror::Error;
 
@@ -24,20 +22,8 @@ pub enum FactorError {
         /// The loss value.
         loss: f64,
     },
-    /// Reading or writing a model file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A model file is corrupt, truncated, or not a model of the expected kind.
-    #[error("{path}: not a valid recs-factor model file: {reason}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// A model file could not be read or written, or is corrupt, truncated, or not a model
+    /// of the expected kind (the message names the file).
+    #[error(transparent)]
+    File(#[from] recs_core::ModelFileError),
 }

@@ -91,6 +91,36 @@ impl Loaded<'_> {
     }
 }
 
+/// Writes a model of `kind` with `params` to `path` alone (no catalogue), atomically; its
+/// tensors and facts are added by `fill`.
+pub(crate) fn save_file<'a, P: serde::Serialize>(
+    path: &std::path::Path,
+    kind: &str,
+    params: &P,
+    fill: impl FnOnce(&mut ModelWriter<'a>) -> Result<(), FactorError>,
+) -> Result<(), FactorError> {
+    let params = serde_json::to_value(params).map_err(|e| FactorError::Data(e.to_string()))?;
+    let mut w = ModelWriter::new(recs_core::ModelMeta::new(
+        kind,
+        env!("CARGO_PKG_VERSION"),
+        params,
+    ));
+    fill(&mut w)?;
+    w.write(path).map_err(file_err)
+}
+
+/// Reads and verifies the model file at `path`, which must hold a `kind` model.
+pub(crate) fn open(path: &std::path::Path, kind: &str) -> Result<ModelReader, FactorError> {
+    let file = ModelReader::open(path).map_err(file_err)?;
+    if file.kind() != kind {
+        return Err(file_err(file.error(format!(
+            "it holds a `{}` model, not a `{kind}` model",
+            file.kind()
+        ))));
+    }
+    Ok(file)
+}
+
 /// The verified file `file`, for a model's loader.
 pub(crate) fn load(file: &ModelReader) -> Loaded<'_> {
     Loaded {

@@ -10,7 +10,7 @@
 //! - [`Bpr`] ([`bpr`]): Bayesian personalized ranking on implicit feedback, Cornac's update,
 //!   Hogwild-parallel or deterministic single-threaded.
 //!
-//! Every model saves to and loads from the one recs model-file format (`recs_modelfile`:
+//! Every model saves to and loads from the one recs model-file format (`recs_core::modelfile`:
 //! safetensors plus JSON metadata). The models with epochs train with one signature,
 //! `Model::fit(&params, &data, &mut progress)`: the params use the shared vocabulary
 //! (`factors`, `epochs`, `learning_rate`, `reg`, `threads`, `seed`; `validate()` gives a
@@ -48,12 +48,14 @@ mod data;
 mod error;
 mod io;
 pub mod mf;
+mod recommender;
 
 pub use baseline::{BaselineOnly, BaselineParams, GlobalMean};
 pub use bpr::{Bpr, BprParams, NegativeSampling};
 pub use data::Triples;
 pub use error::FactorError;
 pub use mf::{BiasedMf, MfParams};
+pub use recommender::GlobalMeanParams;
 // The progress report and callback every model of recs trains with, and the parameter
 // error, re-exported from `recs_core` for callers that depend on this crate only.
 pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};

@@ -5,6 +5,7 @@
 //! with the current parameters, then b_u, b_i, then every factor pair (p_uf, q_if) from
 //! their values before the update.
 
+use recs_core::modelfile::{ModelReader, ModelWriter};
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use recs_core::params::{ParamError, in_range};
 use recs_core::{Control, EpochReport, Progress};
-use recs_metrics::{RatingPredictor, ScoreError, Scorer};
+use recs_core::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
@@ -359,20 +360,29 @@ impl BiasedMf {
         }
     }
 
-    /// Writes the model to `path` (safetensors; parameters and μ in the metadata),
-    /// atomically.
+    /// Writes the model alone to `path`, atomically (the registry's writer adds the
+    /// training catalogue and provenance).
     pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+        io::save_file(path, "mf", &self.params(), |w| self.write_into(w))
+    }
+
+    /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
+    /// [`FactorError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, FactorError> {
+        Self::read_from(&io::open(path, "mf")?)
+    }
+
+    /// Adds the model's tensors and facts to `w`.
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), FactorError> {
         let k = self.params.factors;
         let meta = serde_json::json!({
-            "params": self.params,
             "n_users": self.n_users,
             "n_items": self.n_items,
             "global_mean": self.global_mean,
             "clip": [self.clip.0, self.clip.1],
         });
         io::save(
-            path,
-            "biased_mf",
+            w,
             meta,
             &[
                 ("user_bias", vec![self.n_users], &self.user_bias),
@@ -385,11 +395,10 @@ impl BiasedMf {
         )
     }
 
-    /// Reads a model written by [`BiasedMf::save`]; a corrupt or foreign file is a
-    /// [`FactorError::Format`] error.
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
-        let mut f = io::load(path, "biased_mf")?;
-        let params: MfParams = f.meta_de("params")?;
+    /// Rebuilds the model from a verified file of its kind.
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+        let f = io::load(file);
+        let params: MfParams = f.params()?;
         params.validate().map_err(|e| f.bad(e.to_string()))?;
         let nu = f.meta_u64("n_users")? as usize;
         let ni = f.meta_u64("n_items")? as usize;

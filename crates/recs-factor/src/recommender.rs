@@ -13,7 +13,10 @@ use recs_core::{
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::{BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, FactorError, GlobalMean, MfParams, Triples};
+use crate::{
+    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, FactorError, GlobalMean, MfParams,
+    Triples,
+};
 
 fn err(e: FactorError) -> ModelError {
     match e {
@@ -44,7 +47,14 @@ impl Owned {
     }
 
     fn triples(&self, x: &CsrMatrix) -> Result<Triples<'_>, ModelError> {
-        Triples::new(&self.users, &self.items, &self.values, x.n_rows(), x.n_cols()).map_err(err)
+        Triples::new(
+            &self.users,
+            &self.items,
+            &self.values,
+            x.n_rows(),
+            x.n_cols(),
+        )
+        .map_err(err)
     }
 }
 

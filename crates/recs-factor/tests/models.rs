@@ -241,7 +241,7 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     assert_eq!(BiasedMf::load(&p).unwrap(), mf);
     // a BPR loader refuses an MF file, naming what it holds
     let e = Bpr::load(&p).unwrap_err().to_string();
-    assert!(e.contains("biased_mf"), "{e}");
+    assert!(e.contains("`mf` model, not a `bpr` model"), "{e}");
 
     let gm = GlobalMean::fit(&d);
     let pg = dir.path().join("gm.safetensors");
@@ -264,14 +264,27 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     // truncated file
     let bytes = std::fs::read(&q).unwrap();
     std::fs::write(&q, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(matches!(Bpr::load(&q), Err(FactorError::Format { .. })));
+    let bad = |e: Result<Bpr, FactorError>| match e {
+        Err(FactorError::File(recs_core::ModelFileError::Bad { message, .. })) => message,
+        other => panic!("expected a bad-file error, got {other:?}"),
+    };
+    assert!(bad(Bpr::load(&q)).contains("truncated"));
+    // one flipped bit in a factor
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 5;
+    flipped[at] ^= 0x40;
+    std::fs::write(&q, &flipped).unwrap();
+    assert!(bad(Bpr::load(&q)).contains("checksum"));
     // garbage
     std::fs::write(&q, b"not a model").unwrap();
-    assert!(matches!(Bpr::load(&q), Err(FactorError::Format { .. })));
+    bad(Bpr::load(&q));
+    // another kind
+    bl.save(&q).unwrap();
+    assert!(bad(Bpr::load(&q)).contains("`bias` model, not a `bpr` model"));
     // missing
     assert!(matches!(
         Bpr::load(&dir.path().join("nope")),
-        Err(FactorError::Io { .. })
+        Err(FactorError::File(recs_core::ModelFileError::Io { .. }))
     ));
 }
 

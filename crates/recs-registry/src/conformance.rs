@@ -106,11 +106,13 @@ pub fn check(entry: &dyn Entry) {
     for u in [0u32, 17, 39] {
         let mut row = vec![0.0; 24];
         m.score_user(u, &mut row).unwrap();
-        assert_eq!(
-            row,
-            s[u as usize * 24..(u as usize + 1) * 24],
-            "{kind}: batch vs single"
-        );
+        // A batched path may sum in another order (one matrix product): equal to rounding.
+        for (a, b) in row.iter().zip(&s[u as usize * 24..(u as usize + 1) * 24]) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                "{kind}: user {u}: single {a} vs batch {b}"
+            );
+        }
     }
     let mut short = vec![0.0; 23];
     assert!(

@@ -3,10 +3,11 @@
 //! from here (setting only the seed and, when asked, the epochs).
 
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, GlobalMeanParams,
-    MfParams,
+    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, GlobalMeanParams, MfParams,
 };
-use recs_vae::{AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams};
+use recs_vae::{
+    AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams,
+};
 
 use crate::{Entry, register};
 

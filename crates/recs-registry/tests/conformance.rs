@@ -23,7 +23,10 @@ fn names_are_unique_and_found() {
         assert_eq!(find(name).unwrap().kind(), name);
         assert!(!find(name).unwrap().about().is_empty());
     }
-    let e = find("nope").unwrap_err().to_string();
+    let e = find("nope")
+        .err()
+        .expect("no model is called nope")
+        .to_string();
     assert!(
         e.contains("unknown model `nope`") && e.contains("bpr"),
         "{e}"

@@ -27,19 +27,14 @@ fn progress(opts: &RunOptions) -> impl FnMut(&EpochReport) -> Control + '_ {
     }
 }
 
-/// The settings `mf-ml100k` trains with. Chosen on a validation split carved from the
-/// training part of the seed-42 split (90/10 of the 90 %, seed 7; the test part is never
-/// looked at), over k ∈ {10, 20, 50, 100}, epochs ∈ {10, 20, 30}, lr ∈ {0.005, 0.01, 0.02},
-/// reg ∈ {0.05, 0.1}: k 50, 20 epochs, lr 0.02, reg 0.1 had validation RMSE 0.9205, within
-/// 0.0001 of the best and among the cheapest. Everything else is Surprise's SVD default.
+/// The registry's `mf` settings (`recs_registry::defaults::mf`, where they
+/// are documented) with this run's seed and epochs.
 pub fn mf_params(seed: u64, epochs: Option<usize>) -> MfParams {
+    let defaults = recs_registry::defaults::mf();
     MfParams {
-        factors: 50,
-        epochs: epochs.unwrap_or(20),
-        learning_rate: 0.02,
-        reg: 0.1,
+        epochs: epochs.unwrap_or(defaults.epochs),
         seed,
-        ..MfParams::default()
+        ..defaults
     }
 }
 
@@ -96,32 +91,25 @@ fn run_mf(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     })
 }
 
-/// Cornac's reference settings (k 200, 100 epochs, lr 0.01, λ 0.001), uniform verified
-/// negatives, Hogwild on rayon's pool: `bpr-ml100k-cornac`.
+/// The registry's `bpr_cornac` settings (`recs_registry::defaults::bpr_cornac`, where they
+/// are documented) with this run's seed and epochs.
 pub fn bpr_cornac_params(seed: u64, epochs: Option<usize>) -> BprParams {
+    let defaults = recs_registry::defaults::bpr_cornac();
     BprParams {
-        factors: 200,
-        epochs: epochs.unwrap_or(100),
-        learning_rate: 0.01,
-        reg: 0.001,
+        epochs: epochs.unwrap_or(defaults.epochs),
         seed,
-        ..BprParams::default()
+        ..defaults
     }
 }
 
-/// The settings `bpr-ml100k` trains with. Chosen on a validation split carved from the
-/// training part of the seed-42 split (80/20 of the 75 %, seed 7; the test part is never
-/// looked at) over k ∈ {32, 50, 64, 100}, epochs ∈ {30, 50, 70}, lr ∈ {0.03, 0.05, 0.08},
-/// λ ∈ {0.005, 0.01, 0.02}: k 64, 30 epochs, lr 0.05, λ 0.005 had validation MAP 0.0734
-/// (best 0.0742; Cornac's settings 0.0655) at a tenth of the cost of Cornac's settings.
+/// The registry's `bpr` settings (`recs_registry::defaults::bpr`, where they
+/// are documented) with this run's seed and epochs.
 pub fn bpr_params(seed: u64, epochs: Option<usize>) -> BprParams {
+    let defaults = recs_registry::defaults::bpr();
     BprParams {
-        factors: 64,
-        epochs: epochs.unwrap_or(30),
-        learning_rate: 0.05,
-        reg: 0.005,
+        epochs: epochs.unwrap_or(defaults.epochs),
         seed,
-        ..BprParams::default()
+        ..defaults
     }
 }
 
