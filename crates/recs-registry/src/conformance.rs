@@ -121,13 +121,13 @@ pub fn check(entry: &dyn Entry) {
     );
     assert!(
         matches!(
-            m.score_users(&[0, 1], &mut vec![0.0; 47]),
+            m.score_users(&[0, 1], &mut [0.0; 47]),
             Err(ScoreError::BufferLength { .. })
         ),
         "{kind}: wrong batch buffer accepted"
     );
     assert!(
-        m.score_user(40, &mut vec![0.0; 24]).is_err(),
+        m.score_user(40, &mut [0.0; 24]).is_err(),
         "{kind}: unknown user scored"
     );
     if let Some(p) = predictions(&*m) {
