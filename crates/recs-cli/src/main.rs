@@ -19,7 +19,7 @@ use recs_core::{Control, DynModel, EpochReport};
 use recs_data::{IdMap, Interactions};
 use recs_experiments::workflow::{self, SplitSpec};
 use recs_registry::HyperParams;
-use recs_sparse::{CsrMatrix, DuplicatePolicy};
+use recs_sparse::DuplicatePolicy;
 
 use input::{DataArgs, FormatArgs, Provenance, Source};
 
@@ -374,15 +374,20 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
 /// A model file written by `recs train`, read once: the model, its catalogue (ids, seen
 /// items) and the CLI's record of its training data.
 struct Opened {
-    model: Box<dyn DynModel>,
+    file: recs_registry::Loaded,
     users: Vec<String>,
     items: Vec<String>,
-    seen: Option<CsrMatrix>,
     prov: Provenance,
 }
 
+impl Opened {
+    fn model(&self) -> &dyn DynModel {
+        &*self.file.model
+    }
+}
+
 fn open_model(path: &Path) -> anyhow::Result<Opened> {
-    let loaded = recs_registry::load(path)?;
+    let mut loaded = recs_registry::load(path)?;
     let not_cli = || {
         format!(
             "{}: holds no `recs train` record (id maps, source); was it written by `recs train`?",
@@ -391,14 +396,16 @@ fn open_model(path: &Path) -> anyhow::Result<Opened> {
     };
     let prov: Provenance =
         serde_json::from_value(loaded.meta.extra.clone()).with_context(not_cli)?;
-    let (Some(users), Some(items)) = (loaded.catalog.user_ids, loaded.catalog.item_ids) else {
+    let (Some(users), Some(items)) = (
+        loaded.catalog.user_ids.take(),
+        loaded.catalog.item_ids.take(),
+    ) else {
         bail!(not_cli());
     };
     Ok(Opened {
-        model: loaded.model,
+        file: loaded,
         users,
         items,
-        seen: loaded.catalog.seen,
         prov,
     })
 }
@@ -443,16 +450,11 @@ fn id_map(ids: &[String]) -> Arc<IdMap> {
 }
 
 fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
-    let Opened {
-        model,
-        users,
-        items,
-        prov,
-        ..
-    } = open_model(&a.model)?;
+    let opened = open_model(&a.model)?;
+    let (model, users, items, prov) = (opened.model(), &opened.users, &opened.items, &opened.prov);
     let ks = usizes(&a.k);
     let (train, test) = if let (Some(tr), Some(te)) = (&a.train, &a.test) {
-        let (users, items) = (id_map(&users), id_map(&items));
+        let (users, items) = (id_map(users), id_map(items));
         let (train, d1) = in_model_space(tr, &a.data.format, &users, &items)?;
         let (test, d2) = in_model_space(te, &a.data.format, &users, &items)?;
         if d1 + d2 > 0 {
@@ -484,7 +486,7 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         (s.train, s.test)
     };
     let train_m = train.to_csr(DuplicatePolicy::KeepLast)?;
-    let m = workflow::evaluate(&*model, &train_m, &test, &ks)?;
+    let m = workflow::evaluate(model, &train_m, &test, &ks)?;
     print_metrics(&m, a.json);
     Ok(())
 }
@@ -520,8 +522,8 @@ fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
     let k = a.k as usize;
     let top = match o.users.iter().position(|x| *x == a.user) {
         Some(u) => {
-            let seen = o.seen.as_ref().map_or(&[][..], |s| s.row(u).indices);
-            recs_core::recommend(o.model.as_scorer(), u as u32, k, seen)?
+            let seen = o.file.seen_row(u as u32)?.unwrap_or_default();
+            recs_core::recommend(o.model().as_scorer(), u as u32, k, &seen)?
         }
         None if a.items.is_empty() => bail!(
             "user '{}' is not in the training data of {} ({} users); a model that folds in new users (multvae, multdae) can score one from --items ID,ID,…",
@@ -530,11 +532,11 @@ fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
             o.users.len(),
         ),
         None => {
-            let Some(fold) = o.model.fold_in() else {
+            let Some(fold) = o.model().fold_in() else {
                 bail!(
                     "user '{}' is not in the training data, and a {} model cannot fold in a new user from --items; retrain with their interactions",
                     a.user,
-                    o.model.kind(),
+                    o.model().kind(),
                 );
             };
             let mut items = Vec::new();
@@ -546,7 +548,7 @@ fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
             }
             items.sort_unstable();
             items.dedup();
-            let mut scores = vec![0.0f32; o.model.n_items()];
+            let mut scores = vec![0.0f32; o.model().n_items()];
             fold.score_items(&items, &mut scores)?;
             recs_core::rank::top_k(&scores, k, &items)
         }
@@ -568,10 +570,10 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
             a.model.display()
         );
     };
-    let Some(v) = o.model.item_vectors() else {
+    let Some(v) = o.model().item_vectors() else {
         bail!(
             "a {} model has no item vectors to compare; use one that has (bivae, autorec, mf, bpr)",
-            o.model.kind()
+            o.model().kind()
         );
     };
     let top = recs_core::rank::similar_by_cosine(v.data, v.dim, item as u32, a.k as usize)

@@ -748,6 +748,44 @@ impl ModelReader {
             .map_err(|e| self.error(format!("`{indptr}`/`{indices}`: {e}")))
     }
 
+    /// Row `row` of the CSR pattern recorded as (`indptr`, `indices`) for an `n_rows × n_cols`
+    /// matrix, if recorded, read straight from the file (no copy of the whole matrix):
+    /// the row pointers are checked as [`ModelReader::csr`] checks them, the row's columns
+    /// below `n_cols` and strictly increasing.
+    pub fn csr_row(
+        &self,
+        indptr: &str,
+        indices: &str,
+        n_rows: usize,
+        n_cols: usize,
+        row: usize,
+    ) -> Result<Option<Vec<u32>>> {
+        if !self.has(indptr) && !self.has(indices) {
+            return Ok(None);
+        }
+        if row >= n_rows {
+            return Err(self.error(format!("row {row} is out of range ({n_rows} rows)")));
+        }
+        let nnz = self
+            .shape(indices)
+            .and_then(|s| s.first().copied())
+            .unwrap_or(0);
+        let ptr = self.offsets(indptr, Some(n_rows), nnz)?;
+        let (_, bytes) = self.raw(indices, Kind::U32, Some(&[nnz]))?;
+        let cols: Vec<u32> = from_le(&bytes[ptr[row] * 4..ptr[row + 1] * 4]);
+        if let Some(c) = cols.iter().find(|&&c| c as usize >= n_cols) {
+            return Err(self.error(format!(
+                "tensor `{indices}`: row {row} holds column {c}, out of range (< {n_cols})"
+            )));
+        }
+        if cols.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(self.error(format!(
+                "tensor `{indices}`: row {row}'s columns do not strictly increase"
+            )));
+        }
+        Ok(Some(cols))
+    }
+
     /// Each user's training items (see [`SEEN_INDPTR`]), if recorded.
     pub fn seen(&self, n_users: usize, n_items: usize) -> Result<Option<CsrMatrix>> {
         self.csr(SEEN_INDPTR, SEEN_INDICES, n_users, n_items)
@@ -785,9 +823,18 @@ impl Catalog {
     /// Reads what `file` records, checked against the model's `n_users × n_items`.
     pub fn read(file: &ModelReader, n_users: usize, n_items: usize) -> Result<Self> {
         Ok(Self {
+            seen: file.seen(n_users, n_items)?,
+            ..Self::read_ids(file, n_users, n_items)?
+        })
+    }
+
+    /// Reads the ids only (`seen` left `None`: read one user's row with
+    /// [`ModelReader::csr_row`], or all with [`ModelReader::seen`]).
+    pub fn read_ids(file: &ModelReader, n_users: usize, n_items: usize) -> Result<Self> {
+        Ok(Self {
             user_ids: file.strings(USER_IDS, Some(n_users))?,
             item_ids: file.strings(ITEM_IDS, Some(n_items))?,
-            seen: file.seen(n_users, n_items)?,
+            seen: None,
         })
     }
 }
@@ -827,6 +874,19 @@ mod tests {
         assert_eq!(r.kind(), "toy");
         assert_eq!(r.meta().training["global_mean"], 3.5);
         assert_eq!(r.f32("w", &[2, 3]).unwrap()[3], 4.0);
+        assert_eq!(
+            r.csr_row(SEEN_INDPTR, SEEN_INDICES, 3, 4, 0).unwrap(),
+            Some(vec![1, 3])
+        );
+        assert_eq!(
+            r.csr_row(SEEN_INDPTR, SEEN_INDICES, 3, 4, 1).unwrap(),
+            Some(vec![])
+        );
+        assert!(r.csr_row(SEEN_INDPTR, SEEN_INDICES, 3, 4, 3).is_err());
+        assert!(
+            r.csr_row(SEEN_INDPTR, SEEN_INDICES, 3, 3, 0).is_err(),
+            "column 3 of 3"
+        );
         let seen = r.seen(3, 4).unwrap().unwrap();
         assert_eq!(seen.row(0).indices, &[1, 3]);
         assert_eq!(seen.row(1).indices, &[] as &[u32]);

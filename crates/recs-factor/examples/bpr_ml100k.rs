@@ -4,7 +4,7 @@
 //! AUC.
 //!
 //! `cargo run --release -p recs-factor --example bpr_ml100k -- [ML100K_DIR] [THREADS]`
-//! (defaults `../shared/datasets/ml-100k`, 2).
+//! (defaults: ml-100k found through `RECS_DATA_DIR` / `RECS_DATA_MIRROR`, 2).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,7 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args
         .next()
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/datasets/ml-100k"));
+        .or_else(|| recs_data::registry::require("ml-100k"))
+        .ok_or("ml-100k is not installed: set RECS_DATA_MIRROR or pass its directory")?;
     let threads: usize = args.next().map(|t| t.parse()).transpose()?.unwrap_or(2);
     let data = movielens::load_ml100k(&dir)?;
     let s = split::random(&data, 0.75, 42)?;

@@ -4,7 +4,7 @@
 //! choosing).
 //!
 //! `cargo run --release -p recs-factor --example mf_ml100k -- [ML100K_DIR]`
-//! (default `../shared/datasets/ml-100k`).
+//! (default: ml-100k found through `RECS_DATA_DIR` / `RECS_DATA_MIRROR`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,7 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/datasets/ml-100k"));
+        .or_else(|| recs_data::registry::require("ml-100k"))
+        .ok_or("ml-100k is not installed: set RECS_DATA_MIRROR or pass its directory")?;
     let data = movielens::load_ml100k(&dir)?;
     let s = split::random(&data, 0.9, 42)?;
     let train = triples(&s.train);

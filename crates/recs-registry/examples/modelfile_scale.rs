@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut recs_core::NoProgress,
     )?;
     println!("fit (1 epoch): {:.1} s", t.elapsed().as_secs_f64());
-    let dir = tempfile::tempdir_in(".")?;
+    let dir = tempfile::tempdir()?;
     let path = dir.path().join("scale.recs");
     let t = Instant::now();
     recs_registry::save(
@@ -101,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let loaded = recs_registry::load(&path)?;
     let read_s = t.elapsed().as_secs_f64();
-    let seen = loaded.catalog.seen.as_ref().map_or(0, |s| s.nnz());
+    let seen = loaded.seen()?.map_or(0, |s| s.nnz());
     assert_eq!(seen, x.nnz(), "every interaction read back");
     assert_eq!(
         loaded.catalog.user_ids.as_ref().map(Vec::len),

@@ -208,9 +208,15 @@ pub fn check(entry: &dyn Entry) {
     assert_eq!(loaded.catalog.user_ids, catalog.user_ids);
     assert_eq!(loaded.catalog.item_ids, catalog.item_ids);
     assert_eq!(
-        loaded.catalog.seen.as_ref().map(|s| s.indices().to_vec()),
+        loaded.seen().unwrap().map(|s| s.indices().to_vec()),
         Some(data.indices().to_vec())
     );
+    for u in [0u32, 39] {
+        assert_eq!(
+            loaded.seen_row(u).unwrap().as_deref(),
+            Some(data.row(u as usize).indices)
+        );
+    }
     assert_eq!(loaded.meta.extra["by"], "conformance");
     if let Some(v) = m.item_vectors() {
         assert_eq!(v.data.len(), 24 * v.dim, "{kind}: item vectors' shape");

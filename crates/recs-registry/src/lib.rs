@@ -263,16 +263,36 @@ pub fn find(name: &str) -> Result<&'static dyn Entry> {
         })
 }
 
-/// A model file read once: the model, what the file records about its training data, and
-/// its metadata.
+/// A model file read once: the model, the ids the file records, its metadata, and the file
+/// itself (verified) for what is read on demand: each user's training items.
 #[derive(Debug)]
 pub struct Loaded {
     /// The model.
     pub model: Box<dyn DynModel>,
-    /// External ids and seen items, where the writer recorded them.
+    /// External ids, where the writer recorded them (`catalog.seen` is `None`: see
+    /// [`Loaded::seen`] and [`Loaded::seen_row`]).
     pub catalog: Catalog,
     /// The file's metadata (kind, params, training facts, `extra`).
     pub meta: ModelMeta,
+    file: ModelReader,
+}
+
+impl Loaded {
+    /// Every user's training items (users × items pattern), where the writer recorded them.
+    pub fn seen(&self) -> Result<Option<recs_sparse::CsrMatrix>> {
+        Ok(self.file.seen(self.model.n_users(), self.model.n_items())?)
+    }
+
+    /// One user's training items, read straight from the file, where the writer recorded them.
+    pub fn seen_row(&self, user: u32) -> Result<Option<Vec<u32>>> {
+        Ok(self.file.csr_row(
+            recs_core::modelfile::SEEN_INDPTR,
+            recs_core::modelfile::SEEN_INDICES,
+            self.model.n_users(),
+            self.model.n_items(),
+            user as usize,
+        )?)
+    }
 }
 
 /// Reads the model file at `path` (once, verified), whatever model it holds.
@@ -286,11 +306,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
         ))
     })?;
     let model = entry.load(&file)?;
-    let catalog = Catalog::read(&file, model.n_users(), model.n_items())?;
+    let catalog = Catalog::read_ids(&file, model.n_users(), model.n_items())?;
     Ok(Loaded {
         model,
         catalog,
         meta: file.meta().clone(),
+        file,
     })
 }
 
