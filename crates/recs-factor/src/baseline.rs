@@ -6,12 +6,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use recs_core::params::{ParamError, non_negative};
-use recs_core::{Control, EpochReport, Progress};
+use recs_core::Progress;
 use recs_core::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_user, count_in, excluded_items, top_k};
+use crate::common::{check_user, count_in, excluded_items, report_epoch, top_k};
 use crate::{FactorError, Triples, io};
 
 /// Hyper-parameters of [`BaselineOnly`]; the defaults are Surprise's ALS baseline defaults.
@@ -133,15 +133,14 @@ impl BaselineOnly {
                 return Err(FactorError::Diverged { epoch, loss });
             }
             trained = epoch;
-            let report = EpochReport {
-                epoch,
-                epochs: params.epochs,
-                losses: vec![("loss", loss)],
-                validation: None,
-                seconds: t0.elapsed().as_secs_f64(),
-                elapsed_seconds: started.elapsed().as_secs_f64(),
-            };
-            if progress.on_epoch(&report) == Control::Stop {
+            let validation = None;
+            if report_epoch(
+                progress,
+                (epoch, params.epochs),
+                loss,
+                validation,
+                (t0, started),
+            ) {
                 break;
             }
         }

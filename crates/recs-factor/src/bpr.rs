@@ -33,14 +33,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use recs_core::params::{ParamError, in_range};
-use recs_core::{Control, EpochReport, Progress};
+use recs_core::Progress;
 use recs_core::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::score_checks;
 use crate::common::{
-    check_user, count_in, dot, dot_diff, excluded_items, rate_in, similar_by_cosine, top_k,
+    check_user, count_in, dot, dot_diff, excluded_items, rate_in, report_epoch, similar_by_cosine,
+    top_k,
 };
 use crate::{FactorError, io};
 
@@ -663,15 +664,15 @@ impl Bpr {
                 return Err(FactorError::Diverged { epoch, loss });
             }
             trained = epoch;
-            let report = EpochReport {
-                epoch,
-                epochs: params.epochs,
-                losses: vec![("loss", loss)],
-                validation: (t.pairs > 0).then(|| ("train_auc", t.correct as f64 / t.pairs as f64)),
-                seconds: t0.elapsed().as_secs_f64(),
-                elapsed_seconds: started.elapsed().as_secs_f64(),
-            };
-            if progress.on_epoch(&report) == Control::Stop {
+            let validation =
+                (t.pairs > 0).then(|| ("train_auc", t.correct as f64 / t.pairs as f64));
+            if report_epoch(
+                progress,
+                (epoch, params.epochs),
+                loss,
+                validation,
+                (t0, started),
+            ) {
                 break;
             }
         }
@@ -806,7 +807,7 @@ impl Scorer for Bpr {
 
 #[cfg(test)]
 mod tests {
-    use recs_core::NoProgress;
+    use recs_core::{Control, EpochReport, NoProgress};
 
     use super::*;
 

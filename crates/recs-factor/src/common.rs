@@ -1,6 +1,8 @@
 //! Helpers every model shares: top-k selection, seen-item exclusion, cosine similarity.
 
-use recs_core::ParamError;
+use std::time::Instant;
+
+use recs_core::{Control, EpochReport, ParamError, Progress};
 use recs_sparse::CsrMatrix;
 
 use crate::FactorError;
@@ -98,4 +100,25 @@ pub(crate) fn check_user(user: u32, n_users: usize) -> Result<(), FactorError> {
         )));
     }
     Ok(())
+}
+
+/// Reports epoch `epoch` of `epochs` (its training `loss` and an optional validation
+/// measure, timed from `epoch_start` and `started`) to `progress`; `true` when the callback
+/// asks training to stop.
+pub(crate) fn report_epoch(
+    progress: &mut dyn Progress,
+    (epoch, epochs): (usize, usize),
+    loss: f64,
+    validation: Option<(&'static str, f64)>,
+    (epoch_start, started): (Instant, Instant),
+) -> bool {
+    let report = EpochReport {
+        epoch,
+        epochs,
+        losses: vec![("loss", loss)],
+        validation,
+        seconds: epoch_start.elapsed().as_secs_f64(),
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    progress.on_epoch(&report) == Control::Stop
 }

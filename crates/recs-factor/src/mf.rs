@@ -14,12 +14,14 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use recs_core::params::{ParamError, in_range};
-use recs_core::{Control, EpochReport, Progress};
+use recs_core::Progress;
 use recs_core::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_user, count_in, dot, excluded_items, rate_in, similar_by_cosine, top_k};
+use crate::common::{
+    check_user, count_in, dot, excluded_items, rate_in, report_epoch, similar_by_cosine, top_k,
+};
 use crate::{FactorError, Triples, io};
 
 /// Hyper-parameters of [`BiasedMf`]; the defaults are Surprise's `SVD` defaults. Missing
@@ -245,15 +247,14 @@ impl BiasedMf {
                 return Err(FactorError::Diverged { epoch, loss });
             }
             trained = epoch;
-            let report = EpochReport {
-                epoch,
-                epochs: params.epochs,
-                losses: vec![("loss", loss)],
-                validation: None,
-                seconds: t0.elapsed().as_secs_f64(),
-                elapsed_seconds: started.elapsed().as_secs_f64(),
-            };
-            if progress.on_epoch(&report) == Control::Stop {
+            let validation = None;
+            if report_epoch(
+                progress,
+                (epoch, params.epochs),
+                loss,
+                validation,
+                (t0, started),
+            ) {
                 break;
             }
         }
