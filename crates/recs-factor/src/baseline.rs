@@ -5,8 +5,8 @@ use recs_core::modelfile::{ModelReader, ModelWriter};
 use std::path::Path;
 use std::time::Instant;
 
-use recs_core::params::{ParamError, non_negative};
 use recs_core::Progress;
+use recs_core::params::{ParamError, non_negative};
 use recs_core::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
