@@ -1,22 +1,31 @@
-//! The generic delimited loader: any text file of one interaction per line, fields split by
-//! a delimiter (one or more characters, e.g. `,`, `\t`, `::`), with or without a header,
-//! user / item / rating / timestamp columns chosen by header name or by position. Files
-//! whose name ends in `.gz` are decompressed on the fly.
+//! The generic delimited loader: any text file of one interaction per record, fields split
+//! by a delimiter, with or without a header, user / item / rating / timestamp columns chosen
+//! by header name or by position. Files whose name ends in `.gz` are decompressed on the fly.
 //!
-//! Fields are split literally (no CSV quoting): rating files never quote their fields.
+//! - A one-byte delimiter (`,`, `\t`, `;`, `|`, …) is read with the `csv` crate: RFC 4180
+//!   quoting (`"a,b"`, `""` for a quote inside a quoted field, line breaks inside quotes),
+//!   `\n`, `\r\n` or `\r` line endings. Comments are off unless [`DelimitedOptions::comment`]
+//!   names a byte.
+//! - A longer delimiter (MovieLens 1M/10M's `::`) splits each line literally (no quoting).
+//! - A UTF-8 byte-order mark at the start of the file is dropped: it never becomes part of
+//!   the first header name or of the first user id. A UTF-16 file is refused, saying so.
+//! - [`Header::Auto`] (the default): the first row is data when all its fields are numbers,
+//!   or when its rating (else timestamp) column holds a number; otherwise it is a header.
+//!   Columns given by name need a header. [`Header::Yes`] / [`Header::No`] decide outright.
+//! - Fields the loader uses are trimmed of surrounding spaces and must be UTF-8; other fields
+//!   are not looked at.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use crate::{DataError, Interactions};
 
-const MAX_FIELDS: usize = 32;
-
 /// A column chosen by header name or by 0-based position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Column {
-    /// The column whose header is this name (needs `has_header`).
+    /// The column whose header is this name (needs a header).
     Name(String),
     /// The column at this 0-based position.
     Index(usize),
@@ -34,13 +43,36 @@ impl From<&str> for Column {
     }
 }
 
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Name(n) => write!(f, "'{n}'"),
+            Column::Index(i) => write!(f, "position {i}"),
+        }
+    }
+}
+
+/// Whether the first row of a file names the columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Header {
+    /// Decide from the first row: it is data when all its fields are numbers, or when its
+    /// rating column (or, without one, its timestamp column) holds a number; otherwise a
+    /// header. Columns chosen by name always mean a header.
+    #[default]
+    Auto,
+    /// The first row is a header.
+    Yes,
+    /// There is no header: the first row is data.
+    No,
+}
+
 /// How to read a delimited file.
 #[derive(Debug, Clone)]
 pub struct DelimitedOptions {
     /// Field separator, one or more characters. Default `,`.
     pub delimiter: String,
-    /// Whether the first line names the columns. Default `true`.
-    pub has_header: bool,
+    /// Whether the first line names the columns. Default [`Header::Auto`].
+    pub header: Header,
     /// User column. Default position 0.
     pub user: Column,
     /// Item column. Default position 1.
@@ -54,94 +86,182 @@ pub struct DelimitedOptions {
     /// Default `true`: real files carry stray trailing fields (two lines of the 2016
     /// ml-latest-small `ratings.csv` do). Fewer fields than the first line is always an error.
     pub allow_extra_fields: bool,
+    /// A byte that starts a comment line (skipped), e.g. `Some(b'#')`. Default `None`: a
+    /// line starting with `#` is data like any other.
+    pub comment: Option<u8>,
 }
 
 impl Default for DelimitedOptions {
     fn default() -> Self {
         Self {
             delimiter: ",".into(),
-            has_header: true,
+            header: Header::Auto,
             user: Column::Index(0),
             item: Column::Index(1),
             rating: Some(Column::Index(2)),
             timestamp: None,
             allow_extra_fields: true,
+            comment: None,
         }
     }
 }
 
 impl DelimitedOptions {
-    /// `user item rating timestamp` by position, no header, the given delimiter.
+    /// `user item rating timestamp` by position, the given delimiter, a header or not.
     pub fn uirt(delimiter: &str, has_header: bool) -> Self {
         Self {
             delimiter: delimiter.into(),
-            has_header,
+            header: if has_header { Header::Yes } else { Header::No },
             user: Column::Index(0),
             item: Column::Index(1),
             rating: Some(Column::Index(2)),
             timestamp: Some(Column::Index(3)),
             allow_extra_fields: true,
+            comment: None,
         }
     }
 
-    /// Checks the options: a non-empty delimiter, names only with a header.
+    /// The chosen columns with their role names, in the order user, item, rating, timestamp.
+    pub(crate) fn roles(&self) -> Vec<(&'static str, &Column)> {
+        let mut v = vec![("user", &self.user), ("item", &self.item)];
+        if let Some(r) = &self.rating {
+            v.push(("rating", r));
+        }
+        if let Some(t) = &self.timestamp {
+            v.push(("timestamp", t));
+        }
+        v
+    }
+
+    fn by_name(&self) -> bool {
+        self.roles()
+            .iter()
+            .any(|(_, c)| matches!(c, Column::Name(_)))
+    }
+
+    /// Checks the options: a delimiter that is neither empty nor a line break nor a quote,
+    /// names only with a header, no column given for two roles.
     pub fn validate(&self) -> Result<(), DataError> {
-        if self.delimiter.is_empty() || self.delimiter.contains(['\n', '\r']) {
+        if self.delimiter.is_empty()
+            || self.delimiter.contains(['\n', '\r'])
+            || (self.delimiter.len() == 1 && self.delimiter == "\"")
+        {
             return Err(DataError::Param {
                 name: "delimiter",
                 value: format!("{:?}", self.delimiter),
-                allowed: "one or more characters, no line break",
+                allowed: "one or more characters, no line break, not a lone quote",
             });
         }
-        let by_name = [Some(&self.user), Some(&self.item)]
-            .into_iter()
-            .chain([self.rating.as_ref(), self.timestamp.as_ref()])
-            .flatten()
-            .any(|c| matches!(c, Column::Name(_)));
-        if by_name && !self.has_header {
+        let bad_comment = self.comment.filter(|&c| {
+            c == b'\n' || c == b'\r' || c == b'"' || self.delimiter.as_bytes().contains(&c)
+        });
+        if let Some(c) = bad_comment {
+            return Err(DataError::Param {
+                name: "comment",
+                value: format!("{:?}", c as char),
+                allowed: "a byte that is not a line break, a quote or part of the delimiter",
+            });
+        }
+        if self.by_name() && self.header == Header::No {
             return Err(DataError::Param {
                 name: "column",
                 value: "a column chosen by name".into(),
-                allowed: "names only when has_header is true; use positions otherwise",
+                allowed: "names only when the file has a header; use positions otherwise",
             });
+        }
+        let roles = self.roles();
+        for (a, (ra, ca)) in roles.iter().enumerate() {
+            for (rb, cb) in &roles[a + 1..] {
+                if ca == cb {
+                    return Err(DataError::Input(format!(
+                        "the {ra} column and the {rb} column are both {ca}; give each column once"
+                    )));
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// Opens `path`, decompressing it when its name ends in `.gz`. A `.gz` that is not gzip is
-/// refused naming the file.
+/// Opens `path`, decompressing it when its name ends in `.gz`, and drops a UTF-8
+/// byte-order mark at its start. A `.gz` that is not gzip and a UTF-16 file are refused
+/// naming the file.
 pub(crate) fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
     let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let gz = path.extension().is_some_and(|e| e == "gz");
-    if !gz {
-        return Ok(Box::new(BufReader::with_capacity(1 << 20, file)));
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(DataError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::IsADirectory, "a directory, not a file"),
+        ));
     }
-    let mut magic = [0u8; 2];
-    let n = read_up_to(&mut file, &mut magic).map_err(|e| DataError::io(path, e))?;
-    if n < 2 || magic != [0x1f, 0x8b] {
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let reader: Box<dyn BufRead> = if !gz {
+        Box::new(BufReader::with_capacity(1 << 20, file))
+    } else {
+        let mut magic = [0u8; 2];
+        let n = read_up_to(&mut file, &mut magic).map_err(|e| DataError::io(path, e))?;
+        if n < 2 || magic != [0x1f, 0x8b] {
+            return Err(DataError::parse(
+                path,
+                1,
+                "the file is named .gz but is not gzip-compressed (no gzip magic bytes 1f 8b)",
+            ));
+        }
+        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)),
+        ))
+    };
+    strip_bom(path, reader)
+}
+
+/// Drops a UTF-8 byte-order mark; refuses UTF-16 (either byte order).
+fn strip_bom(path: &Path, mut r: Box<dyn BufRead>) -> Result<Box<dyn BufRead>, DataError> {
+    let mut head = [0u8; 3];
+    let n = read_up_to(&mut r, &mut head).map_err(|e| io_error(path, 1, e))?;
+    if n >= 2 && (head[..2] == [0xff, 0xfe] || head[..2] == [0xfe, 0xff]) {
         return Err(DataError::parse(
             path,
             1,
-            "the file is named .gz but is not gzip-compressed (no gzip magic bytes 1f 8b)",
+            "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8",
         ));
     }
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    Ok(Box::new(BufReader::with_capacity(
-        1 << 20,
-        flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)),
-    )))
+    let keep = if n == 3 && head == [0xef, 0xbb, 0xbf] {
+        Vec::new()
+    } else {
+        head[..n].to_vec()
+    };
+    Ok(Box::new(Cursor::new(keep).chain(r)))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
+}
+
+/// A read error at `line`: corrupt or truncated compressed data is a parse error naming the
+/// line, anything else an I/O error naming the file.
+fn io_error(path: &Path, line: usize, e: std::io::Error) -> DataError {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => DataError::parse(
+            path,
+            line,
+            format!("the data is corrupt or truncated: {e}"),
+        ),
+        std::io::ErrorKind::UnexpectedEof => {
+            DataError::parse(path, line, "the compressed data ends early (truncated)")
+        }
+        _ => DataError::io(path, e),
+    }
 }
 
 /// Reads lines of `reader` one at a time as UTF-8, calling `f(line_no, text)` for every
@@ -157,19 +277,7 @@ pub(crate) fn for_each_line(
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
-                    DataError::parse(
-                        path,
-                        no + 1,
-                        format!("the data is corrupt or truncated: {e}"),
-                    )
-                }
-                std::io::ErrorKind::UnexpectedEof => {
-                    DataError::parse(path, no + 1, "the compressed data ends early (truncated)")
-                }
-                _ => DataError::io(path, e),
-            })?;
+            .map_err(|e| io_error(path, no + 1, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -181,29 +289,6 @@ pub(crate) fn for_each_line(
             continue;
         }
         f(no, text)?;
-    }
-}
-
-fn resolve(
-    path: &Path,
-    header: Option<&[&str]>,
-    c: &Column,
-    what: &str,
-) -> Result<usize, DataError> {
-    match c {
-        Column::Index(i) => Ok(*i),
-        Column::Name(n) => header
-            .and_then(|h| h.iter().position(|f| f.trim() == n))
-            .ok_or_else(|| {
-                DataError::parse(
-                    path,
-                    1,
-                    format!(
-                        "the header has no {what} column '{n}' (header: {})",
-                        header.map(|h| h.join(",")).unwrap_or_default()
-                    ),
-                )
-            }),
     }
 }
 
@@ -226,7 +311,145 @@ pub(crate) fn parse_rating(path: &Path, no: usize, field: &str) -> Result<f32, D
     Ok(v)
 }
 
-/// Column positions and the field count of the first line.
+/// Records of a file: a line number and fields as bytes.
+trait Records {
+    /// Moves to the next record; `false` at the end.
+    fn advance(&mut self) -> Result<bool, DataError>;
+    /// 1-based line where the current record starts.
+    fn line(&self) -> usize;
+    /// Number of fields of the current record.
+    fn len(&self) -> usize;
+    /// Field `i < len()` of the current record.
+    fn field(&self, i: usize) -> &[u8];
+}
+
+/// One-byte delimiters: the `csv` crate.
+struct CsvRecords<'p> {
+    path: &'p Path,
+    rdr: csv::Reader<Box<dyn BufRead>>,
+    rec: csv::ByteRecord,
+    line: usize,
+}
+
+impl Records for CsvRecords<'_> {
+    fn advance(&mut self) -> Result<bool, DataError> {
+        match self.rdr.read_byte_record(&mut self.rec) {
+            Ok(more) => {
+                if let Some(p) = self.rec.position() {
+                    self.line = usize::try_from(p.line()).unwrap_or(usize::MAX);
+                }
+                Ok(more)
+            }
+            Err(e) => {
+                let line = e
+                    .position()
+                    .and_then(|p| usize::try_from(p.line()).ok())
+                    .unwrap_or(self.line.saturating_add(1));
+                Err(match e.into_kind() {
+                    csv::ErrorKind::Io(io) => io_error(self.path, line, io),
+                    other => DataError::parse(self.path, line, format!("{other:?}")),
+                })
+            }
+        }
+    }
+    fn line(&self) -> usize {
+        self.line
+    }
+    fn len(&self) -> usize {
+        self.rec.len()
+    }
+    fn field(&self, i: usize) -> &[u8] {
+        &self.rec[i]
+    }
+}
+
+/// Longer delimiters: each line split literally.
+struct LineRecords<'p, R> {
+    path: &'p Path,
+    reader: R,
+    delim: Vec<u8>,
+    comment: Option<u8>,
+    buf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    line: usize,
+}
+
+impl<R: BufRead> Records for LineRecords<'_, R> {
+    fn advance(&mut self) -> Result<bool, DataError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| io_error(self.path, self.line.saturating_add(1), e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            self.line += 1;
+            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                self.buf.pop();
+            }
+            if self.buf.is_empty() || self.comment.is_some_and(|c| self.buf[0] == c) {
+                continue;
+            }
+            self.spans.clear();
+            let (d, text) = (&self.delim[..], &self.buf[..]);
+            let mut start = 0;
+            let mut k = 0;
+            while k + d.len() <= text.len() {
+                if &text[k..k + d.len()] == d {
+                    self.spans.push((start, k));
+                    k += d.len();
+                    start = k;
+                } else {
+                    k += 1;
+                }
+            }
+            self.spans.push((start, text.len()));
+            return Ok(true);
+        }
+    }
+    fn line(&self) -> usize {
+        self.line
+    }
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+    fn field(&self, i: usize) -> &[u8] {
+        let (a, b) = self.spans[i];
+        &self.buf[a..b]
+    }
+}
+
+/// One record as the loader sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row<'a> {
+    /// 1-based line of the record.
+    pub line: usize,
+    pub user: &'a str,
+    pub item: &'a str,
+    pub rating: f32,
+    pub timestamp: Option<i64>,
+}
+
+fn text<'a>(path: &Path, line: usize, f: &'a [u8], what: &str) -> Result<&'a str, DataError> {
+    std::str::from_utf8(f).map(str::trim).map_err(|_| {
+        DataError::parse(
+            path,
+            line,
+            format!("the line is not valid UTF-8 (in the {what} field)"),
+        )
+    })
+}
+
+fn is_number(f: &[u8]) -> bool {
+    std::str::from_utf8(f)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .is_some()
+}
+
+/// Column positions and the field count of the first record.
 #[derive(Clone, Copy)]
 struct Layout {
     u: usize,
@@ -236,84 +459,243 @@ struct Layout {
     n: usize,
 }
 
-/// Loads a delimited file as described by `opts`. Every line must have as many fields as
-/// the first (more are allowed with `allow_extra_fields`); errors name the file, the line and what was expected.
-pub fn load_delimited(path: &Path, opts: &DelimitedOptions) -> Result<Interactions, DataError> {
-    opts.validate()?;
-    let reader = open_maybe_gz(path)?;
-    let delim = opts.delimiter.as_str();
-    let mut b = Interactions::builder();
-    // (user, item, rating, timestamp) positions and the field count, fixed by the first line.
-    let mut layout: Option<Layout> = None;
-    for_each_line(path, reader, |no, text| {
-        // Up to MAX_FIELDS fields are kept (no allocation per line); more are only counted.
-        let mut store = [""; MAX_FIELDS];
-        let mut count = 0usize;
-        for f in text.split(delim) {
-            if count < MAX_FIELDS {
-                store[count] = f;
-            }
-            count += 1;
+fn resolve_all<R: Records>(
+    path: &Path,
+    opts: &DelimitedOptions,
+    rec: &R,
+    header: bool,
+) -> Result<Layout, DataError> {
+    let names: Vec<String> = if header {
+        (0..rec.len())
+            .map(|k| String::from_utf8_lossy(rec.field(k)).trim().to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let resolve = |c: &Column, what: &str| -> Result<usize, DataError> {
+        match c {
+            Column::Index(i) => Ok(*i),
+            Column::Name(n) => names.iter().position(|f| f == n).ok_or_else(|| {
+                DataError::parse(
+                    path,
+                    rec.line(),
+                    format!(
+                        "the header has no {what} column '{n}' (header: {})",
+                        names.join(",")
+                    ),
+                )
+            }),
         }
-        let local = &store[..count.min(MAX_FIELDS)];
-        let Some(Layout { u, i, r, t, n }) = layout else {
-            let header = opts.has_header.then_some(local);
-            let u = resolve(path, header, &opts.user, "user")?;
-            let i = resolve(path, header, &opts.item, "item")?;
-            let r = opts
-                .rating
-                .as_ref()
-                .map(|c| resolve(path, header, c, "rating"))
-                .transpose()?;
-            let t = opts
-                .timestamp
-                .as_ref()
-                .map(|c| resolve(path, header, c, "timestamp"))
-                .transpose()?;
-            let need = [Some(u), Some(i), r, t]
-                .into_iter()
-                .flatten()
-                .max()
-                .unwrap_or(0)
-                + 1;
-            if need > MAX_FIELDS {
-                return Err(DataError::Param {
-                    name: "column",
-                    value: format!("position {}", need - 1),
-                    allowed: "positions below 32",
-                });
-            }
-            if count < need {
+    };
+    let u = resolve(&opts.user, "user")?;
+    let i = resolve(&opts.item, "item")?;
+    let r = opts
+        .rating
+        .as_ref()
+        .map(|c| resolve(c, "rating"))
+        .transpose()?;
+    let t = opts
+        .timestamp
+        .as_ref()
+        .map(|c| resolve(c, "timestamp"))
+        .transpose()?;
+    let roles = [("user", Some(u)), ("item", Some(i)), ("rating", r), ("timestamp", t)];
+    for (a, (ra, pa)) in roles.iter().enumerate() {
+        for (rb, pb) in &roles[a + 1..] {
+            if let (Some(x), Some(y)) = (pa, pb) {
+                if x != y {
+                    continue;
+                }
                 return Err(DataError::parse(
                     path,
-                    no,
+                    rec.line(),
                     format!(
-                        "expected at least {need} fields separated by {delim:?}, found {count}"
+                        "the {ra} column and the {rb} column are both position {x}; give each column once"
                     ),
                 ));
             }
-            layout = Some(Layout {
-                u,
-                i,
-                r,
-                t,
-                n: count,
-            });
-            if opts.has_header {
-                return Ok(());
-            }
-            return push_row(&mut b, path, no, local, (u, i, r, t));
-        };
+        }
+    }
+    let need = [Some(u), Some(i), r, t]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
+    if rec.len() < need {
+        return Err(DataError::parse(
+            path,
+            rec.line(),
+            format!(
+                "expected at least {need} fields separated by {:?}, found {}",
+                opts.delimiter,
+                rec.len()
+            ),
+        ));
+    }
+    Ok(Layout {
+        u,
+        i,
+        r,
+        t,
+        n: rec.len(),
+    })
+}
+
+/// Whether the first record is a header under `opts.header`.
+fn first_is_header<R: Records>(opts: &DelimitedOptions, rec: &R) -> bool {
+    match opts.header {
+        Header::Yes => true,
+        Header::No => false,
+        Header::Auto if opts.by_name() => true,
+        Header::Auto => {
+            let all_numbers = (0..rec.len()).all(|k| is_number(rec.field(k)));
+            let probe = match (&opts.rating, &opts.timestamp) {
+                (Some(Column::Index(r)), _) => Some(*r),
+                (None, Some(Column::Index(t))) => Some(*t),
+                _ => None,
+            };
+            let numeric_value = probe.is_some_and(|p| p < rec.len() && is_number(rec.field(p)));
+            !(all_numbers || numeric_value)
+        }
+    }
+}
+
+fn row<'a, R: Records>(
+    path: &Path,
+    rec: &'a R,
+    Layout { u, i, r, t, .. }: Layout,
+) -> Result<Row<'a>, DataError> {
+    let line = rec.line();
+    let rating = match r {
+        Some(r) => parse_rating(path, line, text(path, line, rec.field(r), "rating")?)?,
+        None => 1.0,
+    };
+    let timestamp = match t {
+        Some(t) => {
+            let f = text(path, line, rec.field(t), "timestamp")?;
+            Some(f.parse::<i64>().map_err(|_| {
+                DataError::parse(path, line, format!("timestamp '{f}' is not an integer"))
+            })?)
+        }
+        None => None,
+    };
+    let user = text(path, line, rec.field(u), "user")?;
+    let item = text(path, line, rec.field(i), "item")?;
+    if user.is_empty() || item.is_empty() {
+        return Err(DataError::parse(
+            path,
+            line,
+            "expected a user id and an item id, found an empty field",
+        ));
+    }
+    Ok(Row {
+        line,
+        user,
+        item,
+        rating,
+        timestamp,
+    })
+}
+
+fn scan_records<R: Records>(
+    path: &Path,
+    opts: &DelimitedOptions,
+    mut rec: R,
+    f: &mut dyn FnMut(Row<'_>) -> Result<ControlFlow<()>, DataError>,
+) -> Result<(), DataError> {
+    if !rec.advance()? {
+        return Ok(());
+    }
+    let header = first_is_header(opts, &rec);
+    let layout = resolve_all(path, opts, &rec, header)?;
+    if !header && f(row(path, &rec, layout)?)?.is_break() {
+        return Ok(());
+    }
+    let n = layout.n;
+    while rec.advance()? {
+        let count = rec.len();
         if count < n || (count > n && !opts.allow_extra_fields) {
             return Err(DataError::parse(
                 path,
-                no,
+                rec.line(),
                 format!(
-                    "expected {n} fields separated by {delim:?} (as on the first line), found {count}"
+                    "expected {n} fields separated by {:?} (as on the first line), found {count}",
+                    opts.delimiter
                 ),
             ));
         }
-        push_row(&mut b, path, no, local, (u, i, r, t))
+        if f(row(path, &rec, layout)?)?.is_break() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Calls `f` on every data record of `path` in file order (the header, blank lines and
+/// comments skipped) until it breaks.
+pub(crate) fn scan(
+    path: &Path,
+    opts: &DelimitedOptions,
+    f: &mut dyn FnMut(Row<'_>) -> Result<ControlFlow<()>, DataError>,
+) -> Result<(), DataError> {
+    opts.validate()?;
+    let reader = open_maybe_gz(path)?;
+    let d = opts.delimiter.as_bytes();
+    if d.len() == 1 {
+        let rdr = csv::ReaderBuilder::new()
+            .delimiter(d[0])
+            .has_headers(false)
+            .flexible(true)
+            .comment(opts.comment)
+            .buffer_capacity(1 << 16)
+            .from_reader(reader);
+        let rec = CsvRecords {
+            path,
+            rdr,
+            rec: csv::ByteRecord::new(),
+            line: 0,
+        };
+        scan_records(path, opts, rec, f)
+    } else {
+        let rec = LineRecords {
+            path,
+            reader,
+            delim: d.to_vec(),
+            comment: opts.comment,
+            buf: Vec::with_capacity(256),
+            spans: Vec::with_capacity(8),
+            line: 0,
+        };
+        scan_records(path, opts, rec, f)
+    }
+}
+
+/// The 1-based line of data row `row` (0-based, in file order) of `path`, if it has one.
+pub(crate) fn line_of_row(path: &Path, opts: &DelimitedOptions, row: usize) -> Option<usize> {
+    let mut k = 0usize;
+    let mut found = None;
+    scan(path, opts, &mut |r| {
+        if k == row {
+            found = Some(r.line);
+            return Ok(ControlFlow::Break(()));
+        }
+        k += 1;
+        Ok(ControlFlow::Continue(()))
+    })
+    .ok()?;
+    found
+}
+
+/// Loads a delimited file as described by `opts`. Every record must have as many fields as
+/// the first (more are allowed with `allow_extra_fields`); errors name the file, the line
+/// and what was expected. All rows are kept, repeated (user, item) pairs too (see
+/// [`crate::transform::resolve_duplicates`] and [`crate::load_file`]).
+pub fn load_delimited(path: &Path, opts: &DelimitedOptions) -> Result<Interactions, DataError> {
+    let mut b = Interactions::builder();
+    scan(path, opts, &mut |r| {
+        b.push(r.user, r.item, r.rating, r.timestamp);
+        Ok(ControlFlow::Continue(()))
     })?;
     if b.is_empty() {
         return Err(DataError::Empty {
@@ -321,35 +703,6 @@ pub fn load_delimited(path: &Path, opts: &DelimitedOptions) -> Result<Interactio
         });
     }
     Ok(b.build())
-}
-
-fn push_row(
-    b: &mut crate::InteractionsBuilder,
-    path: &Path,
-    no: usize,
-    f: &[&str],
-    (u, i, r, t): (usize, usize, Option<usize>, Option<usize>),
-) -> Result<(), DataError> {
-    let rating = match r {
-        Some(r) => parse_rating(path, no, f[r])?,
-        None => 1.0,
-    };
-    let ts = match t {
-        Some(t) => Some(f[t].trim().parse::<i64>().map_err(|_| {
-            DataError::parse(path, no, format!("timestamp '{}' is not an integer", f[t]))
-        })?),
-        None => None,
-    };
-    let (user, item) = (f[u].trim(), f[i].trim());
-    if user.is_empty() || item.is_empty() {
-        return Err(DataError::parse(
-            path,
-            no,
-            "expected a user id and an item id, found an empty field",
-        ));
-    }
-    b.push(user, item, rating, ts);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -396,6 +749,92 @@ mod tests {
     }
 
     #[test]
+    fn quoting_bom_crlf_and_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "q.csv",
+            b"\xef\xbb\xbfuser,item,rating\r\n\"u,1\",\"i \"\"x\"\"\",\"4.5\"\r\n#c,d,2\r\n\r\nu2,i2,3\r\n",
+        );
+        let opts = DelimitedOptions {
+            user: "user".into(),
+            item: "item".into(),
+            rating: Some("rating".into()),
+            ..Default::default()
+        };
+        let d = load_delimited(&p, &opts).unwrap();
+        assert_eq!(d.values(), &[4.5, 2.0, 3.0]);
+        assert_eq!(d.user_map().ids(), &["u,1", "#c", "u2"]);
+        assert_eq!(d.item_map().external(0), "i \"x\"");
+        let with_comments = DelimitedOptions {
+            comment: Some(b'#'),
+            ..opts
+        };
+        assert_eq!(load_delimited(&p, &with_comments).unwrap().len(), 2);
+        // Without a header the BOM is not part of the first user id either.
+        let p = write(dir.path(), "n.csv", b"\xef\xbb\xbf7,1,5\n8,1,4\n");
+        let d = load_delimited(&p, &DelimitedOptions::default()).unwrap();
+        assert_eq!(d.user_map().ids(), &["7", "8"]);
+        let p = write(dir.path(), "u16.csv", b"\xff\xfeu\0s\0");
+        let e = load_delimited(&p, &DelimitedOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("u16.csv:1") && e.contains("UTF-16"), "{e}");
+        // An unterminated quote runs to the end of the file: one field, too few fields.
+        let p = write(dir.path(), "open.csv", b"1,2,3\n1,\"2,3\n4,5,6\n");
+        let e = load_delimited(&p, &DelimitedOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("open.csv:2") && e.contains("expected 3 fields"), "{e}");
+    }
+
+    #[test]
+    fn header_is_detected_from_the_first_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let auto = DelimitedOptions::default();
+        // All numbers: data (ml-100k's u.data keeps its first rating).
+        let p = write(dir.path(), "a.csv", b"196,242,3\n186,302,3\n");
+        assert_eq!(load_delimited(&p, &auto).unwrap().len(), 2);
+        // String ids, numeric rating: data.
+        let p = write(dir.path(), "b.csv", b"alice,m1,5\nbob,m2,4\n");
+        assert_eq!(load_delimited(&p, &auto).unwrap().len(), 2);
+        // Names: a header.
+        let p = write(dir.path(), "c.csv", b"user,item,rating\nalice,m1,5\n");
+        assert_eq!(load_delimited(&p, &auto).unwrap().len(), 1);
+        // The user says so.
+        let yes = DelimitedOptions {
+            header: Header::Yes,
+            ..auto.clone()
+        };
+        assert_eq!(load_delimited(&write(dir.path(), "d.csv", b"1,2,3\n4,5,6\n"), &yes).unwrap().len(), 1);
+        let no = DelimitedOptions {
+            header: Header::No,
+            ..auto
+        };
+        let e = load_delimited(&p, &no).unwrap_err().to_string();
+        assert!(e.contains("c.csv:1") && e.contains("'rating' is not a number"), "{e}");
+    }
+
+    #[test]
+    fn a_column_given_twice_is_refused() {
+        let o = DelimitedOptions {
+            item: 0.into(),
+            ..Default::default()
+        };
+        let e = o.validate().unwrap_err().to_string();
+        assert!(e.contains("user column") && e.contains("item column"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "h.csv", b"user,item,rating\n1,2,3\n");
+        let o = DelimitedOptions {
+            item: "user".into(),
+            user: 0.into(),
+            ..Default::default()
+        };
+        let e = load_delimited(&p, &o).unwrap_err().to_string();
+        assert!(e.contains("h.csv:1") && e.contains("both position 0"), "{e}");
+    }
+
+    #[test]
     fn bad_input_names_file_line_and_expectation() {
         let dir = tempfile::tempdir().unwrap();
         let o = DelimitedOptions::uirt("::", false);
@@ -438,7 +877,7 @@ mod tests {
             .to_string();
         assert!(e.contains("g.csv:2: the line is not valid UTF-8"), "{e}");
         let bad = DelimitedOptions {
-            has_header: false,
+            header: Header::No,
             user: "user".into(),
             ..Default::default()
         };
@@ -455,7 +894,7 @@ mod tests {
         let gz = enc.finish().unwrap();
         let p = write(dir.path(), "ok.csv.gz", &gz);
         let o = DelimitedOptions {
-            has_header: false,
+            header: Header::No,
             ..Default::default()
         };
         let d = load_delimited(&p, &o).unwrap();

@@ -27,6 +27,28 @@ pub enum DataError {
         /// What was expected and what was found.
         message: String,
     },
+    /// A row of a columnar file (Parquet) does not have the expected form.
+    #[error("{path}: row {row}: {message}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based row number in the file.
+        row: usize,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// A whole file does not have the expected form (not Parquet, a column missing).
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// Options or data that contradict each other (one column for two roles, a repeated
+    /// pair under `Duplicates::Error`); the message names the columns, or the file and lines.
+    #[error("{0}")]
+    Input(String),
     /// A file holds no interaction at all.
     #[error("{path}: the file holds no interaction")]
     Empty {

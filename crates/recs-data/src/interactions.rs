@@ -288,6 +288,29 @@ impl Interactions {
         c
     }
 
+    /// Row indices ordered by (user, item, row): the rows of one (user, item) pair are
+    /// adjacent, in row order. A counting sort by user, then a stable sort of each user's
+    /// rows by item: O(n log d) for users of d rows, 8 bytes a row of scratch.
+    pub(crate) fn rows_by_pair(&self) -> Vec<usize> {
+        let mut start = vec![0usize; self.n_users() + 1];
+        for &u in &self.users {
+            start[u as usize + 1] += 1;
+        }
+        for k in 0..self.n_users() {
+            start[k + 1] += start[k];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0usize; self.len()];
+        for (r, &u) in self.users.iter().enumerate() {
+            order[next[u as usize]] = r;
+            next[u as usize] += 1;
+        }
+        for w in start.windows(2) {
+            order[w[0]..w[1]].sort_by_key(|&r| self.items[r]);
+        }
+        order
+    }
+
     /// Keeps the rows for which `keep(row)` is true.
     pub fn filter(&self, keep: impl Fn(usize) -> bool) -> Interactions {
         let rows: Vec<usize> = (0..self.len()).filter(|&r| keep(r)).collect();

@@ -4,7 +4,10 @@
 //! - [`Interactions`]: columnar rows (12 bytes each, 8 more with timestamps) over shared
 //!   [`IdMap`]s.
 //! - Loaders: [`movielens`] (100k, 1M, 10M, 20M, latest-small), [`goodreads`] (JSON lines,
-//!   gzip), and the generic [`load_delimited`] (any delimiter, columns by name or position).
+//!   gzip), the generic [`load_delimited`] (the `csv` crate: any delimiter, RFC 4180
+//!   quoting, BOM dropped, header detected, columns by name or position), [`load_parquet`],
+//!   and [`load_file`] (either, by file name, with repeated pairs resolved by a
+//!   [`Duplicates`] policy and a [`LoadReport`] of what was found).
 //! - [`transform`]: binarize, minimum counts and k-core, de-duplication.
 //! - [`split`]: random, stratified, temporal, leave-one-out, and the held-out-users split of
 //!   Mult-VAE.
@@ -35,8 +38,10 @@
 //! ```
 #![deny(missing_docs)]
 
+mod columnar;
 pub mod delimited;
 mod error;
+mod file;
 pub mod goodreads;
 mod interactions;
 pub mod movielens;
@@ -45,7 +50,10 @@ pub mod split;
 pub mod synthetic;
 pub mod transform;
 
-pub use delimited::{Column, DelimitedOptions, load_delimited};
+pub use columnar::load_parquet;
+pub use delimited::{Column, DelimitedOptions, Header, load_delimited};
+pub use file::{FileFormat, LoadReport, load_file};
+pub use transform::Duplicates;
 pub use error::DataError;
 pub use interactions::{IdMap, Interactions, InteractionsBuilder};
 pub use registry::load_dataset;

@@ -1,5 +1,10 @@
 //! Seeded, deterministic train / test splits. Both parts keep the full id maps, so their
 //! matrices have the same shape; a split is a partition of the rows.
+//!
+//! A (user, item) pair that the data repeats is never split: when any of its rows is drawn
+//! for training, all of them train (so the test part never asks for a pair the model was
+//! trained on). Data without repeats (what [`crate::load_file`] gives) is split exactly as
+//! the rule of each function says.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -28,7 +33,29 @@ fn check_ratio(name: &'static str, ratio: f64) -> Result<(), DataError> {
     }
 }
 
-fn from_mask(data: &Interactions, in_train: &[bool]) -> Split {
+/// Moves every row of a repeated (user, item) pair to training when any of them trains.
+fn keep_pairs_together(data: &Interactions, in_train: &mut [bool]) {
+    let order = data.rows_by_pair();
+    let (us, is) = (data.users(), data.items());
+    let mut k = 0;
+    while k < order.len() {
+        let mut end = k + 1;
+        while end < order.len() && us[order[end]] == us[order[k]] && is[order[end]] == is[order[k]]
+        {
+            end += 1;
+        }
+        let run = &order[k..end];
+        if run.len() > 1 && run.iter().any(|&r| in_train[r]) {
+            for &r in run {
+                in_train[r] = true;
+            }
+        }
+        k = end;
+    }
+}
+
+fn from_mask(data: &Interactions, in_train: &mut [bool]) -> Split {
+    keep_pairs_together(data, in_train);
     let (mut tr, mut te) = (Vec::new(), Vec::new());
     for (r, &t) in in_train.iter().enumerate() {
         if t { tr.push(r) } else { te.push(r) }
@@ -52,7 +79,7 @@ pub fn random(data: &Interactions, train_ratio: f64, seed: u64) -> Result<Split,
     for &r in &order[..n_train] {
         mask[r] = true;
     }
-    Ok(from_mask(data, &mask))
+    Ok(from_mask(data, &mut mask))
 }
 
 fn rows_by_user(data: &Interactions) -> Vec<Vec<usize>> {
@@ -80,7 +107,7 @@ pub fn stratified(data: &Interactions, train_ratio: f64, seed: u64) -> Result<Sp
             mask[r] = true;
         }
     }
-    Ok(from_mask(data, &mask))
+    Ok(from_mask(data, &mut mask))
 }
 
 /// Temporal split: per user, the last `round(test_fraction · n_u)` rows by (timestamp, row
@@ -100,7 +127,7 @@ pub fn temporal(data: &Interactions, test_fraction: f64) -> Result<Split, DataEr
             mask[r] = false;
         }
     }
-    Ok(from_mask(data, &mask))
+    Ok(from_mask(data, &mut mask))
 }
 
 /// Leave-one-out: per user with at least two rows, one row goes to test — the latest by
@@ -121,7 +148,7 @@ pub fn leave_one_out(data: &Interactions, seed: u64) -> Result<Split, DataError>
         };
         mask[out] = false;
     }
-    Ok(from_mask(data, &mask))
+    Ok(from_mask(data, &mut mask))
 }
 
 /// Held-out-users split for autoencoder recommenders (Mult-VAE, Liang et al. 2018): whole
@@ -416,6 +443,31 @@ mod tests {
             let mut has = vec![false; d.n_users()];
             for &u in st.train.users() { has[u as usize] = true; }
             prop_assert!(has.iter().all(|&h| h));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_repeated_pair_is_never_in_both_parts(rows in proptest::collection::vec((0u8..4, 0u8..4), 1..80), seed in 0u64..50) {
+            let d = data(&rows);
+            for s in [random(&d, 0.5, seed).unwrap(), stratified(&d, 0.5, seed).unwrap(), temporal(&d, 0.5).unwrap(), leave_one_out(&d, seed).unwrap()] {
+                let train: std::collections::HashSet<(u32, u32)> = s.train.users().iter().copied().zip(s.train.items().iter().copied()).collect();
+                for (u, i) in s.test.users().iter().zip(s.test.items()) {
+                    prop_assert!(!train.contains(&(*u, *i)), "pair ({}, {}) in both parts", u, i);
+                }
+                prop_assert_eq!(s.train.len() + s.test.len(), d.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_pair_trains_when_one_row_is_drawn_for_training() {
+        // 0-a three times: whichever row the split draws for training, all three train.
+        let d = data(&[(0, 1), (0, 1), (0, 1), (0, 2), (1, 1), (1, 2)]);
+        for seed in 0..20 {
+            let s = random(&d, 0.5, seed).unwrap();
+            let in_test = s.test.users().iter().zip(s.test.items()).filter(|(u, i)| (**u, **i) == (0, 0)).count();
+            assert!(in_test == 0 || in_test == 3, "seed {seed}: {in_test}");
         }
     }
 

@@ -105,6 +105,171 @@ pub fn dedup(data: &Interactions, policy: Dedup) -> Result<Interactions, DataErr
     Ok(out)
 }
 
+/// What to do with repeated (user, item) pairs when loading a file (the CLI's
+/// `--duplicates`). The default is [`Duplicates::Last`]: a later row is a re-rating, as in
+/// a log, and it is what the training matrix kept before the policy existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Duplicates {
+    /// One row per pair with the sum of the pair's values (counts of events).
+    Sum,
+    /// One row per pair with the value and timestamp of its last row.
+    #[default]
+    Last,
+    /// One row per pair: its first row.
+    First,
+    /// A repeated pair is an error naming the two lines.
+    Error,
+}
+
+impl Duplicates {
+    /// The name the CLI uses: `sum`, `last`, `first` or `error`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Duplicates::Sum => "sum",
+            Duplicates::Last => "last",
+            Duplicates::First => "first",
+            Duplicates::Error => "error",
+        }
+    }
+
+    /// Parses `sum`, `last`, `first` or `error`.
+    pub fn parse(s: &str) -> Result<Self, DataError> {
+        Ok(match s {
+            "sum" => Duplicates::Sum,
+            "last" => Duplicates::Last,
+            "first" => Duplicates::First,
+            "error" => Duplicates::Error,
+            _ => {
+                return Err(DataError::Param {
+                    name: "duplicates",
+                    value: s.to_string(),
+                    allowed: "sum, last, first or error",
+                });
+            }
+        })
+    }
+}
+
+/// Repeated (user, item) pairs found in some interactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DuplicateReport {
+    /// Pairs that appear on more than one row.
+    pub pairs: usize,
+    /// Rows beyond the first of each such pair (what resolving them removes).
+    pub extra_rows: usize,
+    /// The first repeated pair met in row order: (its first row, the repeat), 0-based.
+    pub example: Option<(usize, usize)>,
+}
+
+/// Counts repeated (user, item) pairs without hashing: O(n log d), no allocation per pair.
+pub fn find_duplicates(data: &Interactions) -> DuplicateReport {
+    let order = data.rows_by_pair();
+    let (us, is) = (data.users(), data.items());
+    let mut rep = DuplicateReport::default();
+    let mut k = 0;
+    while k < order.len() {
+        let mut end = k + 1;
+        while end < order.len() && us[order[end]] == us[order[k]] && is[order[end]] == is[order[k]]
+        {
+            end += 1;
+        }
+        if end - k > 1 {
+            rep.pairs += 1;
+            rep.extra_rows += end - k - 1;
+            let here = (order[k], order[k + 1]);
+            if rep.example.is_none_or(|(_, r)| here.1 < r) {
+                rep.example = Some(here);
+            }
+        }
+        k = end;
+    }
+    rep
+}
+
+/// Resolves repeated (user, item) pairs by `policy` ([`Duplicates::Error`] refuses them,
+/// naming the rows; [`crate::load_file`] names the lines instead). Data without repeats is
+/// returned as it is.
+pub fn resolve_duplicates(
+    data: Interactions,
+    policy: Duplicates,
+) -> Result<(Interactions, DuplicateReport), DataError> {
+    let rep = find_duplicates(&data);
+    if rep.pairs == 0 {
+        return Ok((data, rep));
+    }
+    let out = match policy {
+        Duplicates::Error => {
+            let (a, b) = rep.example.expect("a repeated pair has an example");
+            return Err(DataError::Param {
+                name: "duplicates",
+                value: format!(
+                    "error (rows {} and {} are both user '{}', item '{}')",
+                    a + 1,
+                    b + 1,
+                    data.user_map().external(data.users()[a]),
+                    data.item_map().external(data.items()[a]),
+                ),
+                allowed: "no repeated (user, item) pair; choose sum, last or first to resolve them",
+            });
+        }
+        Duplicates::Sum => dedup(&data, Dedup::Sum)?,
+        Duplicates::Last => dedup(&data, Dedup::Last)?,
+        Duplicates::First => dedup(&data, Dedup::First)?,
+    };
+    Ok((out, rep))
+}
+
+/// Values far outside the data's range: more than [`OUTLIER_FACTOR`] times the median of
+/// the non-zero absolute values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outliers {
+    /// How many rows.
+    pub count: usize,
+    /// The first such row (0-based).
+    pub first_row: usize,
+    /// Its value.
+    pub first_value: f32,
+    /// The median of the non-zero absolute values.
+    pub median_abs: f32,
+}
+
+/// A value more than this many times the median non-zero absolute value is an outlier.
+pub const OUTLIER_FACTOR: f32 = 1e6;
+
+/// Rows whose absolute value exceeds [`OUTLIER_FACTOR`] × the median non-zero absolute
+/// value, if any. Such rows are kept (they are the user's data); a front-end warns.
+pub fn find_outliers(data: &Interactions) -> Option<Outliers> {
+    let mut abs: Vec<f32> = data
+        .values()
+        .iter()
+        .map(|v| v.abs())
+        .filter(|&v| v > 0.0)
+        .collect();
+    if abs.is_empty() {
+        return None;
+    }
+    let mid = abs.len() / 2;
+    let (_, &mut median, _) = abs.select_nth_unstable_by(mid, f32::total_cmp);
+    let limit = median * OUTLIER_FACTOR;
+    let mut out: Option<Outliers> = None;
+    for (r, &v) in data.values().iter().enumerate() {
+        if v.abs() > limit {
+            match &mut out {
+                Some(o) => o.count += 1,
+                None => {
+                    out = Some(Outliers {
+                        count: 1,
+                        first_row: r,
+                        first_value: v,
+                        median_abs: median,
+                    })
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +305,42 @@ mod tests {
             dedup(&d, Dedup::Last).unwrap().timestamps(),
             Some(&[3, 1][..])
         );
+    }
+
+    #[test]
+    fn duplicates_are_found_resolved_or_refused() {
+        let d = data(&[(0, 0, 1.0), (1, 0, 2.0), (0, 0, 3.0), (0, 0, 2.0), (1, 1, 1.0)]);
+        let rep = find_duplicates(&d);
+        assert_eq!(rep, DuplicateReport { pairs: 1, extra_rows: 2, example: Some((0, 2)) });
+        let v = |p| resolve_duplicates(d.clone(), p).unwrap().0.values().to_vec();
+        assert_eq!(v(Duplicates::Sum), [6.0, 2.0, 1.0]);
+        assert_eq!(v(Duplicates::Last), [2.0, 2.0, 1.0]);
+        assert_eq!(v(Duplicates::First), [1.0, 2.0, 1.0]);
+        let e = resolve_duplicates(d, Duplicates::Error).unwrap_err().to_string();
+        assert!(e.contains("rows 1 and 3") && e.contains("sum, last or first"), "{e}");
+        let clean = data(&[(0, 0, 1.0), (0, 1, 1.0)]);
+        assert_eq!(find_duplicates(&clean).pairs, 0);
+        assert_eq!(Duplicates::parse("last").unwrap(), Duplicates::default());
+        assert!(Duplicates::parse("max").is_err());
+    }
+
+    #[test]
+    fn outliers_are_reported_against_the_median() {
+        let d = data(&[
+            (0, 0, 4.0),
+            (0, 1, 3.0),
+            (1, 0, 0.0),
+            (1, 1, 5.0),
+            (2, 2, 4.0),
+            (2, 0, 5.0e7),
+            (3, 0, -1e9),
+        ]);
+        let o = find_outliers(&d).unwrap();
+        assert_eq!((o.count, o.first_row, o.first_value), (2, 5, 5.0e7));
+        assert_eq!(o.median_abs, 5.0);
+        let d = data(&[(0, 0, 4.0), (0, 1, 3.0), (1, 0, 5.0), (1, 1, 5.0e7), (2, 2, 1.0)]);
+        assert_eq!(find_outliers(&d).unwrap().count, 1);
+        assert!(find_outliers(&data(&[(0, 0, 0.0)])).is_none());
     }
 
     #[test]

@@ -1,0 +1,287 @@
+//! Parquet input: interactions from a `.parquet` file (what LensKit and Spark users keep
+//! them in), read with the `parquet` crate's arrow reader one record batch at a time (row
+//! group by row group, only the columns asked for), into the same [`Interactions`] as a
+//! delimited file: 12 bytes an interaction (20 with timestamps) plus the id maps.
+//!
+//! Columns are chosen by name or by 0-based position among the file's top-level columns.
+//! - user and item ids: any integer type, strings (UTF-8, large, view, dictionary-encoded),
+//!   or binary holding UTF-8; integers become their decimal text, so a Parquet file and a
+//!   CSV of the same data give the same ids;
+//! - rating: any integer, float or decimal type, finite;
+//! - timestamp: an integer, or an arrow timestamp (converted to whole seconds).
+//!
+//! A null in a used column, a value of another type, and a file that is not Parquet are
+//! errors naming the file and the row (1-based, in file order).
+
+use std::fs::File;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::delimited::{Column, DelimitedOptions, Row};
+use crate::{DataError, Interactions};
+
+/// Rows per record batch: large enough to amortise the per-batch work, small enough that a
+/// batch of string ids stays a few MB.
+const BATCH_ROWS: usize = 64 * 1024;
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        message: format!("not a readable Parquet file: {e}"),
+    }
+}
+
+fn row_error(path: &Path, row: usize, message: String) -> DataError {
+    DataError::Row {
+        path: path.to_path_buf(),
+        row,
+        message,
+    }
+}
+
+/// The ids column as UTF-8 strings.
+fn ids(path: &Path, a: &ArrayRef, what: &str, first_row: usize) -> Result<ArrayRef, DataError> {
+    let ok = matches!(
+        a.data_type(),
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Dictionary(_, _)
+    );
+    if !ok {
+        return Err(row_error(
+            path,
+            first_row,
+            format!(
+                "the {what} column holds {} values (expected integers or strings)",
+                a.data_type()
+            ),
+        ));
+    }
+    let out = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
+        row_error(
+            path,
+            first_row,
+            format!("the {what} column cannot be read as ids: {e}"),
+        )
+    })?;
+    no_nulls(path, &out, a, what, first_row)?;
+    Ok(out)
+}
+
+/// Refuses nulls (in the original column, or where a cast failed).
+fn no_nulls(
+    path: &Path,
+    cast: &ArrayRef,
+    orig: &ArrayRef,
+    what: &str,
+    first_row: usize,
+) -> Result<(), DataError> {
+    if cast.null_count() == 0 {
+        return Ok(());
+    }
+    let k = (0..cast.len()).find(|&k| cast.is_null(k)).unwrap_or(0);
+    let why = if orig.is_null(k) {
+        "is empty (null)".to_string()
+    } else {
+        format!("cannot be read as a {what}")
+    };
+    Err(row_error(
+        path,
+        first_row + k,
+        format!("the {what} value {why}"),
+    ))
+}
+
+fn ratings(path: &Path, a: &ArrayRef, first_row: usize) -> Result<ArrayRef, DataError> {
+    let ok = a.data_type().is_numeric();
+    if !ok {
+        return Err(row_error(
+            path,
+            first_row,
+            format!(
+                "the rating column holds {} values (expected numbers)",
+                a.data_type()
+            ),
+        ));
+    }
+    let out = arrow_cast::cast(a, &DataType::Float32)
+        .map_err(|e| row_error(path, first_row, format!("the rating column: {e}")))?;
+    no_nulls(path, &out, a, "rating", first_row)?;
+    Ok(out)
+}
+
+fn timestamps(path: &Path, a: &ArrayRef, first_row: usize) -> Result<ArrayRef, DataError> {
+    let a: ArrayRef = match a.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => Arc::clone(a),
+        DataType::Timestamp(_, _) => {
+            arrow_cast::cast(a, &DataType::Timestamp(TimeUnit::Second, None))
+                .map_err(|e| row_error(path, first_row, format!("the timestamp column: {e}")))?
+        }
+        t if t.is_integer() => Arc::clone(a),
+        t => {
+            return Err(row_error(
+                path,
+                first_row,
+                format!("the timestamp column holds {t} values (expected integers or timestamps)"),
+            ));
+        }
+    };
+    let out = arrow_cast::cast(&a, &DataType::Int64)
+        .map_err(|e| row_error(path, first_row, format!("the timestamp column: {e}")))?;
+    no_nulls(path, &out, &a, "timestamp", first_row)?;
+    Ok(out)
+}
+
+/// Calls `f` on every row of a Parquet file in file order until it breaks. `line` of each
+/// [`Row`] is its 1-based row number.
+pub(crate) fn scan_parquet(
+    path: &Path,
+    opts: &DelimitedOptions,
+    f: &mut dyn FnMut(Row<'_>) -> Result<ControlFlow<()>, DataError>,
+) -> Result<(), DataError> {
+    // Only the columns matter here: the delimiter, header and comment options do not apply.
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(DataError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::IsADirectory, "a directory, not a file"),
+        ));
+    }
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    let schema = Arc::clone(builder.schema());
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let resolve = |c: &Column, what: &str| -> Result<usize, DataError> {
+        let k = match c {
+            Column::Index(i) => Some(*i).filter(|&i| i < names.len()),
+            Column::Name(n) => names.iter().position(|f| f == n),
+        };
+        k.ok_or_else(|| DataError::Format {
+            path: path.to_path_buf(),
+            message: format!("no {what} column {c} (columns: {})", names.join(", ")),
+        })
+    };
+    let roles = opts.roles();
+    let mut pos = Vec::with_capacity(roles.len());
+    for (what, c) in &roles {
+        let k = resolve(c, what)?;
+        if let Some(j) = pos.iter().position(|&p| p == k) {
+            let other = roles[j].0;
+            return Err(DataError::Input(format!(
+                "{}: the {other} column and the {what} column are both column {k} ('{}'); give each column once",
+                path.display(),
+                names[k]
+            )));
+        }
+        pos.push(k);
+    }
+    let mut projected: Vec<usize> = pos.clone();
+    projected.sort_unstable();
+    // Where each role's column lands in a projected batch (columns keep file order).
+    let at: Vec<usize> = pos
+        .iter()
+        .map(|p| projected.binary_search(p).expect("projected"))
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), projected.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| corrupt(path, e))?;
+    let has_rating = opts.rating.is_some();
+    let has_ts = opts.timestamp.is_some();
+    let mut first_row = 1usize;
+    for batch in reader {
+        let batch: RecordBatch = batch.map_err(|e| {
+            row_error(
+                path,
+                first_row,
+                format!("the data is corrupt or cannot be decoded: {e}"),
+            )
+        })?;
+        let users = ids(path, batch.column(at[0]), "user", first_row)?;
+        let items = ids(path, batch.column(at[1]), "item", first_row)?;
+        let mut k = 2;
+        let rs = if has_rating {
+            k += 1;
+            Some(ratings(path, batch.column(at[k - 1]), first_row)?)
+        } else {
+            None
+        };
+        let ts = if has_ts {
+            Some(timestamps(path, batch.column(at[k]), first_row)?)
+        } else {
+            None
+        };
+        let (users, items) = (users.as_string::<i32>(), items.as_string::<i32>());
+        let rs = rs.as_ref().map(|a| a.as_primitive::<Float32Type>());
+        let ts = ts.as_ref().map(|a| a.as_primitive::<Int64Type>());
+        for r in 0..batch.num_rows() {
+            let line = first_row + r;
+            let rating = rs.map_or(1.0, |a| a.value(r));
+            if !rating.is_finite() {
+                return Err(row_error(
+                    path,
+                    line,
+                    format!("rating {rating} is not finite (expected a finite number)"),
+                ));
+            }
+            let (user, item) = (users.value(r), items.value(r));
+            if user.is_empty() || item.is_empty() {
+                return Err(row_error(
+                    path,
+                    line,
+                    "expected a user id and an item id, found an empty string".into(),
+                ));
+            }
+            let row = Row {
+                line,
+                user,
+                item,
+                rating,
+                timestamp: ts.map(|a| a.value(r)),
+            };
+            if f(row)?.is_break() {
+                return Ok(());
+            }
+        }
+        first_row += batch.num_rows();
+    }
+    Ok(())
+}
+
+/// Loads interactions from a Parquet file, the columns chosen by `opts` (by name or
+/// position; its delimiter, header and comment settings do not apply). All rows are kept,
+/// repeated pairs too.
+pub fn load_parquet(path: &Path, opts: &DelimitedOptions) -> Result<Interactions, DataError> {
+    let mut b = Interactions::builder();
+    scan_parquet(path, opts, &mut |r| {
+        b.push(r.user, r.item, r.rating, r.timestamp);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if b.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(b.build())
+}

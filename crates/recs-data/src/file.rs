@@ -1,0 +1,132 @@
+//! One entry point for a user's interactions file, delimited or Parquet: the rows, their
+//! repeated (user, item) pairs resolved by a [`Duplicates`] policy, and a report of what was
+//! found (repeats, values far outside the data's range) for a front-end to print.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use crate::delimited::{self, DelimitedOptions};
+use crate::transform::{self, DuplicateReport, Duplicates, Outliers};
+use crate::{DataError, Interactions, columnar};
+
+/// The kind of an interactions file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Delimited text (CSV, TSV, `::`, …), `.gz` allowed.
+    Delimited,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl FileFormat {
+    /// By the file name: `.parquet`, `.parq` or `.pq` is Parquet, anything else delimited.
+    pub fn of_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if ["parquet", "parq", "pq"].contains(&e.to_ascii_lowercase().as_str()) => {
+                FileFormat::Parquet
+            }
+            _ => FileFormat::Delimited,
+        }
+    }
+}
+
+/// What [`load_file`] found besides the rows.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// Rows read from the file (before repeated pairs were resolved).
+    pub rows_read: usize,
+    /// Repeated (user, item) pairs (resolved by the policy).
+    pub duplicates: DuplicateReport,
+    /// Where the first repeat is, e.g. `ratings.csv:12` (repeating `ratings.csv:3`).
+    pub duplicate_at: Option<(String, String)>,
+    /// Values more than [`transform::OUTLIER_FACTOR`] times the median absolute value; they
+    /// are kept (trained on as they are).
+    pub outliers: Option<Outliers>,
+    /// Where the first such value is.
+    pub outlier_at: Option<String>,
+}
+
+fn scan(
+    path: &Path,
+    format: FileFormat,
+    opts: &DelimitedOptions,
+    f: &mut dyn FnMut(delimited::Row<'_>) -> Result<ControlFlow<()>, DataError>,
+) -> Result<(), DataError> {
+    match format {
+        FileFormat::Delimited => delimited::scan(path, opts, f),
+        FileFormat::Parquet => columnar::scan_parquet(path, opts, f),
+    }
+}
+
+/// `path:line` of data row `row` (0-based) for a delimited file, `path: row N` for Parquet.
+fn locate(path: &Path, format: FileFormat, opts: &DelimitedOptions, row: usize) -> String {
+    match format {
+        FileFormat::Delimited => match delimited::line_of_row(path, opts, row) {
+            Some(l) => format!("{}:{l}", path.display()),
+            None => format!("{}: row {}", path.display(), row + 1),
+        },
+        FileFormat::Parquet => format!("{}: row {}", path.display(), row + 1),
+    }
+}
+
+/// Loads `path` (its format from `format`, else from its name, see
+/// [`FileFormat::of_path`]) and resolves repeated (user, item) pairs by `duplicates`:
+/// [`Duplicates::Error`] refuses the file naming the two lines. Values far outside the
+/// data's range are kept and reported.
+pub fn load_file(
+    path: &Path,
+    format: Option<FileFormat>,
+    opts: &DelimitedOptions,
+    duplicates: Duplicates,
+) -> Result<(Interactions, LoadReport), DataError> {
+    opts.validate()?;
+    let format = format.unwrap_or_else(|| FileFormat::of_path(path));
+    let mut b = Interactions::builder();
+    scan(path, format, opts, &mut |r| {
+        b.push(r.user, r.item, r.rating, r.timestamp);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if b.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let data = b.build();
+    let mut report = LoadReport {
+        rows_read: data.len(),
+        ..Default::default()
+    };
+    let found = transform::find_duplicates(&data);
+    if let Some((a, b)) = found.example {
+        let (first, again) = (
+            locate(path, format, opts, a),
+            locate(path, format, opts, b),
+        );
+        if duplicates == Duplicates::Error {
+            let user = data.user_map().external(data.users()[a]);
+            let item = data.item_map().external(data.items()[a]);
+            return Err(DataError::Input(format!(
+                "{again}: user '{user}' and item '{item}' repeat {first} ({} repeated pairs in all); --duplicates error refuses them, choose sum, last or first",
+                found.pairs
+            )));
+        }
+        report.duplicate_at = Some((again, first));
+    }
+    let (data, dups) = transform::resolve_duplicates(data, duplicates)?;
+    report.duplicates = dups;
+    report.outliers = transform::find_outliers(&data);
+    if let Some(o) = &report.outliers {
+        // Resolving pairs keeps each pair at its first row, so row order is file order;
+        // locate the value by counting rows of the resolved data when there were repeats.
+        let raw_row = if dups.pairs == 0 {
+            Some(o.first_row)
+        } else {
+            None
+        };
+        report.outlier_at = Some(match raw_row {
+            Some(r) => locate(path, format, opts, r),
+            None => format!("{}", path.display()),
+        });
+    }
+    Ok((data, report))
+}
