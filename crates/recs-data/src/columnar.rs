@@ -12,9 +12,16 @@
 //!
 //! A null in a used column, a value of another type, and a file that is not Parquet are
 //! errors naming the file and the row (1-based, in file order).
+//!
+//! The `parquet` crate can panic on malformed metadata or pages (index out of bounds in its
+//! Thrift decoder, found by `tests/fuzz_readers.rs`). Its calls are therefore made under
+//! `catch_unwind`, with the panic message kept out of standard error for that thread only,
+//! and a panic becomes an error naming the file: a damaged file never ends the process.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,6 +38,37 @@ use crate::{DataError, Interactions};
 /// Rows per record batch: large enough to amortise the per-batch work, small enough that a
 /// batch of string ids stays a few MB.
 const BATCH_ROWS: usize = 64 * 1024;
+
+thread_local! {
+    /// Set while this thread runs a `parquet` crate call whose panics become errors.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a call into the `parquet` crate); a panic in it becomes `Err(message)`, and is
+/// not printed. Other threads' panics print as before: the hook installed once wraps the
+/// previous one and stays silent only on a thread inside this function.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let out = std::panic::catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    out.map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        format!("the Parquet reader failed on malformed data ({msg})")
+    })
+}
 
 fn corrupt(path: &Path, e: impl std::fmt::Display) -> DataError {
     DataError::Format {
@@ -167,7 +205,9 @@ pub(crate) fn scan_parquet(
             std::io::Error::new(std::io::ErrorKind::IsADirectory, "a directory, not a file"),
         ));
     }
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file))
+        .map_err(|e| corrupt(path, e))?
+        .map_err(|e| corrupt(path, e))?;
     let schema = Arc::clone(builder.schema());
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let resolve = |c: &Column, what: &str| -> Result<usize, DataError> {
@@ -202,15 +242,20 @@ pub(crate) fn scan_parquet(
         .map(|p| projected.binary_search(p).expect("projected"))
         .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), projected.iter().copied());
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| corrupt(path, e))?;
+    let mut reader = guarded(|| {
+        builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+    })
+    .map_err(|e| corrupt(path, e))?
+    .map_err(|e| corrupt(path, e))?;
     let has_rating = opts.rating.is_some();
     let has_ts = opts.timestamp.is_some();
     let mut first_row = 1usize;
-    for batch in reader {
+    loop {
+        let next = guarded(|| reader.next()).map_err(|e| row_error(path, first_row, e))?;
+        let Some(batch) = next else { break };
         let batch: RecordBatch = batch.map_err(|e| {
             row_error(
                 path,

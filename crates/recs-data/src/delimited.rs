@@ -252,11 +252,9 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// line, anything else an I/O error naming the file.
 fn io_error(path: &Path, line: usize, e: std::io::Error) -> DataError {
     match e.kind() {
-        std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => DataError::parse(
-            path,
-            line,
-            format!("the data is corrupt or truncated: {e}"),
-        ),
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
+            DataError::parse(path, line, format!("the data is corrupt or truncated: {e}"))
+        }
         std::io::ErrorKind::UnexpectedEof => {
             DataError::parse(path, line, "the compressed data ends early (truncated)")
         }
@@ -499,7 +497,12 @@ fn resolve_all<R: Records>(
         .as_ref()
         .map(|c| resolve(c, "timestamp"))
         .transpose()?;
-    let roles = [("user", Some(u)), ("item", Some(i)), ("rating", r), ("timestamp", t)];
+    let roles = [
+        ("user", Some(u)),
+        ("item", Some(i)),
+        ("rating", r),
+        ("timestamp", t),
+    ];
     for (a, (ra, pa)) in roles.iter().enumerate() {
         for (rb, pb) in &roles[a + 1..] {
             if let (Some(x), Some(y)) = (pa, pb) {
@@ -785,7 +788,10 @@ mod tests {
         let e = load_delimited(&p, &DelimitedOptions::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("open.csv:2") && e.contains("expected 3 fields"), "{e}");
+        assert!(
+            e.contains("open.csv:2") && e.contains("expected 3 fields"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -806,13 +812,21 @@ mod tests {
             header: Header::Yes,
             ..auto.clone()
         };
-        assert_eq!(load_delimited(&write(dir.path(), "d.csv", b"1,2,3\n4,5,6\n"), &yes).unwrap().len(), 1);
+        assert_eq!(
+            load_delimited(&write(dir.path(), "d.csv", b"1,2,3\n4,5,6\n"), &yes)
+                .unwrap()
+                .len(),
+            1
+        );
         let no = DelimitedOptions {
             header: Header::No,
             ..auto
         };
         let e = load_delimited(&p, &no).unwrap_err().to_string();
-        assert!(e.contains("c.csv:1") && e.contains("'rating' is not a number"), "{e}");
+        assert!(
+            e.contains("c.csv:1") && e.contains("'rating' is not a number"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -822,7 +836,10 @@ mod tests {
             ..Default::default()
         };
         let e = o.validate().unwrap_err().to_string();
-        assert!(e.contains("user column") && e.contains("item column"), "{e}");
+        assert!(
+            e.contains("user column") && e.contains("item column"),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "h.csv", b"user,item,rating\n1,2,3\n");
         let o = DelimitedOptions {
@@ -831,7 +848,10 @@ mod tests {
             ..Default::default()
         };
         let e = load_delimited(&p, &o).unwrap_err().to_string();
-        assert!(e.contains("h.csv:1") && e.contains("both position 0"), "{e}");
+        assert!(
+            e.contains("h.csv:1") && e.contains("both position 0"),
+            "{e}"
+        );
     }
 
     #[test]

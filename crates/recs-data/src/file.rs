@@ -98,10 +98,7 @@ pub fn load_file(
     };
     let found = transform::find_duplicates(&data);
     if let Some((a, b)) = found.example {
-        let (first, again) = (
-            locate(path, format, opts, a),
-            locate(path, format, opts, b),
-        );
+        let (first, again) = (locate(path, format, opts, a), locate(path, format, opts, b));
         if duplicates == Duplicates::Error {
             let user = data.user_map().external(data.users()[a]);
             let item = data.item_map().external(data.items()[a]);
@@ -112,21 +109,12 @@ pub fn load_file(
         }
         report.duplicate_at = Some((again, first));
     }
-    let (data, dups) = transform::resolve_duplicates(data, duplicates)?;
-    report.duplicates = dups;
+    // Outliers are looked for in the rows as read, so the first one's line is known.
     report.outliers = transform::find_outliers(&data);
     if let Some(o) = &report.outliers {
-        // Resolving pairs keeps each pair at its first row, so row order is file order;
-        // locate the value by counting rows of the resolved data when there were repeats.
-        let raw_row = if dups.pairs == 0 {
-            Some(o.first_row)
-        } else {
-            None
-        };
-        report.outlier_at = Some(match raw_row {
-            Some(r) => locate(path, format, opts, r),
-            None => format!("{}", path.display()),
-        });
+        report.outlier_at = Some(locate(path, format, opts, o.first_row));
     }
+    let (data, dups) = transform::resolve_duplicates(data, duplicates)?;
+    report.duplicates = dups;
     Ok((data, report))
 }

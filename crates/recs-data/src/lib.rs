@@ -52,8 +52,8 @@ pub mod transform;
 
 pub use columnar::load_parquet;
 pub use delimited::{Column, DelimitedOptions, Header, load_delimited};
-pub use file::{FileFormat, LoadReport, load_file};
-pub use transform::Duplicates;
 pub use error::DataError;
+pub use file::{FileFormat, LoadReport, load_file};
 pub use interactions::{IdMap, Interactions, InteractionsBuilder};
 pub use registry::load_dataset;
+pub use transform::Duplicates;

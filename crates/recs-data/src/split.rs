@@ -466,7 +466,13 @@ mod tests {
         let d = data(&[(0, 1), (0, 1), (0, 1), (0, 2), (1, 1), (1, 2)]);
         for seed in 0..20 {
             let s = random(&d, 0.5, seed).unwrap();
-            let in_test = s.test.users().iter().zip(s.test.items()).filter(|(u, i)| (**u, **i) == (0, 0)).count();
+            let in_test = s
+                .test
+                .users()
+                .iter()
+                .zip(s.test.items())
+                .filter(|(u, i)| (**u, **i) == (0, 0))
+                .count();
             assert!(in_test == 0 || in_test == 3, "seed {seed}: {in_test}");
         }
     }

@@ -309,15 +309,39 @@ mod tests {
 
     #[test]
     fn duplicates_are_found_resolved_or_refused() {
-        let d = data(&[(0, 0, 1.0), (1, 0, 2.0), (0, 0, 3.0), (0, 0, 2.0), (1, 1, 1.0)]);
+        let d = data(&[
+            (0, 0, 1.0),
+            (1, 0, 2.0),
+            (0, 0, 3.0),
+            (0, 0, 2.0),
+            (1, 1, 1.0),
+        ]);
         let rep = find_duplicates(&d);
-        assert_eq!(rep, DuplicateReport { pairs: 1, extra_rows: 2, example: Some((0, 2)) });
-        let v = |p| resolve_duplicates(d.clone(), p).unwrap().0.values().to_vec();
+        assert_eq!(
+            rep,
+            DuplicateReport {
+                pairs: 1,
+                extra_rows: 2,
+                example: Some((0, 2))
+            }
+        );
+        let v = |p| {
+            resolve_duplicates(d.clone(), p)
+                .unwrap()
+                .0
+                .values()
+                .to_vec()
+        };
         assert_eq!(v(Duplicates::Sum), [6.0, 2.0, 1.0]);
         assert_eq!(v(Duplicates::Last), [2.0, 2.0, 1.0]);
         assert_eq!(v(Duplicates::First), [1.0, 2.0, 1.0]);
-        let e = resolve_duplicates(d, Duplicates::Error).unwrap_err().to_string();
-        assert!(e.contains("rows 1 and 3") && e.contains("sum, last or first"), "{e}");
+        let e = resolve_duplicates(d, Duplicates::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("rows 1 and 3") && e.contains("sum, last or first"),
+            "{e}"
+        );
         let clean = data(&[(0, 0, 1.0), (0, 1, 1.0)]);
         assert_eq!(find_duplicates(&clean).pairs, 0);
         assert_eq!(Duplicates::parse("last").unwrap(), Duplicates::default());
@@ -338,7 +362,13 @@ mod tests {
         let o = find_outliers(&d).unwrap();
         assert_eq!((o.count, o.first_row, o.first_value), (2, 5, 5.0e7));
         assert_eq!(o.median_abs, 5.0);
-        let d = data(&[(0, 0, 4.0), (0, 1, 3.0), (1, 0, 5.0), (1, 1, 5.0e7), (2, 2, 1.0)]);
+        let d = data(&[
+            (0, 0, 4.0),
+            (0, 1, 3.0),
+            (1, 0, 5.0),
+            (1, 1, 5.0e7),
+            (2, 2, 1.0),
+        ]);
         assert_eq!(find_outliers(&d).unwrap().count, 1);
         assert!(find_outliers(&data(&[(0, 0, 0.0)])).is_none());
     }
