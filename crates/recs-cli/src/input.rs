@@ -1,11 +1,13 @@
-//! Where interactions come from: a registered dataset or a delimited file, and what a model
-//! file records about them (id maps, the items each user saw, a fingerprint).
+//! Where interactions come from: a registered dataset, a delimited file or a Parquet file,
+//! and what a model file records about them (id maps, the items each user saw, a
+//! fingerprint). A file's repeated (user, item) pairs are resolved by `--duplicates` (the
+//! count goes to standard error), and values far outside the data's range are warned about.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use recs_data::{Column, DelimitedOptions, Interactions, load_delimited};
+use recs_data::{Column, DelimitedOptions, Duplicates, FileFormat, Header, Interactions};
 use recs_experiments::RunOptions;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,22 +19,78 @@ pub struct DataArgs {
     /// $RECS_DATA_MIRROR when missing
     #[arg(long, conflicts_with = "input")]
     pub dataset: Option<String>,
-    /// A delimited file of interactions (.gz allowed)
+    /// A file of interactions: delimited text (.gz allowed) or Parquet (.parquet, .parq,
+    /// .pq, or --input-format parquet)
     #[arg(long)]
     pub input: Option<PathBuf>,
     #[command(flatten)]
     pub format: FormatArgs,
 }
 
-/// How to read a delimited file.
+/// What to do with a (user, item) pair that appears on more than one row.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicatesArg {
+    /// One row with the sum of the pair's values (event counts)
+    Sum,
+    /// The pair's last row wins (a later rating is a re-rating)
+    #[default]
+    Last,
+    /// The pair's first row wins
+    First,
+    /// Refuse the file, naming both lines
+    Error,
+}
+
+impl From<DuplicatesArg> for Duplicates {
+    fn from(d: DuplicatesArg) -> Self {
+        match d {
+            DuplicatesArg::Sum => Duplicates::Sum,
+            DuplicatesArg::Last => Duplicates::Last,
+            DuplicatesArg::First => Duplicates::First,
+            DuplicatesArg::Error => Duplicates::Error,
+        }
+    }
+}
+
+/// The kind of an `--input` file.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFormat {
+    /// Delimited text (CSV, TSV, `::`, …)
+    Delimited,
+    /// Apache Parquet
+    Parquet,
+}
+
+/// How to read an interactions file.
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FormatArgs {
-    /// Field separator (`\t` for tab)
+    /// Field separator (`\t` for tab); RFC 4180 quoting for a one-character separator
     #[arg(long, default_value = ",")]
     pub sep: String,
-    /// The file has no header line (columns are then given by position, from 0)
-    #[arg(long)]
+    /// The file has no header line: the first line is data (columns by position, from 0).
+    /// Default: detected; a first line that is all numbers, or whose rating column is a
+    /// number, is data
+    #[arg(long, conflicts_with = "header")]
     pub no_header: bool,
+    /// The first line is a header, even if it is all numbers
+    #[arg(long)]
+    #[serde(default)]
+    pub header: bool,
+    /// Lines starting with this character are comments (default: no comments)
+    #[arg(long, value_name = "CHAR")]
+    #[serde(default)]
+    pub comment: Option<char>,
+    /// A (user, item) pair on several rows: sum the values, keep the last or the first row,
+    /// or refuse the file; the number of repeated pairs is reported on standard error
+    #[arg(long, value_enum, default_value_t = DuplicatesArg::Last)]
+    #[serde(default)]
+    pub duplicates: DuplicatesArg,
+    /// The file's kind (default: by its name, .parquet/.parq/.pq is Parquet)
+    #[arg(long, value_enum)]
+    #[serde(default)]
+    pub input_format: Option<InputFormat>,
     /// User column: a header name or a 0-based position
     #[arg(long, default_value = "0")]
     pub user_col: String,
@@ -55,7 +113,7 @@ fn column(s: &str) -> Column {
 }
 
 impl FormatArgs {
-    /// The loader options these arguments describe.
+    /// The loader options these arguments describe (unchecked; see [`Self::load`]).
     pub fn options(&self) -> DelimitedOptions {
         let sep = match self.sep.as_str() {
             "\\t" | "tab" => "\t".to_string(),
@@ -63,13 +121,86 @@ impl FormatArgs {
         };
         DelimitedOptions {
             delimiter: sep,
-            has_header: !self.no_header,
+            header: match (self.header, self.no_header) {
+                (true, _) => Header::Yes,
+                (_, true) => Header::No,
+                _ => Header::Auto,
+            },
             user: column(&self.user_col),
             item: column(&self.item_col),
             rating: (self.rating_col != "none").then(|| column(&self.rating_col)),
             timestamp: self.timestamp_col.as_deref().map(column),
             allow_extra_fields: true,
+            comment: self.comment.and_then(|c| u8::try_from(c).ok()),
         }
+    }
+
+    /// The options, checked in the flags' terms: a column given for two roles names both
+    /// flags; a comment character must be ASCII.
+    pub fn checked_options(&self) -> anyhow::Result<DelimitedOptions> {
+        let flags = [
+            ("--user-col", Some(self.user_col.as_str())),
+            ("--item-col", Some(self.item_col.as_str())),
+            (
+                "--rating-col",
+                Some(self.rating_col.as_str()).filter(|r| *r != "none"),
+            ),
+            ("--timestamp-col", self.timestamp_col.as_deref()),
+        ];
+        for (k, (fa, va)) in flags.iter().enumerate() {
+            for (fb, vb) in &flags[k + 1..] {
+                if let (Some(a), Some(b)) = (va, vb) {
+                    if column(a) == column(b) {
+                        bail!("{fb} {b} names the same column as {fa} {a}; give each column once");
+                    }
+                }
+            }
+        }
+        if let Some(c) = self.comment {
+            if !c.is_ascii() || matches!(c, '\n' | '\r' | '"') {
+                bail!(
+                    "--comment {c:?} is not allowed: one ASCII character, not a quote or a line break"
+                );
+            }
+        }
+        let opts = self.options();
+        opts.validate()?;
+        Ok(opts)
+    }
+
+    /// Loads `path` with these options: repeated pairs resolved by `--duplicates` (their
+    /// count, and values far outside the data's range, reported on standard error).
+    pub fn load(&self, path: &std::path::Path) -> anyhow::Result<Interactions> {
+        let opts = self.checked_options()?;
+        let format = self.input_format.map(|f| match f {
+            InputFormat::Delimited => FileFormat::Delimited,
+            InputFormat::Parquet => FileFormat::Parquet,
+        });
+        let (data, rep) = recs_data::load_file(path, format, &opts, self.duplicates.into())?;
+        if let Some((again, first)) = &rep.duplicate_at {
+            let rule = match self.duplicates {
+                DuplicatesArg::Sum => "one row with the sum of their values",
+                DuplicatesArg::Last => "the last row of each wins",
+                DuplicatesArg::First => "the first row of each wins",
+                DuplicatesArg::Error => "refused",
+            };
+            eprintln!(
+                "note: {} (user, item) pairs appear on more than one row ({} extra rows; the first: {again} repeats {first}); --duplicates {}: {rule}",
+                rep.duplicates.pairs,
+                rep.duplicates.extra_rows,
+                Duplicates::from(self.duplicates).name(),
+            );
+        }
+        if let (Some(o), Some(at)) = (&rep.outliers, &rep.outlier_at) {
+            eprintln!(
+                "warning: {at}: rating {} is more than {:e} times the median absolute rating ({}); {} such rows are used as they are: check --rating-col, or remove them",
+                o.first_value,
+                recs_data::transform::OUTLIER_FACTOR,
+                o.median_abs,
+                o.count
+            );
+        }
+        Ok(data)
     }
 }
 
@@ -79,7 +210,7 @@ impl FormatArgs {
 pub enum Source {
     /// A registered dataset.
     Dataset(String),
-    /// A delimited file read with these options.
+    /// A file read with these options.
     File {
         /// The file.
         path: PathBuf,
@@ -108,11 +239,7 @@ impl Source {
         match self {
             Source::Dataset(name) => recs_experiments::protocol::load(&RunOptions::default(), name)
                 .with_context(|| format!("loading dataset {name}")),
-            Source::File { path, format } => {
-                let opts = format.options();
-                opts.validate()?;
-                Ok(load_delimited(path, &opts)?)
-            }
+            Source::File { path, format } => format.load(path),
         }
     }
 

@@ -418,9 +418,7 @@ fn in_model_space(
     users: &Arc<IdMap>,
     items: &Arc<IdMap>,
 ) -> anyhow::Result<(Interactions, usize)> {
-    let opts = format.options();
-    opts.validate()?;
-    let raw = recs_data::load_delimited(path, &opts)?;
+    let raw = format.load(path)?;
     let (mut u, mut i, mut v) = (Vec::new(), Vec::new(), Vec::new());
     let mut dropped = 0;
     for r in 0..raw.len() {

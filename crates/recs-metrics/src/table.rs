@@ -2,7 +2,12 @@
 //! Recommenders 1.2.1's `python_evaluation` and Liang et al.'s fold-in code define them.
 //!
 //! Truth: `userID,itemID,rating`; predictions: `userID,itemID,prediction`; rating pairs:
-//! `userID,itemID,rating,prediction` (headers required, ids kept as strings).
+//! `userID,itemID,rating,prediction` (ids kept as strings, RFC 4180 quoting, a UTF-8
+//! byte-order mark dropped). The header is detected: a first row whose third field is a
+//! number is data, anything else a header, so a file without a header loses no row.
+//!
+//! A (user, item) pair on several rows counts once, in the truth and in the predictions
+//! alike: **the pair's first row in the file wins** (its rating, its prediction score).
 //!
 //! Which users count (Recommenders' quirks, pinned by the fixture):
 //! - precision, recall, map, map_full: the users present in both truth and predictions;
@@ -30,16 +35,45 @@ pub struct RankingTable {
     ranked: HashMap<String, Vec<u32>>,
 }
 
-fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, MetricsError> {
-    csv::ReaderBuilder::new()
-        .has_headers(true)
+/// Calls `f(line, record)` for every data row of `path`: a UTF-8 byte-order mark dropped,
+/// the first row skipped when it is a header (its third field is not a number).
+fn for_each_row(
+    path: &Path,
+    mut f: impl FnMut(usize, &csv::StringRecord) -> Result<(), MetricsError>,
+) -> Result<(), MetricsError> {
+    use std::io::{BufRead, BufReader};
+    let err = |line: usize, message: String| MetricsError::Csv {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(0, e.to_string()))?;
+    let mut buf = BufReader::new(file);
+    let head = buf.fill_buf().map_err(|e| err(0, e.to_string()))?;
+    if head.starts_with(&[0xef, 0xbb, 0xbf]) {
+        buf.consume(3);
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| MetricsError::Csv {
-            path: path.to_path_buf(),
-            line: 0,
-            message: e.to_string(),
-        })
+        .from_reader(buf);
+    let mut rec = csv::StringRecord::new();
+    let mut first = true;
+    loop {
+        let more = rdr.read_record(&mut rec).map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            err(line, e.to_string())
+        })?;
+        if !more {
+            return Ok(());
+        }
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        if std::mem::take(&mut first) && rec.get(2).is_none_or(|v| v.trim().parse::<f64>().is_err())
+        {
+            continue;
+        }
+        f(line, &rec)?;
+    }
 }
 
 fn field<'r>(
@@ -83,38 +117,22 @@ impl RankingTable {
             *items.entry(s.to_string()).or_insert(n)
         };
         let mut t: BTreeMap<String, Vec<(u32, f32)>> = BTreeMap::new();
-        for (i, rec) in reader(truth)?.records().enumerate() {
-            let line = i + 2;
-            let rec = rec.map_err(|e| MetricsError::Csv {
-                path: truth.to_path_buf(),
-                line,
-                message: e.to_string(),
-            })?;
-            let u = field(&rec, 0, truth, line, "user")?;
-            let it = field(&rec, 1, truth, line, "item")?;
-            let r = number(
-                field(&rec, 2, truth, line, "rating")?,
-                truth,
-                line,
-                "rating",
-            )? as f32;
+        for_each_row(truth, |line, rec| {
+            let u = field(rec, 0, truth, line, "user")?;
+            let it = field(rec, 1, truth, line, "item")?;
+            let r = number(field(rec, 2, truth, line, "rating")?, truth, line, "rating")? as f32;
             t.entry(u.to_string()).or_default().push((intern(it), r));
-        }
+            Ok(())
+        })?;
         if t.is_empty() {
             return Err(MetricsError::EmptyTruth);
         }
         let mut p: HashMap<String, Vec<(u32, f64, usize)>> = HashMap::new();
-        for (i, rec) in reader(pred)?.records().enumerate() {
-            let line = i + 2;
-            let rec = rec.map_err(|e| MetricsError::Csv {
-                path: pred.to_path_buf(),
-                line,
-                message: e.to_string(),
-            })?;
-            let u = field(&rec, 0, pred, line, "user")?;
-            let it = field(&rec, 1, pred, line, "item")?;
+        for_each_row(pred, |line, rec| {
+            let u = field(rec, 0, pred, line, "user")?;
+            let it = field(rec, 1, pred, line, "item")?;
             let s = number(
-                field(&rec, 2, pred, line, "prediction")?,
+                field(rec, 2, pred, line, "prediction")?,
                 pred,
                 line,
                 "prediction",
@@ -122,10 +140,12 @@ impl RankingTable {
             p.entry(u.to_string())
                 .or_default()
                 .push((intern(it), s, line));
-        }
+            Ok(())
+        })?;
         let truth = t
             .into_iter()
             .map(|(u, mut v)| {
+                // A repeated pair: its first row wins (stable sort, rows in file order).
                 v.sort_by_key(|x| x.0);
                 v.dedup_by_key(|x| x.0);
                 let (i, r): (Vec<u32>, Vec<f32>) = v.into_iter().unzip();
@@ -135,6 +155,10 @@ impl RankingTable {
         let ranked = p
             .into_iter()
             .map(|(u, mut v)| {
+                // A repeated (user, item) pair: its first row wins, as in the truth (the rows
+                // are in file order, and the sort by item is stable).
+                v.sort_by_key(|x| x.0);
+                v.dedup_by_key(|x| x.0);
                 v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
                 (u, v.into_iter().map(|x| x.0).collect())
             })
@@ -219,28 +243,23 @@ impl RankingTable {
 /// Reads the rating and prediction columns of a `userID,itemID,rating,prediction` CSV.
 fn read_pairs(path: &Path) -> Result<(Vec<f64>, Vec<f64>), MetricsError> {
     let (mut truth, mut pred) = (Vec::new(), Vec::new());
-    for (i, rec) in reader(path)?.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| MetricsError::Csv {
-            path: path.to_path_buf(),
-            line,
-            message: e.to_string(),
-        })?;
-        field(&rec, 0, path, line, "user")?;
-        field(&rec, 1, path, line, "item")?;
+    for_each_row(path, |line, rec| {
+        field(rec, 0, path, line, "user")?;
+        field(rec, 1, path, line, "item")?;
         truth.push(number(
-            field(&rec, 2, path, line, "rating")?,
+            field(rec, 2, path, line, "rating")?,
             path,
             line,
             "rating",
         )?);
         pred.push(number(
-            field(&rec, 3, path, line, "prediction")?,
+            field(rec, 3, path, line, "prediction")?,
             path,
             line,
             "prediction",
         )?);
-    }
+        Ok(())
+    })?;
     Ok((truth, pred))
 }
 
@@ -334,6 +353,32 @@ mod tests {
             RankingTable::from_csv(empty.path(), p.path()),
             Err(MetricsError::EmptyTruth)
         ));
+    }
+
+    #[test]
+    fn repeated_predictions_count_once_and_a_headerless_truth_keeps_its_first_row() {
+        // Without dedup, the repeated hit at the top gave MAP@5 = 2.5 (hits counted twice
+        // against one relevant item each).
+        let t = file("1,10,5\n2,20,4\n");
+        let p = file(
+            "userID,itemID,prediction\n1,10,0.9\n1,10,0.8\n1,10,0.7\n1,11,0.6\n1,10,0.5\n2,20,0.9\n2,20,0.9\n",
+        );
+        let m = RankingTable::from_csv(t.path(), p.path())
+            .unwrap()
+            .metrics(&[5], &[])
+            .unwrap();
+        assert_eq!(m["map@5"], 1.0);
+        assert_eq!(m["precision@5"], 0.2);
+        // The headerless truth kept user 1 (its first row).
+        assert_eq!(m["recall@5"], 1.0);
+        // First row wins: the second score of 1-10 (lower) does not move it.
+        let p = file("\u{feff}1,11,0.5\n1,10,0.1\n1,10,0.9\n");
+        let t = file("userID,itemID,rating\n1,10,5\n");
+        let m = RankingTable::from_csv(t.path(), p.path())
+            .unwrap()
+            .metrics(&[1], &[])
+            .unwrap();
+        assert_eq!(m["precision@1"], 0.0);
     }
 
     #[test]
