@@ -1,5 +1,5 @@
 //! `cargo xtask download <dataset>`: fetch a dataset over HTTPS (or take it from a local
-//! mirror), verify every checksum and count, and install it atomically into the data
+//! mirror), verify every published checksum and count (saying which were known), and install it atomically into the data
 //! directory. The verification and the atomic install are `recs_data::registry`'s, the same
 //! that `load_dataset` uses.
 
@@ -56,7 +56,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(m) => registry::install_from_dir(name, &m.join(name), &data_dir)?,
         None => download(&info, &data_dir)?,
     };
-    println!("installed and verified {name} in {}", dest.display());
+    println!(
+        "installed {name} in {}: {}",
+        dest.display(),
+        registry::verification(&info)
+    );
     Ok(())
 }
 

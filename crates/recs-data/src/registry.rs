@@ -199,6 +199,25 @@ fn parse(info: &DatasetInfo, dir: &Path) -> Result<Interactions, DataError> {
     }
 }
 
+/// What installing `info` checks, in words for a front-end: `verified (SHA-256 and
+/// counts)` when every file has a published checksum, `counts checked, no checksum known`
+/// when none has, and how many otherwise. Counts are only claimed when the registry has them.
+pub fn verification(info: &DatasetInfo) -> String {
+    let known = info.files.iter().filter(|f| f.sha256.is_some()).count();
+    let counts = info.ratings.is_some() || info.users.is_some() || info.items.is_some();
+    match (known, counts) {
+        (0, true) => "counts checked, no checksum known".into(),
+        (0, false) => "files present, no checksum or count known".into(),
+        (k, true) if k == info.files.len() => "verified (SHA-256 of every file, and counts)".into(),
+        (k, false) if k == info.files.len() => "verified (SHA-256 of every file)".into(),
+        (k, c) => format!(
+            "SHA-256 checked for {k} of {} files, no checksum known for the rest{}",
+            info.files.len(),
+            if c { "; counts checked" } else { "" }
+        ),
+    }
+}
+
 /// Lower-case hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String, DataError> {
     let mut f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
@@ -303,6 +322,23 @@ pub fn install_from_dir(name: &str, from: &Path, data_dir: &Path) -> Result<Path
         return Err(DataError::io(&dest, e));
     }
     Ok(dest)
+}
+
+#[cfg(test)]
+mod verification_tests {
+    use super::*;
+
+    #[test]
+    fn only_datasets_with_checksums_are_called_verified() {
+        let with = dataset("ml-100k").unwrap();
+        assert!(
+            verification(&with).starts_with("verified"),
+            "{}",
+            verification(&with)
+        );
+        let without = dataset("ml-1m").unwrap();
+        assert_eq!(verification(&without), "counts checked, no checksum known");
+    }
 }
 
 #[cfg(test)]
