@@ -217,18 +217,34 @@ pub(crate) fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>, DataError> 
     strip_bom(path, reader)
 }
 
-/// Drops a UTF-8 byte-order mark; refuses UTF-16 (either byte order).
+/// Drops a UTF-8 byte-order mark; refuses UTF-16 (either byte order). Looks at the
+/// reader's buffer (no extra layer) unless it holds fewer than 3 bytes.
 fn strip_bom(path: &Path, mut r: Box<dyn BufRead>) -> Result<Box<dyn BufRead>, DataError> {
-    let mut head = [0u8; 3];
-    let n = read_up_to(&mut r, &mut head).map_err(|e| io_error(path, 1, e))?;
-    if n >= 2 && (head[..2] == [0xff, 0xfe] || head[..2] == [0xfe, 0xff]) {
-        return Err(DataError::parse(
+    const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+    let utf16 = |h: &[u8]| h.len() >= 2 && (h[..2] == [0xff, 0xfe] || h[..2] == [0xfe, 0xff]);
+    let refuse = || {
+        DataError::parse(
             path,
             1,
             "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8",
-        ));
+        )
+    };
+    let head = r.fill_buf().map_err(|e| io_error(path, 1, e))?;
+    if head.len() >= 3 || head.is_empty() {
+        if utf16(head) {
+            return Err(refuse());
+        }
+        if head.starts_with(&BOM) {
+            r.consume(3);
+        }
+        return Ok(r);
     }
-    let keep = if n == 3 && head == [0xef, 0xbb, 0xbf] {
+    let mut head = [0u8; 3];
+    let n = read_up_to(&mut r, &mut head).map_err(|e| io_error(path, 1, e))?;
+    if utf16(&head[..n]) {
+        return Err(refuse());
+    }
+    let keep = if n == 3 && head == BOM {
         Vec::new()
     } else {
         head[..n].to_vec()
@@ -320,6 +336,10 @@ trait Records {
     fn len(&self) -> usize;
     /// Field `i < len()` of the current record.
     fn field(&self, i: usize) -> &[u8];
+    /// Field `i` as UTF-8, when the reader already knows it is (a validated line).
+    fn field_str(&self, _i: usize) -> Option<&str> {
+        None
+    }
 }
 
 /// One-byte delimiters: RFC 4180 records with the `csv` crate's parser (`csv-core`). A line
@@ -342,6 +362,8 @@ struct CsvRecords<'p, R> {
     out: Vec<u8>,
     ends: Vec<usize>,
     quick: bool,
+    /// Whether the quick line is valid UTF-8 (checked once for the whole line).
+    utf8: bool,
     lines_read: usize,
     line: usize,
 }
@@ -363,6 +385,7 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
             out: vec![0; 256],
             ends: vec![0; 16],
             quick: true,
+            utf8: false,
             lines_read: 0,
             line: 0,
         }
@@ -451,18 +474,20 @@ impl<R: BufRead> Records for CsvRecords<'_, R> {
                 self.pos = self.buf.len();
                 continue;
             }
-            if text.iter().any(|&b| b == b'"' || b == b'\r') {
-                return self.parse_slow();
-            }
             self.spans.clear();
             let base = self.pos;
             let mut start = 0;
+            // One scalar pass: rating lines are short, so a SIMD search per byte class
+            // costs more in set-up than it saves.
             for (k, &b) in text.iter().enumerate() {
                 if b == self.delim {
                     self.spans.push((base + start, base + k));
                     start = k + 1;
+                } else if b == b'"' || b == b'\r' {
+                    return self.parse_slow();
                 }
             }
+            self.utf8 = std::str::from_utf8(text).is_ok();
             self.spans.push((base + start, base + body));
             self.pos = self.buf.len();
             self.quick = true;
@@ -482,6 +507,20 @@ impl<R: BufRead> Records for CsvRecords<'_, R> {
         } else {
             &self.out[a..b]
         }
+    }
+    fn field_str(&self, i: usize) -> Option<&str> {
+        if !(self.quick && self.utf8) {
+            return None;
+        }
+        let (a, b) = self.spans[i];
+        let f = &self.buf[a..b];
+        debug_assert!(std::str::from_utf8(f).is_ok());
+        // SAFETY: `utf8` says the whole line (which holds every span of a quick line) was
+        // validated by `from_utf8` in `advance`, and each span starts after an ASCII
+        // delimiter or at the line start and ends before one or at the line end, so it lies
+        // on char boundaries: the bytes are valid UTF-8. This saves a second validation of
+        // every field on the loader's hot path.
+        Some(unsafe { std::str::from_utf8_unchecked(f) })
     }
 }
 
@@ -552,6 +591,18 @@ pub(crate) struct Row<'a> {
     pub item: &'a str,
     pub rating: f32,
     pub timestamp: Option<i64>,
+}
+
+fn field_text<'a, R: Records>(
+    path: &Path,
+    rec: &'a R,
+    i: usize,
+    what: &str,
+) -> Result<&'a str, DataError> {
+    match rec.field_str(i) {
+        Some(s) => Ok(s.trim()),
+        None => text(path, rec.line(), rec.field(i), what),
+    }
 }
 
 fn text<'a>(path: &Path, line: usize, f: &'a [u8], what: &str) -> Result<&'a str, DataError> {
@@ -695,20 +746,20 @@ fn row<'a, R: Records>(
 ) -> Result<Row<'a>, DataError> {
     let line = rec.line();
     let rating = match r {
-        Some(r) => parse_rating(path, line, text(path, line, rec.field(r), "rating")?)?,
+        Some(r) => parse_rating(path, line, field_text(path, rec, r, "rating")?)?,
         None => 1.0,
     };
     let timestamp = match t {
         Some(t) => {
-            let f = text(path, line, rec.field(t), "timestamp")?;
+            let f = field_text(path, rec, t, "timestamp")?;
             Some(f.parse::<i64>().map_err(|_| {
                 DataError::parse(path, line, format!("timestamp '{f}' is not an integer"))
             })?)
         }
         None => None,
     };
-    let user = text(path, line, rec.field(u), "user")?;
-    let item = text(path, line, rec.field(i), "item")?;
+    let user = field_text(path, rec, u, "user")?;
+    let item = field_text(path, rec, i, "item")?;
     if user.is_empty() || item.is_empty() {
         return Err(DataError::parse(
             path,

@@ -96,10 +96,10 @@ pub fn load_file(
         rows_read: data.len(),
         ..Default::default()
     };
-    let found = transform::find_duplicates(&data);
-    if let Some((a, b)) = found.example {
-        let (first, again) = (locate(path, format, opts, a), locate(path, format, opts, b));
-        if duplicates == Duplicates::Error {
+    if duplicates == Duplicates::Error {
+        let found = transform::find_duplicates(&data);
+        if let Some((a, b)) = found.example {
+            let (first, again) = (locate(path, format, opts, a), locate(path, format, opts, b));
             let user = data.user_map().external(data.users()[a]);
             let item = data.item_map().external(data.items()[a]);
             return Err(DataError::Input(format!(
@@ -107,7 +107,6 @@ pub fn load_file(
                 found.pairs
             )));
         }
-        report.duplicate_at = Some((again, first));
     }
     // Outliers are looked for in the rows as read, so the first one's line is known.
     report.outliers = transform::find_outliers(&data);
@@ -115,6 +114,9 @@ pub fn load_file(
         report.outlier_at = Some(locate(path, format, opts, o.first_row));
     }
     let (data, dups) = transform::resolve_duplicates(data, duplicates)?;
+    if let Some((a, b)) = dups.example {
+        report.duplicate_at = Some((locate(path, format, opts, b), locate(path, format, opts, a)));
+    }
     report.duplicates = dups;
     Ok((data, report))
 }

@@ -161,61 +161,87 @@ pub struct DuplicateReport {
     pub example: Option<(usize, usize)>,
 }
 
-/// Counts repeated (user, item) pairs without hashing: O(n log d), no allocation per pair.
-pub fn find_duplicates(data: &Interactions) -> DuplicateReport {
-    let order = data.rows_by_pair();
+/// The runs `order[k..end]` of rows sharing a (user, item) pair, `order` from
+/// `rows_by_pair`.
+fn pair_runs<'a>(data: &'a Interactions, order: &'a [usize]) -> impl Iterator<Item = &'a [usize]> {
     let (us, is) = (data.users(), data.items());
-    let mut rep = DuplicateReport::default();
     let mut k = 0;
-    while k < order.len() {
+    std::iter::from_fn(move || {
+        if k >= order.len() {
+            return None;
+        }
         let mut end = k + 1;
         while end < order.len() && us[order[end]] == us[order[k]] && is[order[end]] == is[order[k]]
         {
             end += 1;
         }
-        if end - k > 1 {
+        let run = &order[k..end];
+        k = end;
+        Some(run)
+    })
+}
+
+fn report(data: &Interactions, order: &[usize]) -> DuplicateReport {
+    let mut rep = DuplicateReport::default();
+    for run in pair_runs(data, order) {
+        if run.len() > 1 {
             rep.pairs += 1;
-            rep.extra_rows += end - k - 1;
-            let here = (order[k], order[k + 1]);
+            rep.extra_rows += run.len() - 1;
+            let here = (run[0], run[1]);
             if rep.example.is_none_or(|(_, r)| here.1 < r) {
                 rep.example = Some(here);
             }
         }
-        k = end;
     }
     rep
 }
 
+/// Counts repeated (user, item) pairs without hashing: O(n log d), 8 bytes a row of scratch.
+pub fn find_duplicates(data: &Interactions) -> DuplicateReport {
+    report(data, &data.rows_by_pair())
+}
+
 /// Resolves repeated (user, item) pairs by `policy` ([`Duplicates::Error`] refuses them,
-/// naming the rows; [`crate::load_file`] names the lines instead). Data without repeats is
-/// returned as it is.
+/// naming the rows; [`crate::load_file`] names the lines instead): one row per pair, at the
+/// position of the pair's first row, as [`dedup`] does. Data without repeats is returned
+/// as it is. Sort-based, no hash map: 8 bytes a row and 24 a pair of scratch.
 pub fn resolve_duplicates(
     data: Interactions,
     policy: Duplicates,
 ) -> Result<(Interactions, DuplicateReport), DataError> {
-    let rep = find_duplicates(&data);
+    let order = data.rows_by_pair();
+    let rep = report(&data, &order);
     if rep.pairs == 0 {
         return Ok((data, rep));
     }
-    let out = match policy {
-        Duplicates::Error => {
-            let (a, b) = rep.example.expect("a repeated pair has an example");
-            return Err(DataError::Param {
-                name: "duplicates",
-                value: format!(
-                    "error (rows {} and {} are both user '{}', item '{}')",
-                    a + 1,
-                    b + 1,
-                    data.user_map().external(data.users()[a]),
-                    data.item_map().external(data.items()[a]),
-                ),
-                allowed: "no repeated (user, item) pair; choose sum, last or first to resolve them",
-            });
-        }
-        Duplicates::Sum => dedup(&data, Dedup::Sum)?,
-        Duplicates::Last => dedup(&data, Dedup::Last)?,
-        Duplicates::First => dedup(&data, Dedup::First)?,
-    };
+    if policy == Duplicates::Error {
+        let (a, b) = rep.example.expect("a repeated pair has an example");
+        return Err(DataError::Param {
+            name: "duplicates",
+            value: format!(
+                "error (rows {} and {} are both user '{}', item '{}')",
+                a + 1,
+                b + 1,
+                data.user_map().external(data.users()[a]),
+                data.item_map().external(data.items()[a]),
+            ),
+            allowed: "no repeated (user, item) pair; choose sum, last or first to resolve them",
+        });
+    }
+    let vs = data.values();
+    // (first row of the pair, the row kept, its value)
+    let mut keep: Vec<(usize, usize, f32)> = pair_runs(&data, &order)
+        .map(|run| match policy {
+            Duplicates::Last => (run[0], run[run.len() - 1], vs[run[run.len() - 1]]),
+            Duplicates::Sum => (run[0], run[0], run.iter().map(|&r| vs[r]).sum()),
+            _ => (run[0], run[0], vs[run[0]]),
+        })
+        .collect();
+    drop(order);
+    keep.sort_unstable_by_key(|k| k.0);
+    let rows: Vec<usize> = keep.iter().map(|k| k.1).collect();
+    let mut out = data.subset(&rows);
+    out.set_values(keep.iter().map(|k| k.2).collect());
     Ok((out, rep))
 }
 
@@ -346,6 +372,23 @@ mod tests {
         assert_eq!(find_duplicates(&clean).pairs, 0);
         assert_eq!(Duplicates::parse("last").unwrap(), Duplicates::default());
         assert!(Duplicates::parse("max").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn resolving_agrees_with_dedup(rows in proptest::collection::vec((0u8..5, 0u8..5, 1f32..5.0), 1..80)) {
+            let d = data(&rows);
+            for (p, q) in [(Duplicates::Sum, Dedup::Sum), (Duplicates::Last, Dedup::Last), (Duplicates::First, Dedup::First)] {
+                let (a, _) = resolve_duplicates(d.clone(), p).unwrap();
+                let b = dedup(&d, q).unwrap();
+                prop_assert_eq!(a.users(), b.users());
+                prop_assert_eq!(a.items(), b.items());
+                prop_assert_eq!(a.timestamps(), b.timestamps());
+                for (x, y) in a.values().iter().zip(b.values()) {
+                    prop_assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0));
+                }
+            }
+        }
     }
 
     #[test]
