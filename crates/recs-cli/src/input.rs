@@ -70,8 +70,7 @@ pub struct FormatArgs {
     #[arg(long, default_value = ",")]
     pub sep: String,
     /// The file has no header line: the first line is data (columns by position, from 0).
-    /// Default: detected; a first line that is all numbers, or whose rating column is a
-    /// number, is data
+    /// Default: detected; a first line with a number in it is data, one without is a header
     #[arg(long, conflicts_with = "header")]
     pub no_header: bool,
     /// The first line is a header, even if it is all numbers

@@ -10,8 +10,9 @@
 //! - A longer delimiter (MovieLens 1M/10M's `::`) splits each line literally (no quoting).
 //! - A UTF-8 byte-order mark at the start of the file is dropped: it never becomes part of
 //!   the first header name or of the first user id. A UTF-16 file is refused, saying so.
-//! - [`Header::Auto`] (the default): the first row is data when all its fields are numbers,
-//!   or when its rating (else timestamp) column holds a number; otherwise it is a header.
+//! - [`Header::Auto`] (the default): the first row is a header when none of its fields is a
+//!   number (`user,item,rating`); a row holding a number (`196,242,3`, `alice,m1,5`) is data,
+//!   so a malformed first data row (`1,10,x`) is an error, never a silently dropped row.
 //!   Columns given by name need a header. [`Header::Yes`] / [`Header::No`] decide outright.
 //! - Fields the loader uses are trimmed of surrounding spaces and must be UTF-8; other fields
 //!   are not looked at.
@@ -56,9 +57,8 @@ impl std::fmt::Display for Column {
 /// Whether the first row of a file names the columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Header {
-    /// Decide from the first row: it is data when all its fields are numbers, or when its
-    /// rating column (or, without one, its timestamp column) holds a number; otherwise a
-    /// header. Columns chosen by name always mean a header.
+    /// Decide from the first row: a header when none of its fields is a number, data
+    /// otherwise. Columns chosen by name always mean a header.
     #[default]
     Auto,
     /// The first row is a header.
@@ -726,16 +726,9 @@ fn first_is_header<R: Records>(opts: &DelimitedOptions, rec: &R) -> bool {
         Header::Yes => true,
         Header::No => false,
         Header::Auto if opts.by_name() => true,
-        Header::Auto => {
-            let all_numbers = (0..rec.len()).all(|k| is_number(rec.field(k)));
-            let probe = match (&opts.rating, &opts.timestamp) {
-                (Some(Column::Index(r)), _) => Some(*r),
-                (None, Some(Column::Index(t))) => Some(*t),
-                _ => None,
-            };
-            let numeric_value = probe.is_some_and(|p| p < rec.len() && is_number(rec.field(p)));
-            !(all_numbers || numeric_value)
-        }
+        // A header names columns: none of its fields is a number. A first row with a number
+        // in it is data, so a malformed first data row is an error, never a dropped row.
+        Header::Auto => !(0..rec.len()).any(|k| is_number(rec.field(k))),
     }
 }
 
@@ -984,6 +977,10 @@ mod tests {
         }
     }
 
+    fn auto_again() -> DelimitedOptions {
+        DelimitedOptions::default()
+    }
+
     #[test]
     fn header_is_detected_from_the_first_row() {
         let dir = tempfile::tempdir().unwrap();
@@ -1015,6 +1012,13 @@ mod tests {
         let e = load_delimited(&p, &no).unwrap_err().to_string();
         assert!(
             e.contains("c.csv:1") && e.contains("'rating' is not a number"),
+            "{e}"
+        );
+        // A malformed first data row is an error, not a header.
+        let p = write(dir.path(), "e.csv", b"1,10,x\n2,10,4\n");
+        let e = load_delimited(&p, &auto_again()).unwrap_err().to_string();
+        assert!(
+            e.contains("e.csv:1") && e.contains("'x' is not a number"),
             "{e}"
         );
     }

@@ -3,8 +3,9 @@
 //!
 //! Truth: `userID,itemID,rating`; predictions: `userID,itemID,prediction`; rating pairs:
 //! `userID,itemID,rating,prediction` (ids kept as strings, RFC 4180 quoting, a UTF-8
-//! byte-order mark dropped). The header is detected: a first row whose third field is a
-//! number is data, anything else a header, so a file without a header loses no row.
+//! byte-order mark dropped). The header is detected: a first row none of whose fields is a
+//! number is a header, any other first row is data, so a file without a header loses no
+//! row (and a malformed first row is an error, not a dropped header).
 //!
 //! A (user, item) pair on several rows counts once, in the truth and in the predictions
 //! alike: **the pair's first row in the file wins** (its rating, its prediction score).
@@ -36,7 +37,7 @@ pub struct RankingTable {
 }
 
 /// Calls `f(line, record)` for every data row of `path`: a UTF-8 byte-order mark dropped,
-/// the first row skipped when it is a header (its third field is not a number).
+/// the first row skipped when it is a header (none of its fields is a number).
 fn for_each_row(
     path: &Path,
     mut f: impl FnMut(usize, &csv::StringRecord) -> Result<(), MetricsError>,
@@ -68,8 +69,7 @@ fn for_each_row(
             return Ok(());
         }
         let line = rec.position().map_or(0, |p| p.line() as usize);
-        if std::mem::take(&mut first) && rec.get(2).is_none_or(|v| v.trim().parse::<f64>().is_err())
-        {
+        if std::mem::take(&mut first) && !rec.iter().any(|v| v.trim().parse::<f64>().is_ok()) {
             continue;
         }
         f(line, &rec)?;
@@ -379,6 +379,19 @@ mod tests {
             .metrics(&[1], &[])
             .unwrap();
         assert_eq!(m["precision@1"], 0.0);
+    }
+
+    #[test]
+    fn a_malformed_first_truth_row_is_an_error_not_a_header() {
+        let t = file("1,10,x\n2,20,4\n");
+        let p = file("userID,itemID,prediction\n1,10,0.9\n");
+        let e = RankingTable::from_csv(t.path(), p.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":1:") && e.contains("'x' is not a number"),
+            "{e}"
+        );
     }
 
     #[test]
