@@ -377,7 +377,9 @@ struct Opened {
     file: recs_registry::Loaded,
     users: Vec<String>,
     items: Vec<String>,
-    prov: Provenance,
+    /// `None` for a file written elsewhere (the Python package): ids but no `recs train`
+    /// record, so no source to re-split.
+    prov: Option<Provenance>,
 }
 
 impl Opened {
@@ -390,12 +392,11 @@ fn open_model(path: &Path) -> anyhow::Result<Opened> {
     let mut loaded = recs_registry::load(path)?;
     let not_cli = || {
         format!(
-            "{}: holds no `recs train` record (id maps, source); was it written by `recs train`?",
+            "{}: holds no user and item ids; was it written by `recs train` (or fitted in Python with user_ids and item_ids)?",
             path.display()
         )
     };
-    let prov: Provenance =
-        serde_json::from_value(loaded.meta.extra.clone()).with_context(not_cli)?;
+    let prov: Option<Provenance> = serde_json::from_value(loaded.meta.extra.clone()).ok();
     let (Some(users), Some(items)) = (
         loaded.catalog.user_ids.take(),
         loaded.catalog.item_ids.take(),
@@ -557,7 +558,15 @@ fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(i, s)| (o.items[i as usize].clone(), s))
         .collect();
-    print_items(&rows, &titles(&o.prov.source), a.json, "score");
+    print_items(
+        &rows,
+        &o.prov
+            .as_ref()
+            .map(|p| titles(&p.source))
+            .unwrap_or_default(),
+        a.json,
+        "score",
+    );
     Ok(())
 }
 
@@ -582,7 +591,15 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(i, s)| (o.items[i as usize].clone(), s))
         .collect();
-    print_items(&rows, &titles(&o.prov.source), a.json, "cosine");
+    print_items(
+        &rows,
+        &o.prov
+            .as_ref()
+            .map(|p| titles(&p.source))
+            .unwrap_or_default(),
+        a.json,
+        "cosine",
+    );
     Ok(())
 }
 

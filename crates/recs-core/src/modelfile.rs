@@ -366,9 +366,8 @@ impl<'a> ModelWriter<'a> {
         self.tensors.contains_key(name)
     }
 
-    /// Writes the file to `path` atomically (a temporary file in the same directory, then a
-    /// rename).
-    pub fn write(&self, path: &Path) -> Result<()> {
+    /// The safetensors header's string map: the metadata JSON and the checksum.
+    fn header_info(&self) -> Result<HashMap<String, String>> {
         let json = serde_json::to_string(&self.meta)
             .map_err(|e| ModelFileError::Write(format!("cannot encode metadata: {e}")))?;
         if json.len() > MAX_META_BYTES {
@@ -384,10 +383,27 @@ impl<'a> ModelWriter<'a> {
                 .iter()
                 .map(|(n, t)| (n.as_str(), t.kind.name(), t.shape.as_slice(), &*t.bytes)),
         );
-        let info = HashMap::from([
+        Ok(HashMap::from([
             (META_KEY.to_string(), json),
             (CHECKSUM_KEY.to_string(), sum),
-        ]);
+        ]))
+    }
+
+    /// The file's bytes, as [`ModelWriter::write`] would write them (for pickling and
+    /// file objects).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let info = self.header_info()?;
+        safetensors::serialize(
+            self.tensors.iter().map(|(n, t)| (n.as_str(), t)),
+            Some(info),
+        )
+        .map_err(|e| ModelFileError::Write(e.to_string()))
+    }
+
+    /// Writes the file to `path` atomically (a temporary file in the same directory, then a
+    /// rename).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let info = self.header_info()?;
         let io = |source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -907,6 +923,26 @@ mod tests {
         // No temporary file is left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn to_bytes_is_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample(dir.path());
+        let r = ModelReader::open(&p).unwrap();
+        let mut w = ModelWriter::new(r.meta().clone());
+        let (shape, data) = r.f32_any("w").unwrap();
+        w.f32("w", &shape, &data).unwrap();
+        let seen = r.seen(3, 4).unwrap().unwrap();
+        w.seen(&seen).unwrap();
+        w.strings(USER_IDS, &r.strings(USER_IDS, Some(3)).unwrap().unwrap());
+        let bytes = w.to_bytes().unwrap();
+        // The same file (the header's two string entries may come in either order).
+        assert_eq!(bytes.len(), std::fs::read(&p).unwrap().len());
+        let back = ModelReader::from_bytes(Path::new("pickle"), bytes).unwrap();
+        assert_eq!(back.f32("w", &[2, 3]).unwrap(), data);
+        assert_eq!(back.meta().params, r.meta().params);
+        assert_eq!(back.seen(3, 4).unwrap().unwrap().indices(), seen.indices());
     }
 
     #[test]

@@ -76,6 +76,13 @@ impl Recommender for BiVae {
             dim: self.factors(),
         })
     }
+
+    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: self.user_embeddings(),
+            dim: self.factors(),
+        })
+    }
 }
 
 impl Recommender for AutoRec {
