@@ -466,6 +466,12 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         }
         (train, test)
     } else {
+        let prov = prov.as_ref().with_context(|| {
+            format!(
+                "{} holds no `recs train` record (source, split, seed); pass --train and --test files",
+                a.model.display()
+            )
+        })?;
         let source = if a.data.dataset.is_some() || a.data.input.is_some() {
             a.data.source()?
         } else {
