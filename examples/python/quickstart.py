@@ -101,7 +101,7 @@ def main():
         for k, v in m.items():
             log(f"  {k:<28} {v:.4f}" if "recs" not in k else f"  {k:<28} {v:.2e}")
         top, _ = model.recommend(0, ui[0], N=5)
-        log(f"  user {user_ids[0]}: top 5 {list(item_ids[top])}")
+        log(f"  user {user_ids[0]}: top 5 {item_ids[top].tolist()}")
     if a.json:
         print(json.dumps(report, indent=2))
 

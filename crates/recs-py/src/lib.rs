@@ -306,6 +306,12 @@ impl Ranking {
     }
 }
 
+/// A CSR pattern handed to Python: row pointers (int64) and column indices (int32).
+type Pattern<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i32>>);
+
+/// Two row-position arrays (train, test).
+type RowSplit<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
 type Ranked<'py> = (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray2<f32>>);
 
 fn to_arrays<'py>(py: Python<'py>, rows: Vec<Vec<(u32, f32)>>, k: usize) -> PyResult<Ranked<'py>> {
@@ -484,10 +490,7 @@ impl Model {
 
     /// The training interactions' pattern as `(indptr, indices)` (int64, int32), where
     /// recorded.
-    fn seen<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> Option<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i32>>)> {
+    fn seen<'py>(&self, py: Python<'py>) -> Option<Pattern<'py>> {
         self.catalog.seen.as_ref().map(|s| {
             let p: Vec<i64> = s.indptr().iter().map(|&x| x as i64).collect();
             let i: Vec<i32> = s.indices().iter().map(|&x| x as i32).collect();
@@ -508,17 +511,17 @@ impl Model {
     /// Item vectors (`n_items × dim`, float32), where the model has them.
     fn item_factors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let (d, dim) = vectors_of(self.model.item_vectors(), "item")?;
-        Ok(d.to_vec()
+        d.to_vec()
             .into_pyarray(py)
-            .reshape([d.len() / dim.max(1), dim])?)
+            .reshape([d.len() / dim.max(1), dim])
     }
 
     /// User vectors (`n_users × dim`, float32), where the model has them.
     fn user_factors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let (d, dim) = vectors_of(self.model.user_vectors(), "user")?;
-        Ok(d.to_vec()
+        d.to_vec()
             .into_pyarray(py)
-            .reshape([d.len() / dim.max(1), dim])?)
+            .reshape([d.len() / dim.max(1), dim])
     }
 
     /// Scores of every item for each user (`len(users) × n_items`).
@@ -532,7 +535,7 @@ impl Model {
         let mut out = vec![0.0f32; users.len() * n];
         py.detach(|| self.model.score_users(&users, &mut out))
             .map_err(score_err)?;
-        Ok(out.into_pyarray(py).reshape([users.len(), n])?)
+        out.into_pyarray(py).reshape([users.len(), n])
     }
 
     /// Predicted ratings for (user, item) pairs, for models that predict ratings.
@@ -903,7 +906,7 @@ fn split_rows<'py>(
     method: &str,
     ratio: f64,
     seed: u64,
-) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<RowSplit<'py>> {
     let users = indices(users, u32::MAX as usize, "users")?;
     let items = indices(items, u32::MAX as usize, "items")?;
     if users.len() != items.len() {

@@ -282,3 +282,14 @@ def test_rating_models_predict():
     assert np.isscalar(model.predict(0, 3))
     with pytest.raises(NotImplementedError):
         bpr(iterations=2).fit(parity(6), show_progress=False).predict(0, 1)
+
+
+def test_the_shipped_type_stub_lists_every_model():
+    import pathlib
+
+    from recs import _stubgen
+
+    shipped = pathlib.Path(recs.__file__).with_name("__init__.pyi").read_text()
+    assert shipped == _stubgen.stub(), "stale stub: python -m recs._stubgen > __init__.pyi"
+    for cls in recs.models().values():
+        assert f"class {cls.__name__}(RecommenderBase)" in shipped

@@ -120,3 +120,26 @@ def test_a_python_model_serves_from_the_cli(ml100k, recs_bin, tmp_path):
     cli = _cli_top(recs_bin, path, ext, k=5)
     ids, _ = model.recommend(5, ui[5], N=5)
     assert [r["item"] for r in cli] == [str(iid[i]) for i in ids]
+
+
+def test_the_quickstart_gives_the_clis_numbers(ml100k, recs_bin, tmp_path):
+    """The example, end to end on ml-100k: the same split, model and metrics as
+    `recs train` (single-threaded, so both are deterministic)."""
+    import pathlib
+    import sys
+
+    from conftest import ROOT
+
+    script = ROOT / "examples/python/quickstart.py"
+    out = subprocess.run([sys.executable, str(script), "--models", "BPR", "--threads", "1",
+                          "--json"], capture_output=True, text=True, check=True)
+    py = json.loads(out.stdout)["BPR"]["metrics"]
+    cli = subprocess.run([recs_bin, "train", "--model", "bpr", "--dataset", "ml-100k",
+                          "--threads", "1", "--quiet", "--out", str(tmp_path / "m.recs")],
+                         capture_output=True, text=True, check=True).stdout
+    lines = dict(line.split()[:2] for line in cli.splitlines()
+                 if line.split() and line.split()[0].endswith("@10"))
+    for key in ("map@10", "ndcg@10", "precision@10", "recall@10"):
+        assert abs(py[key] - float(lines[key])) < 6e-5, (key, py[key], lines[key])
+    assert py["map@10"] > 0.2
+    assert pathlib.Path(script).is_file()

@@ -105,7 +105,8 @@ def stub():
         )
         out.append(f"class {title}(RecommenderBase):\n")
         out.append(f'    """{about} (registry name ``{kind}``)."""\n\n')
-        out.append(f"    def __init__(self, *, {args}, **aliases: Any) -> None: ...\n\n")
+        sig = f"*, {args}, **aliases: Any" if args else "**aliases: Any"
+        out.append(f"    def __init__(self, {sig}) -> None: ...\n\n")
     return "".join(out).rstrip() + "\n"
 
 
