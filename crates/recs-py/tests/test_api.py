@@ -293,3 +293,30 @@ def test_the_shipped_type_stub_lists_every_model():
     assert shipped == _stubgen.stub(), "stale stub: python -m recs._stubgen > __init__.pyi"
     for cls in recs.models().values():
         assert f"class {cls.__name__}(RecommenderBase)" in shipped
+
+
+def test_fit_releases_the_gil():
+    """Another Python thread keeps running while a model trains."""
+    import threading
+    import time
+
+    m = sp.random(3000, 2000, density=0.05, format="csr", random_state=2)
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    start = time.perf_counter()
+    recs.BPR(iterations=100, factors=32, num_threads=1).fit(m, show_progress=False)
+    end = time.perf_counter()
+    done.set()
+    t.join()
+    during = [x for x in ticks if start < x < end]
+    # were the GIL held during epochs, the other thread could tick only at the 100 epoch
+    # ends (where the progress callback takes the GIL)
+    assert len(during) > 200, (len(during), end - start)
