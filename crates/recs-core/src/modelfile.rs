@@ -33,11 +33,11 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use recs_sparse::CsrMatrix;
-use safetensors::tensor::{Dtype, Metadata, TensorInfo, View};
+use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -175,21 +175,6 @@ struct Pending<'a> {
     kind: Kind,
     shape: Vec<usize>,
     bytes: Cow<'a, [u8]>,
-}
-
-impl View for &Pending<'_> {
-    fn dtype(&self) -> Dtype {
-        self.kind.dtype()
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
 }
 
 fn le_bytes<T: bytemuck::Pod>(data: &[T]) -> Cow<'_, [u8]> {
@@ -366,8 +351,9 @@ impl<'a> ModelWriter<'a> {
         self.tensors.contains_key(name)
     }
 
-    /// Writes the file to `path` atomically (a temporary file in the same directory, then a
-    /// rename).
+    /// Writes the file to `path` atomically (see [`crate::atomic::write`]: a temporary file
+    /// in the same directory, synced, then renamed; the umask's permissions; a directory,
+    /// FIFO, device or socket at `path` refused). The same model gives the same bytes.
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string(&self.meta)
             .map_err(|e| ModelFileError::Write(format!("cannot encode metadata: {e}")))?;
@@ -384,38 +370,52 @@ impl<'a> ModelWriter<'a> {
                 .iter()
                 .map(|(n, t)| (n.as_str(), t.kind.name(), t.shape.as_slice(), &*t.bytes)),
         );
-        let info = HashMap::from([
-            (META_KEY.to_string(), json),
-            (CHECKSUM_KEY.to_string(), sum),
-        ]);
-        let io = |source| ModelFileError::Io {
+        let header = self.header(json, sum)?;
+        crate::atomic::write(path, |w| {
+            w.write_all(&(header.len() as u64).to_le_bytes())?;
+            w.write_all(&header)?;
+            for (_, t) in self.file_order() {
+                w.write_all(&t.bytes)?;
+            }
+            Ok(())
+        })
+        .map_err(|source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".recs-model-")
-            .tempfile_in(dir)
-            .map_err(io)?;
-        safetensors::serialize_to_file(
-            self.tensors.iter().map(|(n, t)| (n.as_str(), t)),
-            Some(info),
-            tmp.path(),
-        )
-        .map_err(|e| match e {
-            safetensors::SafeTensorError::IoError(e) => io(e),
-            e => ModelFileError::Write(e.to_string()),
-        })?;
-        // serialize_to_file replaced `tmp` by a rename of its own; make the bytes durable,
-        // then move the file into place.
-        std::fs::File::open(tmp.path())
-            .and_then(|f| f.sync_all())
-            .map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        })
+    }
+
+    /// The tensors in the order their bytes are laid out: by element size, largest first
+    /// (so every tensor is aligned as safetensors lays files out), then by name.
+    fn file_order(&self) -> Vec<(&String, &Pending<'a>)> {
+        let mut v: Vec<_> = self.tensors.iter().collect();
+        v.sort_by(|(a, x), (b, y)| y.kind.size().cmp(&x.kind.size()).then(a.cmp(b)));
+        v
+    }
+
+    /// The safetensors header, byte for byte the same for the same model: keys in a fixed
+    /// order (safetensors' own writer takes the metadata as a `HashMap`, whose order changes
+    /// from run to run), padded with spaces to a multiple of 8 bytes.
+    fn header(&self, json: String, sum: String) -> Result<Vec<u8>> {
+        use serde_json::{Map, Value};
+        let mut meta = Map::new();
+        meta.insert(CHECKSUM_KEY.into(), Value::String(sum));
+        meta.insert(META_KEY.into(), Value::String(json));
+        let mut head = Map::new();
+        head.insert("__metadata__".into(), Value::Object(meta));
+        let mut offset = 0usize;
+        for (name, t) in self.file_order() {
+            let end = offset + t.bytes.len();
+            head.insert(
+                name.clone(),
+                serde_json::json!({"dtype": t.kind.name(), "shape": t.shape, "data_offsets": [offset, end]}),
+            );
+            offset = end;
+        }
+        let mut bytes = serde_json::to_vec(&Value::Object(head))
+            .map_err(|e| ModelFileError::Write(format!("cannot encode the header: {e}")))?;
+        bytes.resize(bytes.len().next_multiple_of(8), b' ');
+        Ok(bytes)
     }
 }
 
@@ -463,10 +463,22 @@ impl ModelReader {
     /// Reads the file at `path` (once), checks that it is a recs model file of this format
     /// version, and verifies its checksum and the metadata's scalars.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+        let io = |source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // A directory, FIFO or device is refused before it is read: reading a FIFO waits
+        // for a writer, and `/dev/zero` never ends.
+        let m = std::fs::metadata(path).map_err(io)?;
+        if !m.is_file() {
+            let what = if m.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO, device or socket)"
+            };
+            return Err(bad(path, format!("it is {what}, not a model file")));
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
         Self::from_bytes(path, bytes)
     }
 
@@ -843,6 +855,7 @@ impl Catalog {
 mod tests {
     use super::*;
     use recs_sparse::DuplicatePolicy;
+    use std::collections::HashMap;
 
     fn sample(dir: &Path) -> PathBuf {
         let p = dir.join("m.recs");
@@ -907,6 +920,25 @@ mod tests {
         // No temporary file is left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn same_model_same_bytes_and_special_files_refused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (pa, pb) = (sample(a.path()), sample(b.path()));
+        assert_eq!(std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
+        // safetensors' own reader reads it.
+        let bytes = std::fs::read(&pa).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("w").unwrap().shape(), &[2, 3]);
+        let e = ModelReader::open(a.path()).unwrap_err().to_string();
+        assert!(e.contains("a directory"), "{e}");
+        if Path::new("/dev/zero").exists() {
+            let e = ModelReader::open(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]
