@@ -804,6 +804,57 @@ impl ModelReader {
     }
 }
 
+/// For fuzzing only: `bytes` (a model file, perhaps mutated) with its checksum recomputed,
+/// so that a mutation reaches the checks behind the checksum; `None` when the header is not
+/// a JSON object of tensors whose offsets lie in the file. Not part of the stable API.
+#[doc(hidden)]
+pub fn reseal(bytes: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::Value;
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(n)?)?;
+    let data = &bytes[8 + n..];
+    let mut head: serde_json::Map<String, Value> = serde_json::from_slice(header).ok()?;
+    let meta = head
+        .get("__metadata__")?
+        .get(META_KEY)?
+        .as_str()?
+        .to_string();
+    let mut tensors = BTreeMap::new();
+    for (name, t) in &head {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = t.get("dtype")?.as_str()?;
+        let shape: Vec<usize> = t
+            .get("shape")?
+            .as_array()?
+            .iter()
+            .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+            .collect::<Option<_>>()?;
+        let off = t.get("data_offsets")?.as_array()?;
+        let (a, b) = (
+            usize::try_from(off.first()?.as_u64()?).ok()?,
+            usize::try_from(off.get(1)?.as_u64()?).ok()?,
+        );
+        tensors.insert(name.clone(), (dtype.to_string(), shape, data.get(a..b)?));
+    }
+    let sum = checksum(
+        &meta,
+        tensors
+            .iter()
+            .map(|(n, (d, s, b))| (n.as_str(), d.as_str(), s.as_slice(), *b)),
+    );
+    head.get_mut("__metadata__")?
+        .as_object_mut()?
+        .insert(CHECKSUM_KEY.into(), Value::String(sum));
+    let mut h = serde_json::to_vec(&head).ok()?;
+    h.resize(h.len().next_multiple_of(8), b' ');
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    Some(out)
+}
+
 /// What a model file records about the training data besides the model: external ids by
 /// index and each user's training items (for excluding seen items, and for models that
 /// score known users from their rows).
