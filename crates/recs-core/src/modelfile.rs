@@ -689,7 +689,7 @@ impl ModelReader {
     fn offsets(&self, name: &str, n: Option<usize>, end: usize) -> Result<Vec<usize>> {
         let off = self.u64_vec(name)?;
         if let Some(n) = n
-            && off.len() != n + 1
+            && n.checked_add(1) != Some(off.len())
         {
             return Err(self.error(format!(
                 "tensor `{name}` has {} entries, expected {}",
