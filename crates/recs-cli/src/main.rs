@@ -94,10 +94,11 @@ struct ModelParams {
     /// Encoder hidden layers, comma-separated (BiVAE, Mult-VAE/DAE)
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     hidden: Option<Vec<i64>>,
-    /// Worker threads (0: all cores). Training with more than one thread is not
-    /// bit-reproducible (BPR's Hogwild updates and AutoRec's parallel sums race or add in
-    /// another order): the same seed gives a comparable model, not the same bytes. With 1,
-    /// the same seed and data give a byte-identical model file.
+    /// Worker threads (0: all cores). BPR trained with more than one thread is not
+    /// bit-reproducible (its Hogwild threads race on shared rows, and the work is split by
+    /// thread count): the same seed gives a comparable model, not the same bytes. With
+    /// `--threads 1`, the same seed and data give a byte-identical model file, for every
+    /// model; AutoRec's, Mult-VAE/DAE's and BiVAE's results do not depend on the count.
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<i64>,
     /// A model-specific parameter, KEY=VALUE (VALUE as JSON, else a string); repeatable
