@@ -109,6 +109,7 @@ struct ModelParams {
 fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
     let (k, v) = s
         .split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
     let v = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.into()));
     Ok((k.trim().to_string(), v))
@@ -160,6 +161,28 @@ impl ModelParams {
             seed: Some(seed),
             extra: self.params.iter().cloned().collect(),
         };
+        // A rate that is not a finite number (`--lr nan`, `inf`) is answered by the check too
+        // (JSON has no NaN: it would reach the model as `null`).
+        for (name, v) in [("learning_rate", self.learning_rate), ("reg", self.reg)] {
+            let Some(v) = v.filter(|v| !v.is_finite()) else {
+                continue;
+            };
+            for e in entries {
+                for probe in [0.0, -1.0, 1e300] {
+                    let mut p = hp.clone();
+                    match name {
+                        "reg" => p.reg = Some(probe),
+                        _ => p.learning_rate = Some(probe),
+                    }
+                    if let Err(RegistryError::Model(ModelError::Param(pe))) = e.params_for(&p, true)
+                        && pe.param == name
+                    {
+                        bail!(ParamError::new(name, v, pe.allowed));
+                    }
+                }
+            }
+            bail!(ParamError::new(name, v, "a finite number"));
+        }
         let Some((name, value)) = negative else {
             return Ok(hp);
         };
@@ -446,6 +469,12 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     // Refuse outputs that cannot be written before training, not after.
     check_output("--out", &a.out, a.data.input.as_deref())?;
     if let Some(p) = &a.plot {
+        if entry.defaults().get("epochs").is_none() {
+            bail!(
+                "--plot: a {} model trains in one pass (no epochs): there is no curve to draw",
+                entry.kind()
+            );
+        }
         check_output("--plot", p, a.data.input.as_deref())?;
         if same_file(p, &a.out) || p == &a.out {
             bail!("--plot and --out name one file ({}); name two", p.display());
@@ -730,6 +759,13 @@ fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(i, s)| (o.items[i as usize].clone(), s))
         .collect();
+    if rows.is_empty() {
+        note!(
+            "note: nothing to recommend: user '{}' has interacted with every one of the {} items the model knows",
+            a.user,
+            o.items.len()
+        );
+    }
     print_items(&rows, &titles(&o.prov.source), a.json, "score")
 }
 

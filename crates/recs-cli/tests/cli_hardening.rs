@@ -155,6 +155,23 @@ fn outputs_that_are_no_place_for_a_file_are_refused_before_training() {
     refused(&model, Some(&d.join("nodir/curve.svg")), "--plot");
     assert!(!model.exists(), "nothing is written when --plot is refused");
     refused(&model, Some(&model), "name one file");
+    recs(d)
+        .args([
+            "train",
+            "--model",
+            "global-mean",
+            "-q",
+            "--out",
+            "gm.recs",
+            "--plot",
+            "c.svg",
+        ])
+        .arg("--input")
+        .arg(&input)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no curve to draw"));
+    assert!(!d.join("gm.recs").exists());
     refused(&model, Some(d), "is a directory");
     // The input file is never the output.
     refused(&input, None, "is the input file");
@@ -215,6 +232,7 @@ fn killed_writer_leaves_nothing_and_files_get_umask_permissions() {
     // is gone (a child that has exited) is removed by the next write into that directory.
     let mut gone = std::process::Command::new(BIN)
         .arg("--version")
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let pid = gone.id();
@@ -299,6 +317,17 @@ fn negative_flag_values_reach_the_parameter_check() {
             &["--hidden", "-3,5"],
             "`hidden` = -3 is out of range: allowed",
         ),
+        // Not a number at all: the same check, not serde's "invalid type: null".
+        (
+            "mf",
+            &["--lr", "nan"],
+            "`learning_rate` = NaN is out of range: allowed",
+        ),
+        (
+            "mf",
+            &["--reg", "inf"],
+            "`reg` = inf is out of range: allowed",
+        ),
     ];
     for (model, flags, says) in cases {
         recs(d)
@@ -323,6 +352,14 @@ fn negative_flag_values_reach_the_parameter_check() {
         .stderr(predicate::str::contains(
             "`learning_rate` = -1 is out of range",
         ));
+    recs(d)
+        .args([
+            "train", "--model", "mf", "--param", "=3", "--out", "m.recs", "--input",
+        ])
+        .arg(&input)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not KEY=VALUE"));
     // Counts of results and seeds are usage errors that give the range.
     recs(d)
         .args(["recommend", "--model", "m.recs", "--user", "u1", "-k", "-5"])
@@ -387,6 +424,39 @@ fn splits_without_any_metric_say_why() {
         .success()
         .stdout(predicate::str::contains("rmse"))
         .stderr(predicate::str::contains("mf: no ranking metric"));
+}
+
+#[test]
+fn a_user_who_saw_every_item_is_told_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut text = String::from("user,item,rating\n");
+    for u in 0..10 {
+        for i in 0..6 {
+            if u == 0 || (u + i) % 3 == 0 {
+                text.push_str(&format!("u{u},i{i},{}\n", 1 + (u + i) % 5));
+            }
+        }
+    }
+    let input = d.join("all.csv");
+    std::fs::write(&input, text).unwrap();
+    let model = d.join("m.recs");
+    train(
+        d,
+        "mf",
+        &input,
+        &model,
+        &["--split", "none", "--epochs", "2"],
+    );
+    recs(d)
+        .args(["recommend", "--user", "u0", "--model"])
+        .arg(&model)
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "has interacted with every one of the 6 items",
+        ));
 }
 
 #[test]
