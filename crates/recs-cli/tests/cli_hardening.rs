@@ -151,6 +151,7 @@ fn outputs_that_are_no_place_for_a_file_are_refused_before_training() {
     refused(d, None, "--out");
     refused(d, None, "is a directory");
     refused(&d.join("no/such/dir/m.recs"), None, "does not exist");
+    refused(Path::new("new.recs/"), None, "names a directory");
     // An unwritable --plot is found before training, and no model is written.
     refused(&model, Some(&d.join("nodir/curve.svg")), "--plot");
     assert!(!model.exists(), "nothing is written when --plot is refused");

@@ -60,6 +60,17 @@ fn parent_dir(path: &Path) -> &Path {
 /// Refuses an existing `path` that is not a regular file (a directory, FIFO, device or socket);
 /// a symbolic link is followed, and the path it leads to is returned.
 pub fn refuse_special(path: &Path) -> io::Result<PathBuf> {
+    // `out/` names a directory whether or not it exists.
+    if path
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::is_separator)
+    {
+        return Err(invalid(format!(
+            "{} names a directory (it ends with a separator), not a file",
+            path.display()
+        )));
+    }
     let resolved = match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).unwrap_or(path.into()),
         _ => path.to_path_buf(),
@@ -219,6 +230,11 @@ mod tests {
         assert!(write_bytes(dir.path(), b"x").is_err(), "a directory");
         assert!(check_target(dir.path()).is_err());
         assert!(check_target(&dir.path().join("no/such/dir/f")).is_err());
+        let slash = format!("{}/", dir.path().join("new").display());
+        assert!(
+            check_target(Path::new(&slash)).is_err(),
+            "a trailing separator"
+        );
         assert!(check_target(&p).is_ok());
         // A failing writer leaves the target as it was, and no temporary file.
         let e = write(&p, |_| Err(io::Error::other("boom"))).unwrap_err();
