@@ -229,6 +229,59 @@ fn killed_writer_leaves_nothing_and_files_get_umask_permissions() {
     let out_dir = d.join("models");
     std::fs::create_dir(&out_dir).unwrap();
     let model = out_dir.join("m.recs");
+    // A real kill during the final write: the child is killed as soon as its temporary file
+    // appears (a model of some megabytes takes a while to write). Whatever it leaves, the
+    // next write into the directory cleans.
+    let wide = csv(d, "wide.csv", 600, 4000, 40);
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "train",
+            "--model",
+            "mf",
+            "-q",
+            "--epochs",
+            "1",
+            "--factors",
+            "512",
+        ])
+        .args(["--split", "none", "--input"])
+        .arg(&wide)
+        .arg("--out")
+        .arg(&model)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Temporary files of ours holding bytes (the empty one `--out`'s check creates and
+    // removes before training does not count).
+    let ours = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".recs-tmp-"))
+            .filter(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+            .count()
+    };
+    let started = std::time::Instant::now();
+    let mut killed_mid_write = false;
+    while child.try_wait().unwrap().is_none() && started.elapsed().as_secs() < 60 {
+        if ours(&out_dir) > 0 {
+            let _ = child.kill();
+            killed_mid_write = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    if killed_mid_write {
+        assert!(
+            ours(&out_dir) >= 1,
+            "the killed writer left its temporary file"
+        );
+    } else {
+        eprintln!("note: the writer finished before it could be killed mid-write");
+    }
     // A process killed during its write leaves `.recs-tmp-<pid>-…`: one of a process that
     // is gone (a child that has exited) is removed by the next write into that directory.
     let mut gone = std::process::Command::new(BIN)
@@ -240,20 +293,6 @@ fn killed_writer_leaves_nothing_and_files_get_umask_permissions() {
     gone.wait().unwrap();
     let stale = out_dir.join(format!(".recs-tmp-{pid}-abcdef"));
     std::fs::write(&stale, b"half a model").unwrap();
-    // A real kill at some moment of training or writing: whatever it leaves, the next run
-    // cleans or replaces.
-    let mut child = std::process::Command::new(BIN)
-        .args(["train", "--model", "mf", "-q", "--epochs", "200", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&model)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let _ = child.kill();
-    child.wait().unwrap();
     train(
         d,
         "mf",
