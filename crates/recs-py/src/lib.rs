@@ -730,6 +730,15 @@ fn unfitted_bytes<'py>(py: Python<'py>, kind: &str, params: &str) -> PyResult<Bo
     Ok(PyBytes::new(py, &b))
 }
 
+/// Writes `data` to `path` atomically, as model files are written (a temporary file in the
+/// same directory, then a rename; a directory, FIFO or device at `path` refused).
+#[pyfunction]
+fn write_file(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
+    let bytes = data.to_vec();
+    py.detach(|| recs_core::atomic::write_bytes(&path, &bytes))
+        .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
+}
+
 /// Reads a model file (verified), from `path` or from its bytes `data` (`name` names it in
 /// errors): `(kind, params JSON, model)`, the model `None` when the file holds an unfitted
 /// one.
@@ -957,6 +966,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(open_model, m)?)?;
     m.add_function(wrap_pyfunction!(unfitted_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(write_file, m)?)?;
     m.add_function(wrap_pyfunction!(params_for, m)?)?;
     m.add_function(wrap_pyfunction!(ranking_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(rating_errors, m)?)?;

@@ -391,14 +391,7 @@ class RecommenderBase:
         if self._native is not None:
             self._native.save(path)
             return
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(self._bytes())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        _native.write_file(path, self._bytes())
 
     @classmethod
     def load(cls, file):
