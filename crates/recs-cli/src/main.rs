@@ -795,7 +795,7 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
     };
     let Some(v) = o.model().item_vectors() else {
         bail!(
-            "a {} model has no item vectors to compare; use one that has (bivae, autorec, mf, bpr)",
+            "a {} model has no item vectors to compare; use one that has (bivae, multvae, multdae, autorec, mf, bpr)",
             o.model().kind()
         );
     };
