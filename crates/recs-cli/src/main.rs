@@ -1,9 +1,30 @@
 //! The `recs` command: train, evaluate, recommend, similar, compare and metrics, without
 //! writing Rust. Exit codes: 0 success, 1 a user error (bad file, unknown user, …), 2 a
 //! usage error (unknown flag, missing argument, k of 0).
+//!
+//! A closed standard output (`recs recommend … | head -1`) ends the process quietly with
+//! status 0, as ripgrep does: every result goes through [`outln!`], whose write error is
+//! returned like any other, and `main` recognises a broken pipe in the error's chain.
 
 mod input;
 mod plot;
+
+/// `println!` that returns the write's error instead of panicking (a closed pipe is an
+/// `io::Error` of kind `BrokenPipe`, which `main` ends quietly).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `eprintln!` that never panics (a closed standard error is not worth a panic).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,10 +36,10 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recs_core::modelfile::Catalog;
-use recs_core::{Control, DynModel, EpochReport};
+use recs_core::{Control, DynModel, EpochReport, ModelError, ParamError};
 use recs_data::{IdMap, Interactions};
 use recs_experiments::workflow::{self, SplitSpec};
-use recs_registry::HyperParams;
+use recs_registry::{Entry, HyperParams, RegistryError};
 use recs_sparse::DuplicatePolicy;
 
 use input::{DataArgs, FormatArgs, Provenance, Source};
@@ -56,27 +77,30 @@ enum Command {
 #[derive(Args, Debug, Clone)]
 struct ModelParams {
     /// Training epochs (iterations)
-    #[arg(long)]
-    epochs: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    epochs: Option<i64>,
     /// Latent size: factors, BiVAE/Mult-VAE latent dimension, AutoRec hidden units
-    #[arg(long)]
-    factors: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    factors: Option<i64>,
     /// Learning rate
-    #[arg(long, visible_alias = "lr")]
+    #[arg(long, visible_alias = "lr", allow_negative_numbers = true)]
     learning_rate: Option<f64>,
     /// Regularisation weight (MF/BPR reg, AutoRec's λ, Mult-VAE's L2)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     reg: Option<f64>,
     /// Mini-batch size (autoencoders)
-    #[arg(long)]
-    batch_size: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    batch_size: Option<i64>,
     /// Encoder hidden layers, comma-separated (BiVAE, Mult-VAE/DAE)
-    #[arg(long, value_delimiter = ',')]
-    hidden: Option<Vec<usize>>,
-    /// Worker threads (0: all cores; 1: deterministic single-threaded training where the
-    /// model has a parallel mode, e.g. BPR's Hogwild)
-    #[arg(long)]
-    threads: Option<usize>,
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    hidden: Option<Vec<i64>>,
+    /// Worker threads (0: all cores). BPR trained with more than one thread is not
+    /// bit-reproducible (its Hogwild threads race on shared rows, and the work is split by
+    /// thread count): the same seed gives a comparable model, not the same bytes. With
+    /// `--threads 1`, the same seed and data give a byte-identical model file, for every
+    /// model; AutoRec's, Mult-VAE/DAE's and BiVAE's results do not depend on the count.
+    #[arg(long, allow_negative_numbers = true)]
+    threads: Option<i64>,
     /// A model-specific parameter, KEY=VALUE (VALUE as JSON, else a string); repeatable
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     params: Vec<(String, serde_json::Value)>,
@@ -85,25 +109,116 @@ struct ModelParams {
 fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
     let (k, v) = s
         .split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
     let v = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.into()));
     Ok((k.trim().to_string(), v))
 }
 
+/// Sets the count parameter `name` of `hp` (`hidden`: one layer of that size).
+fn set_count(hp: &mut HyperParams, name: &str, v: usize) {
+    match name {
+        "factors" => hp.factors = Some(v),
+        "epochs" => hp.epochs = Some(v),
+        "batch_size" => hp.batch_size = Some(v),
+        "threads" => hp.threads = Some(v),
+        _ => hp.hidden = Some(vec![v]),
+    }
+}
+
 impl ModelParams {
-    fn hyper(&self, seed: u64) -> HyperParams {
-        HyperParams {
-            factors: self.factors,
-            epochs: self.epochs,
+    /// The parameters in the registry's vocabulary. A negative count (`--epochs -1`) is
+    /// refused as the parameter check of the model(s) words it, with the allowed range: the
+    /// check is asked about the smallest and the largest count, and its range quoted.
+    fn hyper(&self, seed: u64, entries: &[&dyn Entry]) -> anyhow::Result<HyperParams> {
+        let mut negative: Option<(&str, i64)> = None;
+        let mut count = |name: &'static str, v: Option<i64>| -> Option<usize> {
+            let v = v?;
+            match usize::try_from(v) {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    negative.get_or_insert((name, v));
+                    None
+                }
+            }
+        };
+        let hidden = match &self.hidden {
+            None => None,
+            Some(h) => {
+                let sizes: Vec<Option<usize>> =
+                    h.iter().map(|&x| count("hidden", Some(x))).collect();
+                sizes.into_iter().collect::<Option<Vec<usize>>>()
+            }
+        };
+        let hp = HyperParams {
+            factors: count("factors", self.factors),
+            epochs: count("epochs", self.epochs),
             learning_rate: self.learning_rate,
             reg: self.reg,
-            batch_size: self.batch_size,
-            hidden: self.hidden.clone(),
-            threads: self.threads,
+            batch_size: count("batch_size", self.batch_size),
+            hidden,
+            threads: count("threads", self.threads),
             seed: Some(seed),
             extra: self.params.iter().cloned().collect(),
+        };
+        // A rate that is not a finite number (`--lr nan`, `inf`) is answered by the check too
+        // (JSON has no NaN: it would reach the model as `null`).
+        for (name, v) in [("learning_rate", self.learning_rate), ("reg", self.reg)] {
+            let Some(v) = v.filter(|v| !v.is_finite()) else {
+                continue;
+            };
+            for e in entries {
+                for probe in [0.0, -1.0, 1e300] {
+                    let mut p = hp.clone();
+                    match name {
+                        "reg" => p.reg = Some(probe),
+                        _ => p.learning_rate = Some(probe),
+                    }
+                    if let Err(RegistryError::Model(ModelError::Param(pe))) = e.params_for(&p, true)
+                        && pe.param == name
+                    {
+                        bail!(ParamError::new(name, v, pe.allowed));
+                    }
+                }
+            }
+            bail!(ParamError::new(name, v, "a finite number"));
         }
+        let Some((name, value)) = negative else {
+            return Ok(hp);
+        };
+        for e in entries {
+            for probe in [0, 1 << 40] {
+                let mut p = hp.clone();
+                set_count(&mut p, name, probe);
+                if let Err(RegistryError::Model(ModelError::Param(pe))) = e.params_for(&p, true)
+                    && pe.param.starts_with(name)
+                {
+                    bail!(ParamError::new(name, value, pe.allowed));
+                }
+            }
+        }
+        bail!(ParamError::new(name, value, ">= 0"))
     }
+}
+
+/// A cut-off or count of results: a whole number in 1..=1000000.
+fn parse_k(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i128>() {
+        Ok(k) if (1..=1_000_000).contains(&k) => Ok(k as u64),
+        _ => Err(format!(
+            "`{s}` is out of range: allowed a whole number in 1..=1000000"
+        )),
+    }
+}
+
+/// A seed: a whole number from 0 to 2^64 - 1 (a negative one is refused saying so).
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "`{s}` is not a seed: allowed a whole number in 0..={}",
+            u64::MAX
+        )
+    })
 }
 
 /// The registry's model names, for clap (an unknown name is a usage error listing them).
@@ -126,7 +241,7 @@ struct TrainArgs {
     #[arg(long, default_value = "random:0.8")]
     split: String,
     /// Seed of the split and the model
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, allow_negative_numbers = true, value_parser = parse_seed)]
     seed: u64,
     #[command(flatten)]
     params: ModelParams,
@@ -157,7 +272,7 @@ struct EvaluateArgs {
     #[arg(long, requires = "train")]
     test: Option<PathBuf>,
     /// Cut-offs
-    #[arg(short, long, value_delimiter = ',', default_value = "10", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(short, long, value_delimiter = ',', default_value = "10", allow_negative_numbers = true, value_parser = parse_k)]
     k: Vec<u64>,
     /// Print JSON
     #[arg(long)]
@@ -173,7 +288,7 @@ struct RecommendArgs {
     #[arg(long)]
     user: String,
     /// How many items
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(short, long, default_value_t = 10, allow_negative_numbers = true, value_parser = parse_k)]
     k: u64,
     /// For a user not in the training data: their items, comma-separated (models that fold in)
     #[arg(long, value_delimiter = ',')]
@@ -192,7 +307,7 @@ struct SimilarArgs {
     #[arg(long)]
     item: String,
     /// How many items
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(short, long, default_value_t = 10, allow_negative_numbers = true, value_parser = parse_k)]
     k: u64,
     /// Print JSON
     #[arg(long)]
@@ -210,12 +325,12 @@ struct CompareArgs {
     #[arg(long, default_value = "random:0.8")]
     split: String,
     /// Seed of the split and the models
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, allow_negative_numbers = true, value_parser = parse_seed)]
     seed: u64,
     #[command(flatten)]
     params: ModelParams,
     /// Cut-offs
-    #[arg(short, long, value_delimiter = ',', default_value = "10", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(short, long, value_delimiter = ',', default_value = "10", allow_negative_numbers = true, value_parser = parse_k)]
     k: Vec<u64>,
     /// Print JSON
     #[arg(long)]
@@ -240,10 +355,10 @@ struct MetricsArgs {
     #[arg(long)]
     auc_pairs: Option<PathBuf>,
     /// Cut-offs of the ranking metrics
-    #[arg(short, long, value_delimiter = ',', default_value = "10", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(short, long, value_delimiter = ',', default_value = "10", allow_negative_numbers = true, value_parser = parse_k)]
     k: Vec<u64>,
     /// Cut-offs of Liang et al.'s Recall@R and NDCG@R
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_k)]
     liang_k: Vec<u64>,
     /// Print JSON
     #[arg(long)]
@@ -259,9 +374,16 @@ fn main() -> ExitCode {
         Command::Similar(a) => similar(a),
         Command::Compare(a) => compare(a),
         Command::Metrics(a) => metrics(a),
-    };
+    }
+    .and_then(|()| {
+        use std::io::Write as _;
+        Ok(std::io::stdout().lock().flush()?)
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): nothing is wrong, and nothing more
+        // is wanted, so end quietly with success, as ripgrep does.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // The chain once: no error's message repeats its source (the convention every
             // crate of the workspace follows), so each cause is printed after the one it
@@ -271,10 +393,18 @@ fn main() -> ExitCode {
                 .map(|c| c.to_string())
                 .collect::<Vec<_>>()
                 .join(": ");
-            eprintln!("error: {msg}");
+            note!("error: {msg}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether `e` is, or was caused by, a write to a closed pipe.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn bar(n: u64, quiet: bool) -> ProgressBar {
@@ -290,16 +420,38 @@ fn bar(n: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
-fn print_metrics(m: &BTreeMap<String, f64>, json: bool) {
+fn print_metrics(m: &BTreeMap<String, f64>, json: bool) -> anyhow::Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(m).expect("numbers serialise")
-        );
+        outln!("{}", serde_json::to_string_pretty(m)?)?;
     } else {
         for (k, v) in m {
-            println!("{k:<16} {v:.4}");
+            outln!("{k:<16} {v:.4}")?;
         }
+    }
+    Ok(())
+}
+
+/// Refuses an output path before any work starts: a directory, FIFO, device or socket, a
+/// directory that does not exist or takes no new file, or the file the data is read from.
+fn check_output(flag: &str, path: &Path, input: Option<&Path>) -> anyhow::Result<()> {
+    recs_core::atomic::check_target(path)
+        .with_context(|| format!("{flag} {}: cannot write the file there", path.display()))?;
+    if let Some(input) = input
+        && same_file(path, input)
+    {
+        bail!(
+            "{flag} {} is the input file: writing it would destroy the data; name another file",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name one existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 
@@ -309,11 +461,25 @@ fn usizes(k: &[u64]) -> Vec<usize> {
 
 fn train(a: TrainArgs) -> anyhow::Result<()> {
     let entry = recs_registry::find(&a.model)?;
-    let hp = a.params.hyper(a.seed);
+    let hp = a.params.hyper(a.seed, &[entry])?;
     // Refuse flags the model does not take before loading anything.
     entry.params_for(&hp, false)?;
     let split = SplitSpec::parse(&a.split)?;
     let source = a.data.source()?;
+    // Refuse outputs that cannot be written before training, not after.
+    check_output("--out", &a.out, a.data.input.as_deref())?;
+    if let Some(p) = &a.plot {
+        if entry.defaults().get("epochs").is_none() {
+            bail!(
+                "--plot: a {} model trains in one pass (no epochs): there is no curve to draw",
+                entry.kind()
+            );
+        }
+        check_output("--plot", p, a.data.input.as_deref())?;
+        if same_file(p, &a.out) || p == &a.out {
+            bail!("--plot and --out name one file ({}); name two", p.display());
+        }
+    }
     let data = source.load()?;
     let s = split.apply(&data, a.seed)?;
     let train = s.train.to_csr(DuplicatePolicy::KeepLast)?;
@@ -356,17 +522,29 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     if let Some(p) = &a.plot {
         plot::curve(&curve, entry.kind(), p)?;
     }
-    println!(
+    outln!(
         "trained {} on {} interactions ({} users × {} items) in {seconds:.2} s; wrote {}",
         entry.kind(),
         s.train.len(),
         data.n_users(),
         data.n_items(),
         a.out.display()
-    );
+    )?;
     if !s.test.is_empty() {
-        println!("held-out {} ({} interactions):", split, s.test.len());
-        print_metrics(&workflow::evaluate(&*model, &train, &s.test, &[10])?, false);
+        // The model is written: a split it cannot be scored on is a note, not a failure.
+        let e = workflow::evaluate_explained(&*model, &train, &s.test, &[10])?;
+        if let Some(why) = &e.no_ranking {
+            let what = if e.metrics.is_empty() {
+                "no held-out metric"
+            } else {
+                "no ranking metric"
+            };
+            note!("note: {what}: {why}");
+        }
+        if !e.metrics.is_empty() {
+            outln!("held-out {} ({} interactions):", split, s.test.len())?;
+            print_metrics(&e.metrics, false)?;
+        }
     }
     Ok(())
 }
@@ -377,7 +555,9 @@ struct Opened {
     file: recs_registry::Loaded,
     users: Vec<String>,
     items: Vec<String>,
-    prov: Provenance,
+    /// `None` for a file written elsewhere (the Python package): ids but no `recs train`
+    /// record, so no source to re-split.
+    prov: Option<Provenance>,
 }
 
 impl Opened {
@@ -390,12 +570,11 @@ fn open_model(path: &Path) -> anyhow::Result<Opened> {
     let mut loaded = recs_registry::load(path)?;
     let not_cli = || {
         format!(
-            "{}: holds no `recs train` record (id maps, source); was it written by `recs train`?",
+            "{}: holds no user and item ids; was it written by `recs train` (or fitted in Python with user_ids and item_ids)?",
             path.display()
         )
     };
-    let prov: Provenance =
-        serde_json::from_value(loaded.meta.extra.clone()).with_context(not_cli)?;
+    let prov: Option<Provenance> = serde_json::from_value(loaded.meta.extra.clone()).ok();
     let (Some(users), Some(items)) = (
         loaded.catalog.user_ids.take(),
         loaded.catalog.item_ids.take(),
@@ -456,13 +635,19 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         let (train, d1) = in_model_space(tr, &a.data.format, &users, &items)?;
         let (test, d2) = in_model_space(te, &a.data.format, &users, &items)?;
         if d1 + d2 > 0 {
-            eprintln!(
+            note!(
                 "note: {} rows name a user or item the model does not know; skipped",
                 d1 + d2
             );
         }
         (train, test)
     } else {
+        let prov = prov.as_ref().with_context(|| {
+            format!(
+                "{} holds no `recs train` record (source, split, seed); pass --train and --test files",
+                a.model.display()
+            )
+        })?;
         let source = if a.data.dataset.is_some() || a.data.input.is_some() {
             a.data.source()?
         } else {
@@ -484,9 +669,30 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         (s.train, s.test)
     };
     let train_m = train.to_csr(DuplicatePolicy::KeepLast)?;
-    let m = workflow::evaluate(model, &train_m, &test, &ks)?;
-    print_metrics(&m, a.json);
-    Ok(())
+    let m = evaluated(model, &train_m, &test, &ks)?;
+    print_metrics(&m, a.json)
+}
+
+/// [`workflow::evaluate`], saying on standard error why the ranking metrics are missing
+/// when the model gives only RMSE/MAE, and an error saying why when it gives nothing.
+fn evaluated(
+    model: &dyn DynModel,
+    train: &recs_sparse::CsrMatrix,
+    test: &Interactions,
+    ks: &[usize],
+) -> anyhow::Result<BTreeMap<String, f64>> {
+    let e = workflow::evaluate_explained(model, train, test, ks)?;
+    match &e.no_ranking {
+        Some(why) if e.metrics.is_empty() => {
+            bail!(
+                "a {} model gives no metric on this data: {why}",
+                model.kind()
+            )
+        }
+        Some(why) => note!("note: no ranking metric: {why}"),
+        None => {}
+    }
+    Ok(e.metrics)
 }
 
 /// Titles of a MovieLens source's items, when installed.
@@ -497,22 +703,25 @@ fn titles(source: &Source) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn print_items(rows: &[(String, f32)], titles: &HashMap<String, String>, json: bool, what: &str) {
+fn print_items(
+    rows: &[(String, f32)],
+    titles: &HashMap<String, String>,
+    json: bool,
+    what: &str,
+) -> anyhow::Result<()> {
     if json {
         let v: Vec<_> = rows
             .iter()
             .map(|(id, s)| serde_json::json!({"item": id, what: s, "title": titles.get(id)}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v).expect("serialisable")
-        );
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         for (rank, (id, s)) in rows.iter().enumerate() {
             let t = titles.get(id).map_or("", String::as_str);
-            println!("{:>3}. {id:<10} {s:>8.4}  {t}", rank + 1);
+            outln!("{:>3}. {id:<10} {s:>8.4}  {t}", rank + 1)?;
         }
     }
+    Ok(())
 }
 
 fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
@@ -555,8 +764,22 @@ fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(i, s)| (o.items[i as usize].clone(), s))
         .collect();
-    print_items(&rows, &titles(&o.prov.source), a.json, "score");
-    Ok(())
+    if rows.is_empty() {
+        note!(
+            "note: nothing to recommend: user '{}' has interacted with every one of the {} items the model knows",
+            a.user,
+            o.items.len()
+        );
+    }
+    print_items(
+        &rows,
+        &o.prov
+            .as_ref()
+            .map(|p| titles(&p.source))
+            .unwrap_or_default(),
+        a.json,
+        "score",
+    )
 }
 
 fn similar(a: SimilarArgs) -> anyhow::Result<()> {
@@ -570,7 +793,7 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
     };
     let Some(v) = o.model().item_vectors() else {
         bail!(
-            "a {} model has no item vectors to compare; use one that has (bivae, autorec, mf, bpr)",
+            "a {} model has no item vectors to compare; use one that has (bivae, multvae, multdae, autorec, mf, bpr)",
             o.model().kind()
         );
     };
@@ -580,8 +803,15 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(i, s)| (o.items[i as usize].clone(), s))
         .collect();
-    print_items(&rows, &titles(&o.prov.source), a.json, "cosine");
-    Ok(())
+    print_items(
+        &rows,
+        &o.prov
+            .as_ref()
+            .map(|p| titles(&p.source))
+            .unwrap_or_default(),
+        a.json,
+        "cosine",
+    )
 }
 
 fn compare(a: CompareArgs) -> anyhow::Result<()> {
@@ -591,6 +821,7 @@ fn compare(a: CompareArgs) -> anyhow::Result<()> {
         .map(|m| recs_registry::find(m))
         .collect::<Result<Vec<_>, _>>()?;
     let split = SplitSpec::parse(&a.split)?;
+    let hp = a.params.hyper(a.seed, &models)?;
     let data = a.data.source()?.load()?;
     let pb = bar(0, a.quiet);
     let rows = workflow::compare(
@@ -598,7 +829,7 @@ fn compare(a: CompareArgs) -> anyhow::Result<()> {
         split,
         a.seed,
         &models,
-        &a.params.hyper(a.seed),
+        &hp,
         &usizes(&a.k),
         &mut |kind, e| {
             pb.set_prefix(kind.to_string());
@@ -608,11 +839,29 @@ fn compare(a: CompareArgs) -> anyhow::Result<()> {
         },
     )?;
     pb.finish_and_clear();
+    for r in &rows {
+        if let Some(why) = &r.no_ranking {
+            let what = if r.metrics.is_empty() {
+                "no metric"
+            } else {
+                "no ranking metric"
+            };
+            note!("note: {}: {what}: {why}", r.model);
+        }
+    }
+    if rows.iter().all(|r| r.metrics.is_empty()) {
+        bail!("no model gives a metric on this split (see the notes above)");
+    }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
-        println!("split {split}, seed {}", a.seed);
-        print!("{}", workflow::compare_table(&rows));
+        outln!("split {split}, seed {}", a.seed)?;
+        use std::io::Write as _;
+        write!(
+            std::io::stdout().lock(),
+            "{}",
+            workflow::compare_table(&rows)
+        )?;
     }
     Ok(())
 }
@@ -629,6 +878,5 @@ fn metrics(a: MetricsArgs) -> anyhow::Result<()> {
     if let Some(p) = &a.auc_pairs {
         m.insert("auc".into(), auc_pairs_csv(p)?);
     }
-    print_metrics(&m, a.json);
-    Ok(())
+    print_metrics(&m, a.json)
 }

@@ -18,7 +18,7 @@ fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
-/// Draws `curve` to `path` (written through a temporary file, then renamed).
+/// Draws `curve` to `path` (written as model files are: `recs_core::atomic::write`).
 pub fn curve(curve: &[Epoch], model: &str, path: &Path) -> anyhow::Result<()> {
     if curve.is_empty() {
         bail!("{model} reports no epochs: nothing to plot");
@@ -71,14 +71,7 @@ pub fn curve(curve: &[Epoch], model: &str, path: &Path) -> anyhow::Result<()> {
         }
         root.present()?;
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    std::io::Write::write_all(&mut tmp, svg.as_bytes())?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    recs_core::atomic::write_bytes(path, svg.as_bytes())
+        .with_context(|| format!("--plot {}: cannot write the file", path.display()))?;
     Ok(())
 }

@@ -18,6 +18,7 @@
 //! Small and free of candle: model crates, metrics and front-ends all depend on it.
 #![deny(missing_docs)]
 
+pub mod atomic;
 pub mod model;
 pub mod modelfile;
 pub mod params;

@@ -75,7 +75,7 @@ impl<'a> TrainData<'a> {
     }
 }
 
-/// Item vectors for `similar`: `n_items × dim`, row-major.
+/// Item (or user) vectors for `similar`: `n × dim`, row-major.
 #[derive(Debug, Clone, Copy)]
 pub struct ItemVectors<'a> {
     /// The vectors, row after row.
@@ -130,6 +130,12 @@ pub trait Recommender: Scorer + Debug + Send + Sync + Sized + 'static {
         None
     }
 
+    /// User vectors (`n_users × dim`), if the model has them: Python's `user_factors` and
+    /// `similar_users`.
+    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
+        None
+    }
+
     /// Scoring for users the model never saw, if it can fold them in.
     fn fold_in(&self) -> Option<&dyn FoldIn> {
         None
@@ -149,6 +155,8 @@ pub trait DynModel: Scorer + Debug + Send + Sync {
     fn rating_predictor(&self) -> Option<&dyn RatingPredictor>;
     /// See [`Recommender::item_vectors`].
     fn item_vectors(&self) -> Option<ItemVectors<'_>>;
+    /// See [`Recommender::user_vectors`].
+    fn user_vectors(&self) -> Option<ItemVectors<'_>>;
     /// See [`Recommender::fold_in`].
     fn fold_in(&self) -> Option<&dyn FoldIn>;
     /// The model as a plain scorer.
@@ -173,6 +181,9 @@ impl<M: Recommender> DynModel for M {
     }
     fn item_vectors(&self) -> Option<ItemVectors<'_>> {
         Recommender::item_vectors(self)
+    }
+    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
+        Recommender::user_vectors(self)
     }
     fn fold_in(&self) -> Option<&dyn FoldIn> {
         Recommender::fold_in(self)

@@ -33,11 +33,11 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use recs_sparse::CsrMatrix;
-use safetensors::tensor::{Dtype, Metadata, TensorInfo, View};
+use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -175,21 +175,6 @@ struct Pending<'a> {
     kind: Kind,
     shape: Vec<usize>,
     bytes: Cow<'a, [u8]>,
-}
-
-impl View for &Pending<'_> {
-    fn dtype(&self) -> Dtype {
-        self.kind.dtype()
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
 }
 
 fn le_bytes<T: bytemuck::Pod>(data: &[T]) -> Cow<'_, [u8]> {
@@ -366,9 +351,9 @@ impl<'a> ModelWriter<'a> {
         self.tensors.contains_key(name)
     }
 
-    /// Writes the file to `path` atomically (a temporary file in the same directory, then a
-    /// rename).
-    pub fn write(&self, path: &Path) -> Result<()> {
+    /// The header's bytes: the metadata JSON and its checksum under `__metadata__`, then
+    /// the tensors' entries.
+    fn encoded_header(&self) -> Result<Vec<u8>> {
         let json = serde_json::to_string(&self.meta)
             .map_err(|e| ModelFileError::Write(format!("cannot encode metadata: {e}")))?;
         if json.len() > MAX_META_BYTES {
@@ -384,38 +369,73 @@ impl<'a> ModelWriter<'a> {
                 .iter()
                 .map(|(n, t)| (n.as_str(), t.kind.name(), t.shape.as_slice(), &*t.bytes)),
         );
-        let info = HashMap::from([
-            (META_KEY.to_string(), json),
-            (CHECKSUM_KEY.to_string(), sum),
-        ]);
-        let io = |source| ModelFileError::Io {
+        self.header(json, sum)
+    }
+
+    /// The file's bytes, exactly what [`ModelWriter::write`] writes (for pickles and file
+    /// objects).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let header = self.encoded_header()?;
+        let data: usize = self.tensors.values().map(|t| t.bytes.len()).sum();
+        let mut out = Vec::with_capacity(8 + header.len() + data);
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        for (_, t) in self.file_order() {
+            out.extend_from_slice(&t.bytes);
+        }
+        Ok(out)
+    }
+
+    /// Writes the file to `path` atomically (see [`crate::atomic::write`]: a temporary file
+    /// in the same directory, synced, then renamed; the umask's permissions; a directory,
+    /// FIFO, device or socket at `path` refused). The same model gives the same bytes.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let header = self.encoded_header()?;
+        crate::atomic::write(path, |w| {
+            w.write_all(&(header.len() as u64).to_le_bytes())?;
+            w.write_all(&header)?;
+            for (_, t) in self.file_order() {
+                w.write_all(&t.bytes)?;
+            }
+            Ok(())
+        })
+        .map_err(|source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".recs-model-")
-            .tempfile_in(dir)
-            .map_err(io)?;
-        safetensors::serialize_to_file(
-            self.tensors.iter().map(|(n, t)| (n.as_str(), t)),
-            Some(info),
-            tmp.path(),
-        )
-        .map_err(|e| match e {
-            safetensors::SafeTensorError::IoError(e) => io(e),
-            e => ModelFileError::Write(e.to_string()),
-        })?;
-        // serialize_to_file replaced `tmp` by a rename of its own; make the bytes durable,
-        // then move the file into place.
-        std::fs::File::open(tmp.path())
-            .and_then(|f| f.sync_all())
-            .map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        })
+    }
+
+    /// The tensors in the order their bytes are laid out: by element size, largest first
+    /// (so every tensor is aligned as safetensors lays files out), then by name.
+    fn file_order(&self) -> Vec<(&String, &Pending<'a>)> {
+        let mut v: Vec<_> = self.tensors.iter().collect();
+        v.sort_by(|(a, x), (b, y)| y.kind.size().cmp(&x.kind.size()).then(a.cmp(b)));
+        v
+    }
+
+    /// The safetensors header, byte for byte the same for the same model: keys in a fixed
+    /// order (safetensors' own writer takes the metadata as a `HashMap`, whose order changes
+    /// from run to run), padded with spaces to a multiple of 8 bytes.
+    fn header(&self, json: String, sum: String) -> Result<Vec<u8>> {
+        use serde_json::{Map, Value};
+        let mut meta = Map::new();
+        meta.insert(CHECKSUM_KEY.into(), Value::String(sum));
+        meta.insert(META_KEY.into(), Value::String(json));
+        let mut head = Map::new();
+        head.insert("__metadata__".into(), Value::Object(meta));
+        let mut offset = 0usize;
+        for (name, t) in self.file_order() {
+            let end = offset + t.bytes.len();
+            head.insert(
+                name.clone(),
+                serde_json::json!({"dtype": t.kind.name(), "shape": t.shape, "data_offsets": [offset, end]}),
+            );
+            offset = end;
+        }
+        let mut bytes = serde_json::to_vec(&Value::Object(head))
+            .map_err(|e| ModelFileError::Write(format!("cannot encode the header: {e}")))?;
+        bytes.resize(bytes.len().next_multiple_of(8), b' ');
+        Ok(bytes)
     }
 }
 
@@ -463,10 +483,22 @@ impl ModelReader {
     /// Reads the file at `path` (once), checks that it is a recs model file of this format
     /// version, and verifies its checksum and the metadata's scalars.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+        let io = |source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // A directory, FIFO or device is refused before it is read: reading a FIFO waits
+        // for a writer, and `/dev/zero` never ends.
+        let m = std::fs::metadata(path).map_err(io)?;
+        if !m.is_file() {
+            let what = if m.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO, device or socket)"
+            };
+            return Err(bad(path, format!("it is {what}, not a model file")));
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
         Self::from_bytes(path, bytes)
     }
 
@@ -677,7 +709,7 @@ impl ModelReader {
     fn offsets(&self, name: &str, n: Option<usize>, end: usize) -> Result<Vec<usize>> {
         let off = self.u64_vec(name)?;
         if let Some(n) = n
-            && off.len() != n + 1
+            && n.checked_add(1) != Some(off.len())
         {
             return Err(self.error(format!(
                 "tensor `{name}` has {} entries, expected {}",
@@ -792,6 +824,57 @@ impl ModelReader {
     }
 }
 
+/// For fuzzing only: `bytes` (a model file, perhaps mutated) with its checksum recomputed,
+/// so that a mutation reaches the checks behind the checksum; `None` when the header is not
+/// a JSON object of tensors whose offsets lie in the file. Not part of the stable API.
+#[doc(hidden)]
+pub fn reseal(bytes: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::Value;
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(n)?)?;
+    let data = &bytes[8 + n..];
+    let mut head: serde_json::Map<String, Value> = serde_json::from_slice(header).ok()?;
+    let meta = head
+        .get("__metadata__")?
+        .get(META_KEY)?
+        .as_str()?
+        .to_string();
+    let mut tensors = BTreeMap::new();
+    for (name, t) in &head {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = t.get("dtype")?.as_str()?;
+        let shape: Vec<usize> = t
+            .get("shape")?
+            .as_array()?
+            .iter()
+            .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+            .collect::<Option<_>>()?;
+        let off = t.get("data_offsets")?.as_array()?;
+        let (a, b) = (
+            usize::try_from(off.first()?.as_u64()?).ok()?,
+            usize::try_from(off.get(1)?.as_u64()?).ok()?,
+        );
+        tensors.insert(name.clone(), (dtype.to_string(), shape, data.get(a..b)?));
+    }
+    let sum = checksum(
+        &meta,
+        tensors
+            .iter()
+            .map(|(n, (d, s, b))| (n.as_str(), d.as_str(), s.as_slice(), *b)),
+    );
+    head.get_mut("__metadata__")?
+        .as_object_mut()?
+        .insert(CHECKSUM_KEY.into(), Value::String(sum));
+    let mut h = serde_json::to_vec(&head).ok()?;
+    h.resize(h.len().next_multiple_of(8), b' ');
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    Some(out)
+}
+
 /// What a model file records about the training data besides the model: external ids by
 /// index and each user's training items (for excluding seen items, and for models that
 /// score known users from their rows).
@@ -843,6 +926,7 @@ impl Catalog {
 mod tests {
     use super::*;
     use recs_sparse::DuplicatePolicy;
+    use std::collections::HashMap;
 
     fn sample(dir: &Path) -> PathBuf {
         let p = dir.join("m.recs");
@@ -907,6 +991,44 @@ mod tests {
         // No temporary file is left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn to_bytes_is_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample(dir.path());
+        let r = ModelReader::open(&p).unwrap();
+        let mut w = ModelWriter::new(r.meta().clone());
+        let (shape, data) = r.f32_any("w").unwrap();
+        w.f32("w", &shape, &data).unwrap();
+        let seen = r.seen(3, 4).unwrap().unwrap();
+        w.seen(&seen).unwrap();
+        w.strings(USER_IDS, &r.strings(USER_IDS, Some(3)).unwrap().unwrap());
+        let bytes = w.to_bytes().unwrap();
+        assert_eq!(bytes, std::fs::read(&p).unwrap());
+        let back = ModelReader::from_bytes(Path::new("pickle"), bytes).unwrap();
+        assert_eq!(back.f32("w", &[2, 3]).unwrap(), data);
+        assert_eq!(back.meta().params, r.meta().params);
+        assert_eq!(back.seen(3, 4).unwrap().unwrap().indices(), seen.indices());
+    }
+
+    #[test]
+    fn same_model_same_bytes_and_special_files_refused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (pa, pb) = (sample(a.path()), sample(b.path()));
+        assert_eq!(std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
+        // safetensors' own reader reads it.
+        let bytes = std::fs::read(&pa).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("w").unwrap().shape(), &[2, 3]);
+        let e = ModelReader::open(a.path()).unwrap_err().to_string();
+        assert!(e.contains("a directory"), "{e}");
+        if Path::new("/dev/zero").exists() {
+            let e = ModelReader::open(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]

@@ -150,17 +150,16 @@ impl Report {
         s
     }
 
-    /// Writes the report as pretty JSON to `path`, atomically (temporary file, then rename),
+    /// Writes the report as pretty JSON to `path`, atomically (`recs_core::atomic::write`),
     /// creating the parent directory.
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(&mut tmp, self)?;
-        std::io::Write::write_all(&mut tmp, b"\n")?;
-        tmp.persist(path)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
+        recs_core::atomic::write_bytes(path, &json)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         Ok(())
     }
 }

@@ -89,6 +89,45 @@ pub fn evaluate(
     test: &Interactions,
     ks: &[usize],
 ) -> anyhow::Result<BTreeMap<String, f64>> {
+    Ok(evaluate_explained(model, train, test, ks)?.metrics)
+}
+
+/// What [`evaluate_explained`] found.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// Metric → value (empty when `no_ranking` says why and the model predicts no ratings).
+    pub metrics: BTreeMap<String, f64>,
+    /// Why there is no ranking metric, when there is none (a rating model still gives
+    /// RMSE/MAE).
+    pub no_ranking: Option<String>,
+}
+
+/// Why no test user could be ranked, from the evaluation's counts.
+fn why_unranked(report: &recs_metrics::EvalReport, test: &Interactions) -> String {
+    let unknown = report.n_skipped_unknown;
+    if test.is_empty() {
+        return "the split leaves no test interactions".into();
+    }
+    if unknown > 0 {
+        return format!(
+            "none of the {unknown} test users has a training interaction, so the model cannot rank for them (the split put all of each user's few interactions in test; try --split stratified:F or loo, or data with more interactions per user)"
+        );
+    }
+    format!(
+        "no test user could be scored ({} test interactions over {} items)",
+        test.len(),
+        test.n_items()
+    )
+}
+
+/// As [`evaluate`], and why there is no ranking metric when there is none (the metrics are
+/// then RMSE/MAE, or none at all: a front-end says why instead of printing an empty table).
+pub fn evaluate_explained(
+    model: &dyn DynModel,
+    train: &CsrMatrix,
+    test: &Interactions,
+    ks: &[usize],
+) -> anyhow::Result<Evaluated> {
     let test_m = test.to_csr(DuplicatePolicy::KeepLast)?;
     let cfg = EvalConfig {
         metrics: vec![
@@ -104,6 +143,8 @@ pub fn evaluate(
         ..EvalConfig::default()
     };
     let report = recs_metrics::evaluate(model.as_scorer(), train, &test_m, &cfg)?;
+    let no_ranking =
+        (report.n_users == 0 || report.means.is_empty()).then(|| why_unranked(&report, test));
     let mut out: BTreeMap<String, f64> = report
         .means
         .into_iter()
@@ -117,7 +158,10 @@ pub fn evaluate(
         out.insert("rmse".into(), r.rmse);
         out.insert("mae".into(), r.mae);
     }
-    Ok(out)
+    Ok(Evaluated {
+        metrics: out,
+        no_ranking,
+    })
 }
 
 /// Fits `entry` on `train` with its registered defaults and `hp` applied (a parameter the
@@ -145,6 +189,9 @@ pub struct CompareRow {
     pub train_seconds: f64,
     /// Metric → value.
     pub metrics: BTreeMap<String, f64>,
+    /// Why there is no ranking metric, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_ranking: Option<String>,
 }
 
 /// Trains every model in `models` on the same split of `data` (seeded by `seed`) and
@@ -185,10 +232,12 @@ pub fn compare(
         };
         let model = fit(entry, &train, hp, true, &mut cb)?;
         let train_seconds = started.elapsed().as_secs_f64();
+        let e = evaluate_explained(&*model, &train, &s.test, ks)?;
         rows.push(CompareRow {
             model: kind.into(),
             train_seconds,
-            metrics: evaluate(&*model, &train, &s.test, ks)?,
+            metrics: e.metrics,
+            no_ranking: e.no_ranking,
         });
     }
     Ok(rows)

@@ -234,7 +234,7 @@ impl BaselineOnly {
         let ni = f.meta_shape_len("item_bias")?;
         Ok(Self {
             global_mean: f.meta_f64("global_mean")? as f32,
-            clip: f.meta_de("clip")?,
+            clip: f.meta_clip()?,
             user_bias: f.take("user_bias", &[nu])?,
             item_bias: f.take("item_bias", &[ni])?,
             params,
@@ -357,8 +357,8 @@ impl GlobalMean {
         }
         Ok(Self {
             mean,
-            n_users: f.meta_u64("n_users")? as usize,
-            n_items: f.meta_u64("n_items")? as usize,
+            n_users: f.meta_size("n_users")?,
+            n_items: f.meta_size("n_items")?,
         })
     }
 }

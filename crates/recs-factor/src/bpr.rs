@@ -775,8 +775,8 @@ impl Bpr {
         let f = io::load(file);
         let params: BprParams = f.params()?;
         params.validate().map_err(|e| f.bad(e.to_string()))?;
-        let nu = f.meta_u64("n_users")? as usize;
-        let ni = f.meta_u64("n_items")? as usize;
+        let nu = f.meta_size("n_users")?;
+        let ni = f.meta_size("n_items")?;
         let k = params.factors;
         Ok(Self {
             user_factors: f.take("user_factors", &[nu, k])?,

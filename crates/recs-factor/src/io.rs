@@ -72,6 +72,31 @@ impl Loaded<'_> {
         }
     }
 
+    /// The clip range `[lo, hi]` of the rating estimates: finite, `lo <= hi` (a crafted file
+    /// could hold anything, and clamping to a reversed range panics).
+    pub(crate) fn meta_clip(&self) -> Result<(f32, f32), FactorError> {
+        let (lo, hi): (f32, f32) = self.meta_de("clip")?;
+        if lo.is_finite() && hi.is_finite() && lo <= hi {
+            Ok((lo, hi))
+        } else {
+            Err(self.bad(format!(
+                "metadata field `training.clip` = [{lo}, {hi}] is not a finite range lo <= hi"
+            )))
+        }
+    }
+
+    /// A size (users, items) recorded in the metadata: at most 2^32, the index space of
+    /// users and items.
+    pub(crate) fn meta_size(&self, key: &str) -> Result<usize, FactorError> {
+        let n = self.meta_u64(key)?;
+        if n > u32::MAX as u64 + 1 {
+            return Err(self.bad(format!(
+                "metadata field `training.{key}` = {n} is more than 2^32 (indices are 32-bit)"
+            )));
+        }
+        Ok(n as usize)
+    }
+
     /// Deserialises a metadata field.
     pub(crate) fn meta_de<T: serde::de::DeserializeOwned>(
         &self,

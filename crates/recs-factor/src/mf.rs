@@ -401,10 +401,10 @@ impl BiasedMf {
         let f = io::load(file);
         let params: MfParams = f.params()?;
         params.validate().map_err(|e| f.bad(e.to_string()))?;
-        let nu = f.meta_u64("n_users")? as usize;
-        let ni = f.meta_u64("n_items")? as usize;
+        let nu = f.meta_size("n_users")?;
+        let ni = f.meta_size("n_items")?;
         let mu = f.meta_f64("global_mean")? as f32;
-        let clip: (f32, f32) = f.meta_de("clip")?;
+        let clip = f.meta_clip()?;
         let k = params.factors;
         Ok(Self {
             user_bias: f.take("user_bias", &[nu])?,

@@ -122,6 +122,13 @@ impl Recommender for BiasedMf {
             dim: self.params().factors,
         })
     }
+
+    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: self.user_factors(),
+            dim: self.params().factors,
+        })
+    }
 }
 
 impl Recommender for BaselineOnly {
@@ -211,6 +218,13 @@ impl Recommender for Bpr {
     fn item_vectors(&self) -> Option<ItemVectors<'_>> {
         Some(ItemVectors {
             data: self.item_factors(),
+            dim: self.params().factors,
+        })
+    }
+
+    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: self.user_factors(),
             dim: self.params().factors,
         })
     }

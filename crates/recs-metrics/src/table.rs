@@ -8,7 +8,7 @@
 //! row (and a malformed first row is an error, not a dropped header).
 //!
 //! A (user, item) pair on several rows counts once, in the truth and in the predictions
-//! alike: **the pair's first row in the file wins** (its rating, its prediction score).
+//! alike: **the pair's first row wins** (its rating, its prediction score).
 //!
 //! Which users count (Recommenders' quirks, pinned by the fixture):
 //! - precision, recall, map, map_full: the users present in both truth and predictions;
@@ -108,26 +108,81 @@ fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, MetricsE
     Ok(v)
 }
 
+/// Accumulates truth and prediction rows over one string→index map of items.
+#[derive(Default)]
+struct Builder {
+    items: HashMap<String, u32>,
+    truth: BTreeMap<String, Vec<(u32, f32)>>,
+    pred: HashMap<String, Vec<(u32, f64, usize)>>,
+}
+
+impl Builder {
+    fn intern(&mut self, s: &str) -> u32 {
+        let n = self.items.len() as u32;
+        *self.items.entry(s.to_string()).or_insert(n)
+    }
+
+    fn truth(&mut self, user: &str, item: &str, rating: f32) {
+        let i = self.intern(item);
+        self.truth
+            .entry(user.to_string())
+            .or_default()
+            .push((i, rating));
+    }
+
+    /// `order`: the row's position (equal scores rank in this order).
+    fn pred(&mut self, user: &str, item: &str, score: f64, order: usize) {
+        let i = self.intern(item);
+        self.pred
+            .entry(user.to_string())
+            .or_default()
+            .push((i, score, order));
+    }
+
+    fn finish(self) -> Result<RankingTable, MetricsError> {
+        if self.truth.is_empty() {
+            return Err(MetricsError::EmptyTruth);
+        }
+        let truth = self
+            .truth
+            .into_iter()
+            .map(|(u, mut v)| {
+                v.sort_by_key(|x| x.0);
+                v.dedup_by_key(|x| x.0);
+                let (i, r): (Vec<u32>, Vec<f32>) = v.into_iter().unzip();
+                (u, (i, r))
+            })
+            .collect();
+        let ranked = self
+            .pred
+            .into_iter()
+            .map(|(u, mut v)| {
+                // A repeated (user, item) pair: its first row wins, as in the truth (rows
+                // are pushed in order, and the sort by item is stable).
+                v.sort_by_key(|x| x.0);
+                v.dedup_by_key(|x| x.0);
+                v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
+                (u, v.into_iter().map(|x| x.0).collect())
+            })
+            .collect();
+        Ok(RankingTable { truth, ranked })
+    }
+}
+
 impl RankingTable {
     /// Reads a truth CSV and a prediction CSV.
     pub fn from_csv(truth: &Path, pred: &Path) -> Result<Self, MetricsError> {
-        let mut items: HashMap<String, u32> = HashMap::new();
-        let mut intern = |s: &str| -> u32 {
-            let n = items.len() as u32;
-            *items.entry(s.to_string()).or_insert(n)
-        };
-        let mut t: BTreeMap<String, Vec<(u32, f32)>> = BTreeMap::new();
+        let mut b = Builder::default();
         for_each_row(truth, |line, rec| {
             let u = field(rec, 0, truth, line, "user")?;
             let it = field(rec, 1, truth, line, "item")?;
             let r = number(field(rec, 2, truth, line, "rating")?, truth, line, "rating")? as f32;
-            t.entry(u.to_string()).or_default().push((intern(it), r));
+            b.truth(u, it, r);
             Ok(())
         })?;
-        if t.is_empty() {
+        if b.truth.is_empty() {
             return Err(MetricsError::EmptyTruth);
         }
-        let mut p: HashMap<String, Vec<(u32, f64, usize)>> = HashMap::new();
         for_each_row(pred, |line, rec| {
             let u = field(rec, 0, pred, line, "user")?;
             let it = field(rec, 1, pred, line, "item")?;
@@ -137,33 +192,34 @@ impl RankingTable {
                 line,
                 "prediction",
             )?;
-            p.entry(u.to_string())
-                .or_default()
-                .push((intern(it), s, line));
+            b.pred(u, it, s, line);
             Ok(())
         })?;
-        let truth = t
-            .into_iter()
-            .map(|(u, mut v)| {
-                // A repeated pair: its first row wins (stable sort, rows in file order).
-                v.sort_by_key(|x| x.0);
-                v.dedup_by_key(|x| x.0);
-                let (i, r): (Vec<u32>, Vec<f32>) = v.into_iter().unzip();
-                (u, (i, r))
-            })
-            .collect();
-        let ranked = p
-            .into_iter()
-            .map(|(u, mut v)| {
-                // A repeated (user, item) pair: its first row wins, as in the truth (the rows
-                // are in file order, and the sort by item is stable).
-                v.sort_by_key(|x| x.0);
-                v.dedup_by_key(|x| x.0);
-                v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
-                (u, v.into_iter().map(|x| x.0).collect())
-            })
-            .collect();
-        Ok(Self { truth, ranked })
+        b.finish()
+    }
+
+    /// Truth `(user, item, rating)` and prediction `(user, item, score)` rows from memory
+    /// (the Python package's data frames), with the same rules as [`RankingTable::from_csv`]:
+    /// equal scores rank in row order. Scores must be finite.
+    pub fn from_rows<S: AsRef<str>>(
+        truth: impl IntoIterator<Item = (S, S, f32)>,
+        pred: impl IntoIterator<Item = (S, S, f64)>,
+    ) -> Result<Self, MetricsError> {
+        let mut b = Builder::default();
+        for (u, i, r) in truth {
+            b.truth(u.as_ref(), i.as_ref(), r);
+        }
+        for (row, (u, i, s)) in pred.into_iter().enumerate() {
+            if !s.is_finite() {
+                return Err(MetricsError::Param {
+                    name: "prediction",
+                    value: format!("{s} (row {row})"),
+                    allowed: "finite numbers",
+                });
+            }
+            b.pred(u.as_ref(), i.as_ref(), s, row);
+        }
+        b.finish()
     }
 
     /// Every metric at every k, keyed as in the fixture's expected.json (`precision@5`,

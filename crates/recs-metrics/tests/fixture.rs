@@ -34,3 +34,41 @@ fn case_a_matches_the_reference_to_1e9() {
     assert!(bad.is_empty(), "mismatches:\n{}", bad.join("\n"));
     assert_eq!(ours.len(), expected.len(), "keys differ");
 }
+
+#[test]
+fn rows_from_memory_give_what_the_csv_files_give() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/metrics/case-a");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "no fixture at {}; CI is set, so this test fails rather than skips",
+            dir.display()
+        );
+        return;
+    }
+    let rows = |name: &str| -> Vec<(String, String, f64)> {
+        csv::Reader::from_path(dir.join(name))
+            .unwrap()
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].to_string(), r[1].to_string(), r[2].parse().unwrap())
+            })
+            .collect()
+    };
+    let truth: Vec<_> = rows("truth.csv")
+        .into_iter()
+        .map(|(u, i, r)| (u, i, r as f32))
+        .collect();
+    let from_files = RankingTable::from_csv(&dir.join("truth.csv"), &dir.join("pred.csv"))
+        .unwrap()
+        .metrics(&[1, 5, 10], &[20])
+        .unwrap();
+    let from_rows = RankingTable::from_rows(truth, rows("pred.csv"))
+        .unwrap()
+        .metrics(&[1, 5, 10], &[20])
+        .unwrap();
+    assert_eq!(from_files, from_rows);
+    assert!(RankingTable::from_rows([("u", "i", 1.0f32)], [("u", "i", f64::NAN)]).is_err());
+}

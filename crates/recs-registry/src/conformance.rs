@@ -193,6 +193,11 @@ pub fn check(entry: &dyn Entry) {
         m.item_vectors().map(|v| (v.data.to_vec(), v.dim)),
         "{kind}: item vectors after load"
     );
+    assert_eq!(
+        l.user_vectors().map(|v| (v.data.to_vec(), v.dim)),
+        m.user_vectors().map(|v| (v.data.to_vec(), v.dim)),
+        "{kind}: user vectors after load"
+    );
     let items = [1u32, 5, 9, 20];
     assert_eq!(
         fold_in(l, &items),
@@ -220,6 +225,13 @@ pub fn check(entry: &dyn Entry) {
     assert_eq!(loaded.meta.extra["by"], "conformance");
     if let Some(v) = m.item_vectors() {
         assert_eq!(v.data.len(), 24 * v.dim, "{kind}: item vectors' shape");
+    }
+    if let Some(v) = m.user_vectors() {
+        assert_eq!(
+            v.data.len(),
+            m.n_users() * v.dim,
+            "{kind}: user vectors' shape"
+        );
     }
 
     // A flipped byte anywhere in the tensors is refused.

@@ -14,31 +14,42 @@ use crate::{Entry, register};
 /// Every model, in the order `--help` lists them.
 pub(crate) static MODELS: &[&dyn Entry] = &[
     &register::<BiVae>(
+        "BiVAE",
         "BiVAE, bilateral variational autoencoder (Truong et al. 2021); ranking, item vectors",
         bivae,
     ),
     &register::<MultVaeModel>(
+        "MultVAE",
         "Mult-VAE, variational autoencoder with a multinomial likelihood (Liang et al. 2018); ranking, fold-in",
         multvae,
     ),
     &register::<MultDaeModel>(
+        "MultDAE",
         "Mult-DAE, its denoising counterpart; ranking, fold-in",
         multdae,
     ),
     &register::<AutoRec>(
+        "AutoRec",
         "I-AutoRec (Sedhain et al. 2015); rating prediction, item vectors",
         autorec,
     ),
     &register::<BiasedMf>(
+        "MF",
         "biased matrix factorization by SGD, Surprise's SVD; rating prediction, item vectors",
         mf,
     ),
     &register::<BaselineOnly>(
+        "Bias",
         "user and item biases by ALS, Surprise's BaselineOnly; rating prediction",
         bias,
     ),
-    &register::<GlobalMean>("the training ratings' mean; rating prediction", global_mean),
+    &register::<GlobalMean>(
+        "GlobalMean",
+        "the training ratings' mean; rating prediction",
+        global_mean,
+    ),
     &register::<Bpr>(
+        "BPR",
         "Bayesian personalized ranking (Rendle et al. 2009), Cornac's update; ranking, item vectors",
         bpr,
     ),

@@ -125,6 +125,8 @@ impl HyperParams {
 pub trait Entry: Sync {
     /// Its name (the model file's kind too).
     fn kind(&self) -> &'static str;
+    /// Its display name, the Python class's (`BPR`, `BiVAE`, `MultVAE`).
+    fn title(&self) -> &'static str;
     /// One line saying what it is.
     fn about(&self) -> &'static str;
     /// Its registered defaults (the settings its reproduction uses) as JSON.
@@ -147,6 +149,7 @@ pub trait Entry: Sync {
 
 /// A model type with its registry line's facts.
 pub struct Registered<M: Recommender> {
+    title: &'static str,
     about: &'static str,
     defaults: fn() -> M::Params,
     _model: PhantomData<fn() -> M>,
@@ -160,12 +163,15 @@ impl<M: Recommender> std::fmt::Debug for Registered<M> {
     }
 }
 
-/// One registry line: the model type, a one-line description, its reproduction defaults.
+/// One registry line: the model type, its display name (a Python identifier), a one-line
+/// description, its reproduction defaults.
 pub const fn register<M: Recommender>(
+    title: &'static str,
     about: &'static str,
     defaults: fn() -> M::Params,
 ) -> Registered<M> {
     Registered {
+        title,
         about,
         defaults,
         _model: PhantomData,
@@ -186,6 +192,10 @@ impl<M: Recommender> Registered<M> {
 impl<M: Recommender> Entry for Registered<M> {
     fn kind(&self) -> &'static str {
         M::KIND
+    }
+
+    fn title(&self) -> &'static str {
+        self.title
     }
 
     fn about(&self) -> &'static str {
@@ -297,7 +307,16 @@ impl Loaded {
 
 /// Reads the model file at `path` (once, verified), whatever model it holds.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let file = ModelReader::open(path)?;
+    load_reader(ModelReader::open(path)?)
+}
+
+/// As [`load`], from a model file's bytes (`name` names it in errors): pickles, file objects.
+pub fn load_bytes(name: &Path, bytes: Vec<u8>) -> Result<Loaded> {
+    load_reader(ModelReader::from_bytes(name, bytes)?)
+}
+
+/// As [`load`], from a file already read and verified.
+pub fn load_reader(file: ModelReader) -> Result<Loaded> {
     let entry = find(file.kind()).map_err(|_| {
         file.error(format!(
             "it holds a `{}` model, which this build does not know (known: {})",
@@ -323,4 +342,12 @@ pub fn save(model: &dyn DynModel, catalog: &Catalog, extra: Value, path: &Path) 
     w.meta_mut().extra = extra;
     w.write(path)?;
     Ok(())
+}
+
+/// As [`save`], into bytes: the same file, for pickles and file objects.
+pub fn save_bytes(model: &dyn DynModel, catalog: &Catalog, extra: Value) -> Result<Vec<u8>> {
+    let mut w = model.writer()?;
+    catalog.write_to(&mut w)?;
+    w.meta_mut().extra = extra;
+    Ok(w.to_bytes()?)
 }

@@ -23,6 +23,18 @@ fn names_are_unique_and_found() {
         assert_eq!(find(name).unwrap().kind(), name);
         assert!(!find(name).unwrap().about().is_empty());
     }
+    // Titles are the Python classes' names: identifiers, unique.
+    let mut titles: Vec<&str> = MODELS.iter().map(|e| e.title()).collect();
+    for t in &titles {
+        assert!(
+            t.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && t.chars().all(|c| c.is_ascii_alphanumeric()),
+            "title `{t}` is not a class name"
+        );
+    }
+    titles.sort_unstable();
+    titles.dedup();
+    assert_eq!(titles.len(), len, "duplicate titles");
     let e = find("nope")
         .err()
         .expect("no model is called nope")

@@ -76,6 +76,13 @@ impl Recommender for BiVae {
             dim: self.factors(),
         })
     }
+
+    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: self.user_embeddings(),
+            dim: self.factors(),
+        })
+    }
 }
 
 impl Recommender for AutoRec {
@@ -120,6 +127,8 @@ impl Recommender for AutoRec {
 pub struct MultVaeModel {
     net: MultVae,
     rows: CsrMatrix,
+    /// The decoder's output weights per item (`similar` and Python's `item_factors`).
+    item_vectors: (Vec<f32>, usize),
 }
 
 /// Mult-DAE: the same network without the variational layer (`variational = false`).
@@ -127,6 +136,15 @@ pub struct MultVaeModel {
 pub struct MultDaeModel(MultVaeModel);
 
 impl MultVaeModel {
+    fn new(net: MultVae, rows: CsrMatrix) -> Self {
+        let item_vectors = net.output_item_vectors();
+        Self {
+            net,
+            rows,
+            item_vectors,
+        }
+    }
+
     /// The network.
     pub fn net(&self) -> &MultVae {
         &self.net
@@ -144,7 +162,7 @@ impl MultVaeModel {
     ) -> Result<Self, ModelError> {
         let rows = data.matrix.binarize();
         let net = MultVae::fit(params, &MultVaeData::new(&rows), progress).map_err(err)?;
-        Ok(Self { net, rows })
+        Ok(Self::new(net, rows))
     }
 
     fn write<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
@@ -167,7 +185,7 @@ impl MultVaeModel {
         let rows = file
             .seen(n_users, net.n_items())?
             .ok_or_else(|| file.error("a Mult-VAE/DAE file needs its users' rows (data.seen.*)"))?;
-        Ok(Self { net, rows })
+        Ok(Self::new(net, rows))
     }
 }
 
@@ -245,6 +263,13 @@ impl Recommender for MultVaeModel {
     fn fold_in(&self) -> Option<&dyn FoldIn> {
         Some(self)
     }
+
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: &self.item_vectors.0,
+            dim: self.item_vectors.1,
+        })
+    }
 }
 
 impl Scorer for MultDaeModel {
@@ -299,5 +324,9 @@ impl Recommender for MultDaeModel {
 
     fn fold_in(&self) -> Option<&dyn FoldIn> {
         Some(&self.0)
+    }
+
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        Recommender::item_vectors(&self.0)
     }
 }

@@ -74,6 +74,13 @@ impl AutoRec {
             .get("clip")
             .and_then(|c| Some((c.get(0)?.as_f64()? as f32, c.get(1)?.as_f64()? as f32)))
             .ok_or_else(|| bad("training.clip is missing".into()))?;
+        // Clamping to a reversed or non-finite range panics: a crafted file is refused here.
+        if !(clip.0.is_finite() && clip.1.is_finite() && clip.0 <= clip.1) {
+            return Err(bad(format!(
+                "training.clip = [{}, {}] is not a finite range lo <= hi",
+                clip.0, clip.1
+            )));
+        }
         let h = params.factors;
         let take = |name: &str, shape: &[usize]| persist::take(file, name, shape);
         Ok(AutoRec {

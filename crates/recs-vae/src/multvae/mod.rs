@@ -67,4 +67,18 @@ impl MultVae {
     pub fn n_items(&self) -> usize {
         self.n_items
     }
+
+    /// Each item's row of the decoder's output layer (`n_items × fan_in`, row-major: the
+    /// output weight matrix transposed), the item's embedding in the last hidden space.
+    pub fn output_item_vectors(&self) -> (Vec<f32>, usize) {
+        let l = self.layers[self.layers.len() - 1];
+        let w = &self.theta[l.w..l.w + l.fan_in * l.fan_out];
+        let mut out = vec![0.0f32; l.fan_in * l.fan_out];
+        for r in 0..l.fan_in {
+            for (j, &x) in w[r * l.fan_out..(r + 1) * l.fan_out].iter().enumerate() {
+                out[j * l.fan_in + r] = x;
+            }
+        }
+        (out, l.fan_in)
+    }
 }

@@ -71,8 +71,29 @@ impl MultVae {
                 .and_then(|v| v.as_u64())
                 .ok_or_else(|| bad(format!("training.{k} is missing")))
         };
-        let n_items = num("n_items")? as usize;
+        // The sizes come from the metadata: every layer's tensors must be in the file with
+        // the shapes they give before the parameter vector is allocated, so that its size
+        // is bounded by the file's (a crafted `n_items` allocates nothing).
+        let n_items = num("n_items")?;
+        if n_items > u32::MAX as u64 + 1 {
+            return Err(bad(format!(
+                "training.n_items = {n_items} is more than 2^32 (indices are 32-bit)"
+            )));
+        }
+        let n_items = n_items as usize;
         let (layers, n_enc, n_params) = layout(&params, n_items);
+        for (i, l) in layers.iter().enumerate() {
+            for (name, shape) in [
+                (format!("layer{i}.weight"), vec![l.fan_in, l.fan_out]),
+                (format!("layer{i}.bias"), vec![l.fan_out]),
+            ] {
+                if file.shape(&name) != Some(shape.as_slice()) {
+                    return Err(bad(format!(
+                        "tensor `{name}` is missing or not of shape {shape:?}"
+                    )));
+                }
+            }
+        }
         let mut theta = vec![0.0f32; n_params];
         for (i, l) in layers.iter().enumerate() {
             let w = persist::take(file, &format!("layer{i}.weight"), &[l.fan_in, l.fan_out])?;

@@ -1,0 +1,978 @@
+//! The native half of the `recs` Python package (`recs._native`): every registered model
+//! through the registry (one binding for all of them), ranking with implicit's filters,
+//! cosine neighbours, the one model-file format, the metrics and the dataset registry.
+//!
+//! The Python half (`python/recs`) gives it implicit's calling conventions: keyword
+//! hyper-parameters, scipy matrices, pickling, file objects, progress bars. This crate
+//! takes plain arrays and releases the GIL for everything that takes time.
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use pyo3::exceptions::{
+    PyIndexError, PyNotImplementedError, PyOSError, PyRuntimeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use rayon::prelude::*;
+use recs_core::modelfile::Catalog;
+use recs_core::{
+    Control, DynModel, EpochReport, ModelError, ModelFileError, Progress, ScoreError, TrainData,
+};
+use recs_registry::RegistryError;
+use recs_sparse::CsrMatrix;
+
+/// The score a filtered item gets (implicit's choice: it ranks last but stays finite, so
+/// that score differences stay numbers).
+const FILTERED: f32 = -f32::MAX;
+
+/// The error and everything it wraps, joined by ": " (as the CLI prints it).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Rust errors as the Python exceptions a user expects: a bad parameter or input is a
+/// `ValueError`, an unknown user or item an `IndexError`, a file that cannot be read an
+/// `OSError`; the message is the Rust one.
+fn py_err(e: RegistryError) -> PyErr {
+    let msg = chain(&e);
+    match &e {
+        RegistryError::UnknownModel { .. }
+        | RegistryError::NotTaken { .. }
+        | RegistryError::BadValue { .. } => PyValueError::new_err(msg),
+        RegistryError::Model(m) => model_err(m, msg),
+        RegistryError::File(f) => file_err(f, msg),
+    }
+}
+
+fn model_err(e: &ModelError, msg: String) -> PyErr {
+    match e {
+        ModelError::Param(_) => PyValueError::new_err(msg),
+        ModelError::File(f) => file_err(f, msg),
+        ModelError::Score(ScoreError::UnknownUser { .. }) => PyIndexError::new_err(msg),
+        ModelError::Score(_) | ModelError::Model(_) => PyRuntimeError::new_err(msg),
+    }
+}
+
+fn file_err(e: &ModelFileError, msg: String) -> PyErr {
+    match e {
+        ModelFileError::Io { .. } => PyOSError::new_err(msg),
+        _ => PyValueError::new_err(msg),
+    }
+}
+
+fn score_err(e: ScoreError) -> PyErr {
+    let msg = e.to_string();
+    model_err(&ModelError::Score(e), msg)
+}
+
+fn value_err(e: impl std::error::Error) -> PyErr {
+    PyValueError::new_err(chain(&e))
+}
+
+/// A 1-D integer array of any integer dtype, copied once into `u32` indices below `bound`
+/// (`what` names it in the error).
+fn indices(obj: &Bound<'_, PyAny>, bound: usize, what: &str) -> PyResult<Vec<u32>> {
+    ints(obj, bound, what, false)
+}
+
+/// Ids to filter out: as [`indices`], but ids at or past `bound` (which nothing could
+/// return anyway) are dropped instead of refused.
+fn filter_ids(obj: &Bound<'_, PyAny>, bound: usize, what: &str) -> PyResult<Vec<u32>> {
+    ints(obj, bound, what, true)
+}
+
+fn ints(obj: &Bound<'_, PyAny>, bound: usize, what: &str, drop_past: bool) -> PyResult<Vec<u32>> {
+    let out: Vec<i64> = if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i32>>() {
+        a.as_slice()?.iter().map(|&x| x as i64).collect()
+    } else if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i64>>() {
+        a.as_slice()?.to_vec()
+    } else if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, u32>>() {
+        a.as_slice()?.iter().map(|&x| x as i64).collect()
+    } else if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, u64>>() {
+        a.as_slice()?
+            .iter()
+            .map(|&x| i64::try_from(x).unwrap_or(i64::MAX))
+            .collect()
+    } else {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a contiguous 1-D array of integers"
+        )));
+    };
+    out.iter()
+        .filter(|&&x| !(drop_past && x >= 0 && x as u64 >= bound as u64))
+        .map(|&x| {
+            if x >= 0 && (x as u64) < bound as u64 {
+                Ok(x as u32)
+            } else {
+                Err(PyIndexError::new_err(format!(
+                    "{what}: {x} is out of range 0..{bound}"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Row pointers of any integer dtype, copied once.
+fn pointers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    let v: Vec<i64> = if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i32>>() {
+        a.as_slice()?.iter().map(|&x| x as i64).collect()
+    } else if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i64>>() {
+        a.as_slice()?.to_vec()
+    } else {
+        return Err(PyValueError::new_err(
+            "indptr must be a contiguous 1-D array of int32 or int64",
+        ));
+    };
+    v.iter()
+        .map(|&x| {
+            usize::try_from(x)
+                .map_err(|_| PyValueError::new_err(format!("indptr holds a negative entry {x}")))
+        })
+        .collect()
+}
+
+/// Values of float32 or float64, copied once into `f32`.
+fn values(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
+    if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, f32>>() {
+        Ok(a.as_slice()?.to_vec())
+    } else if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, f64>>() {
+        Ok(a.as_slice()?.iter().map(|&x| x as f32).collect())
+    } else {
+        Err(PyValueError::new_err(
+            "data must be a contiguous 1-D array of float32 or float64",
+        ))
+    }
+}
+
+/// A checked CSR matrix from scipy's three arrays.
+fn csr(
+    shape: (usize, usize),
+    indptr: &Bound<'_, PyAny>,
+    ind: &Bound<'_, PyAny>,
+    data: &Bound<'_, PyAny>,
+) -> PyResult<CsrMatrix> {
+    let indptr = pointers(indptr)?;
+    let ind = indices(ind, shape.1, "user_items.indices")?;
+    let data = values(data)?;
+    CsrMatrix::from_parts(shape.0, shape.1, indptr, ind, data)
+        .map_err(|e| PyValueError::new_err(format!("user_items is not a valid CSR matrix: {e}")))
+}
+
+/// Per-epoch reports into a Python callable, which runs with the GIL; Ctrl-C (a pending
+/// signal) or an exception in the callable stops training, and the error is raised once
+/// `fit` returns.
+struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl Progress for PyProgress {
+    fn on_epoch(&mut self, r: &EpochReport) -> Control {
+        Python::attach(|py| {
+            if let Err(e) = py.check_signals() {
+                self.error = Some(e);
+                return Control::Stop;
+            }
+            let Some(cb) = &self.callback else {
+                return Control::Continue;
+            };
+            let losses = PyDict::new(py);
+            for (name, v) in &r.losses {
+                let _ = losses.set_item(*name, *v);
+            }
+            let validation = r.validation.map(|(n, v)| (n.to_string(), v));
+            match cb.call1(
+                py,
+                (
+                    r.epoch,
+                    r.epochs,
+                    r.elapsed_seconds,
+                    r.total_loss(),
+                    losses,
+                    validation,
+                ),
+            ) {
+                Ok(v) if v.bind(py).is(pyo3::types::PyBool::new(py, false)) => Control::Stop,
+                Ok(_) => Control::Continue,
+                Err(e) => {
+                    self.error = Some(e);
+                    Control::Stop
+                }
+            }
+        })
+    }
+}
+
+/// A trained model of any registered kind, with the catalogue it was trained on (external
+/// ids in index order and each user's training items) where known.
+#[pyclass(module = "recs._native", frozen)]
+struct Model {
+    model: Box<dyn DynModel>,
+    catalog: Catalog,
+    item_norms: OnceLock<Vec<f32>>,
+    user_norms: OnceLock<Vec<f32>>,
+}
+
+impl Model {
+    fn new(model: Box<dyn DynModel>, catalog: Catalog) -> Self {
+        Self {
+            model,
+            catalog,
+            item_norms: OnceLock::new(),
+            user_norms: OnceLock::new(),
+        }
+    }
+}
+
+fn norms(data: &[f32], dim: usize) -> Vec<f32> {
+    data.chunks_exact(dim.max(1))
+        .map(|r| recs_core::rank::dot(r, r).sqrt())
+        .collect()
+}
+
+/// The `k` best of `scores`, best first, ties to the lower position; NaN ranks as filtered.
+fn select(scores: &mut [f32], k: usize) -> Vec<(u32, f32)> {
+    let mut cand: Vec<(u32, f32)> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as u32, if v.is_nan() { FILTERED } else { v }))
+        .collect();
+    let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if k == 0 {
+        return Vec::new();
+    }
+    if cand.len() > k {
+        cand.select_nth_unstable_by(k - 1, better);
+        cand.truncate(k);
+    }
+    cand.sort_unstable_by(better);
+    cand
+}
+
+/// What every ranking call shares: which candidates, which are filtered for every query.
+struct Ranking {
+    /// Rank only these (sorted, unique), or every column.
+    candidates: Option<Vec<u32>>,
+    /// Filtered for every query.
+    filter: Vec<u32>,
+    k: usize,
+}
+
+impl Ranking {
+    fn new(n: usize, k: usize, candidates: Option<Vec<u32>>, filter: Vec<u32>) -> Self {
+        let candidates = candidates.map(|mut c| {
+            c.sort_unstable();
+            c.dedup();
+            c
+        });
+        let available = candidates.as_ref().map_or(n, Vec::len);
+        Self {
+            candidates,
+            filter,
+            k: k.min(available),
+        }
+    }
+
+    /// Ranks one query's full score row (`own_filter`: this query's filtered columns).
+    fn rank(&self, row: &mut [f32], own_filter: &[u32]) -> Vec<(u32, f32)> {
+        for &i in self.filter.iter().chain(own_filter) {
+            if let Some(v) = row.get_mut(i as usize) {
+                *v = FILTERED;
+            }
+        }
+        match &self.candidates {
+            None => select(row, self.k),
+            Some(c) => {
+                let mut sub: Vec<f32> = c.iter().map(|&i| row[i as usize]).collect();
+                select(&mut sub, self.k)
+                    .into_iter()
+                    .map(|(j, v)| (c[j as usize], v))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A CSR pattern handed to Python: row pointers (int64) and column indices (int32).
+type Pattern<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i32>>);
+
+/// Two row-position arrays (train, test).
+type RowSplit<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
+type Ranked<'py> = (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray2<f32>>);
+
+fn to_arrays<'py>(py: Python<'py>, rows: Vec<Vec<(u32, f32)>>, k: usize) -> PyResult<Ranked<'py>> {
+    let n = rows.len();
+    let mut ids = Vec::with_capacity(n * k);
+    let mut scores = Vec::with_capacity(n * k);
+    for r in rows {
+        ids.extend(r.iter().map(|&(i, _)| i as i32));
+        scores.extend(r.iter().map(|&(_, s)| s));
+    }
+    Ok((
+        ids.into_pyarray(py).reshape([n, k])?,
+        scores.into_pyarray(py).reshape([n, k])?,
+    ))
+}
+
+/// Rows of a filter matrix (`indptr`, `indices` over `n_cols` columns) as slices.
+struct Rows {
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+}
+
+impl Rows {
+    fn read(
+        indptr: Option<&Bound<'_, PyAny>>,
+        ind: Option<&Bound<'_, PyAny>>,
+        n_rows: usize,
+        n_cols: usize,
+    ) -> PyResult<Option<Self>> {
+        let (Some(p), Some(i)) = (indptr, ind) else {
+            return Ok(None);
+        };
+        let indptr = pointers(p)?;
+        let indices = indices(i, n_cols, "user_items.indices")?;
+        if indptr.len() != n_rows + 1
+            || indptr.windows(2).any(|w| w[0] > w[1])
+            || indptr.last() != Some(&indices.len())
+        {
+            return Err(PyValueError::new_err(format!(
+                "user_items must have one row for every user asked for ({n_rows}), as CSR"
+            )));
+        }
+        Ok(Some(Self { indptr, indices }))
+    }
+
+    fn row(&self, r: usize) -> &[u32] {
+        &self.indices[self.indptr[r]..self.indptr[r + 1]]
+    }
+}
+
+fn vectors_of<'a>(
+    v: Option<recs_core::ItemVectors<'a>>,
+    what: &str,
+) -> PyResult<(&'a [f32], usize)> {
+    v.map(|v| (v.data, v.dim))
+        .ok_or_else(|| PyNotImplementedError::new_err(format!("this model has no {what} vectors")))
+}
+
+#[pymethods]
+impl Model {
+    /// Trains a model of registry kind `kind` with `params` (a JSON object as
+    /// `params_for` returns) on a users × items CSR matrix given as scipy's arrays.
+    /// `callback(epoch, epochs, elapsed, loss, losses, validation)` runs after every epoch
+    /// (returning `False` stops training); Ctrl-C stops training and raises
+    /// `KeyboardInterrupt`. The GIL is released while training.
+    #[staticmethod]
+    #[pyo3(signature = (kind, params, shape, indptr, indices, data, callback=None, user_ids=None, item_ids=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        py: Python<'_>,
+        kind: &str,
+        params: &str,
+        shape: (usize, usize),
+        indptr: &Bound<'_, PyAny>,
+        indices: &Bound<'_, PyAny>,
+        data: &Bound<'_, PyAny>,
+        callback: Option<Py<PyAny>>,
+        user_ids: Option<Vec<String>>,
+        item_ids: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let entry = recs_registry::find(kind).map_err(py_err)?;
+        let params: serde_json::Value = serde_json::from_str(params).map_err(value_err)?;
+        for (ids, n, what) in [
+            (&user_ids, shape.0, "user_ids"),
+            (&item_ids, shape.1, "item_ids"),
+        ] {
+            if let Some(ids) = ids
+                && ids.len() != n
+            {
+                return Err(PyValueError::new_err(format!(
+                    "{what} has {} entries; the matrix has {n}",
+                    ids.len()
+                )));
+            }
+        }
+        let matrix = csr(shape, indptr, indices, data)?;
+        let mut progress = PyProgress {
+            callback,
+            error: None,
+        };
+        let fitted = py.detach(|| entry.fit(&params, &TrainData::new(&matrix), &mut progress));
+        if let Some(e) = progress.error {
+            return Err(e);
+        }
+        let model = fitted.map_err(py_err)?;
+        let catalog = Catalog {
+            user_ids,
+            item_ids,
+            seen: Some(matrix.binarize()),
+        };
+        Ok(Self::new(model, catalog))
+    }
+
+    /// Writes the model file (atomically: a temporary file, then a rename).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| {
+            recs_registry::save(
+                &*self.model,
+                &self.catalog,
+                serde_json::json!({"by": "recs-python"}),
+                &path,
+            )
+        })
+        .map_err(py_err)
+    }
+
+    /// The model file's bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let b = py
+            .detach(|| {
+                recs_registry::save_bytes(
+                    &*self.model,
+                    &self.catalog,
+                    serde_json::json!({"by": "recs-python"}),
+                )
+            })
+            .map_err(py_err)?;
+        Ok(PyBytes::new(py, &b))
+    }
+
+    /// The registry kind (`"bpr"`).
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.model.kind()
+    }
+
+    /// The parameters it was trained with, as JSON.
+    #[getter]
+    fn params(&self) -> String {
+        self.model.params_json().to_string()
+    }
+
+    /// Number of users.
+    #[getter]
+    fn n_users(&self) -> usize {
+        self.model.n_users()
+    }
+
+    /// Number of items.
+    #[getter]
+    fn n_items(&self) -> usize {
+        self.model.n_items()
+    }
+
+    /// External user ids in index order, where known.
+    #[getter]
+    fn user_ids(&self) -> Option<Vec<String>> {
+        self.catalog.user_ids.clone()
+    }
+
+    /// External item ids in index order, where known.
+    #[getter]
+    fn item_ids(&self) -> Option<Vec<String>> {
+        self.catalog.item_ids.clone()
+    }
+
+    /// The training interactions' pattern as `(indptr, indices)` (int64, int32), where
+    /// recorded.
+    fn seen<'py>(&self, py: Python<'py>) -> Option<Pattern<'py>> {
+        self.catalog.seen.as_ref().map(|s| {
+            let p: Vec<i64> = s.indptr().iter().map(|&x| x as i64).collect();
+            let i: Vec<i32> = s.indices().iter().map(|&x| x as i32).collect();
+            (p.into_pyarray(py), i.into_pyarray(py))
+        })
+    }
+
+    /// Whether it predicts ratings / has item vectors / user vectors / folds in new users.
+    fn capabilities(&self) -> (bool, bool, bool, bool) {
+        (
+            self.model.rating_predictor().is_some(),
+            self.model.item_vectors().is_some(),
+            self.model.user_vectors().is_some(),
+            self.model.fold_in().is_some(),
+        )
+    }
+
+    /// Item vectors (`n_items × dim`, float32), where the model has them.
+    fn item_factors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let (d, dim) = vectors_of(self.model.item_vectors(), "item")?;
+        d.to_vec()
+            .into_pyarray(py)
+            .reshape([d.len() / dim.max(1), dim])
+    }
+
+    /// User vectors (`n_users × dim`, float32), where the model has them.
+    fn user_factors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let (d, dim) = vectors_of(self.model.user_vectors(), "user")?;
+        d.to_vec()
+            .into_pyarray(py)
+            .reshape([d.len() / dim.max(1), dim])
+    }
+
+    /// Scores of every item for each user (`len(users) × n_items`).
+    fn scores<'py>(
+        &self,
+        py: Python<'py>,
+        users: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let users = indices(users, self.model.n_users(), "userid")?;
+        let n = self.model.n_items();
+        let mut out = vec![0.0f32; users.len() * n];
+        py.detach(|| self.model.score_users(&users, &mut out))
+            .map_err(score_err)?;
+        out.into_pyarray(py).reshape([users.len(), n])
+    }
+
+    /// Predicted ratings for (user, item) pairs, for models that predict ratings.
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        users: &Bound<'py, PyAny>,
+        items: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let p = self.model.rating_predictor().ok_or_else(|| {
+            PyNotImplementedError::new_err(format!(
+                "`{}` ranks items; it does not predict ratings",
+                self.model.kind()
+            ))
+        })?;
+        let users = indices(users, self.model.n_users(), "userid")?;
+        let items = indices(items, self.model.n_items(), "itemid")?;
+        if users.len() != items.len() {
+            return Err(PyValueError::new_err("users and items differ in length"));
+        }
+        let out: Vec<f32> = users
+            .iter()
+            .zip(&items)
+            .map(|(&u, &i)| p.predict(u, i))
+            .collect();
+        Ok(out.into_pyarray(py))
+    }
+
+    /// The `n` best items for each of `users`: `(ids, scores)`, `len(users) × k` with
+    /// `k = min(n, candidates)`. Each query's row of the filter matrix (`indptr`,
+    /// `indices`) and every item of `filter_items` rank last with score `-FLT_MAX`;
+    /// `items` restricts the ranking to those items. With `recalculate`, users are scored
+    /// from their row of the matrix (fold-in) instead of by index.
+    #[pyo3(signature = (users, n, indptr=None, indices=None, filter_items=None, items=None, recalculate=false, n_queries=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn recommend<'py>(
+        &self,
+        py: Python<'py>,
+        users: &Bound<'py, PyAny>,
+        n: usize,
+        indptr: Option<&Bound<'py, PyAny>>,
+        indices: Option<&Bound<'py, PyAny>>,
+        filter_items: Option<&Bound<'py, PyAny>>,
+        items: Option<&Bound<'py, PyAny>>,
+        recalculate: bool,
+        n_queries: Option<usize>,
+    ) -> PyResult<Ranked<'py>> {
+        let n_items = self.model.n_items();
+        let users: Vec<u32> = if recalculate {
+            Vec::new()
+        } else {
+            self::indices(users, self.model.n_users(), "userid")?
+        };
+        let n_q = if recalculate {
+            n_queries.unwrap_or(0)
+        } else {
+            users.len()
+        };
+        let rows = Rows::read(indptr, indices, n_q, n_items)?;
+        let filter = match filter_items {
+            Some(f) => filter_ids(f, n_items, "filter_items")?,
+            None => Vec::new(),
+        };
+        let cands = match items {
+            Some(c) => Some(self::indices(c, n_items, "items")?),
+            None => None,
+        };
+        let ranking = Ranking::new(n_items, n, cands, filter);
+        let fold = if recalculate {
+            if rows.is_none() {
+                return Err(PyValueError::new_err(
+                    "recalculate_user needs user_items: the users' rows",
+                ));
+            }
+            Some(self.model.fold_in().ok_or_else(|| {
+                PyNotImplementedError::new_err(format!(
+                    "recalculate_user is not supported by `{}`",
+                    self.model.kind()
+                ))
+            })?)
+        } else {
+            None
+        };
+        let out = py.detach(|| -> Result<Vec<Vec<(u32, f32)>>, ScoreError> {
+            const CHUNK: usize = 256;
+            let empty: &[u32] = &[];
+            (0..n_q.div_ceil(CHUNK))
+                .into_par_iter()
+                .map(|c| {
+                    let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n_q));
+                    let mut buf = vec![0.0f32; (hi - lo) * n_items];
+                    if let Some(f) = fold {
+                        let rows = rows.as_ref().expect("checked above");
+                        for (q, out) in (lo..hi).zip(buf.chunks_exact_mut(n_items.max(1))) {
+                            f.score_items(rows.row(q), out)?;
+                        }
+                    } else {
+                        self.model.score_users(&users[lo..hi], &mut buf)?;
+                    }
+                    Ok((lo..hi)
+                        .zip(buf.chunks_exact_mut(n_items.max(1)))
+                        .map(|(q, row)| {
+                            let own = rows.as_ref().map_or(empty, |r| r.row(q));
+                            ranking.rank(row, own)
+                        })
+                        .collect::<Vec<_>>())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.into_iter().flatten().collect())
+        });
+        to_arrays(py, out.map_err(score_err)?, ranking.k)
+    }
+
+    /// The `n` items (or, with `users=True`, users) most similar to each of `ids` by
+    /// cosine of their vectors, the query itself included (first, at 1.0, unless its
+    /// vector is zero): `(ids, scores)` as `recommend` returns them.
+    #[pyo3(signature = (ids, n, filter=None, candidates=None, users=false))]
+    fn similar<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        n: usize,
+        filter: Option<&Bound<'py, PyAny>>,
+        candidates: Option<&Bound<'py, PyAny>>,
+        users: bool,
+    ) -> PyResult<Ranked<'py>> {
+        let (what, v, cache) = if users {
+            ("user", self.model.user_vectors(), &self.user_norms)
+        } else {
+            ("item", self.model.item_vectors(), &self.item_norms)
+        };
+        let (data, dim) = vectors_of(v, what)?;
+        let rows = data.len() / dim.max(1);
+        let name = if users { "userid" } else { "itemid" };
+        let queries = self::indices(ids, rows, name)?;
+        let filter = match filter {
+            Some(f) => filter_ids(f, rows, "filter")?,
+            None => Vec::new(),
+        };
+        let cands = match candidates {
+            Some(c) => Some(self::indices(c, rows, "candidates")?),
+            None => None,
+        };
+        let ranking = Ranking::new(rows, n, cands, filter);
+        let norms = cache.get_or_init(|| norms(data, dim));
+        let out = py.detach(|| {
+            queries
+                .par_iter()
+                .map(|&q| {
+                    let qv = &data[q as usize * dim..(q as usize + 1) * dim];
+                    let qn = norms[q as usize];
+                    let mut row: Vec<f32> = data
+                        .chunks_exact(dim.max(1))
+                        .zip(norms)
+                        .map(|(r, &rn)| {
+                            let d = qn * rn;
+                            if d > 0.0 {
+                                recs_core::rank::dot(qv, r) / d
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    ranking.rank(&mut row, &[])
+                })
+                .collect::<Vec<_>>()
+        });
+        to_arrays(py, out, ranking.k)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<recs model `{}`: {} users × {} items>",
+            self.model.kind(),
+            self.model.n_users(),
+            self.model.n_items()
+        )
+    }
+}
+
+/// The bytes of a model file that holds an unfitted model: its kind and parameters only
+/// (implicit saves unfitted models too).
+#[pyfunction]
+fn unfitted_bytes<'py>(py: Python<'py>, kind: &str, params: &str) -> PyResult<Bound<'py, PyBytes>> {
+    recs_registry::find(kind).map_err(py_err)?;
+    let params: serde_json::Value = serde_json::from_str(params).map_err(value_err)?;
+    let mut meta = recs_core::ModelMeta::new(kind, env!("CARGO_PKG_VERSION"), params);
+    meta.extra = serde_json::json!({"by": "recs-python", "fitted": false});
+    let b = recs_core::ModelWriter::new(meta)
+        .to_bytes()
+        .map_err(|e| file_err(&e, chain(&e)))?;
+    Ok(PyBytes::new(py, &b))
+}
+
+/// Writes `data` to `path` atomically, as model files are written (a temporary file in the
+/// same directory, then a rename; a directory, FIFO or device at `path` refused).
+#[pyfunction]
+fn write_file(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
+    let bytes = data.to_vec();
+    py.detach(|| recs_core::atomic::write_bytes(&path, &bytes))
+        .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
+}
+
+/// Reads a model file (verified), from `path` or from its bytes `data` (`name` names it in
+/// errors): `(kind, params JSON, model)`, the model `None` when the file holds an unfitted
+/// one.
+#[pyfunction]
+#[pyo3(signature = (path=None, data=None, name="<bytes>"))]
+fn open_model(
+    py: Python<'_>,
+    path: Option<PathBuf>,
+    data: Option<&[u8]>,
+    name: &str,
+) -> PyResult<(String, String, Option<Model>)> {
+    let bytes = data.map(<[u8]>::to_vec);
+    py.detach(|| -> recs_registry::Result<_> {
+        let file = match (path, bytes) {
+            (Some(p), _) => recs_core::ModelReader::open(&p)?,
+            (None, Some(b)) => recs_core::ModelReader::from_bytes(Path::new(name), b)?,
+            (None, None) => {
+                return Err(recs_core::ModelFileError::Write("no path and no bytes".into()).into());
+            }
+        };
+        let kind = file.kind().to_string();
+        let params = file.meta().params.to_string();
+        if file.meta().extra.get("fitted") == Some(&serde_json::Value::Bool(false)) {
+            return Ok((kind, params, None));
+        }
+        let l = recs_registry::load_reader(file)?;
+        let seen = l.seen()?;
+        let model = Model::new(l.model, Catalog { seen, ..l.catalog });
+        Ok((kind, params, Some(model)))
+    })
+    .map_err(py_err)
+}
+
+/// Every registered model: `(kind, title, about, defaults JSON)`, in the registry's order.
+#[pyfunction]
+fn models() -> Vec<(&'static str, &'static str, &'static str, String)> {
+    recs_registry::MODELS
+        .iter()
+        .map(|e| (e.kind(), e.title(), e.about(), e.defaults().to_string()))
+        .collect()
+}
+
+/// The registered defaults of `kind` with `params` (a JSON object in the shared
+/// vocabulary or the model's own names) applied and validated; returns the JSON. A key the
+/// model does not take, or a value out of range, raises `ValueError` naming it.
+#[pyfunction]
+fn params_for(kind: &str, params: &str) -> PyResult<String> {
+    let entry = recs_registry::find(kind).map_err(py_err)?;
+    let mut given: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(params).map_err(value_err)?;
+    // threads and seed are ignored by models without them (as in the CLI).
+    let mut take = |k: &str| -> PyResult<Option<u64>> {
+        match given.remove(k) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "`{k}` = {v} is out of range: a whole number, at least 0"
+                ))
+            }),
+        }
+    };
+    let threads = take("threads")?.map(|t| t as usize);
+    let seed = take("seed")?;
+    let hp = recs_registry::HyperParams {
+        threads,
+        seed,
+        extra: given.into_iter().collect(),
+        ..Default::default()
+    };
+    Ok(entry.params_for(&hp, false).map_err(py_err)?.to_string())
+}
+
+/// Metrics of predictions against the truth, as `recs metrics` computes them (Microsoft
+/// Recommenders' definitions): a dict keyed `map@10`, `ndcg@10`, … for every k in `ks`.
+#[pyfunction]
+#[pyo3(signature = (truth_users, truth_items, truth_ratings, pred_users, pred_items, pred_scores, ks, liang_ks=Vec::new()))]
+#[allow(clippy::too_many_arguments)]
+fn ranking_metrics(
+    py: Python<'_>,
+    truth_users: Vec<String>,
+    truth_items: Vec<String>,
+    truth_ratings: Vec<f64>,
+    pred_users: Vec<String>,
+    pred_items: Vec<String>,
+    pred_scores: Vec<f64>,
+    ks: Vec<usize>,
+    liang_ks: Vec<usize>,
+) -> PyResult<std::collections::BTreeMap<String, f64>> {
+    if truth_users.len() != truth_items.len()
+        || truth_users.len() != truth_ratings.len()
+        || pred_users.len() != pred_items.len()
+        || pred_users.len() != pred_scores.len()
+    {
+        return Err(PyValueError::new_err("columns differ in length"));
+    }
+    py.detach(|| {
+        let truth = truth_users
+            .into_iter()
+            .zip(truth_items)
+            .zip(truth_ratings)
+            .map(|((u, i), r)| (u, i, r as f32));
+        let pred = pred_users
+            .into_iter()
+            .zip(pred_items)
+            .zip(pred_scores)
+            .map(|((u, i), s)| (u, i, s));
+        recs_metrics::table::RankingTable::from_rows(truth, pred)?.metrics(&ks, &liang_ks)
+    })
+    .map_err(value_err)
+}
+
+/// RMSE, MAE and MSE of paired ratings and predictions.
+#[pyfunction]
+fn rating_errors(truth: Vec<f64>, pred: Vec<f64>) -> PyResult<(f64, f64, f64)> {
+    let r = recs_metrics::rating::rating_errors(&truth, &pred).map_err(value_err)?;
+    Ok((r.rmse, r.mae, r.mse))
+}
+
+/// The registered datasets' names.
+#[pyfunction]
+fn datasets() -> Vec<String> {
+    recs_data::registry::datasets()
+        .into_iter()
+        .map(|d| d.name)
+        .collect()
+}
+
+/// Columns of dataset `name` from the data directory (`$RECS_DATA_DIR`), installed first
+/// from `$RECS_DATA_MIRROR` when set, as the CLI finds it: `(users, items, values,
+/// timestamps or None)` with the files' ids.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn load_dataset<'py>(
+    py: Python<'py>,
+    name: &str,
+) -> PyResult<(
+    Vec<String>,
+    Vec<String>,
+    Bound<'py, PyArray1<f32>>,
+    Option<Bound<'py, PyArray1<i64>>>,
+)> {
+    let d = py
+        .detach(|| recs_data::load_dataset(name))
+        .map_err(|e| match e {
+            recs_data::DataError::Io { .. } => PyOSError::new_err(chain(&e)),
+            e => value_err(e),
+        })?;
+    let users: Vec<String> = d
+        .users()
+        .iter()
+        .map(|&u| d.user_map().external(u).to_string())
+        .collect();
+    let items: Vec<String> = d
+        .items()
+        .iter()
+        .map(|&i| d.item_map().external(i).to_string())
+        .collect();
+    Ok((
+        users,
+        items,
+        d.values().to_vec().into_pyarray(py),
+        d.timestamps().map(|t| t.to_vec().into_pyarray(py)),
+    ))
+}
+
+/// A seeded split of interaction rows given as dense user and item codes, exactly as the
+/// CLI's `--split` makes it: `method` is `random`, `stratified` or `leave-one-out`;
+/// returns the training rows' and the test rows' positions.
+#[pyfunction]
+fn split_rows<'py>(
+    py: Python<'py>,
+    users: &Bound<'py, PyAny>,
+    items: &Bound<'py, PyAny>,
+    method: &str,
+    ratio: f64,
+    seed: u64,
+) -> PyResult<RowSplit<'py>> {
+    let users = indices(users, u32::MAX as usize, "users")?;
+    let items = indices(items, u32::MAX as usize, "items")?;
+    if users.len() != items.len() {
+        return Err(PyValueError::new_err("users and items differ in length"));
+    }
+    let map = |n: usize| {
+        let mut m = recs_data::IdMap::new();
+        for i in 0..n {
+            m.get_or_insert(&i.to_string());
+        }
+        std::sync::Arc::new(m)
+    };
+    let n_u = users.iter().max().map_or(0, |&m| m as usize + 1);
+    let n_i = items.iter().max().map_or(0, |&m| m as usize + 1);
+    let n = users.len();
+    // The rows' positions ride along as the timestamps: the split keeps each row's fields.
+    let data = recs_data::Interactions::from_parts(
+        users,
+        items,
+        vec![1.0; n],
+        Some((0..n as i64).collect()),
+        map(n_u),
+        map(n_i),
+    )
+    .map_err(value_err)?;
+    let s = match method {
+        "random" => recs_data::split::random(&data, ratio, seed),
+        "stratified" => recs_data::split::stratified(&data, ratio, seed),
+        "leave-one-out" => recs_data::split::leave_one_out(&data, seed),
+        m => {
+            return Err(PyValueError::new_err(format!(
+                "unknown split method `{m}`; known: random, stratified, leave-one-out"
+            )));
+        }
+    }
+    .map_err(value_err)?;
+    let rows = |i: &recs_data::Interactions| i.timestamps().unwrap_or(&[]).to_vec();
+    Ok((
+        rows(&s.train).into_pyarray(py),
+        rows(&s.test).into_pyarray(py),
+    ))
+}
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(models, m)?)?;
+    m.add_function(wrap_pyfunction!(open_model, m)?)?;
+    m.add_function(wrap_pyfunction!(unfitted_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(write_file, m)?)?;
+    m.add_function(wrap_pyfunction!(params_for, m)?)?;
+    m.add_function(wrap_pyfunction!(ranking_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(rating_errors, m)?)?;
+    m.add_function(wrap_pyfunction!(datasets, m)?)?;
+    m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(split_rows, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
