@@ -243,23 +243,18 @@ fn norms(data: &[f32], dim: usize) -> Vec<f32> {
         .collect()
 }
 
-/// The `k` best of `scores`, best first, ties to the lower position; NaN ranks as filtered.
+/// The `k` best of `scores`, best first, ties to the lower position (the workspace's one
+/// top-k, `recs_core::rank::top_k`). That leaves non-finite scores out; here every item
+/// keeps its place, so NaN and -inf rank as filtered and +inf as the largest score.
 fn select(scores: &mut [f32], k: usize) -> Vec<(u32, f32)> {
-    let mut cand: Vec<(u32, f32)> = scores
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| (i as u32, if v.is_nan() { FILTERED } else { v }))
-        .collect();
-    let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if k == 0 {
-        return Vec::new();
+    for v in scores.iter_mut().filter(|v| !v.is_finite()) {
+        *v = if *v == f32::INFINITY {
+            f32::MAX
+        } else {
+            FILTERED
+        };
     }
-    if cand.len() > k {
-        cand.select_nth_unstable_by(k - 1, better);
-        cand.truncate(k);
-    }
-    cand.sort_unstable_by(better);
-    cand
+    recs_core::rank::top_k(scores, k, &[])
 }
 
 /// What every ranking call shares: which candidates, which are filtered for every query.

@@ -125,10 +125,13 @@ class _Progress:
             self.bar.close()
 
 
+def _is_csr(m):
+    """A scipy CSR matrix or array."""
+    return scipy.sparse.issparse(m) and m.format == "csr"
+
+
 def _as_csr(m, name="user_items"):
-    if isinstance(m, scipy.sparse.csr_matrix) or (
-        isinstance(m, scipy.sparse.sparray) and m.format == "csr"
-    ):
+    if _is_csr(m):
         return m
     if scipy.sparse.issparse(m):
         start = time.time()
@@ -262,9 +265,7 @@ class RecommenderBase:
         users, scalar = _ids(userid, "userid")
         rows = None
         if filter_already_liked_items or recalculate_user:
-            if not isinstance(user_items, scipy.sparse.csr_matrix) and not (
-                scipy.sparse.issparse(user_items) and user_items.format == "csr"
-            ):
+            if not _is_csr(user_items):
                 raise ValueError("user_items needs to be a CSR sparse matrix")
             if user_items.shape[0] != len(users):
                 raise ValueError("user_items must contain 1 row for every user in userids")
