@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::{Reference, RunOptions};
 
+mod als;
 pub(crate) mod autorec;
 mod bivae;
 pub(crate) mod factor;
@@ -46,6 +47,7 @@ pub static EXPERIMENTS: &[Experiment] = &[
     factor::BPR_ML100K,
     factor::BPR_ML100K_CORNAC,
     factor::BPR_GOODREADS,
+    als::ALS_ML100K,
     autorec::AUTOREC_ML100K,
     autorec::AUTOREC_ML1M,
     multvae::MULTVAE_ML100K,

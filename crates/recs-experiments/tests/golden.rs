@@ -20,6 +20,7 @@ const GOLDEN: &[(&str, usize)] = &[
     ("mf-ml100k", 10),
     ("bpr-ml100k", 10),
     ("bpr-ml100k-cornac", 5),
+    ("als-ml100k", 5),
     ("autorec-ml100k", 20),
     ("multvae-ml100k", 10),
     ("multdae-ml100k", 10),

@@ -1,4 +1,5 @@
-//! Matrix factorization in plain Rust: biased MF, bias-only and global-mean baselines, BPR.
+//! Matrix factorization in plain Rust: biased MF, bias-only and global-mean baselines, BPR,
+//! ALS.
 //!
 //! Models train on [`Triples`] (aligned user, item, value slices over dense indices, as
 //! `recs_data::Interactions` holds them) and implement `recs_metrics::Scorer` so the shared
@@ -9,6 +10,8 @@
 //! - [`BaselineOnly`] and [`GlobalMean`] ([`baseline`]): Surprise's ALS baseline and μ.
 //! - [`Bpr`] ([`bpr`]): Bayesian personalized ranking on implicit feedback, Cornac's update,
 //!   Hogwild-parallel or deterministic single-threaded.
+//! - [`Als`] ([`als`]): alternating least squares on implicit feedback (Hu et al. 2008) with
+//!   implicit's semantics: conjugate-gradient or exact Cholesky rows, rayon-parallel.
 //!
 //! Every model saves to and loads from the one recs model-file format (`recs_core::modelfile`:
 //! safetensors plus JSON metadata). The models with epochs train with one signature,
@@ -41,6 +44,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod als;
 pub mod baseline;
 pub mod bpr;
 mod common;
@@ -50,6 +54,7 @@ mod io;
 pub mod mf;
 mod recommender;
 
+pub use als::{Als, AlsParams, AlsSolver};
 pub use baseline::{BaselineOnly, BaselineParams, GlobalMean};
 pub use bpr::{Bpr, BprParams, NegativeSampling};
 pub use data::Triples;

@@ -4,18 +4,20 @@
 //! - [`BiasedMf`] (`mf`): ranking and rating prediction from the ratings; item vectors.
 //! - [`BaselineOnly`] (`bias`) and [`GlobalMean`] (`global-mean`): rating prediction.
 //! - [`Bpr`] (`bpr`): ranking from the binarized interactions; item vectors.
+//! - [`Als`] (`als`): ranking from the interactions' values as confidences; item and user
+//!   vectors, fold-in (implicit's `recalculate_user`).
 
 use recs_core::modelfile::{ModelReader, ModelWriter};
 use recs_core::{
-    ItemVectors, ModelError, ModelParams, ParamError, Progress, RatingPredictor, Recommender,
-    TrainData,
+    FoldIn, ItemVectors, ModelError, ModelParams, ParamError, Progress, RatingPredictor,
+    Recommender, ScoreError, Scorer, TrainData,
 };
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, FactorError, GlobalMean, MfParams,
-    Triples,
+    Als, AlsParams, BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, FactorError,
+    GlobalMean, MfParams, Triples,
 };
 
 fn err(e: FactorError) -> ModelError {
@@ -67,6 +69,12 @@ impl ModelParams for MfParams {
 impl ModelParams for BaselineParams {
     fn validate(&self) -> Result<(), ParamError> {
         BaselineParams::validate(self)
+    }
+}
+
+impl ModelParams for AlsParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        AlsParams::validate(self)
     }
 }
 
@@ -227,5 +235,64 @@ impl Recommender for Bpr {
             data: self.user_factors(),
             dim: self.params().factors,
         })
+    }
+}
+
+impl FoldIn for Als {
+    fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        if out.len() != self.n_items() {
+            return Err(ScoreError::BufferLength {
+                got: out.len(),
+                expected: self.n_items(),
+            });
+        }
+        let x = self
+            .recalculate_user(items, &vec![1.0; items.len()])
+            .map_err(|e| ScoreError::Model(e.to_string()))?;
+        self.scores_for(&x, out);
+        Ok(())
+    }
+}
+
+impl Recommender for Als {
+    const KIND: &'static str = "als";
+    type Params = AlsParams;
+
+    fn fit(
+        params: &AlsParams,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError> {
+        Als::fit(params, data.matrix, progress).map_err(err)
+    }
+
+    fn params(&self) -> &AlsParams {
+        Als::params(self)
+    }
+
+    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
+        self.write_into(out).map_err(err)
+    }
+
+    fn load(file: &ModelReader) -> Result<Self, ModelError> {
+        Als::read_from(file).map_err(err)
+    }
+
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: self.item_factors(),
+            dim: self.params().factors,
+        })
+    }
+
+    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
+        Some(ItemVectors {
+            data: self.user_factors(),
+            dim: self.params().factors,
+        })
+    }
+
+    fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Some(self)
     }
 }

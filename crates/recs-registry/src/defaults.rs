@@ -3,7 +3,8 @@
 //! from here (setting only the seed and, when asked, the epochs).
 
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, GlobalMeanParams, MfParams,
+    Als, AlsParams, BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean,
+    GlobalMeanParams, MfParams,
 };
 use recs_vae::{
     AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams,
@@ -52,6 +53,11 @@ pub(crate) static MODELS: &[&dyn Entry] = &[
         "BPR",
         "Bayesian personalized ranking (Rendle et al. 2009), Cornac's update; ranking, item vectors",
         bpr,
+    ),
+    &register::<Als>(
+        "ALS",
+        "alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; ranking, item vectors, fold-in",
+        als,
     ),
 ];
 
@@ -143,5 +149,17 @@ pub fn bpr_cornac() -> BprParams {
         learning_rate: 0.01,
         reg: 0.001,
         ..BprParams::default()
+    }
+}
+
+/// The settings `als-ml100k` trains with: implicit's ALS as `implicit_peers.py` runs it on
+/// ml-100k (k 50, λ 0.01, 15 iterations, α 1.0, 3 CG steps); implicit's defaults otherwise.
+pub fn als() -> AlsParams {
+    AlsParams {
+        factors: 50,
+        epochs: 15,
+        reg: 0.01,
+        alpha: 1.0,
+        ..AlsParams::default()
     }
 }

@@ -10,7 +10,7 @@ use recs_sparse::DuplicatePolicy;
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
 
-fn progress(opts: &RunOptions) -> impl FnMut(&EpochReport) -> Control + '_ {
+pub(super) fn progress(opts: &RunOptions) -> impl FnMut(&EpochReport) -> Control + '_ {
     move |r: &EpochReport| {
         if opts.verbose {
             let auc = r
