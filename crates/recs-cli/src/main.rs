@@ -793,7 +793,7 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
     };
     let Some(v) = o.model().item_vectors() else {
         bail!(
-            "a {} model has no item vectors to compare; use one that has (bivae, multvae, multdae, autorec, mf, bpr)",
+            "a {} model has no item vectors to compare; use one that has (bivae, multvae, multdae, autorec, mf, bpr, als)",
             o.model().kind()
         );
     };

@@ -181,12 +181,14 @@ fn axpy<M: Madd>(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// out = G v for the full symmetric `k × k` row-major `g`.
+/// out = G v for the full symmetric `k × k` row-major `g`, as Σ_j v_j G_j (row j of G is
+/// its column j): elementwise multiply-adds, no horizontal sums.
 #[inline(always)]
 fn symv<M: Madd>(g: &[f32], v: &[f32], out: &mut [f32]) {
     let k = v.len();
-    for (o, row) in out.iter_mut().zip(g.chunks_exact(k)) {
-        *o = dot::<M>(row, v);
+    out.fill(0.0);
+    for (&vj, row) in v.iter().zip(g.chunks_exact(k)) {
+        axpy::<M>(vj, row, out);
     }
 }
 

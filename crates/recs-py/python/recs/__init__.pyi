@@ -122,3 +122,8 @@ class BPR(RecommenderBase):
     """Bayesian personalized ranking (Rendle et al. 2009), Cornac's update; ranking, item vectors (registry name ``bpr``)."""
 
     def __init__(self, *, epochs: int = ..., factors: int = ..., learning_rate: float = ..., max_resample: int = ..., negatives: str = ..., reg: float = ..., seed: int = ..., threads: int = ..., **aliases: Any) -> None: ...
+
+class ALS(RecommenderBase):
+    """alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; ranking, item vectors, fold-in (registry name ``als``)."""
+
+    def __init__(self, *, alpha: float = ..., cg_steps: int = ..., epochs: int = ..., factors: int = ..., reg: float = ..., seed: int = ..., solver: str = ..., threads: int = ..., **aliases: Any) -> None: ...
