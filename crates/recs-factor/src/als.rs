@@ -299,7 +299,7 @@ impl Half<'_> {
                 }
                 let pap = dot::<M>(p, ap);
                 // p·Ap > 0 for a positive definite system; stop rather than divide by 0.
-                if !(pap > 0.0) {
+                if pap.is_nan() || pap <= 0.0 {
                     break;
                 }
                 let a = rsold / pap;
@@ -378,7 +378,7 @@ fn cholesky_solve(a: &[f32], l: &mut [f64], b: &[f32], k: usize) -> Option<Vec<f
                 s -= li[m] * lj[m];
             }
             if i == j {
-                if !(s > 0.0) || !s.is_finite() {
+                if s.is_nan() || s <= 0.0 || !s.is_finite() {
                     return None;
                 }
                 lj[j] = s.sqrt();
