@@ -16,8 +16,9 @@ CONNS=${CONNS:-64}
 SOAK_SECONDS=${SOAK_SECONDS:-180}
 mkdir -p "$WORK"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p recs-cli
-RECS=$PWD/target/release/recs
+# RECS_BIN=target/debug/recs uses the dev build (opt-level 2, dependencies 3) instead
+if [ -n "${RECS_BIN:-}" ]; then RECS=$(realpath "$RECS_BIN"); else
+  cargo build --release -q -p recs-cli; RECS=$PWD/target/release/recs; fi
 PORT=${PORT:-18480}
 BASE=http://127.0.0.1:$PORT
 
@@ -83,8 +84,8 @@ LUA
 
 big() {
   echo "== BPR on the 20M-interaction synthetic file: startup, RSS, GET /v1/recommend?k=10"
-  local csv="$WORK/synthetic-20m.csv"
-  [ -f "$csv" ] || cargo run --release -q -p recs-data --example load_bench -- --write "$csv"
+  local csv=${SYNTH:-/tmp/synthetic-20m.csv}
+  [ -f "$csv" ] || cargo run --release -q -p recs-data --example load_bench -- "$csv"
   [ -f "$WORK/bpr-20m.recs" ] || "$RECS" train --model bpr --input "$csv" --split none --epochs 1 --quiet --out "$WORK/bpr-20m.recs"
   ls -la "$WORK/bpr-20m.recs"
   start_server --model "$WORK/bpr-20m.recs"

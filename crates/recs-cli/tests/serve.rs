@@ -14,7 +14,7 @@ fn ml100k_dir() -> Option<PathBuf> {
 }
 
 fn recs(data_dir: &Path) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("recs"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_recs"));
     c.env("RECS_DATA_DIR", data_dir);
     c
 }
