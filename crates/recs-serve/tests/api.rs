@@ -155,7 +155,9 @@ fn bad_requests_are_4xx_naming_the_parameter() {
     c.limits.max_body_bytes = 4096;
     let s = start(c);
     let big = format!(r#"{{"items": [{}]}}"#, vec!["\"50\""; 2000].join(","));
-    let cases: Vec<(&str, &str, Option<&str>, u16, Option<&str>)> = vec![
+    // (method, path, body, status, the parameter the error names)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, u16, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("GET", "/v1/recommend?user=nobody", None, 404, Some("user")),
         ("GET", "/v1/recommend", None, 400, Some("user")),
         ("GET", "/v1/recommend?user=196&k=0", None, 400, Some("k")),
