@@ -69,6 +69,8 @@ enum Command {
     Compare(CompareArgs),
     /// Score predictions made by any system from CSV files
     Metrics(MetricsArgs),
+    /// Serve model files over HTTP/JSON (README: Serving; crates/recs-serve/openapi.json)
+    Serve(ServeArgs),
 }
 
 /// Hyper-parameters in the shared vocabulary; each model's default is its reproduction's
@@ -365,6 +367,58 @@ struct MetricsArgs {
     json: bool,
 }
 
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// A model file, FILE (named by its file stem) or NAME=FILE; repeatable. The first is
+    /// the default model; `model=NAME` in a request picks another
+    #[arg(long = "model", value_name = "[NAME=]FILE", required = true, value_parser = parse_model_spec)]
+    models: Vec<recs_serve::ModelSpec>,
+    /// Address to listen on. The default is loopback only; binding another address (such
+    /// as 0.0.0.0:8080) exposes the API, which has no authentication, to that network
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// The largest k a request may ask for
+    #[arg(long, default_value_t = 1000, value_parser = parse_k)]
+    max_k: u64,
+    /// The largest request body in bytes (a larger one is answered 413)
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    max_body_bytes: u64,
+    /// The most users in one batch request
+    #[arg(long, default_value_t = 1000, value_parser = parse_k)]
+    max_batch: u64,
+    /// Request timeout in milliseconds (a slower request is answered 503)
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    timeout_ms: u64,
+    /// Threads: for the async I/O and, as many again at most, for scoring (0: all cores)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1024))]
+    threads: u64,
+}
+
+/// `[NAME=]FILE`: a NAME is letters, digits, `-`, `_` and `.`; without one, the file stem.
+fn parse_model_spec(s: &str) -> Result<recs_serve::ModelSpec, String> {
+    let is_name = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let (name, path) = match s.split_once('=') {
+        Some((n, p)) if is_name(n) && !p.is_empty() => (n.to_string(), PathBuf::from(p)),
+        _ => {
+            let p = PathBuf::from(s);
+            let stem = p
+                .file_stem()
+                .and_then(|x| x.to_str())
+                .filter(|x| is_name(x))
+                .ok_or_else(|| {
+                    format!("`{s}`: name the model: --model NAME=FILE (NAME of letters, digits, -, _, .)")
+                })?
+                .to_string();
+            (stem, p)
+        }
+    };
+    Ok(recs_serve::ModelSpec { name, path })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -374,6 +428,7 @@ fn main() -> ExitCode {
         Command::Similar(a) => similar(a),
         Command::Compare(a) => compare(a),
         Command::Metrics(a) => metrics(a),
+        Command::Serve(a) => serve(a),
     }
     .and_then(|()| {
         use std::io::Write as _;
@@ -549,12 +604,11 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A model file written by `recs train`, read once: the model, its catalogue (ids, seen
-/// items) and the CLI's record of its training data.
+/// A model file written by `recs train`, read once: the model, its ids
+/// ([`recs_registry::query::Opened`], shared with `recs serve`) and the CLI's record of its
+/// training data.
 struct Opened {
-    file: recs_registry::Loaded,
-    users: Vec<String>,
-    items: Vec<String>,
+    q: recs_registry::query::Opened,
     /// `None` for a file written elsewhere (the Python package): ids but no `recs train`
     /// record, so no source to re-split.
     prov: Option<Provenance>,
@@ -562,31 +616,27 @@ struct Opened {
 
 impl Opened {
     fn model(&self) -> &dyn DynModel {
-        &*self.file.model
+        self.q.model()
     }
 }
 
+/// The CLI's record of a model file's training data, if it has one.
+fn provenance(meta: &recs_core::modelfile::ModelMeta) -> Option<Provenance> {
+    serde_json::from_value(meta.extra.clone()).ok()
+}
+
 fn open_model(path: &Path) -> anyhow::Result<Opened> {
-    let mut loaded = recs_registry::load(path)?;
-    let not_cli = || {
-        format!(
-            "{}: holds no user and item ids; was it written by `recs train` (or fitted in Python with user_ids and item_ids)?",
-            path.display()
-        )
-    };
-    let prov: Option<Provenance> = serde_json::from_value(loaded.meta.extra.clone()).ok();
-    let (Some(users), Some(items)) = (
-        loaded.catalog.user_ids.take(),
-        loaded.catalog.item_ids.take(),
-    ) else {
-        bail!(not_cli());
-    };
-    Ok(Opened {
-        file: loaded,
-        users,
-        items,
-        prov,
-    })
+    let q = recs_registry::query::Opened::open(path)?;
+    let prov = provenance(&q.file.meta);
+    Ok(Opened { q, prov })
+}
+
+/// Titles of the items of a model file's MovieLens source, when recorded and installed
+/// (`recs recommend`, `recs similar` and `recs serve` show them).
+fn model_titles(meta: &recs_core::modelfile::ModelMeta) -> HashMap<String, String> {
+    provenance(meta)
+        .map(|p| titles(&p.source))
+        .unwrap_or_default()
 }
 
 /// Interactions of `path` in the model's index space; rows whose user or item the model
@@ -628,7 +678,12 @@ fn id_map(ids: &[String]) -> Arc<IdMap> {
 
 fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     let opened = open_model(&a.model)?;
-    let (model, users, items, prov) = (opened.model(), &opened.users, &opened.items, &opened.prov);
+    let (model, users, items, prov) = (
+        opened.model(),
+        &opened.q.users,
+        &opened.q.items,
+        &opened.prov,
+    );
     let ks = usizes(&a.k);
     let (train, test) = if let (Some(tr), Some(te)) = (&a.train, &a.test) {
         let (users, items) = (id_map(users), id_map(items));
@@ -725,93 +780,120 @@ fn print_items(
 }
 
 fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
+    use recs_registry::query::QueryError;
     let o = open_model(&a.model)?;
+    let q = &o.q;
     let k = a.k as usize;
-    let top = match o.users.iter().position(|x| *x == a.user) {
-        Some(u) => {
-            let seen = o.file.seen_row(u as u32)?.unwrap_or_default();
-            recs_core::recommend(o.model().as_scorer(), u as u32, k, &seen)?
-        }
+    let top = match q.user(&a.user) {
+        Some(u) => q.recommend(u, k, &[])?,
         None if a.items.is_empty() => bail!(
             "user '{}' is not in the training data of {} ({} users); a model that folds in new users (multvae, multdae) can score one from --items ID,ID,…",
             a.user,
             a.model.display(),
-            o.users.len(),
+            q.users.len(),
         ),
-        None => {
-            let Some(fold) = o.model().fold_in() else {
-                bail!(
-                    "user '{}' is not in the training data, and a {} model cannot fold in a new user from --items; retrain with their interactions",
-                    a.user,
-                    o.model().kind(),
-                );
-            };
-            let mut items = Vec::new();
-            for id in &a.items {
-                match o.items.iter().position(|x| x == id) {
-                    Some(i) => items.push(i as u32),
-                    None => bail!("item '{id}' (in --items) is not in the training data"),
-                }
-            }
-            items.sort_unstable();
-            items.dedup();
-            let mut scores = vec![0.0f32; o.model().n_items()];
-            fold.score_items(&items, &mut scores)?;
-            recs_core::rank::top_k(&scores, k, &items)
-        }
+        None => match q
+            .item_indices(&a.items, "--items")
+            .and_then(|items| q.recommend_new(&items, k, &[]))
+        {
+            Err(QueryError::NoFoldIn { kind }) => bail!(
+                "user '{}' is not in the training data, and a {kind} model cannot fold in a new user from --items; retrain with their interactions",
+                a.user,
+            ),
+            r => r?,
+        },
     };
-    let rows: Vec<(String, f32)> = top
-        .into_iter()
-        .map(|(i, s)| (o.items[i as usize].clone(), s))
-        .collect();
+    let rows = q.named(&top);
     if rows.is_empty() {
         note!(
             "note: nothing to recommend: user '{}' has interacted with every one of the {} items the model knows",
             a.user,
-            o.items.len()
+            q.items.len()
         );
     }
-    print_items(
-        &rows,
-        &o.prov
-            .as_ref()
-            .map(|p| titles(&p.source))
-            .unwrap_or_default(),
-        a.json,
-        "score",
-    )
+    print_items(&rows, &model_titles(&q.file.meta), a.json, "score")
 }
 
 fn similar(a: SimilarArgs) -> anyhow::Result<()> {
+    use recs_registry::query::QueryError;
     let o = open_model(&a.model)?;
-    let Some(item) = o.items.iter().position(|x| *x == a.item) else {
+    let q = &o.q;
+    let Some(item) = q.item(&a.item) else {
         bail!(
             "item '{}' is not in the training data of {}",
             a.item,
             a.model.display()
         );
     };
-    let Some(v) = o.model().item_vectors() else {
-        bail!(
-            "a {} model has no item vectors to compare; use one that has (bivae, multvae, multdae, autorec, mf, bpr, als)",
-            o.model().kind()
-        );
+    let top = match q.similar(item, a.k as usize) {
+        Err(QueryError::NoItemVectors { kind }) => bail!(
+            "a {kind} model has no item vectors to compare; use one that has (bivae, multvae, multdae, autorec, mf, bpr, als)",
+        ),
+        r => r?,
     };
-    let top = recs_core::rank::similar_by_cosine(v.data, v.dim, item as u32, a.k as usize)
-        .context("the model's item vectors do not cover its items")?;
-    let rows: Vec<(String, f32)> = top
-        .into_iter()
-        .map(|(i, s)| (o.items[i as usize].clone(), s))
-        .collect();
     print_items(
-        &rows,
-        &o.prov
-            .as_ref()
-            .map(|p| titles(&p.source))
-            .unwrap_or_default(),
+        &q.named(&top),
+        &model_titles(&q.file.meta),
         a.json,
         "cosine",
     )
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let threads = match a.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
+    let config = recs_serve::Config {
+        models: a.models,
+        limits: recs_serve::Limits {
+            max_k: a.max_k as usize,
+            max_body_bytes: a.max_body_bytes as usize,
+            timeout: std::time::Duration::from_millis(a.timeout_ms),
+            max_batch: a.max_batch as usize,
+        },
+        titles: Some(Arc::new(model_titles)),
+    };
+    let started = Instant::now();
+    let server = recs_serve::Server::load(config)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the server's threads")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.addr)
+            .await
+            .with_context(|| format!("--addr {}: cannot listen there", a.addr))?;
+        let local = listener.local_addr()?;
+        let models = server.models();
+        for m in models.by_name.values() {
+            note!(
+                "recs serve: model `{}`{}: a {} model, {} users × {} items, from {} ({:.2} s)",
+                m.name,
+                if m.name == models.default { " (default)" } else { "" },
+                m.q.model().kind(),
+                m.q.users.len(),
+                m.q.items.len(),
+                m.q.path.display(),
+                m.load_seconds
+            );
+        }
+        if !local.ip().is_loopback() {
+            note!(
+                "recs serve: warning: listening on {local}, beyond this machine: the API has no authentication"
+            );
+        }
+        // The one line on standard output: where to reach the server (tests and scripts
+        // read it to find an ephemeral port).
+        outln!("recs serve: listening on http://{local} (models loaded in {load_seconds:.2} s)")?;
+        tokio::spawn(recs_serve::reload_on_sighup(server.clone()));
+        recs_serve::serve(listener, server, recs_serve::shutdown_signal()).await?;
+        note!("recs serve: stopped");
+        anyhow::Ok(())
+    })
 }
 
 fn compare(a: CompareArgs) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@
 
 pub mod conformance;
 pub mod defaults;
+pub mod query;
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;

@@ -1,0 +1,253 @@
+//! A model file opened for answering queries by external id: what `recs recommend`,
+//! `recs similar` and `recs serve` share. The file is read once ([`crate::load`]); the
+//! recorded user and item ids are indexed; each query goes through the model's
+//! [`DynModel`] face and the capabilities it offers (fold-in, item vectors), never its type.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use recs_core::{DynModel, ScoreError};
+use recs_sparse::CsrMatrix;
+
+use crate::{Loaded, RegistryError};
+
+/// What a query can report. Each variant names what the caller got wrong (an id, a
+/// capability the model lacks), so that a front-end can word it or map it to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The file holds no user and item ids (not written by `recs train`, nor fitted in
+    /// Python with ids).
+    #[error(
+        "{}: holds no user and item ids; was it written by `recs train` (or fitted in Python with user_ids and item_ids)?",
+        path.display()
+    )]
+    NoIds {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A user id the model was not trained with.
+    #[error("user '{id}' is not in the training data ({n_users} users)")]
+    UnknownUser {
+        /// The id asked for.
+        id: String,
+        /// How many users the model knows.
+        n_users: usize,
+    },
+    /// An item id the model was not trained with.
+    #[error("item '{id}' (in {param}) is not in the training data")]
+    UnknownItem {
+        /// The id asked for.
+        id: String,
+        /// Where it was given (`item`, `items`, `filter`).
+        param: &'static str,
+    },
+    /// The model cannot score a user it never saw.
+    #[error("a {kind} model cannot fold in a new user from their items")]
+    NoFoldIn {
+        /// The model's kind.
+        kind: &'static str,
+    },
+    /// The model has no item vectors to compare.
+    #[error("a {kind} model has no item vectors to compare")]
+    NoItemVectors {
+        /// The model's kind.
+        kind: &'static str,
+    },
+    /// Loading the file failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Scoring failed.
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+}
+
+/// A model file read once, with its ids indexed.
+#[derive(Debug)]
+pub struct Opened {
+    /// The file as loaded (model, catalogue without the ids, metadata).
+    pub file: Loaded,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// External user ids, by user index.
+    pub users: Vec<String>,
+    /// External item ids, by item index.
+    pub items: Vec<String>,
+    user_index: HashMap<String, u32>,
+    item_index: HashMap<String, u32>,
+    /// Every user's training items, when [`Opened::preload_seen`] read them into memory
+    /// (a server's queries then cost nothing per user; a one-shot query reads one row).
+    seen: Option<CsrMatrix>,
+}
+
+fn index(ids: &[String]) -> HashMap<String, u32> {
+    let mut m = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        // The first of repeated ids wins, as `position` would find it.
+        m.entry(id.clone()).or_insert(i as u32);
+    }
+    m
+}
+
+impl Opened {
+    /// Reads the model file at `path` (once, verified); a file without user and item ids is
+    /// [`QueryError::NoIds`].
+    pub fn open(path: &Path) -> Result<Self, QueryError> {
+        let mut file = crate::load(path)?;
+        let (Some(users), Some(items)) =
+            (file.catalog.user_ids.take(), file.catalog.item_ids.take())
+        else {
+            return Err(QueryError::NoIds { path: path.into() });
+        };
+        Ok(Self {
+            user_index: index(&users),
+            item_index: index(&items),
+            file,
+            path: path.into(),
+            users,
+            items,
+            seen: None,
+        })
+    }
+
+    /// Reads every user's training items into memory now (a long-running server wants them
+    /// at hand; without this, each query reads its user's row from the file).
+    pub fn preload_seen(&mut self) -> Result<(), QueryError> {
+        self.seen = self.file.seen()?;
+        Ok(())
+    }
+
+    /// The model.
+    pub fn model(&self) -> &dyn DynModel {
+        &*self.file.model
+    }
+
+    /// The index of user `id`, if the model knows them.
+    pub fn user(&self, id: &str) -> Option<u32> {
+        self.user_index.get(id).copied()
+    }
+
+    /// The index of user `id`, or [`QueryError::UnknownUser`].
+    pub fn user_or_err(&self, id: &str) -> Result<u32, QueryError> {
+        self.user(id).ok_or_else(|| QueryError::UnknownUser {
+            id: id.into(),
+            n_users: self.users.len(),
+        })
+    }
+
+    /// The index of item `id`, if the model knows it.
+    pub fn item(&self, id: &str) -> Option<u32> {
+        self.item_index.get(id).copied()
+    }
+
+    /// The indices of the item ids `ids` (given as `param`), sorted and deduplicated; the
+    /// first unknown one is [`QueryError::UnknownItem`].
+    pub fn item_indices<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+        param: &'static str,
+    ) -> Result<Vec<u32>, QueryError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = id.as_ref();
+            out.push(self.item(id).ok_or_else(|| QueryError::UnknownItem {
+                id: id.into(),
+                param,
+            })?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// User `user`'s training items, where the file records them (empty otherwise).
+    pub fn seen_items(&self, user: u32) -> Result<Vec<u32>, QueryError> {
+        if let Some(s) = &self.seen
+            && (user as usize) < s.n_rows()
+        {
+            return Ok(s.row(user as usize).indices.to_vec());
+        }
+        Ok(self.file.seen_row(user)?.unwrap_or_default())
+    }
+
+    /// The `k` best items for known user `user`, their training items and `filter` left
+    /// out, best first.
+    pub fn recommend(
+        &self,
+        user: u32,
+        k: usize,
+        filter: &[u32],
+    ) -> Result<Vec<(u32, f32)>, QueryError> {
+        let mut skip = self.seen_items(user)?;
+        skip.extend_from_slice(filter);
+        Ok(recs_core::recommend(
+            self.model().as_scorer(),
+            user,
+            k,
+            &skip,
+        )?)
+    }
+
+    /// As [`Opened::recommend`] for each of `users`, scored in one batched call per chunk
+    /// of 64 users (so a batch's score buffer stays small whatever the item count).
+    pub fn recommend_users(
+        &self,
+        users: &[u32],
+        k: usize,
+        filter: &[u32],
+    ) -> Result<Vec<Vec<(u32, f32)>>, QueryError> {
+        let mut out = Vec::with_capacity(users.len());
+        let scorer = self.model().as_scorer();
+        let n = scorer.n_items();
+        let mut scores = Vec::new();
+        for chunk in users.chunks(64) {
+            scores.clear();
+            scores.resize(chunk.len() * n, 0.0f32);
+            scorer.score_users(chunk, &mut scores)?;
+            for (row, &u) in scores.chunks_exact(n.max(1)).zip(chunk) {
+                let mut skip = self.seen_items(u)?;
+                skip.extend_from_slice(filter);
+                out.push(recs_core::rank::top_k(row, k, &skip));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `k` best items for a user the model never saw, who interacted with `items`
+    /// (indices), through the model's fold-in; those items and `filter` are left out.
+    /// [`QueryError::NoFoldIn`] for a model without one.
+    pub fn recommend_new(
+        &self,
+        items: &[u32],
+        k: usize,
+        filter: &[u32],
+    ) -> Result<Vec<(u32, f32)>, QueryError> {
+        let m = self.model();
+        let fold = m.fold_in().ok_or(QueryError::NoFoldIn { kind: m.kind() })?;
+        let mut scores = vec![0.0f32; m.n_items()];
+        fold.score_items(items, &mut scores)?;
+        let mut skip = items.to_vec();
+        skip.extend_from_slice(filter);
+        Ok(recs_core::rank::top_k(&scores, k, &skip))
+    }
+
+    /// The `k` items whose vectors have the largest cosine to item `item`'s (itself left
+    /// out). [`QueryError::NoItemVectors`] for a model without item vectors.
+    pub fn similar(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, QueryError> {
+        let m = self.model();
+        let v = m
+            .item_vectors()
+            .ok_or(QueryError::NoItemVectors { kind: m.kind() })?;
+        recs_core::rank::similar_by_cosine(v.data, v.dim, item, k).ok_or_else(|| {
+            QueryError::Score(ScoreError::Model(
+                "the model's item vectors do not cover its items".into(),
+            ))
+        })
+    }
+
+    /// `(external item id, score)` for ranked `(index, score)` pairs.
+    pub fn named(&self, top: &[(u32, f32)]) -> Vec<(String, f32)> {
+        top.iter()
+            .map(|&(i, s)| (self.items[i as usize].clone(), s))
+            .collect()
+    }
+}

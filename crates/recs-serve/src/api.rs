@@ -1,0 +1,583 @@
+//! The routes: one table ([`ROUTES`]) builds the router and is checked against
+//! `openapi.json`; each handler parses and checks its parameters (a 4xx naming the one at
+//! fault), then scores on the blocking pool.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::{Served, Server};
+
+type AppState = Arc<Server>;
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path.
+    pub path: &'static str,
+    /// The query parameters it takes (any other is answered 400).
+    pub query: &'static [&'static str],
+    make: fn() -> MethodRouter<AppState>,
+}
+
+/// Every route, as the router serves them and `openapi.json` documents them.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/v1/recommend",
+        query: &["user", "k", "filter", "model"],
+        make: || get(recommend_get),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/recommend",
+        query: &[],
+        make: || post(recommend_post),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/similar",
+        query: &["item", "k", "model"],
+        make: || get(similar),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/models",
+        query: &[],
+        make: || get(models),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/reload",
+        query: &[],
+        make: || post(reload),
+    },
+    Route {
+        method: "GET",
+        path: "/healthz",
+        query: &[],
+        make: || get(healthz),
+    },
+    Route {
+        method: "GET",
+        path: "/metrics",
+        query: &[],
+        make: || get(metrics),
+    },
+];
+
+/// The fields of a `POST /v1/recommend` body (any other is answered 422).
+pub const RECOMMEND_BODY: &[&str] = &["items", "users", "k", "filter", "model"];
+
+fn query_of(method: &str, path: &str) -> &'static [&'static str] {
+    ROUTES
+        .iter()
+        .find(|r| r.method == method && r.path == path)
+        .map_or(&[], |r| r.query)
+}
+
+/// The router of [`ROUTES`] over `server`: body limit, request timeout, panics caught as a
+/// JSON 500, metrics per route, JSON 404/405 for unknown paths and methods.
+pub fn router(server: Arc<Server>) -> Router {
+    let mut r: Router<AppState> = Router::new();
+    for route in ROUTES {
+        r = r.route(route.path, (route.make)());
+    }
+    let limits = server.config().limits.clone();
+    r.route_layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .route_layer(middleware::from_fn_with_state(server.clone(), timeout))
+        .route_layer(middleware::from_fn_with_state(server.clone(), measure))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .with_state(server)
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("the server failed answering this request (a bug: please report it)")
+        .into_response()
+}
+
+async fn timeout(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = s.config().limits.timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            format!(
+                "the request took longer than the server's limit of {} ms",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+async fn measure(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_string();
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    s.metrics
+        .record(&route, &method, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+fn route_list() -> String {
+    ROUTES
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn no_route(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        None,
+        format!(
+            "no route {} {}; the routes are: {}",
+            req.method(),
+            req.uri().path(),
+            route_list()
+        ),
+    )
+}
+
+async fn no_method(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        format!(
+            "{} is not a method of {}; the routes are: {}",
+            req.method(),
+            req.uri().path(),
+            route_list()
+        ),
+    )
+}
+
+/// Runs `f` on the blocking pool (scoring never runs on the async threads).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("the scoring task failed: {e}"))))
+}
+
+/// A request's query parameters, taken one by one; what is left is an error.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn new(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Self, ApiError> {
+        match q {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::bad(
+                "query",
+                format!("malformed query string: {e}"),
+            )),
+        }
+    }
+
+    /// The value of `name`, if given (once: twice is an error).
+    fn take(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        let mut found = None;
+        let mut i = 0;
+        while i < self.0.len() {
+            if self.0[i].0 == name {
+                let (_, v) = self.0.remove(i);
+                if found.is_some() {
+                    return Err(ApiError::bad(name, format!("`{name}` is given twice")));
+                }
+                found = Some(v);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    fn required(&mut self, name: &str) -> Result<String, ApiError> {
+        self.take(name)?
+            .ok_or_else(|| ApiError::bad(name, format!("`{name}` is required")))
+    }
+
+    /// `ID,ID,…` (empty parts skipped).
+    fn list(&mut self, name: &str) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .take(name)?
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn k(&mut self, max_k: usize) -> Result<usize, ApiError> {
+        match self.take("k")? {
+            None => Ok(10.min(max_k)),
+            Some(v) => match v.trim().parse::<i128>() {
+                Ok(k) if k >= 1 && k <= max_k as i128 => Ok(k as usize),
+                _ => Err(k_error(&v, max_k)),
+            },
+        }
+    }
+
+    /// Refuses what is left: parameters `GET path` does not take.
+    fn finish(self, path: &str) -> Result<(), ApiError> {
+        let allowed = query_of("GET", path);
+        match self.0.first() {
+            None => Ok(()),
+            Some((k, _)) => Err(ApiError::bad(
+                k,
+                if allowed.is_empty() {
+                    format!("unknown parameter `{k}`; this route takes none")
+                } else {
+                    format!(
+                        "unknown parameter `{k}`; this route takes: {}",
+                        allowed.join(", ")
+                    )
+                },
+            )),
+        }
+    }
+}
+
+fn k_error(v: &str, max_k: usize) -> ApiError {
+    ApiError::bad(
+        "k",
+        format!("k = {v} is out of range: allowed a whole number in 1..={max_k}"),
+    )
+}
+
+fn pick(s: &Server, name: Option<&str>) -> Result<Arc<Served>, ApiError> {
+    let m = s.models();
+    let name = name.unwrap_or(&m.default);
+    m.by_name.get(name).cloned().ok_or_else(|| {
+        ApiError::not_found(
+            "model",
+            format!(
+                "no model named `{name}`; serving: {}",
+                m.by_name.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })
+}
+
+fn items_json(m: &Served, top: &[(u32, f32)], what: &str) -> Value {
+    Value::Array(
+        top.iter()
+            .map(|&(i, s)| {
+                let id = &m.q.items[i as usize];
+                let mut o = Map::new();
+                o.insert("item".into(), Value::String(id.clone()));
+                o.insert(what.into(), json!(s));
+                if let Some(t) = m.titles.get(id) {
+                    o.insert("title".into(), Value::String(t.clone()));
+                }
+                Value::Object(o)
+            })
+            .collect(),
+    )
+}
+
+async fn recommend_get(
+    State(s): State<AppState>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let mut p = Params::new(q)?;
+    let user = p.required("user")?;
+    let k = p.k(s.config().limits.max_k)?;
+    let filter = p.list("filter")?;
+    let model = p.take("model")?;
+    p.finish("/v1/recommend")?;
+    let m = pick(&s, model.as_deref())?;
+    blocking(move || {
+        let err = |e| ApiError::from_query(e, "user");
+        let u = m.q.user_or_err(&user).map_err(err)?;
+        let f = m.q.item_indices(&filter, "filter").map_err(err)?;
+        let top = m.q.recommend(u, k, &f).map_err(err)?;
+        Ok(Json(json!({
+            "model": m.name,
+            "user": user,
+            "items": items_json(&m, &top, "score"),
+        })))
+    })
+    .await
+}
+
+/// An id in a JSON list: a string, or a whole number written as one.
+fn id_of(v: &Value, param: &str) -> Result<String, ApiError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
+        other => Err(ApiError::unprocessable(
+            param,
+            format!("`{param}` holds {other}: ids are strings"),
+        )),
+    }
+}
+
+fn id_list(body: &mut Map<String, Value>, param: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match body.remove(param) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(
+            a.iter()
+                .map(|v| id_of(v, param))
+                .collect::<Result<_, _>>()?,
+        )),
+        Some(other) => Err(ApiError::unprocessable(
+            param,
+            format!("`{param}` must be a list of ids, not {other}"),
+        )),
+    }
+}
+
+async fn recommend_post(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let limits = s.config().limits.clone();
+    let body = body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                Some("body"),
+                format!(
+                    "the request body is over the limit of {} bytes",
+                    limits.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::new(
+                status,
+                Some("body"),
+                format!("could not read the body: {e}"),
+            )
+        }
+    })?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad("body", format!("malformed JSON: {e}")))?;
+    let Value::Object(mut o) = v else {
+        return Err(ApiError::unprocessable(
+            "body",
+            "the body must be a JSON object: {\"items\": [...], \"k\": 10} or {\"users\": [...], \"k\": 10}",
+        ));
+    };
+    let k = match o.remove("k") {
+        None | Some(Value::Null) => 10.min(limits.max_k),
+        Some(v) => match v.as_i64() {
+            Some(k) if k >= 1 && k as u64 <= limits.max_k as u64 => k as usize,
+            _ => {
+                let mut e = k_error(&v.to_string(), limits.max_k);
+                e.status = StatusCode::UNPROCESSABLE_ENTITY;
+                return Err(e);
+            }
+        },
+    };
+    let model = match o.remove("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(ApiError::unprocessable(
+                "model",
+                format!("`model` must be a model's name, not {other}"),
+            ));
+        }
+    };
+    let items = id_list(&mut o, "items")?;
+    let users = id_list(&mut o, "users")?;
+    let filter = id_list(&mut o, "filter")?.unwrap_or_default();
+    if let Some(key) = o.keys().next() {
+        return Err(ApiError::unprocessable(
+            key,
+            format!(
+                "unknown field `{key}`; the body takes: {}",
+                RECOMMEND_BODY.join(", ")
+            ),
+        ));
+    }
+    let m = pick(&s, model.as_deref())?;
+    match (items, users) {
+        (Some(_), Some(_)) => Err(ApiError::unprocessable(
+            "items",
+            "give `items` (a new user's items) or `users` (a batch), not both",
+        )),
+        (None, None) => Err(ApiError::unprocessable(
+            "items",
+            "give `items` (the items of a user the model never saw) or `users` (a batch of known users)",
+        )),
+        (Some(items), None) => {
+            blocking(move || {
+                let err = |e| ApiError::from_query(e, "users");
+                let idx = m.q.item_indices(&items, "items").map_err(err)?;
+                let f = m.q.item_indices(&filter, "filter").map_err(err)?;
+                let top = m.q.recommend_new(&idx, k, &f).map_err(err)?;
+                Ok(Json(json!({
+                    "model": m.name,
+                    "items": items_json(&m, &top, "score"),
+                })))
+            })
+            .await
+        }
+        (None, Some(users)) => {
+            if users.len() > limits.max_batch {
+                return Err(ApiError::unprocessable(
+                    "users",
+                    format!(
+                        "{} users in one batch: at most {} a request",
+                        users.len(),
+                        limits.max_batch
+                    ),
+                ));
+            }
+            blocking(move || {
+                let err = |e| ApiError::from_query(e, "users");
+                let idx: Vec<u32> = users
+                    .iter()
+                    .map(|u| m.q.user_or_err(u))
+                    .collect::<Result<_, _>>()
+                    .map_err(err)?;
+                let f = m.q.item_indices(&filter, "filter").map_err(err)?;
+                let tops = m.q.recommend_users(&idx, k, &f).map_err(err)?;
+                let results: Vec<Value> = users
+                    .iter()
+                    .zip(&tops)
+                    .map(|(u, top)| json!({"user": u, "items": items_json(&m, top, "score")}))
+                    .collect();
+                Ok(Json(json!({"model": m.name, "results": results})))
+            })
+            .await
+        }
+    }
+}
+
+async fn similar(
+    State(s): State<AppState>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let mut p = Params::new(q)?;
+    let item = p.required("item")?;
+    let k = p.k(s.config().limits.max_k)?;
+    let model = p.take("model")?;
+    p.finish("/v1/similar")?;
+    let m = pick(&s, model.as_deref())?;
+    blocking(move || {
+        let err = |e| ApiError::from_query(e, "item");
+        let i = m.q.item(&item).ok_or_else(|| {
+            ApiError::not_found("item", format!("item '{item}' is not in the training data"))
+        })?;
+        let top = m.q.similar(i, k).map_err(err)?;
+        Ok(Json(json!({
+            "model": m.name,
+            "item": item,
+            "title": m.titles.get(&item),
+            "items": items_json(&m, &top, "cosine"),
+        })))
+    })
+    .await
+}
+
+fn model_json(m: &Served, default: &str) -> Value {
+    let d = m.q.model();
+    let meta = &m.q.file.meta;
+    json!({
+        "name": m.name,
+        "default": m.name == default,
+        "kind": d.kind(),
+        "file": m.q.path.display().to_string(),
+        "params": d.params_json(),
+        "training": meta.training,
+        "provenance": meta.extra,
+        "crate_version": meta.crate_version,
+        "users": m.q.users.len(),
+        "items": m.q.items.len(),
+        "capabilities": {
+            "fold_in": d.fold_in().is_some(),
+            "item_vectors": d.item_vectors().is_some(),
+            "user_vectors": d.user_vectors().is_some(),
+            "rating_predictor": d.rating_predictor().is_some(),
+        },
+        "loaded_at": m.loaded_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        "load_seconds": m.load_seconds,
+    })
+}
+
+async fn models(
+    State(s): State<AppState>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    Params::new(q)?.finish("/v1/models")?;
+    let m = s.models();
+    Ok(Json(json!({
+        "default": m.default,
+        "generation": m.generation,
+        "models": m.by_name.values().map(|x| model_json(x, &m.default)).collect::<Vec<_>>(),
+    })))
+}
+
+async fn reload(State(s): State<AppState>) -> Response {
+    match s.reload().await {
+        Ok(m) => Json(json!({
+            "reloaded": m.by_name.values().map(|x| json!({
+                "name": x.name,
+                "kind": x.q.model().kind(),
+                "file": x.q.path.display().to_string(),
+                "load_seconds": x.load_seconds,
+            })).collect::<Vec<_>>(),
+            "generation": m.generation,
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": format!("{e}; the previous models keep serving"),
+                "param": "model",
+                "model": e.name,
+                "file": e.path.display().to_string(),
+                "generation": s.models().generation,
+            })),
+        )
+            .into_response(),
+    }
+}
+
+async fn healthz(State(s): State<AppState>) -> Json<Value> {
+    let m = s.models();
+    Json(json!({"status": "ok", "models": m.by_name.len(), "generation": m.generation}))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let text = s.metrics.render(s.models().by_name.len(), s.uptime());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

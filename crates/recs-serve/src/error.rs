@@ -1,0 +1,81 @@
+//! The one error body of the API: `{"error": "…", "param": "…"}` with a 4xx status for
+//! anything the client got wrong, naming the parameter; a 5xx only for the server's own
+//! failures (a timeout, a model that fails to score, a panic caught).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use recs_registry::query::QueryError;
+use serde_json::json;
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The status.
+    pub status: StatusCode,
+    /// What went wrong, in words.
+    pub message: String,
+    /// The parameter at fault (`user`, `k`, `body`, …), when one is.
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    /// An error with `status` about `param`.
+    pub fn new(status: StatusCode, param: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            param: param.map(str::to_string),
+        }
+    }
+
+    /// 400 about `param`.
+    pub fn bad(param: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Some(param), message)
+    }
+
+    /// 422 about `param`.
+    pub fn unprocessable(param: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, Some(param), message)
+    }
+
+    /// 404 about `param`.
+    pub fn not_found(param: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, Some(param), message)
+    }
+
+    /// 500: the server's own failure.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, None, message)
+    }
+
+    /// A query's error: unknown ids are 404 naming `user_param` or the item parameter, a
+    /// capability the model lacks 422, anything else the server's failure.
+    pub fn from_query(e: QueryError, user_param: &str) -> Self {
+        let msg = e.to_string();
+        match e {
+            QueryError::UnknownUser { .. } => Self::not_found(user_param, msg),
+            QueryError::UnknownItem { param, .. } => Self::not_found(param, msg),
+            QueryError::NoFoldIn { .. } => Self::unprocessable(
+                "items",
+                format!(
+                    "{msg}: it scores only the users it was trained with (models that fold in: multvae, multdae)"
+                ),
+            ),
+            QueryError::NoItemVectors { .. } => Self::unprocessable("model", msg),
+            QueryError::NoIds { .. } | QueryError::Registry(_) | QueryError::Score(_) => {
+                Self::internal(msg)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match &self.param {
+            Some(p) => json!({"error": self.message, "param": p}),
+            None => json!({"error": self.message}),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,324 @@
+//! `recs serve`: an HTTP/JSON recommendation service for any recs model file.
+//!
+//! The server holds one or more model files, each opened once through the registry
+//! ([`recs_registry::query::Opened`]: the same loading and querying `recs recommend` and
+//! `recs similar` use), and answers through the model's [`recs_core::DynModel`] face and
+//! the capabilities it offers (fold-in, item vectors): it never names a model type, so a
+//! model added to the registry is served without a change here.
+//!
+//! - [`Server`] holds the models behind an `Arc` swapped atomically by [`Server::reload`]:
+//!   a request takes the current `Arc` when it starts and finishes on it; a file that fails
+//!   to load leaves every model as it was.
+//! - [`router`] is the axum `Router` of [`ROUTES`] (the table the OpenAPI file is checked
+//!   against); scoring runs on tokio's blocking pool (`spawn_blocking`), never on the
+//!   async threads.
+//! - [`serve`] runs it on a listener until a shutdown future completes, letting requests in
+//!   flight finish; [`shutdown_signal`] is Ctrl-C or SIGTERM, [`reload_on_sighup`] reloads
+//!   on SIGHUP.
+#![deny(missing_docs)]
+
+mod api;
+pub mod error;
+pub mod metrics;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use recs_core::modelfile::ModelMeta;
+use recs_registry::query::Opened;
+
+pub use api::{RECOMMEND_BODY, ROUTES, Route, router};
+pub use error::ApiError;
+
+/// The documented limits of the API.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest `k` a request may ask for. Default 1000.
+    pub max_k: usize,
+    /// The largest request body, in bytes; a larger one is answered 413. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// The longest a request may take from its arrival at its route to its answer; a
+    /// slower one is answered 503. Default 10 s.
+    pub timeout: Duration,
+    /// The most users one batch `POST /v1/recommend` may name. Default 1000.
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_k: 1000,
+            max_body_bytes: 1 << 20,
+            timeout: Duration::from_secs(10),
+            max_batch: 1000,
+        }
+    }
+}
+
+/// A model to serve: its name in the API (`?model=NAME`) and its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// Its name.
+    pub name: String,
+    /// Its file.
+    pub path: PathBuf,
+}
+
+/// Titles of a model file's items, by external id, from its metadata (the CLI looks up the
+/// MovieLens source its `recs train` record names).
+pub type TitlesFn = Arc<dyn Fn(&ModelMeta) -> HashMap<String, String> + Send + Sync>;
+
+/// What to serve, and how.
+#[derive(Clone)]
+pub struct Config {
+    /// The models; the first is the default (used when a request names none).
+    pub models: Vec<ModelSpec>,
+    /// The limits.
+    pub limits: Limits,
+    /// Where item titles come from (`None`: no titles).
+    pub titles: Option<TitlesFn>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("models", &self.models)
+            .field("limits", &self.limits)
+            .field("titles", &self.titles.is_some())
+            .finish()
+    }
+}
+
+/// A model file that could not be loaded (at start or on reload).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("model `{name}` ({}): {message}", path.display())]
+pub struct LoadError {
+    /// The model's name.
+    pub name: String,
+    /// Its file.
+    pub path: PathBuf,
+    /// Why it failed.
+    pub message: String,
+}
+
+/// A model being served.
+#[derive(Debug)]
+pub struct Served {
+    /// Its name in the API.
+    pub name: String,
+    /// The opened file.
+    pub q: Opened,
+    /// Item titles by external id (empty when unknown).
+    pub titles: HashMap<String, String>,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+    /// How long loading took, in seconds.
+    pub load_seconds: f64,
+}
+
+/// The models of one generation: swapped whole by a reload.
+#[derive(Debug)]
+pub struct Models {
+    /// The default model's name (the first configured).
+    pub default: String,
+    /// Every model by name.
+    pub by_name: BTreeMap<String, Arc<Served>>,
+    /// 0 for the models loaded at start, +1 for each successful reload.
+    pub generation: u64,
+}
+
+/// The server's state: configuration, the current models, counters.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    models: RwLock<Arc<Models>>,
+    /// Request counters and latencies.
+    pub metrics: metrics::Metrics,
+    reloading: tokio::sync::Mutex<()>,
+    started: Instant,
+}
+
+fn message_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+fn load_all(config: &Config, generation: u64) -> Result<Models, LoadError> {
+    let mut by_name = BTreeMap::new();
+    for spec in &config.models {
+        let err = |message: String| LoadError {
+            name: spec.name.clone(),
+            path: spec.path.clone(),
+            message,
+        };
+        let t = Instant::now();
+        let mut q = Opened::open(&spec.path).map_err(|e| err(message_chain(&e)))?;
+        q.preload_seen().map_err(|e| err(message_chain(&e)))?;
+        let titles = config
+            .titles
+            .as_ref()
+            .map(|f| f(&q.file.meta))
+            .unwrap_or_default();
+        by_name.insert(
+            spec.name.clone(),
+            Arc::new(Served {
+                name: spec.name.clone(),
+                q,
+                titles,
+                loaded_at: SystemTime::now(),
+                load_seconds: t.elapsed().as_secs_f64(),
+            }),
+        );
+    }
+    let default = config
+        .models
+        .first()
+        .map(|m| m.name.clone())
+        .ok_or_else(|| LoadError {
+            name: String::new(),
+            path: PathBuf::new(),
+            message: "no model to serve: give at least one --model FILE".into(),
+        })?;
+    Ok(Models {
+        default,
+        by_name,
+        generation,
+    })
+}
+
+impl Server {
+    /// Loads every configured model (blocking: call it before the runtime serves, or on a
+    /// blocking thread). Two models of one name are refused.
+    pub fn load(config: Config) -> Result<Arc<Self>, LoadError> {
+        for (i, m) in config.models.iter().enumerate() {
+            if config.models[..i].iter().any(|o| o.name == m.name) {
+                return Err(LoadError {
+                    name: m.name.clone(),
+                    path: m.path.clone(),
+                    message: "two models have this name; name them --model NAME=FILE".into(),
+                });
+            }
+        }
+        let models = load_all(&config, 0)?;
+        Ok(Arc::new(Self {
+            config,
+            models: RwLock::new(Arc::new(models)),
+            metrics: metrics::Metrics::default(),
+            reloading: tokio::sync::Mutex::new(()),
+            started: Instant::now(),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current models (a request holds this `Arc` to its end).
+    pub fn models(&self) -> Arc<Models> {
+        self.models
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Time since the server was built.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Reads every model file again (on the blocking pool) and, when all of them load,
+    /// swaps them in at once; when one fails, every model stays as it was and the error
+    /// says which file and why. One reload at a time (a second waits for the first).
+    pub async fn reload(self: &Arc<Self>) -> Result<Arc<Models>, LoadError> {
+        let _one = self.reloading.lock().await;
+        let next = self.models().generation + 1;
+        let this = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_all(&this.config, next))
+            .await
+            .unwrap_or_else(|e| {
+                Err(LoadError {
+                    name: String::new(),
+                    path: PathBuf::new(),
+                    message: format!("the loading task failed: {e}"),
+                })
+            });
+        self.metrics.reload(loaded.is_ok());
+        let models = Arc::new(loaded?);
+        *self.models.write().unwrap_or_else(|p| p.into_inner()) = models.clone();
+        Ok(models)
+    }
+}
+
+/// Serves `server` on `listener` until `shutdown` completes; then stops accepting, lets
+/// the requests in flight finish, and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(server))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Reloads the models on each SIGHUP (Unix; elsewhere never returns), saying on standard
+/// error what happened.
+pub async fn reload_on_sighup(server: Arc<Server>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match server.reload().await {
+                Ok(m) => eprintln!(
+                    "recs serve: SIGHUP: reloaded {} model(s) (generation {})",
+                    m.by_name.len(),
+                    m.generation
+                ),
+                Err(e) => eprintln!(
+                    "recs serve: SIGHUP: reload failed, still serving the previous models: {e}"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = server;
+        std::future::pending::<()>().await
+    }
+}
