@@ -5,6 +5,7 @@
 use recs_factor::{
     BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, GlobalMeanParams, MfParams,
 };
+use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams};
 use recs_vae::{
     AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams,
 };
@@ -52,6 +53,16 @@ pub(crate) static MODELS: &[&dyn Entry] = &[
         "BPR",
         "Bayesian personalized ranking (Rendle et al. 2009), Cornac's update; ranking, item vectors",
         bpr,
+    ),
+    &register::<ItemKnn>(
+        "ItemKNN",
+        "item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting; ranking, fold-in",
+        itemknn,
+    ),
+    &register::<Ease>(
+        "EASE",
+        "EASE, the closed-form item-item autoencoder (Steck 2019), dense; ranking, fold-in",
+        ease,
     ),
 ];
 
@@ -144,4 +155,19 @@ pub fn bpr_cornac() -> BprParams {
         reg: 0.001,
         ..BprParams::default()
     }
+}
+
+/// ItemKNN as `itemknn-*-ml100k` fit it: K 100 neighbours (implicit's default is 20; the peer
+/// script's setting), cosine weighting (the experiments set each weighting), BM25's K1 1.2
+/// and B 0.75 (implicit's defaults).
+pub fn itemknn() -> ItemKnnParams {
+    ItemKnnParams {
+        neighbours: 100,
+        ..ItemKnnParams::default()
+    }
+}
+
+/// EASE as `ease-ml100k` fits it: λ 500 (Steck's setting), f32, the params' defaults.
+pub fn ease() -> EaseParams {
+    EaseParams::default()
 }
