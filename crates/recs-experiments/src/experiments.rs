@@ -9,6 +9,7 @@ pub(crate) mod autorec;
 mod bivae;
 pub(crate) mod factor;
 pub(crate) mod multvae;
+pub(crate) mod neighbors;
 
 /// A named, reproducible experiment: data protocol, model, parameters and references.
 #[derive(Debug)]
@@ -54,4 +55,8 @@ pub static EXPERIMENTS: &[Experiment] = &[
     multvae::MULTDAE_ML100K,
     multvae::MULTVAE_ML20M,
     multvae::MULTDAE_ML20M,
+    neighbors::ITEMKNN_COSINE_ML100K,
+    neighbors::ITEMKNN_BM25_ML100K,
+    neighbors::ITEMKNN_TFIDF_ML100K,
+    neighbors::EASE_ML100K,
 ];

@@ -24,6 +24,11 @@ const GOLDEN: &[(&str, usize)] = &[
     ("autorec-ml100k", 20),
     ("multvae-ml100k", 10),
     ("multdae-ml100k", 10),
+    // One pass, no epochs: the count is ignored.
+    ("itemknn-cosine-ml100k", 1),
+    ("itemknn-bm25-ml100k", 1),
+    ("itemknn-tfidf-ml100k", 1),
+    ("ease-ml100k", 1),
 ];
 
 const TOLERANCE: f64 = 1e-4;

@@ -6,6 +6,7 @@ use recs_factor::{
     Als, AlsParams, BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean,
     GlobalMeanParams, MfParams,
 };
+use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams};
 use recs_vae::{
     AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams,
 };
@@ -58,6 +59,16 @@ pub(crate) static MODELS: &[&dyn Entry] = &[
         "ALS",
         "alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; ranking, item vectors, fold-in",
         als,
+    ),
+    &register::<ItemKnn>(
+        "ItemKNN",
+        "item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting; ranking, fold-in",
+        itemknn,
+    ),
+    &register::<Ease>(
+        "EASE",
+        "EASE, the closed-form item-item autoencoder (Steck 2019), dense; ranking, fold-in",
+        ease,
     ),
 ];
 
@@ -162,4 +173,19 @@ pub fn als() -> AlsParams {
         alpha: 1.0,
         ..AlsParams::default()
     }
+}
+
+/// ItemKNN as `itemknn-*-ml100k` fit it: K 100 neighbours (implicit's default is 20; the peer
+/// script's setting), cosine weighting (the experiments set each weighting), BM25's K1 1.2
+/// and B 0.75 (implicit's defaults).
+pub fn itemknn() -> ItemKnnParams {
+    ItemKnnParams {
+        neighbours: 100,
+        ..ItemKnnParams::default()
+    }
+}
+
+/// EASE as `ease-ml100k` fits it: λ 500 (Steck's setting), f32, the params' defaults.
+pub fn ease() -> EaseParams {
+    EaseParams::default()
 }

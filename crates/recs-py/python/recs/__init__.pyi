@@ -127,3 +127,13 @@ class ALS(RecommenderBase):
     """alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; ranking, item vectors, fold-in (registry name ``als``)."""
 
     def __init__(self, *, alpha: float = ..., cg_steps: int = ..., epochs: int = ..., factors: int = ..., reg: float = ..., seed: int = ..., solver: str = ..., threads: int = ..., **aliases: Any) -> None: ...
+
+class ItemKNN(RecommenderBase):
+    """item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting; ranking, fold-in (registry name ``itemknn``)."""
+
+    def __init__(self, *, b: float = ..., k1: float = ..., neighbours: int = ..., threads: int = ..., weighting: str = ..., **aliases: Any) -> None: ...
+
+class EASE(RecommenderBase):
+    """EASE, the closed-form item-item autoencoder (Steck 2019), dense; ranking, fold-in (registry name ``ease``)."""
+
+    def __init__(self, *, dtype: str = ..., max_memory_gb: float = ..., reg: float = ..., threads: int = ..., **aliases: Any) -> None: ...

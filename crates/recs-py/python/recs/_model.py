@@ -37,6 +37,9 @@ ALIASES = {
     "random_state": "seed",
     "lr": "learning_rate",
     "k": "factors",
+    "K": "neighbours",
+    "K1": "k1",
+    "B": "b",
 }
 
 

@@ -1,0 +1,139 @@
+//! Pieces both models share: the thread setting, buffer checks, and reading a CSR matrix
+//! with values from a model file.
+
+use recs_core::modelfile::{ModelReader, ModelWriter};
+use recs_core::{ModelError, ScoreError};
+use recs_sparse::CsrMatrix;
+
+/// The largest `threads` value a params check accepts.
+pub(crate) const MAX_THREADS: usize = 1024;
+
+/// Runs `f` on `threads` workers: 0 runs it in the caller's rayon pool (all cores unless the
+/// caller set up another), n > 0 in a pool of its own with n threads.
+pub(crate) fn with_threads<R: Send>(
+    threads: usize,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R, ModelError> {
+    if threads == 0 {
+        return Ok(f());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(ModelError::model)?;
+    Ok(pool.install(f))
+}
+
+/// `Ok` when `out` holds `expected` values.
+pub(crate) fn check_len(out: &[f32], expected: usize) -> Result<(), ScoreError> {
+    if out.len() == expected {
+        Ok(())
+    } else {
+        Err(ScoreError::BufferLength {
+            got: out.len(),
+            expected,
+        })
+    }
+}
+
+/// `Ok` when `user` is below `n_users`.
+pub(crate) fn check_user(user: u32, n_users: usize) -> Result<(), ScoreError> {
+    if (user as usize) < n_users {
+        Ok(())
+    } else {
+        Err(ScoreError::UnknownUser { user, n_users })
+    }
+}
+
+/// A new user's items, sorted and without repeats; an item out of range is an error.
+pub(crate) fn fold_in_items(items: &[u32], n_items: usize) -> Result<Vec<u32>, ScoreError> {
+    if let Some(&i) = items.iter().find(|&&i| i as usize >= n_items) {
+        return Err(ScoreError::Model(format!(
+            "item index {i} is out of range: the model knows {n_items} items"
+        )));
+    }
+    let mut v = items.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    Ok(v)
+}
+
+/// Records `m` as `prefix.indptr` (`u64`), `prefix.indices` (`u32`) and `prefix.values`
+/// (`f32`).
+pub(crate) fn write_csr<'a>(
+    w: &mut ModelWriter<'a>,
+    prefix: &str,
+    m: &'a CsrMatrix,
+) -> Result<(), ModelError> {
+    w.csr_pattern(&format!("{prefix}.indptr"), &format!("{prefix}.indices"), m)?;
+    w.f32(&format!("{prefix}.values"), &[m.nnz()], m.values())?;
+    Ok(())
+}
+
+/// The `n_rows × n_cols` matrix recorded by [`write_csr`] as `prefix`, checked (row
+/// pointers, columns in range and increasing, as many finite values as indices).
+pub(crate) fn read_csr(
+    file: &ModelReader,
+    prefix: &str,
+    n_rows: usize,
+    n_cols: usize,
+) -> Result<CsrMatrix, ModelError> {
+    let (ptr, idx, vals) = (
+        format!("{prefix}.indptr"),
+        format!("{prefix}.indices"),
+        format!("{prefix}.values"),
+    );
+    let pattern = file
+        .csr(&ptr, &idx, n_rows, n_cols)?
+        .ok_or_else(|| file.error(format!("tensors `{ptr}` and `{idx}` are missing")))?;
+    let values = file.f32(&vals, &[pattern.nnz()])?;
+    CsrMatrix::from_parts(
+        n_rows,
+        n_cols,
+        pattern.indptr().to_vec(),
+        pattern.indices().to_vec(),
+        values,
+    )
+    .map_err(|e| file.error(format!("`{prefix}`: {e}")).into())
+}
+
+/// A size (users, items) recorded in the file's `training` facts: an integer of at most
+/// 2^32 (indices are 32-bit). Loaders then check it against the tensors' shapes before
+/// allocating anything by it.
+pub(crate) fn meta_size(file: &ModelReader, key: &str) -> Result<usize, ModelError> {
+    let n = file
+        .meta()
+        .training
+        .get(key)
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| {
+            file.error(format!(
+                "metadata field `training.{key}` is missing or not an integer"
+            ))
+        })?;
+    if n > u32::MAX as u64 + 1 {
+        return Err(file
+            .error(format!(
+                "metadata field `training.{key}` = {n} is more than 2^32 (indices are 32-bit)"
+            ))
+            .into());
+    }
+    Ok(n as usize)
+}
+
+/// A user's scores: `out = Σ_i x_ui · rows[i]` over the user's stored `(i, x_ui)`, where
+/// `rows` is a sparse item × item matrix (ItemKNN's similarity).
+pub(crate) fn sparse_row_times_sparse(
+    indices: &[u32],
+    values: &[f32],
+    rows: &CsrMatrix,
+    out: &mut [f32],
+) {
+    out.fill(0.0);
+    for (&i, &x) in indices.iter().zip(values) {
+        let r = rows.row(i as usize);
+        for (&j, &s) in r.indices.iter().zip(r.values) {
+            out[j as usize] += x * s;
+        }
+    }
+}
