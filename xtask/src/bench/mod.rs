@@ -1,7 +1,7 @@
 //! `cargo xtask bench [--compare REV]`: the benchmark suite and the CI comparison.
 //!
 //! The suite (see [`worker`]) covers the hot paths: one epoch of every registered model on
-//! ml-100k, the evaluator, the CSV and Parquet loaders, model-file read and recommend for
+//! ml-100k (a slice: its first 150 users), the evaluator, the CSV and Parquet loaders, model-file read and recommend for
 //! one user. For each benchmark it records
 //! - **instructions** under callgrind (only inside `bench_measured`): the same binary and
 //!   input give the same count whatever else the machine does, so this is the regression
@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
     threshold: f64,
     /// Epochs of the quality runs.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     quality_epochs: usize,
     /// Only the benchmarks whose name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -376,8 +376,23 @@ fn measure(
     for name in names {
         let started = Instant::now();
         let mut line = format!("bench: {name:<22}");
-        for (w, rec) in workers.iter().zip(recs.iter_mut()) {
-            let n = callgrind(w, name, scratch)?;
+        // Callgrind runs one thread per process: the builds' runs go side by side (the
+        // counts do not depend on what else runs).
+        let counts: Vec<anyhow::Result<u64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = workers
+                .iter()
+                .map(|w| s.spawn(move || callgrind(w, name, scratch)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("callgrind thread panicked")))
+                })
+                .collect()
+        });
+        for ((w, rec), n) in workers.iter().zip(recs.iter_mut()).zip(counts) {
+            let n = n?;
             line += &format!(" {}={:>14}", w.label, n);
             rec.benchmarks.entry(name.clone()).or_default().instructions = n;
         }
