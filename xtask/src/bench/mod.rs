@@ -108,6 +108,9 @@ struct Worker {
     label: String,
     bin: PathBuf,
     revision: String,
+    /// Where cargo put the binary (`target/<profile>/xtask`); another revision's build
+    /// replaces it, so the head's is put back afterwards.
+    uplifted: PathBuf,
 }
 
 impl Worker {
@@ -214,14 +217,24 @@ fn build_worker(
     let dir = target.join("bench").join("bin");
     std::fs::create_dir_all(&dir)?;
     let bin = dir.join(label);
-    let tmp = dir.join(format!(".{label}.tmp"));
-    std::fs::copy(&exe, &tmp).with_context(|| format!("copying {}", exe.display()))?;
-    std::fs::rename(&tmp, &bin)?;
+    copy_atomic(&exe, &bin)?;
     Ok(Worker {
         label: label.to_string(),
         bin,
         revision,
+        uplifted: exe,
     })
+}
+
+/// Copies `from` to `to` through a temporary file and a rename (safe over a running binary).
+fn copy_atomic(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let tmp = to.with_file_name(format!(
+        ".{}.bench-tmp",
+        to.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+    ));
+    std::fs::copy(from, &tmp).with_context(|| format!("copying {}", from.display()))?;
+    std::fs::rename(&tmp, to).with_context(|| format!("replacing {}", to.display()))?;
+    Ok(())
 }
 
 fn head_revision(root: &Path) -> String {
@@ -681,6 +694,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .is_ok_and(|s| s.contains("bench-worker") || s.contains("BenchWorker"));
         if has_worker {
             let w = build_worker(&src, &target, &args.profile, "base", sha.clone())?;
+            // Cargo just replaced target/<profile>/xtask with the base's binary and will not
+            // put the head's back while its build is fresh: `cargo run -p xtask` would then
+            // run the base's code.
+            if w.uplifted == head.uplifted {
+                copy_atomic(&head.bin, &head.uplifted)?;
+            }
             w.list()
                 .context("the base's worker does not answer `list`")?;
             base_worker = Some(w);
