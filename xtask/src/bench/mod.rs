@@ -226,6 +226,47 @@ fn build_worker(
     })
 }
 
+/// Suffix given to the base checkout's workspace version.
+const BASE_VERSION_SUFFIX: &str = "-bench.base";
+
+/// Gives the base checkout's own crates a version of their own (`0.1.0-bench.base`) in its
+/// root Cargo.toml. Cargo hashes a path crate by its name, version and path *relative to
+/// the workspace root*, so two checkouts of one workspace sharing a target directory would
+/// write the same artifact files, and a build of one could be taken as fresh for the other.
+/// With the suffix their artifacts are distinct, while the registry crates (unchanged) are
+/// shared: only the workspace's own crates are built again for the base.
+fn isolate_checkout(src: &Path) -> anyhow::Result<()> {
+    let path = src.join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    if text.contains(BASE_VERSION_SUFFIX) {
+        return Ok(());
+    }
+    let mut section = String::new();
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            section = t.to_string();
+        }
+        let ours = (section == "[workspace.package]" && t.starts_with("version"))
+            || (section == "[workspace.dependencies]" && t.contains("path = \""));
+        let mut l = line.to_string();
+        if ours && let Some(start) = l.find("version") {
+            // version = "X.Y.Z" → version = "X.Y.Z-bench.base"
+            if let Some(q1) = l[start..].find('"').map(|i| start + i + 1)
+                && let Some(q2) = l[q1..].find('"').map(|i| q1 + i)
+            {
+                l.insert_str(q2, BASE_VERSION_SUFFIX);
+            }
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// Copies `from` to `to` through a temporary file and a rename (safe over a running binary).
 fn copy_atomic(from: &Path, to: &Path) -> anyhow::Result<()> {
     let tmp = to.with_file_name(format!(
@@ -690,6 +731,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ],
             )?;
         }
+        isolate_checkout(&src)?;
         let has_worker = std::fs::read_to_string(src.join("xtask/src/main.rs"))
             .is_ok_and(|s| s.contains("bench-worker") || s.contains("BenchWorker"));
         if has_worker {
