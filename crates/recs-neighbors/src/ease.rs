@@ -540,6 +540,7 @@ mod tests {
         inv
     }
 
+    #[allow(clippy::needless_range_loop)] // a dense reference, written as the formula reads
     fn reference_b(x: &CsrMatrix, reg: f64) -> Vec<Vec<f64>> {
         let (nu, ni) = x.shape();
         let mut g = vec![vec![0.0; ni]; ni];

@@ -516,6 +516,7 @@ mod tests {
     }
 
     /// The full dense product and which pairs share a user (the sparse candidates).
+    #[allow(clippy::needless_range_loop)] // a dense reference, written as the formula reads
     fn dense_similarity(x: &CsrMatrix, p: &ItemKnnParams) -> (Vec<Vec<f64>>, Vec<Vec<bool>>) {
         let (nu, ni) = x.shape();
         let w = dense_weighted(x, p);
