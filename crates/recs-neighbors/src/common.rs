@@ -1,8 +1,9 @@
 //! Pieces both models share: the thread setting, buffer checks, and reading a CSR matrix
 //! with values from a model file.
 
+use rayon::prelude::*;
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::{ModelError, ScoreError};
+use recs_core::{ModelError, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 
 /// The largest `threads` value a params check accepts.
@@ -136,4 +137,27 @@ pub(crate) fn sparse_row_times_sparse(
             out[j as usize] += x * s;
         }
     }
+}
+
+/// `Scorer::score_users` for both models: the buffer and user checks first (an unknown user
+/// is reported before any work), then one rayon task per user row.
+pub(crate) fn score_users_parallel<S: Scorer + Sync>(
+    s: &S,
+    users: &[u32],
+    out: &mut [f32],
+) -> Result<(), ScoreError> {
+    let n = s.n_items();
+    check_len(out, users.len() * n)?;
+    if let Some(&u) = users.iter().find(|&&u| u as usize >= s.n_users()) {
+        return Err(ScoreError::UnknownUser {
+            user: u,
+            n_users: s.n_users(),
+        });
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    out.par_chunks_mut(n)
+        .zip(users.par_iter())
+        .try_for_each(|(row, &u)| s.score_user(u, row))
 }

@@ -30,7 +30,10 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::BlockStructure;
 use faer::{Accum, MatMut, MatRef, Par};
 
-use crate::common::{MAX_THREADS, check_len, check_user, fold_in_items, meta_size, with_threads};
+use crate::common::{
+    MAX_THREADS, check_len, check_user, fold_in_items, meta_size, score_users_parallel,
+    with_threads,
+};
 
 /// The floating-point precision of EASE's Gram matrix and its inverse.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -399,20 +402,7 @@ impl Scorer for Ease {
     }
 
     fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
-        let n = self.n_items();
-        check_len(out, users.len() * n)?;
-        if let Some(&u) = users.iter().find(|&&u| u as usize >= self.n_users()) {
-            return Err(ScoreError::UnknownUser {
-                user: u,
-                n_users: self.n_users(),
-            });
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        out.par_chunks_mut(n)
-            .zip(users.par_iter())
-            .try_for_each(|(row, &u)| self.score_user(u, row))
+        score_users_parallel(self, users, out)
     }
 }
 

@@ -37,7 +37,7 @@ use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    MAX_THREADS, check_len, check_user, fold_in_items, meta_size, read_csr,
+    MAX_THREADS, check_len, check_user, fold_in_items, meta_size, read_csr, score_users_parallel,
     sparse_row_times_sparse, with_threads, write_csr,
 };
 
@@ -358,20 +358,7 @@ impl Scorer for ItemKnn {
     }
 
     fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
-        let n = self.n_items();
-        check_len(out, users.len() * n)?;
-        if let Some(&u) = users.iter().find(|&&u| u as usize >= self.n_users()) {
-            return Err(ScoreError::UnknownUser {
-                user: u,
-                n_users: self.n_users(),
-            });
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        out.par_chunks_mut(n)
-            .zip(users.par_iter())
-            .try_for_each(|(row, &u)| self.score_user(u, row))
+        score_users_parallel(self, users, out)
     }
 }
 
