@@ -535,8 +535,13 @@ impl Als {
         }
         // The epoch loop runs here (the progress callback need not be `Send`); only the
         // half-iterations run on the pool.
+        // A caller already on a pool of `threads` workers (e.g. the benchmark worker) runs
+        // the half-iterations there rather than on a second pool of the same size.
         let pool = match params.threads {
             0 => None,
+            n if rayon::current_thread_index().is_some() && rayon::current_num_threads() == n => {
+                None
+            }
             n => Some(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)

@@ -10,12 +10,16 @@ use recs_sparse::CsrMatrix;
 pub(crate) const MAX_THREADS: usize = 1024;
 
 /// Runs `f` on `threads` workers: 0 runs it in the caller's rayon pool (all cores unless the
-/// caller set up another), n > 0 in a pool of its own with n threads.
+/// caller set up another), n > 0 in a pool of n threads — the caller's own when the caller
+/// already runs on a pool of n workers (no second pool is started; results depend only on
+/// the thread count), else a new one.
 pub(crate) fn with_threads<R: Send>(
     threads: usize,
     f: impl FnOnce() -> R + Send,
 ) -> Result<R, ModelError> {
-    if threads == 0 {
+    let on_such_a_pool =
+        rayon::current_thread_index().is_some() && rayon::current_num_threads() == threads;
+    if threads == 0 || on_such_a_pool {
         return Ok(f());
     }
     let pool = rayon::ThreadPoolBuilder::new()
@@ -160,4 +164,32 @@ pub(crate) fn score_users_parallel<S: Scorer + Sync>(
     out.par_chunks_mut(n)
         .zip(users.par_iter())
         .try_for_each(|(row, &u)| s.score_user(u, row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_threads_reuses_a_pool_of_the_right_size_and_starts_one_otherwise() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let here = std::thread::current().id();
+            let same = with_threads(2, || {
+                (std::thread::current().id(), rayon::current_num_threads())
+            })
+            .unwrap();
+            assert_eq!(same, (here, 2), "ran on the caller's pool");
+            let other = with_threads(3, || {
+                (std::thread::current().id(), rayon::current_num_threads())
+            })
+            .unwrap();
+            assert_ne!(other.0, here);
+            assert_eq!(other.1, 3);
+            assert_eq!(with_threads(0, rayon::current_num_threads).unwrap(), 2);
+        });
+    }
 }

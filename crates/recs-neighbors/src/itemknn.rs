@@ -163,8 +163,11 @@ pub fn weighted_items(x: &CsrMatrix, params: &ItemKnnParams) -> Result<CsrMatrix
         )));
     }
     let n_items = (0..xt.n_rows()).filter(|&i| !xt.row(i).is_empty()).count();
+    // implicit's `log(N) - log1p(n_u)`, written as one logarithm of the ratio so that a user
+    // with N − 1 items gets exactly 0 (the difference of two logarithms leaves ≈1e-16, which
+    // cosine/TF-IDF normalisation would blow up to a full weight).
     let idf: Vec<f64> = (0..x.n_rows())
-        .map(|u| (n_items as f64).ln() - (x.row(u).len() as f64).ln_1p())
+        .map(|u| (n_items as f64 / (1.0 + x.row(u).len() as f64)).ln())
         .collect();
     let mut values = Vec::with_capacity(xt.nnz());
     match w {
@@ -471,7 +474,7 @@ mod tests {
         let stored = |u: usize, i: usize| x.contains(u, i);
         let nonempty = (0..ni).filter(|&i| (0..nu).any(|u| stored(u, i))).count() as f64;
         let idf: Vec<f64> = (0..nu)
-            .map(|u| nonempty.ln() - (1.0 + (0..ni).filter(|&i| stored(u, i)).count() as f64).ln())
+            .map(|u| (nonempty / (1.0 + (0..ni).filter(|&i| stored(u, i)).count() as f64)).ln())
             .collect();
         let sums: Vec<f64> = (0..ni).map(|i| (0..nu).map(|u| at(u, i)).sum()).collect();
         let mean = sums.iter().sum::<f64>() / nonempty;
@@ -686,6 +689,22 @@ mod tests {
         assert_eq!(p.neighbours, 20);
         assert!(serde_json::from_str::<ItemKnnParams>(r#"{"K": 3}"#).is_err());
         assert!(serde_json::from_str::<ItemKnnParams>(r#"{"weighting": "bm26"}"#).is_err());
+    }
+
+    #[test]
+    fn a_zero_idf_gives_zero_weight_not_a_normalised_rounding_error() {
+        // Items 1 and 2 are held only by user 8, who holds 2 of the 3 non-empty items:
+        // idf = ln(3 / (1 + 2)) = 0, so both items have all-zero TF-IDF weights and zero
+        // similarity (found by the top-K proptest: ln 3 − ln1p 2 ≈ 1e-16, normalised to 1).
+        let x = matrix(9, 7, &[(8, 2, 1.0), (0, 0, 1.0), (8, 1, 1.0)]);
+        let p = params(Weighting::Tfidf, 1);
+        let m = ItemKnn::fit(&p, &x).unwrap();
+        let (s, _) = dense_similarity(&x, &p);
+        for i in [1, 2] {
+            assert_eq!(s[i], vec![0.0; 7]);
+            assert!(m.similarity().row(i).values.iter().all(|&v| v == 0.0));
+        }
+        assert_eq!(m.similarity().row(0).values, &[1.0]);
     }
 
     proptest! {
