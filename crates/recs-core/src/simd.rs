@@ -108,8 +108,9 @@ pub fn level() -> Level {
 }
 
 /// Caps the level for the whole process (`None` lifts the cap). For tests that compare the
-/// paths; since the paths agree, other threads running meanwhile still compute the same
-/// results. A cap above [`detected`] has no effect.
+/// paths: other threads running meanwhile compute at the new level (the same results up to
+/// the last bits; see [`same_level`] for tests that compare bits). A cap above [`detected`]
+/// has no effect.
 pub fn set_max_level(max: Option<Level>) {
     MAX_LEVEL.store(
         max.map_or(Level::Avx512 as u8, |l| l as u8),
@@ -117,19 +118,39 @@ pub fn set_max_level(max: Option<Level>) {
     );
 }
 
+/// Held for writing while [`at_each_level`] forces levels, for reading by [`same_level`].
+static LEVELS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Lifts the cap again even when a forced run panics.
+struct Uncap;
+
+impl Drop for Uncap {
+    fn drop(&mut self) {
+        set_max_level(None);
+    }
+}
+
 /// Runs `f` once at every level this CPU supports (narrowest first) and returns the results;
-/// restores the cap to none afterwards. Tests compare the results.
+/// restores the cap to none afterwards (also when `f` panics). Tests compare the results.
+/// Holds a process-wide lock meanwhile, so that a test holding [`same_level`] never sees
+/// the level change under it (the FMA paths round differently from the portable one).
 pub fn at_each_level<T>(mut f: impl FnMut(Level) -> T) -> Vec<(Level, T)> {
-    let out = Level::ALL
+    let _lock = LEVELS.write().unwrap_or_else(|e| e.into_inner());
+    let _uncap = Uncap;
+    Level::ALL
         .into_iter()
         .filter(|&l| l <= detected())
         .map(|l| {
             set_max_level(Some(l));
             (l, f(l))
         })
-        .collect();
-    set_max_level(None);
-    out
+        .collect()
+}
+
+/// Keeps the level fixed while the guard lives: [`at_each_level`] waits for it. For tests
+/// that compare two runs bit for bit while other tests of the process force levels.
+pub fn same_level() -> std::sync::RwLockReadGuard<'static, ()> {
+    LEVELS.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Defines `fn $name(..)` that runs `$body` compiled for AVX-512 + FMA or AVX2 + FMA, the

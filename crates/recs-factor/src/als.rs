@@ -915,6 +915,8 @@ mod tests {
 
     #[test]
     fn same_numbers_on_any_thread_count() {
+        // Bit for bit, so no other test may force a SIMD level meanwhile.
+        let _level = recs_core::simd::same_level();
         let x = random_matrix(300, 80, 0.05, 4, true);
         let run = |threads| {
             let p = AlsParams {
