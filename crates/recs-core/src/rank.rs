@@ -2,8 +2,12 @@
 
 /// The `k` best `(index, score)` pairs of `scores`, best first (ties: lower index first).
 /// Indices listed in `skip` (sorted or not, duplicates allowed) and non-finite scores are
-/// left out. Runs in O(n + k log k) with a partial selection.
+/// left out. A small `k` (the usual top-10 of a catalogue) keeps a bounded heap of the best
+/// so far, O(n + k log k) without a copy of the scores; a large one a partial selection.
 pub fn top_k(scores: &[f32], k: usize, skip: &[u32]) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
     let mut skip_sorted: Vec<u32>;
     let skip = if skip.windows(2).all(|w| w[0] < w[1]) {
         skip
@@ -13,28 +17,75 @@ pub fn top_k(scores: &[f32], k: usize, skip: &[u32]) -> Vec<(u32, f32)> {
         skip_sorted.dedup();
         &skip_sorted[..]
     };
-    let mut cand: Vec<(u32, f32)> = Vec::with_capacity(scores.len());
     let mut s = 0;
-    for (i, &v) in scores.iter().enumerate() {
+    let kept = scores.iter().enumerate().filter_map(|(i, &v)| {
         let i = i as u32;
         while s < skip.len() && skip[s] < i {
             s += 1;
         }
-        if (s < skip.len() && skip[s] == i) || !v.is_finite() {
-            continue;
+        ((s >= skip.len() || skip[s] != i) && v.is_finite()).then_some((i, v))
+    });
+    if k <= HEAP_MAX_K && k.saturating_mul(4) < scores.len() {
+        let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+        // The worst kept score once the heap is full: a score below it cannot enter (for
+        // finite scores `<` implies `total_cmp`'s Less), which settles most items cheaply.
+        let mut floor = f32::NEG_INFINITY;
+        for (i, v) in kept {
+            if v < floor {
+                continue;
+            }
+            let c = Ranked(i, v);
+            if heap.len() < k {
+                heap.push(c);
+            } else if let Some(mut worst) = heap.peek_mut()
+                && c < *worst
+            {
+                *worst = c;
+            }
+            if heap.len() == k {
+                floor = heap.peek().map_or(floor, |w| w.1);
+            }
         }
-        cand.push((i, v));
+        let mut out: Vec<(u32, f32)> = heap.into_iter().map(|r| (r.0, r.1)).collect();
+        out.sort_unstable_by(better);
+        return out;
     }
-    let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if k == 0 {
-        return Vec::new();
-    }
+    let mut cand: Vec<(u32, f32)> = kept.collect();
     if cand.len() > k {
         cand.select_nth_unstable_by(k - 1, better);
         cand.truncate(k);
     }
     cand.sort_unstable_by(better);
     cand
+}
+
+/// The largest `k` for which [`top_k`] keeps a heap rather than selecting among all scores.
+const HEAP_MAX_K: usize = 64;
+
+/// The ranking order: higher score first (`total_cmp`), then lower index.
+fn better(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// An `(index, score)` pair ordered by [`better`]: the greatest is the worst, so a
+/// max-heap's top is the one to replace.
+struct Ranked(u32, f32);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        better(&(self.0, self.1), &(other.0, other.1))
+    }
 }
 
 /// Dot product with eight partial sums (so that it vectorises).
@@ -107,9 +158,9 @@ mod tests {
     proptest! {
         #[test]
         fn top_k_is_the_sorted_prefix(
-            scores in proptest::collection::vec(-5i32..5, 0..60),
+            scores in proptest::collection::vec(-5i32..5, 0..400),
             k in 0usize..70,
-            skip in proptest::collection::vec(0u32..60, 0..10),
+            skip in proptest::collection::vec(0u32..400, 0..10),
         ) {
             let scores: Vec<f32> = scores.into_iter().map(|v| v as f32).collect();
             let mut all: Vec<(u32, f32)> = (0..scores.len() as u32)

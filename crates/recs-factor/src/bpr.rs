@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::score_checks;
 use crate::common::{
-    check_user, count_in, dot, dot_diff, excluded_items, rate_in, report_epoch, similar_by_cosine,
-    top_k,
+    biased_scores, check_user, count_in, dot_diff, excluded_items, rate_in, report_epoch,
+    similar_by_cosine, top_k,
 };
 use crate::{FactorError, io};
 
@@ -712,13 +712,7 @@ impl Bpr {
     fn fill_scores(&self, user: u32, out: &mut [f32]) {
         let k = self.params.factors;
         let p = &self.user_factors[user as usize * k..(user as usize + 1) * k];
-        for ((o, q), b) in out
-            .iter_mut()
-            .zip(self.item_factors.chunks_exact(k))
-            .zip(&self.item_bias)
-        {
-            *o = b + dot(p, q);
-        }
+        biased_scores(p, &self.item_factors, &self.item_bias, out);
     }
 
     /// The `k` highest-scoring items for `user`, best first, leaving out the user's row of
