@@ -286,27 +286,81 @@ fn pick(s: &Server, name: Option<&str>) -> Result<Arc<Served>, ApiError> {
     })
 }
 
-fn items_json(m: &Served, top: &[(u32, f32)], what: &str) -> Value {
-    Value::Array(
-        top.iter()
-            .map(|&(i, s)| {
-                let id = &m.q.items[i as usize];
-                let mut o = Map::new();
-                o.insert("item".into(), Value::String(id.clone()));
-                o.insert(what.into(), json!(s));
-                if let Some(t) = m.titles.get(id) {
-                    o.insert("title".into(), Value::String(t.clone()));
-                }
-                Value::Object(o)
-            })
-            .collect(),
-    )
+fn items_json(m: &Served, top: &[(u32, f32)], what: &'static str) -> Value {
+    serde_json::to_value(Ranked { m, top, what }).unwrap_or(Value::Null)
+}
+
+/// A ranked list as JSON, `[{"item": id, <what>: score, "title": t}, …]` (the title where
+/// known; keys in sorted order, scores as f64 like every JSON number here), serialised
+/// straight from the model's ids and titles, without building a JSON tree.
+struct Ranked<'a> {
+    m: &'a Served,
+    top: &'a [(u32, f32)],
+    what: &'static str,
+}
+
+/// One entry of a [`Ranked`] list.
+struct RankedItem<'a> {
+    id: &'a str,
+    score: f64,
+    what: &'static str,
+    title: Option<&'a String>,
+}
+
+impl serde::Serialize for Ranked<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.top.len()))?;
+        for &(i, score) in self.top {
+            let id = self.m.q.items[i as usize].as_str();
+            seq.serialize_element(&RankedItem {
+                id,
+                score: f64::from(score),
+                what: self.what,
+                title: self.m.titles.get(id),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl serde::Serialize for RankedItem<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2 + usize::from(self.title.is_some())))?;
+        if self.what < "item" {
+            map.serialize_entry(self.what, &self.score)?;
+        }
+        map.serialize_entry("item", self.id)?;
+        if self.what > "item" {
+            map.serialize_entry(self.what, &self.score)?;
+        }
+        if let Some(t) = self.title {
+            map.serialize_entry("title", t)?;
+        }
+        map.end()
+    }
+}
+
+/// The body of `GET /v1/recommend` (fields in sorted order, as a JSON object's keys).
+#[derive(serde::Serialize)]
+struct RecommendBody<'a> {
+    items: Ranked<'a>,
+    model: &'a str,
+    user: &'a str,
+}
+
+/// `body` as an `application/json` response, serialised on the calling (blocking) thread.
+fn json_bytes(body: &impl serde::Serialize) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| ApiError::internal(format!("writing the response: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
 async fn recommend_get(
     State(s): State<AppState>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut p = Params::new(q)?;
     let user = p.required("user")?;
     let k = p.k(s.config().limits.max_k)?;
@@ -319,11 +373,15 @@ async fn recommend_get(
         let u = m.q.user_or_err(&user).map_err(err)?;
         let f = m.q.item_indices(&filter, "filter").map_err(err)?;
         let top = m.q.recommend(u, k, &f).map_err(err)?;
-        Ok(Json(json!({
-            "model": m.name,
-            "user": user,
-            "items": items_json(&m, &top, "score"),
-        })))
+        json_bytes(&RecommendBody {
+            items: Ranked {
+                m: &m,
+                top: &top,
+                what: "score",
+            },
+            model: &m.name,
+            user: &user,
+        })
     })
     .await
 }
