@@ -235,21 +235,70 @@ pub fn weighted_items(x: &CsrMatrix, params: &ItemKnnParams) -> Result<CsrMatrix
 /// Items per rayon task in the similarity product (each task owns one accumulator).
 const CHUNK: usize = 16;
 
-/// The best `k` of `cand` (largest value first, ties to the lower index), in index order.
-fn keep_top(cand: &mut Vec<(u32, f64)>, k: usize) {
-    let better =
-        |a: &(u32, f64), b: &(u32, f64)| -> Ordering { b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)) };
-    if cand.len() > k {
-        cand.select_nth_unstable_by(k - 1, better);
-        cand.truncate(k);
+/// The ranking of candidates: larger value first, ties to the lower index.
+fn better(a: &(u32, f64), b: &(u32, f64)) -> Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// A candidate ordered by [`better`]: the greatest is the worst, a max-heap's top.
+struct Cand(u32, f64);
+
+impl PartialEq for Cand {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
     }
-    cand.sort_unstable_by_key(|&(j, _)| j);
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, other: &Self) -> Ordering {
+        better(&(self.0, self.1), &(other.0, other.1))
+    }
+}
+
+/// The best `k` of `cand` (in increasing index order, as the similarity rows are gathered),
+/// returned in index order: a bounded heap, where a value below the k-th best so far is
+/// settled by one comparison (for finite values `<` implies `total_cmp`'s Less).
+fn keep_top(
+    cand: impl Iterator<Item = (u32, f64)>,
+    k: usize,
+    heap: &mut std::collections::BinaryHeap<Cand>,
+) -> Vec<(u32, f64)> {
+    heap.clear();
+    let mut floor = f64::NEG_INFINITY;
+    for (j, v) in cand {
+        if v < floor {
+            continue;
+        }
+        let c = Cand(j, v);
+        if heap.len() < k {
+            heap.push(c);
+        } else if let Some(mut worst) = heap.peek_mut()
+            && c < *worst
+        {
+            *worst = c;
+        }
+        if heap.len() == k {
+            floor = heap.peek().map_or(floor, |w| w.1);
+        }
+    }
+    let mut out: Vec<(u32, f64)> = heap.drain().map(|c| (c.0, c.1)).collect();
+    out.sort_unstable_by_key(|&(j, _)| j);
+    out
 }
 
 /// The top-`k` item × item similarity `WᵀW` of the weighted items × users matrix `wt`
 /// (row i keeps the `k` largest entries of `Σ_u W[u, i] · W[u, ·]` over the items that
 /// share a user with i, i itself included). Accumulates in `f64`; parallel over items on
 /// the current rayon pool, with the same result whatever its size.
+///
+/// Each task keeps a dense accumulator and a bitset of the items touched: the inner loop
+/// is one multiply-add and one OR per (user, item) pair, without a branch, and the touched
+/// items come out of the bitset in index order.
 pub fn top_k_similarity(wt: &CsrMatrix, k: usize) -> Result<CsrMatrix, ModelError> {
     let w = wt.transpose();
     let n = wt.n_rows();
@@ -258,35 +307,33 @@ pub fn top_k_similarity(wt: &CsrMatrix, k: usize) -> Result<CsrMatrix, ModelErro
         .par_iter()
         .map(|&start| {
             let mut acc = vec![0.0f64; n];
-            let mut mark = vec![false; n];
-            let mut touched: Vec<u32> = Vec::new();
+            let mut touched = vec![0u64; n.div_ceil(64)];
+            let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
             let mut out = Vec::with_capacity(CHUNK);
             for i in start..(start + CHUNK).min(n) {
                 let ri = wt.row(i);
                 for (&u, &w1) in ri.indices.iter().zip(ri.values) {
                     let ru = w.row(u as usize);
-                    let w1 = w1 as f64;
+                    let w1 = f64::from(w1);
                     for (&j, &w2) in ru.indices.iter().zip(ru.values) {
                         let j = j as usize;
-                        if !mark[j] {
-                            mark[j] = true;
-                            touched.push(j as u32);
-                        }
-                        acc[j] += w1 * w2 as f64;
+                        acc[j] += w1 * f64::from(w2);
+                        touched[j >> 6] |= 1 << (j & 63);
                     }
                 }
-                let mut cand: Vec<(u32, f64)> = touched
-                    .iter()
-                    .map(|&j| {
-                        let v = acc[j as usize];
-                        acc[j as usize] = 0.0;
-                        mark[j as usize] = false;
-                        (j, v)
+                let (acc, touched) = (&mut acc, &mut touched);
+                let cand = touched.iter_mut().enumerate().flat_map(|(b, word)| {
+                    let mut bits = std::mem::take(word);
+                    std::iter::from_fn(move || {
+                        (bits != 0).then(|| {
+                            let j = b * 64 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            j
+                        })
                     })
-                    .collect();
-                touched.clear();
-                keep_top(&mut cand, k);
-                out.push(cand);
+                });
+                let cand = cand.map(|j| (j as u32, std::mem::take(&mut acc[j])));
+                out.push(keep_top(cand, k, &mut heap));
             }
             out
         })
