@@ -103,6 +103,11 @@ struct ModelParams {
     /// model; AutoRec's, Mult-VAE/DAE's and BiVAE's results do not depend on the count.
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<i64>,
+    /// Where the autoencoders (BiVAE, Mult-VAE/DAE, AutoRec) train: native (the hand-written
+    /// CPU kernels, default), cpu (candle on the CPU), cuda or cuda:N (candle on GPU N; needs
+    /// a build with `--features cuda`). Other models train on the CPU and ignore it.
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
     /// A model-specific parameter, KEY=VALUE (VALUE as JSON, else a string); repeatable
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     params: Vec<(String, serde_json::Value)>,
@@ -161,6 +166,7 @@ impl ModelParams {
             hidden,
             threads: count("threads", self.threads),
             seed: Some(seed),
+            device: self.device.clone(),
             extra: self.params.iter().cloned().collect(),
         };
         // A rate that is not a finite number (`--lr nan`, `inf`) is answered by the check too

@@ -84,13 +84,17 @@ pub struct HyperParams {
     pub threads: Option<usize>,
     /// Seed of every random draw. Ignored by models that draw nothing.
     pub seed: Option<u64>,
+    /// Where the autoencoders train: `native` (hand-written CPU kernels, their default),
+    /// `cpu` (candle on the CPU) or `cuda` / `cuda:N` (candle on GPU N; a build with the
+    /// `cuda` feature). Ignored by models without a device setting (they train on the CPU).
+    pub device: Option<String>,
     /// Model-specific parameters by their params field name (`negatives`, `beta_kl`, …).
     pub extra: BTreeMap<String, Value>,
 }
 
 impl HyperParams {
-    /// The names of the parameters set that a model must take (all but `threads` and
-    /// `seed`, which models without them ignore).
+    /// The names of the parameters set that a model must take (all but `threads`, `seed`
+    /// and `device`, which models without them ignore).
     pub fn required_names(&self) -> Vec<String> {
         self.pairs()
             .into_iter()
@@ -115,6 +119,7 @@ impl HyperParams {
         put("hidden", self.hidden.clone().map(Value::from), false);
         put("threads", self.threads.map(Value::from), true);
         put("seed", self.seed.map(Value::from), true);
+        put("device", self.device.clone().map(Value::from), true);
         for (k, x) in &self.extra {
             v.push((k.clone(), x.clone(), false));
         }
