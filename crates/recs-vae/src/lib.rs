@@ -7,7 +7,8 @@
 //! [`Control::Stop`] it), one Adam (PyTorch's formula) and one SIMD dispatch
 //! ([`recs_core::multiversion!`]); every `fit` takes `(params, data, progress)`.
 //!
-//! BiVAE trains on an [`Engine`]: [`Engine::Native`] (the default) runs hand-written CPU
+//! BiVAE trains on an [`Engine`], the one its params' `device` names
+//! ([`Engine::from_device`]): [`Engine::Native`] (the default) runs hand-written CPU
 //! kernels — the first encoder layer reads the sparse batch directly, dense products go
 //! through `gemm` (candle's own CPU matrix kernel) and the elementwise work is fused;
 //! [`Engine::Candle`] runs the same step as candle tensor ops on any candle device, a CUDA
@@ -40,6 +41,7 @@
 pub mod autorec;
 mod backend;
 pub mod bivae;
+mod device;
 mod error;
 mod kernels;
 pub mod multvae;
@@ -73,10 +75,11 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Candle on CUDA device `ordinal`. Fails unless the crate was built with the `cuda`
-    /// feature and the device exists.
+    /// Candle on CUDA device `ordinal`. Fails with a [`VaeError::Device`] unless the crate
+    /// was built with the `cuda` feature (the message says to build with `--features cuda`)
+    /// and the device exists.
     pub fn cuda(ordinal: usize) -> Result<Engine> {
-        Ok(Engine::Candle(candle_core::Device::new_cuda(ordinal)?))
+        device::open_cuda(ordinal)
     }
 
     /// A short description: `native-cpu`, `candle-cpu`, `candle-cuda:0`, …
