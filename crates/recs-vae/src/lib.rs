@@ -14,9 +14,9 @@
 //!   layer reads the sparse batch directly, dense products go through `gemm` (candle's own
 //!   CPU matrix kernel) and the elementwise work is fused;
 //! - `"cpu"`, `"cuda"` or `"cuda:N"` ([`Engine::Candle`]) run the same model as candle
-//!   tensor ops on candle's CPU device or a CUDA GPU (with the crate's `cuda` feature): each
-//!   batch is uploaded once and densified on the device, the noise and dropout masks are the
-//!   native path's own draws, and everything else — forward, backward (BiVAE's written out,
+//!   tensor ops on candle's CPU device or a CUDA GPU (with the crate's `cuda` feature): a
+//!   batch goes to the device as its entries and is densified there, the noise and dropout
+//!   masks are the native path's own draws, and everything else — forward, backward (BiVAE's written out,
 //!   Mult-VAE's and AutoRec's by candle's autograd) and Adam — stays on the device.
 //!
 //! Both engines compute the same thing from the same seed (the tests hold them to it: a

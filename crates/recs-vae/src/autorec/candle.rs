@@ -17,8 +17,8 @@ use recs_sparse::CsrMatrix;
 use super::AutoRecParams;
 use super::train::{Setup, Weights};
 use crate::backend::Backend;
-use crate::backend::candle::{CandleOps, activate};
-use crate::error::{Result, VaeError};
+use crate::backend::candle::{CandleOps, activate, dense_rows, densify};
+use crate::error::Result;
 use crate::optim::{AdamSet, AdamStep};
 use crate::train::{EpochLoop, Epochs, Finished, shuffled_batches};
 
@@ -29,40 +29,14 @@ pub(super) struct DeviceBatch {
     mask: Tensor,
 }
 
-/// The batch `rows` of `x` on `device`, densified there.
+/// The batch `rows` of `x` on `device`, densified there (the ratings, then the mask over
+/// the same entries).
 pub(super) fn device_batch(device: &Device, x: &CsrMatrix, rows: &[u32]) -> Result<DeviceBatch> {
-    let cols = x.n_cols();
-    let (mut ids, mut vals) = (Vec::new(), Vec::new());
-    for (j, &r) in rows.iter().enumerate() {
-        let row = x.row(r as usize);
-        for (&c, &v) in row.indices.iter().zip(row.values) {
-            let at = u32::try_from(j * cols + c as usize).map_err(|_| {
-                VaeError::InvalidData(format!(
-                    "a dense batch of {} rows × {cols} columns is too large for the candle \
-                     engine (more than 2^32 entries): lower batch_size",
-                    rows.len()
-                ))
-            })?;
-            ids.push(at);
-            vals.push(v);
-        }
-    }
-    let n = ids.len();
-    let zeros = Tensor::zeros(rows.len() * cols, DType::F32, device)?;
-    let (ratings, mask) = if n == 0 {
-        (zeros.clone(), zeros)
-    } else {
-        let ids = Tensor::from_vec(ids, n, device)?;
-        let vals = Tensor::from_vec(vals, n, device)?;
-        let ones = Tensor::ones(n, DType::F32, device)?;
-        (
-            zeros.index_add(&ids, &vals, 0)?,
-            zeros.index_add(&ids, &ones, 0)?,
-        )
-    };
+    let (ratings, ids) = dense_rows(device, x, rows)?;
+    let ones = vec![1.0f32; ids.elem_count()];
     Ok(DeviceBatch {
-        ratings: ratings.reshape((rows.len(), cols))?,
-        mask: mask.reshape((rows.len(), cols))?,
+        ratings,
+        mask: densify(device, rows.len(), x.n_cols(), &ids, ones)?,
     })
 }
 

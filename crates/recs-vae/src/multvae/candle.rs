@@ -23,8 +23,8 @@ use super::score::evaluate_scores;
 use super::train::kl_weight;
 use super::{MultVae, MultVaeData};
 use crate::backend::Backend;
-use crate::backend::candle::CandleOps;
-use crate::error::{Result, VaeError};
+use crate::backend::candle::{CandleOps, dense_rows, densify, flat_index};
+use crate::error::Result;
 use crate::kernels;
 use crate::optim::AdamSet;
 use crate::train::{EpochLoop, Epochs, Finished, shuffled_batches};
@@ -44,37 +44,6 @@ pub(super) struct DeviceBatch {
     rows: usize,
 }
 
-/// `rows × cols` zeros with `vals` added at the flat positions `ids`, built on `device`.
-fn densify(
-    device: &Device,
-    rows: usize,
-    cols: usize,
-    ids: Vec<u32>,
-    vals: Vec<f32>,
-) -> Result<Tensor> {
-    let zeros = Tensor::zeros(rows * cols, DType::F32, device)?;
-    let dense = if ids.is_empty() {
-        zeros
-    } else {
-        let n = ids.len();
-        let ids = Tensor::from_vec(ids, n, device)?;
-        let vals = Tensor::from_vec(vals, n, device)?;
-        zeros.index_add(&ids, &vals, 0)?
-    };
-    Ok(dense.reshape((rows, cols))?)
-}
-
-/// The flat position `row · cols + col` as a `u32`, or an error if a dense batch that size
-/// cannot be indexed so.
-fn flat(row: usize, col: u32, cols: usize) -> Result<u32> {
-    u32::try_from(row * cols + col as usize).map_err(|_| {
-        VaeError::InvalidData(format!(
-            "row {row} of a dense batch over {cols} items lies beyond 2^32 entries, more \
-             than the candle engine indexes: lower batch_size"
-        ))
-    })
-}
-
 impl MultVae {
     /// The batch `rows` of `x` on `device`: in training (`rng` given) with the native
     /// step's dropout masks and noise, drawn from `rng` as it draws them; at inference
@@ -91,7 +60,7 @@ impl MultVae {
         let (mut in_ids, mut in_vals) = (Vec::new(), Vec::new());
         let mut push = |input: Vec<(u32, u32, f32)>, first: u32| -> Result<()> {
             for (j, i, v) in input {
-                in_ids.push(flat((first + j) as usize, i, n)?);
+                in_ids.push(flat_index((first + j) as usize, i, n)?);
                 in_vals.push(v);
             }
             Ok(())
@@ -119,17 +88,11 @@ impl MultVae {
                 None
             }
         };
-        let (mut ids, mut vals) = (Vec::new(), Vec::new());
-        for (j, &r) in rows.iter().enumerate() {
-            let row = x.row(r as usize);
-            for (&i, &v) in row.indices.iter().zip(row.values) {
-                ids.push(flat(j, i, n)?);
-                vals.push(v);
-            }
-        }
+        let n_in = in_ids.len();
+        let in_ids = Tensor::from_vec(in_ids, n_in, device)?;
         Ok(DeviceBatch {
-            input: densify(device, b, n, in_ids, in_vals)?,
-            counts: densify(device, b, n, ids, vals)?,
+            input: densify(device, b, n, &in_ids, in_vals)?,
+            counts: dense_rows(device, x, rows)?.0,
             eps,
             rows: b,
         })
