@@ -309,13 +309,21 @@ fn held_matrix(train: &CsrMatrix, held: &[Option<u32>]) -> CsrMatrix {
     .unwrap()
 }
 
-/// The epoch losses of a fit.
-fn fit_losses(p: &MultVaeParams, data: &MultVaeData<'_>, engine: &Engine) -> (MultVae, Vec<f64>) {
+/// A fit and its epoch losses: on `engine`, or (`None`) where `p.device` says.
+fn fit_losses(
+    p: &MultVaeParams,
+    data: &MultVaeData<'_>,
+    engine: Option<&Engine>,
+) -> (MultVae, Vec<f64>) {
     let mut losses = vec![];
-    let m = MultVae::fit_on(p, data, engine, &mut |r: &EpochReport| {
+    let mut progress = |r: &EpochReport| {
         losses.push(r.loss("loss").unwrap());
         Control::Continue
-    })
+    };
+    let m = match engine {
+        Some(e) => MultVae::fit_on(p, data, e, &mut progress),
+        None => MultVae::fit(p, data, &mut progress),
+    }
     .unwrap();
     (m, losses)
 }
@@ -324,7 +332,6 @@ fn fit_losses(p: &MultVaeParams, data: &MultVaeData<'_>, engine: &Engine) -> (Mu
 fn multvae_and_multdae_on_candle_cpu_land_where_native_does() {
     let (train, held) = clustered(150, 90, 5, 7);
     let out = held_matrix(&train, &held);
-    let cpu = Engine::Candle(recs_vae::candle_core::Device::Cpu);
     for variational in [true, false] {
         let p = MultVaeParams {
             variational,
@@ -337,8 +344,12 @@ fn multvae_and_multdae_on_candle_cpu_land_where_native_does() {
             ..Default::default()
         };
         let data = MultVaeData::new(&train);
-        let (a, la) = fit_losses(&p, &data, &Engine::Native);
-        let (b, lb) = fit_losses(&p, &data, &cpu);
+        let cpu = MultVaeParams {
+            device: "cpu".into(),
+            ..p.clone()
+        };
+        let (a, la) = fit_losses(&p, &data, None);
+        let (b, lb) = fit_losses(&cpu, &data, None);
         let metrics = [Metric::NdcgLiang, Metric::RecallLiang];
         let ma = a.evaluate(&train, &out, &metrics, &[10]).unwrap();
         let mb = b.evaluate(&train, &out, &metrics, &[10]).unwrap();
@@ -403,7 +414,6 @@ fn ratings(seed: u64) -> (CsrMatrix, Vec<(u32, u32, f32)>) {
 #[test]
 fn autorec_on_candle_cpu_lands_where_native_does() {
     let (train, test) = ratings(5);
-    let cpu = Engine::Candle(recs_vae::candle_core::Device::Cpu);
     let rmse = |m: &AutoRec| {
         let se: f64 = test
             .iter()
@@ -422,17 +432,21 @@ fn autorec_on_candle_cpu_lands_where_native_does() {
             validation_fraction: 0.1,
             ..Default::default()
         };
-        let fit = |engine: &Engine| {
+        let fit = |device: &str| {
             let mut losses = vec![];
-            let m = AutoRec::fit_on(&p, &train, engine, &mut |r: &EpochReport| {
+            let p = AutoRecParams {
+                device: device.into(),
+                ..p.clone()
+            };
+            let m = AutoRec::fit(&p, &train, &mut |r: &EpochReport| {
                 losses.push((r.loss("train_rmse").unwrap(), r.validation.unwrap().1));
                 Control::Continue
             })
             .unwrap();
             (m, losses)
         };
-        let (a, la) = fit(&Engine::Native);
-        let (b, lb) = fit(&cpu);
+        let (a, la) = fit("native");
+        let (b, lb) = fit("cpu");
         let (ra, rb) = (rmse(&a), rmse(&b));
         let max_loss = la
             .iter()
@@ -471,8 +485,8 @@ test_device! {
                 ..Default::default()
             };
             let data = MultVaeData::new(&train);
-            let (a, la) = fit_losses(&p, &data, &engine);
-            let (b, lb) = fit_losses(&p, &data, &engine);
+            let (a, la) = fit_losses(&p, &data, Some(&engine));
+            let (b, lb) = fit_losses(&p, &data, Some(&engine));
             assert_eq!(la, lb, "the same seed gives the same run");
             assert_eq!(all_scores(&a.scorer(&train)), all_scores(&b.scorer(&train)));
             assert!(la[7] < la[0], "{la:?}");
