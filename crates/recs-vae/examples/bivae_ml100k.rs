@@ -4,9 +4,10 @@
 //! the "MAP" of the seed notebook).
 //!
 //! Usage: cargo run --release -p recs-vae --example bivae_ml100k -- [EPOCHS] [SEED] [DATA_DIR]
-//! (defaults: 500, 42; the data comes from DATA_DIR if given, else from the dataset
-//! registry (`recs_data::load_dataset`: `$RECS_DATA_DIR`, installed from `$RECS_DATA_MIRROR`
-//! when missing).
+//! [DEVICE] (defaults: 500, 42; the data comes from DATA_DIR if given and not `-`, else from
+//! the dataset registry (`recs_data::load_dataset`: `$RECS_DATA_DIR`, installed from
+//! `$RECS_DATA_MIRROR` when missing); DEVICE is the params' `device`, default `native`, e.g.
+//! `cpu` or `cuda` with `--features cuda`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,7 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let epochs: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(500);
     let seed: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(42);
-    let data = load(args.get(3).map(PathBuf::from))?;
+    let data = load(args.get(3).filter(|d| d.as_str() != "-").map(PathBuf::from))?;
+    let device = args.get(4).cloned().unwrap_or_else(|| "native".into());
     // The seed notebook's protocol: a 75/25 random split of the ratings.
     let parts = split::random(&data, 0.75, seed)?;
     let train = parts.train.to_csr(DuplicatePolicy::Error)?;
@@ -42,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         learning_rate: 0.001,
         beta_kl: 1.0,
         seed,
+        device,
     };
     let t0 = Instant::now();
     let mut last = None;

@@ -73,6 +73,10 @@ pub struct BiVaeParams {
     pub beta_kl: f64,
     /// Seed of every random draw (initialisation and reparameterisation noise). Default 0.
     pub seed: u64,
+    /// Where [`BiVae::fit`] trains: `"native"` (default: the hand-written CPU kernels),
+    /// `"cpu"` (candle on the CPU), `"cuda"` or `"cuda:N"` (candle on CUDA device 0 or `N`;
+    /// needs a build with the `cuda` feature). Scoring always runs on the CPU.
+    pub device: String,
 }
 
 impl Default for BiVaeParams {
@@ -87,6 +91,7 @@ impl Default for BiVaeParams {
             learning_rate: 0.001,
             beta_kl: 1.0,
             seed: 0,
+            device: crate::device::DEFAULT.into(),
         }
     }
 }
@@ -114,7 +119,8 @@ impl BiVaeParams {
         count_in("epochs", self.epochs, 1, MAX_COUNT)?;
         count_in("batch_size", self.batch_size, 1, MAX_COUNT)?;
         positive("learning_rate", self.learning_rate)?;
-        non_negative("beta_kl", self.beta_kl)
+        non_negative("beta_kl", self.beta_kl)?;
+        crate::device::check(&self.device)
     }
 }
 
@@ -492,19 +498,27 @@ impl std::fmt::Debug for BiVae {
 }
 
 impl BiVae {
-    /// Trains with `params` on `train` (users × items; values are binarised) on the CPU.
-    /// `progress` is called after every epoch with the mean per-row losses `"item"` and
-    /// `"user"`; [`Control::Stop`](recs_core::Control::Stop) ends training early (the model
-    /// then holds the epochs run so far).
+    /// Trains with `params` on `train` (users × items; values are binarised) on the engine
+    /// `params.device` names ([`Engine::from_device`]). `progress` is called after every
+    /// epoch with the mean per-row losses `"item"` and `"user"`;
+    /// [`Control::Stop`](recs_core::Control::Stop) ends training early (the model then holds
+    /// the epochs run so far).
     pub fn fit(
         params: &BiVaeParams,
         train: &CsrMatrix,
         progress: &mut dyn Progress,
     ) -> Result<BiVae> {
-        Self::fit_on(params, train, &Engine::Native, progress)
+        params.validate()?;
+        Self::fit_on(
+            params,
+            train,
+            &Engine::from_device(&params.device)?,
+            progress,
+        )
     }
 
-    /// [`BiVae::fit`] on a chosen [`Engine`] (e.g. a CUDA device).
+    /// [`BiVae::fit`] on a chosen [`Engine`] (e.g. a CUDA device), whatever
+    /// `params.device` says.
     pub fn fit_on(
         params: &BiVaeParams,
         train: &CsrMatrix,

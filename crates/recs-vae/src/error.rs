@@ -28,6 +28,15 @@ pub enum VaeError {
     /// model kind, or not a model file (the message names the file).
     #[error(transparent)]
     File(#[from] recs_core::ModelFileError),
+    /// The device a model was asked to train on cannot be used: CUDA in a build without the
+    /// `cuda` feature, or no such CUDA device (the message says which, and what to do).
+    #[error("device `{device}` cannot be used: {reason}")]
+    Device {
+        /// The `device` value, as given.
+        device: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// An error from candle (the tensor library).
     #[error("candle failed")]
     Candle(#[from] candle_core::Error),

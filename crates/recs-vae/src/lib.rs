@@ -7,12 +7,21 @@
 //! [`Control::Stop`] it), one Adam (PyTorch's formula) and one SIMD dispatch
 //! ([`recs_core::multiversion!`]); every `fit` takes `(params, data, progress)`.
 //!
-//! BiVAE trains on an [`Engine`]: [`Engine::Native`] (the default) runs hand-written CPU
-//! kernels — the first encoder layer reads the sparse batch directly, dense products go
-//! through `gemm` (candle's own CPU matrix kernel) and the elementwise work is fused;
-//! [`Engine::Candle`] runs the same step as candle tensor ops on any candle device, a CUDA
-//! GPU included when the crate is built with the `cuda` feature. Both compute the same
-//! thing (the tests hold them to it). One seed controls every random draw.
+//! Every autoencoder trains on an [`Engine`], the one its params' `device` names
+//! ([`Engine::from_device`]; `fit_on` takes one directly):
+//!
+//! - `"native"` ([`Engine::Native`], the default) runs hand-written CPU kernels — the first
+//!   layer reads the sparse batch directly, dense products go through `gemm` (candle's own
+//!   CPU matrix kernel) and the elementwise work is fused;
+//! - `"cpu"`, `"cuda"` or `"cuda:N"` ([`Engine::Candle`]) run the same model as candle
+//!   tensor ops on candle's CPU device or a CUDA GPU (with the crate's `cuda` feature): a
+//!   batch goes to the device as its entries and is densified there, the noise and dropout
+//!   masks are the native path's own draws, and everything else — forward, backward (BiVAE's written out,
+//!   Mult-VAE's and AutoRec's by candle's autograd) and Adam — stays on the device.
+//!
+//! Both engines compute the same thing from the same seed (the tests hold them to it: a
+//! training step's loss and gradients to 1e-4, short runs' metrics to 0.01); scoring a
+//! trained or loaded model runs on the CPU. One seed controls every random draw.
 //!
 //! ```
 //! use recs_metrics::Scorer;
@@ -40,6 +49,7 @@
 pub mod autorec;
 mod backend;
 pub mod bivae;
+mod device;
 mod error;
 mod kernels;
 pub mod multvae;
@@ -73,10 +83,11 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Candle on CUDA device `ordinal`. Fails unless the crate was built with the `cuda`
-    /// feature and the device exists.
+    /// Candle on CUDA device `ordinal`. Fails with a [`VaeError::Device`] unless the crate
+    /// was built with the `cuda` feature (the message says to build with `--features cuda`)
+    /// and the device exists.
     pub fn cuda(ordinal: usize) -> Result<Engine> {
-        Ok(Engine::Candle(candle_core::Device::new_cuda(ordinal)?))
+        device::open_cuda(ordinal)
     }
 
     /// A short description: `native-cpu`, `candle-cpu`, `candle-cuda:0`, …

@@ -18,10 +18,17 @@
 //! gradient of each column's weights is reduced and applied (fused with Adam) by one task:
 //! no dense gradient buffer, and results independent of the thread count.
 //!
+//! That is the native engine; the candle engine (`device` `"cpu"`, `"cuda"`, `"cuda:N"`;
+//! [`AutoRec::fit_on`]) trains the same model from the same draws with the dense masked
+//! loss as candle tensor ops on the device, differentiated by candle's autograd, with the
+//! same Adam.
+//!
 //! The module's files: `params` (the hyper-parameters), `kernels` (the vectorised forward
-//! and backward passes and the fused per-column update), `train` (fitting), `score`
-//! (predictions and the `Scorer`/`RatingPredictor` impls) and `persist` (model files).
+//! and backward passes and the fused per-column update), `train` (fitting), `candle` (the
+//! candle engine's step), `score` (predictions and the `Scorer`/`RatingPredictor` impls)
+//! and `persist` (model files).
 
+mod candle;
 mod kernels;
 mod params;
 mod persist;

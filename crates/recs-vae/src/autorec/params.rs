@@ -57,9 +57,15 @@ pub struct AutoRecParams {
     pub rating_range: Option<(f32, f32)>,
     /// Seed of the initialisation, the validation draw and the shuffles. Default 42.
     pub seed: u64,
-    /// Threads. Default 0 (rayon's pool size); allowed 0..=1024. Results do not depend on
-    /// it.
+    /// Threads of the native engine. Default 0 (rayon's pool size); allowed 0..=1024.
+    /// Results do not depend on it.
     pub threads: usize,
+    /// Where [`AutoRec::fit`](super::AutoRec::fit) trains: `"native"` (default: the
+    /// hand-written CPU kernels), `"cpu"` (candle on the CPU), `"cuda"` or `"cuda:N"`
+    /// (candle on CUDA device 0 or `N`; needs a build with the `cuda` feature). Every engine
+    /// draws the same initialisation, validation split and shuffles. Scoring always runs on
+    /// the CPU.
+    pub device: String,
 }
 
 impl Default for AutoRecParams {
@@ -79,6 +85,7 @@ impl Default for AutoRecParams {
             rating_range: None,
             seed: 42,
             threads: 0,
+            device: crate::device::DEFAULT.into(),
         }
     }
 }
@@ -116,6 +123,7 @@ impl AutoRecParams {
                 ));
             }
         }
-        count_in("threads", self.threads, 0, 1024)
+        count_in("threads", self.threads, 0, 1024)?;
+        crate::device::check(&self.device)
     }
 }

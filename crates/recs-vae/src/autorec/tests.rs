@@ -376,3 +376,130 @@ fn one_epoch_agrees_across_simd_paths() {
         );
     }
 }
+
+/// `max |a − b| / max |b|`: a difference relative to the size of the values compared.
+fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+    let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
+        m.max((f64::from(x) - f64::from(y)).abs())
+    });
+    diff / scale.max(1e-30)
+}
+
+#[test]
+fn a_candle_step_gives_the_native_loss_gradient_and_update() {
+    use super::candle;
+    use crate::backend::Backend;
+    use crate::backend::candle::CandleOps;
+    use crate::nn::Activation;
+    use candle_core::{Device, Tensor};
+    let x = toy(3);
+    let be = CandleOps {
+        device: Device::Cpu,
+    };
+    let rows: Vec<u32> = vec![0, 3, 5, 7, 11, 2];
+    for (hidden, output) in [
+        (Activation::Sigmoid, None),
+        (Activation::Tanh, Some(Activation::Sigmoid)),
+        (Activation::Elu, Some(Activation::Relu6)),
+        (Activation::Relu, None),
+    ] {
+        let p = AutoRecParams {
+            factors: 5,
+            reg: 0.7,
+            hidden_activation: hidden,
+            output_activation: output,
+            ..AutoRecParams::default()
+        };
+        let (n_cols, h) = (x.n_cols(), p.factors);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let enc = HostLinear::torch_init(n_cols, h, &mut rng);
+        let dec = HostLinear::torch_init(h, n_cols, &mut rng);
+        let w = Weights {
+            enc_w: enc.w.0,
+            enc_b: enc.b.0,
+            dec_w: dec.w.0,
+            dec_b: dec.b.0,
+        };
+        let native_step = |step: &AdamStep| {
+            let mut wc = w.clone();
+            let mut mom = Moments {
+                enc_w: zeros2(n_cols * h),
+                enc_b: zeros2(h),
+                dec_w: zeros2(n_cols * h),
+                dec_b: zeros2(n_cols),
+            };
+            let mut buf = BatchBuffers {
+                codes: vec![],
+                d_pre: vec![],
+                g: vec![],
+                vals: vec![],
+                offsets: vec![],
+                col_start: vec![],
+                hits: vec![],
+            };
+            let sse = batch_step(&x, &rows, &mut wc, &mut mom, &mut buf, &p, step);
+            let m = [mom.enc_w.0, mom.enc_b.0, mom.dec_w.0, mom.dec_b.0];
+            (sse, wc, m)
+        };
+        let candle_step = |step: &AdamStep| {
+            let mut wt = candle::upload(&be.device, &w).unwrap();
+            let mut moments: Vec<(Tensor, Tensor)> = wt
+                .iter()
+                .map(|t| (t.zeros_like().unwrap(), t.zeros_like().unwrap()))
+                .collect();
+            let batch = candle::device_batch(&be.device, &x, &rows).unwrap();
+            let sse = candle::batch_step(&be, &p, &mut wt, &mut moments, &batch, step).unwrap();
+            let m: Vec<Vec<f32>> = moments
+                .iter()
+                .map(|(m, _)| be.download(m).unwrap())
+                .collect();
+            let sse = f64::from(sse.to_scalar::<f32>().unwrap());
+            (sse, candle::download(&wt).unwrap(), m)
+        };
+        // β₁ = 0 and a step size of 0: the first moment is the gradient (with the L2
+        // term's λ·w), the weights stay.
+        let grad_step = AdamStep {
+            beta1: 0.0,
+            beta2: 0.0,
+            eps: 1.0,
+            step_size: 0.0,
+            bias_correction2_sqrt: 1.0,
+        };
+        let (sse_n, _, g_n) = native_step(&grad_step);
+        let (sse_c, _, g_c) = candle_step(&grad_step);
+        let dl = (sse_c - sse_n).abs() / sse_n;
+        assert!(dl <= 1e-4, "{hidden} {output:?}: sse {sse_c} vs {sse_n}");
+        for (name, (a, b)) in ["enc_w", "enc_b", "dec_w", "dec_b"]
+            .iter()
+            .zip(g_c.iter().zip(&g_n))
+        {
+            let d = rel_diff(a, b);
+            eprintln!(
+                "{hidden} {output:?}: sse rel {dl:.2e}, gradient of {name} rel {d:.2e} (max |g| {:.3e})",
+                b.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+            );
+            assert!(
+                d <= 1e-4,
+                "{hidden} {output:?}: gradient of {name} differs by {d:.2e}"
+            );
+        }
+        // A real first Adam step (lr 0.01) moves every weight the same way on both.
+        let step = crate::optim::Adam::new(0.01).next_step();
+        let (_, w_n, _) = native_step(&step);
+        let (_, w_c, _) = candle_step(&step);
+        for (name, a, b) in [
+            ("enc_w", &w_c.enc_w, &w_n.enc_w),
+            ("enc_b", &w_c.enc_b, &w_n.enc_b),
+            ("dec_w", &w_c.dec_w, &w_n.dec_w),
+            ("dec_b", &w_c.dec_b, &w_n.dec_b),
+        ] {
+            let d = rel_diff(a, b);
+            assert!(
+                d <= 1e-4,
+                "{hidden} {output:?}: updated {name} differs by {d:.2e}"
+            );
+        }
+    }
+}

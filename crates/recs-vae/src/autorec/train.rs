@@ -11,6 +11,7 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use super::kernels::{act_code, adam_row, column_update, encode_rows, rows_step};
 use super::{AutoRec, AutoRecParams};
+use crate::Engine;
 use crate::error::{Result, VaeError};
 use crate::nn::HostLinear;
 use crate::optim::{Adam, AdamStep};
@@ -209,7 +210,7 @@ pub(super) fn encode_all(x: &CsrMatrix, w: &Weights, params: &AutoRecParams) -> 
 }
 
 /// `(row, col, rating)` triples.
-type Entries = Vec<(u32, u32, f32)>;
+pub(super) type Entries = Vec<(u32, u32, f32)>;
 
 fn split_validation(
     x: &CsrMatrix,
@@ -247,13 +248,9 @@ fn split_validation(
     Ok((m, val))
 }
 
-/// AutoRec's training state, as the [`EpochLoop`] trains it.
+/// AutoRec's training state on the native engine, as the [`EpochLoop`] trains it.
 struct Training<'a> {
     params: &'a AutoRecParams,
-    /// The rows trained on (all training ratings but the validation ones).
-    fit_x: CsrMatrix,
-    /// Held-out `(row, col, rating)` entries for validation.
-    val: Option<Entries>,
     w: Weights,
     mom: Moments,
     buf: BatchBuffers,
@@ -261,11 +258,8 @@ struct Training<'a> {
     rng: ChaCha8Rng,
     /// The rows with at least one rating, shuffled every epoch.
     order: Vec<u32>,
-    /// What a validation model needs besides the weights.
-    n_users: usize,
-    n_items: usize,
-    global_mean: f32,
-    clip: (f32, f32),
+    /// The rows trained on, the validation ratings and what a validation model needs.
+    setup: &'a Setup,
 }
 
 impl Epochs for Training<'_> {
@@ -278,7 +272,7 @@ impl Epochs for Training<'_> {
         for batch in shuffled_batches(&mut self.order, &mut self.rng, self.params.batch_size) {
             let step = self.opt.next_step();
             sse += batch_step(
-                &self.fit_x,
+                &self.setup.fit_x,
                 batch,
                 &mut self.w,
                 &mut self.mom,
@@ -287,26 +281,18 @@ impl Epochs for Training<'_> {
                 &step,
             );
         }
-        Ok(vec![("train_rmse", (sse / self.fit_x.nnz() as f64).sqrt())])
+        Ok(vec![(
+            "train_rmse",
+            (sse / self.setup.fit_x.nnz() as f64).sqrt(),
+        )])
     }
 
     /// The RMSE on the held-out ratings.
     fn validate(&mut self) -> Result<Option<f64>> {
-        let Some(val) = &self.val else {
+        let Some(val) = &self.setup.val else {
             return Ok(None);
         };
-        let codes = encode_all(&self.fit_x, &self.w, self.params);
-        let model = AutoRec::assemble(
-            self.params,
-            self.n_users,
-            self.n_items,
-            &self.w,
-            codes,
-            &self.fit_x,
-            self.global_mean,
-            self.clip,
-        );
-        Ok(Some(model.rmse_on(val)))
+        Ok(Some(self.setup.validation_rmse(self.params, &self.w, val)))
     }
 
     fn keep(&self) -> Weights {
@@ -314,28 +300,32 @@ impl Epochs for Training<'_> {
     }
 }
 
-impl AutoRec {
-    /// Trains with `params` on `train`, a users × items matrix of ratings (every stored
-    /// entry is an observed rating), calling `progress` after every epoch with the loss
-    /// `"train_rmse"` (of the epoch's batches, before their updates) and, with validation,
-    /// the measure `"validation_rmse"`. [`Control::Stop`](recs_core::Control::Stop) ends
-    /// training early, keeping the best epoch's weights with validation, else the current
-    /// ones.
-    ///
-    /// Errors when a parameter is out of range, `train` holds no rating, or the loss stops
-    /// being finite (naming the epoch).
-    pub fn fit(
-        params: &AutoRecParams,
-        train: &CsrMatrix,
-        progress: &mut dyn Progress,
-    ) -> Result<AutoRec> {
-        params.validate()?;
+/// What every engine trains from: the rows trained on and held out, the initial weights,
+/// the seeded stream after the initialisation's and the validation split's draws, the rows
+/// every epoch shuffles, and what a model needs besides its weights.
+pub(super) struct Setup {
+    /// The rating matrix as the model reads it (items × users for I-AutoRec).
+    pub(super) full: CsrMatrix,
+    /// Its training part (all but the validation ratings).
+    pub(super) fit_x: CsrMatrix,
+    pub(super) val: Option<Entries>,
+    pub(super) w: Weights,
+    pub(super) rng: ChaCha8Rng,
+    /// The rows of `fit_x` with at least one rating.
+    pub(super) order: Vec<u32>,
+    pub(super) n_users: usize,
+    pub(super) n_items: usize,
+    pub(super) global_mean: f32,
+    pub(super) clip: (f32, f32),
+}
+
+impl Setup {
+    fn new(params: &AutoRecParams, train: &CsrMatrix) -> Result<Setup> {
         if train.nnz() == 0 {
             return Err(VaeError::InvalidData(
                 "the training matrix holds no rating".into(),
             ));
         }
-        let started = Instant::now();
         let (n_users, n_items) = train.shape();
         let full = if params.item_based {
             train.transpose()
@@ -364,72 +354,170 @@ impl AutoRec {
             dec_w: dec.w.0,
             dec_b: dec.b.0,
         };
-        let mom = Moments {
-            enc_w: zeros2(n_cols * h),
-            enc_b: zeros2(h),
-            dec_w: zeros2(n_cols * h),
-            dec_b: zeros2(n_cols),
-        };
         let (fit_x, val) = if params.validation_fraction > 0.0 {
             let (m, v) = split_validation(&full, params.validation_fraction, &mut rng)?;
             (m, Some(v))
         } else {
             (full.clone(), None)
         };
-        let threads = if params.threads == 0 {
-            rayon::current_num_threads().max(1)
-        } else {
-            params.threads
-        };
         let order: Vec<u32> = (0..n_rows as u32)
             .filter(|&r| !fit_x.row(r as usize).indices.is_empty())
             .collect();
-        let mut t = Training {
-            params,
+        Ok(Setup {
+            full,
             fit_x,
             val,
             w,
-            mom,
-            buf: BatchBuffers {
-                codes: Vec::new(),
-                d_pre: Vec::new(),
-                g: Vec::new(),
-                vals: Vec::new(),
-                offsets: Vec::new(),
-                col_start: Vec::new(),
-                hits: Vec::new(),
-            },
-            opt: Adam::new(params.learning_rate),
             rng,
             order,
             n_users,
             n_items,
             global_mean,
             clip,
-        };
-        let mut epochs = EpochLoop::new(params.epochs, started);
-        if t.val.is_some() {
-            epochs = epochs.with_validation("validation_rmse", Goal::Minimise, params.patience);
-        }
-        let done = team::Team::run_with(threads, || epochs.run(&mut t, progress))?;
-        let mut w = t.w;
-        let best_epoch = match done.best {
-            Some((e, bw)) => {
-                w = bw;
-                e
+        })
+    }
+
+    /// The validation RMSE of the weights `w`: every row of the training part encoded, the
+    /// held-out ratings predicted (on the CPU, as a trained model predicts them).
+    pub(super) fn validation_rmse(
+        &self,
+        params: &AutoRecParams,
+        w: &Weights,
+        val: &[(u32, u32, f32)],
+    ) -> f64 {
+        let codes = encode_all(&self.fit_x, w, params);
+        let model = AutoRec::assemble(
+            params,
+            self.n_users,
+            self.n_items,
+            w,
+            codes,
+            &self.fit_x,
+            self.global_mean,
+            self.clip,
+        );
+        model.rmse_on(val)
+    }
+}
+
+/// The epoch loop of a fit (with RMSE validation when there are validation ratings).
+pub(super) fn epoch_loop<B>(
+    params: &AutoRecParams,
+    validation: bool,
+    started: Instant,
+) -> EpochLoop<B> {
+    let epochs = EpochLoop::new(params.epochs, started);
+    if validation {
+        epochs.with_validation("validation_rmse", Goal::Minimise, params.patience)
+    } else {
+        epochs
+    }
+}
+
+/// The native engine's threads for `params`.
+fn native_threads(params: &AutoRecParams) -> usize {
+    if params.threads == 0 {
+        rayon::current_num_threads().max(1)
+    } else {
+        params.threads
+    }
+}
+
+impl AutoRec {
+    /// Trains with `params` on `train`, a users × items matrix of ratings (every stored
+    /// entry is an observed rating), on the engine `params.device` names
+    /// ([`Engine::from_device`]), calling `progress` after every epoch with the loss
+    /// `"train_rmse"` (of the epoch's batches, before their updates) and, with validation,
+    /// the measure `"validation_rmse"`. [`Control::Stop`](recs_core::Control::Stop) ends
+    /// training early, keeping the best epoch's weights with validation, else the current
+    /// ones.
+    ///
+    /// Errors when a parameter is out of range, the device cannot be used, `train` holds no
+    /// rating, or the loss stops being finite (naming the epoch).
+    pub fn fit(
+        params: &AutoRecParams,
+        train: &CsrMatrix,
+        progress: &mut dyn Progress,
+    ) -> Result<AutoRec> {
+        params.validate()?;
+        Self::fit_on(
+            params,
+            train,
+            &Engine::from_device(&params.device)?,
+            progress,
+        )
+    }
+
+    /// [`AutoRec::fit`] on a chosen [`Engine`], whatever `params.device` says. Both engines
+    /// train the same model from the same draws (initialisation, validation split,
+    /// shuffles); [`Engine::Candle`] computes each batch's masked loss densely on its
+    /// device, differentiates it with candle's autograd and keeps the weights and Adam's
+    /// moments there. Validation and the final codes are computed on the CPU.
+    pub fn fit_on(
+        params: &AutoRecParams,
+        train: &CsrMatrix,
+        engine: &Engine,
+        progress: &mut dyn Progress,
+    ) -> Result<AutoRec> {
+        params.validate()?;
+        let started = Instant::now();
+        let setup = Setup::new(params, train)?;
+        let threads = native_threads(params);
+        let validation = setup.val.is_some();
+        let (done, last) = match engine {
+            Engine::Native => {
+                let n_cols = setup.fit_x.n_cols();
+                let h = params.factors;
+                let mom = Moments {
+                    enc_w: zeros2(n_cols * h),
+                    enc_b: zeros2(h),
+                    dec_w: zeros2(n_cols * h),
+                    dec_b: zeros2(n_cols),
+                };
+                let mut t = Training {
+                    params,
+                    w: setup.w.clone(),
+                    mom,
+                    buf: BatchBuffers {
+                        codes: Vec::new(),
+                        d_pre: Vec::new(),
+                        g: Vec::new(),
+                        vals: Vec::new(),
+                        offsets: Vec::new(),
+                        col_start: Vec::new(),
+                        hits: Vec::new(),
+                    },
+                    opt: Adam::new(params.learning_rate),
+                    rng: setup.rng.clone(),
+                    order: setup.order.clone(),
+                    setup: &setup,
+                };
+                let epochs = epoch_loop(params, validation, started);
+                let done = team::Team::run_with(threads, || epochs.run(&mut t, progress))?;
+                (done, t.w)
             }
-            None => done.epochs_run,
+            Engine::Candle(device) => super::candle::fit(
+                params,
+                &setup,
+                device,
+                epoch_loop(params, validation, started),
+                progress,
+            )?,
         };
-        let codes = team::Team::run_with(threads, || encode_all(&full, &w, params));
+        let (best_epoch, w) = match done.best {
+            Some(best) => best,
+            None => (done.epochs_run, last),
+        };
+        let codes = team::Team::run_with(threads, || encode_all(&setup.full, &w, params));
         let mut model = Self::assemble(
             params,
-            n_users,
-            n_items,
+            setup.n_users,
+            setup.n_items,
             &w,
             codes,
-            &full,
-            global_mean,
-            clip,
+            &setup.full,
+            setup.global_mean,
+            setup.clip,
         );
         model.epochs_trained = done.epochs_run;
         model.best_epoch = best_epoch;

@@ -1,5 +1,7 @@
 //! The candle backend: every step as candle tensor ops, one at a time, on a candle device
-//! (the CPU, or a GPU with the `cuda` feature). The sparse batch is densified on the device.
+//! (the CPU, or a GPU with the `cuda` feature). A sparse batch goes to the device as its
+//! entries and is densified there ([`dense_rows`], also what Mult-VAE's and AutoRec's
+//! candle engines use).
 //! The forward pass follows Cornac's PyTorch code op for op and the backward pass is
 //! written out by hand (tested against candle's autograd), so this backend is also the
 //! reference the native kernels are tested against.
@@ -126,6 +128,54 @@ pub(crate) fn encoder_forward(
     Ok((hidden, mu, std_pre))
 }
 
+/// The flat position `row · cols + col` of a dense `· × cols` batch as a `u32` (what
+/// [`densify`] indexes with), or an error when the batch is too large for that.
+pub(crate) fn flat_index(row: usize, col: u32, cols: usize) -> Result<u32> {
+    u32::try_from(row * cols + col as usize).map_err(|_| {
+        VaeError::InvalidData(format!(
+            "row {row} of a dense batch over {cols} columns lies beyond 2^32 entries, more \
+             than the candle engine indexes: lower batch_size"
+        ))
+    })
+}
+
+/// `rows × cols` zeros with `vals` added at the flat positions `ids` ([`flat_index`]),
+/// built on `device`: a sparse batch goes to the device as its entries only.
+pub(crate) fn densify(
+    device: &Device,
+    rows: usize,
+    cols: usize,
+    ids: &Tensor,
+    vals: Vec<f32>,
+) -> Result<Tensor> {
+    let zeros = Tensor::zeros(rows * cols, DType::F32, device)?;
+    let n = vals.len();
+    let dense = if n == 0 {
+        zeros
+    } else {
+        zeros.index_add(ids, &Tensor::from_vec(vals, n, device)?, 0)?
+    };
+    Ok(dense.reshape((rows, cols))?)
+}
+
+/// The rows `rows` of `x` as a dense `rows.len() × cols` matrix on `device`, densified there
+/// from their entries, and the positions of those entries (to densify something else over
+/// the same entries, such as a mask).
+pub(crate) fn dense_rows(device: &Device, x: &CsrMatrix, rows: &[u32]) -> Result<(Tensor, Tensor)> {
+    let cols = x.n_cols();
+    let (mut ids, mut vals) = (Vec::new(), Vec::new());
+    for (j, &r) in rows.iter().enumerate() {
+        let row = x.row(r as usize);
+        for (&c, &v) in row.indices.iter().zip(row.values) {
+            ids.push(flat_index(j, c, cols)?);
+            vals.push(v);
+        }
+    }
+    let n = ids.len();
+    let ids = Tensor::from_vec(ids, n, device)?;
+    Ok((densify(device, rows.len(), cols, &ids, vals)?, ids))
+}
+
 impl CandleOps {
     fn noise(&self, eps: Vec<f32>, like: &Tensor) -> Result<Tensor> {
         let (r, c) = like.dims2()?;
@@ -158,10 +208,8 @@ impl Backend for CandleOps {
     }
 
     fn batch(&self, x: &CsrMatrix, rows: Range<usize>) -> Result<Tensor> {
-        let ids: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
-        let mut dense = vec![0.0f32; ids.len() * x.n_cols()];
-        x.dense_rows(&ids, &mut dense)?;
-        self.upload(dense, ids.len(), x.n_cols())
+        let rows: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
+        Ok(dense_rows(&self.device, x, &rows)?.0)
     }
 
     fn decoder(&self, other: &Tensor) -> Result<Tensor> {

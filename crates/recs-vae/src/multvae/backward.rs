@@ -1,13 +1,12 @@
 //! The backward pass of a batch up to every layer's delta (two seeded halves in parallel),
 //! and the gradient of one parameter block from them.
 
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recs_core::multiversion;
 use recs_sparse::CsrMatrix;
 
 use super::MultVae;
-use super::forward::softmax_nll;
+use super::forward::{halves, softmax_nll};
 use super::layout::Part;
 #[cfg(test)]
 use super::layout::{BLOCK_FLOATS, blocks};
@@ -65,18 +64,10 @@ impl MultVae {
     ) -> BatchDeltas {
         let b = rows.len();
         let scale = 1.0 / b as f32;
-        let half = b.div_ceil(2);
-        let (s1, s2) = (rng.random::<u64>(), rng.random::<u64>());
-        let (r1, r2) = rows.split_at(half);
+        let [(r1, f1, mut g1), (r2, f2, mut g2)] = halves(rows, rng);
         let (mut d, d2) = rayon::join(
-            || {
-                let mut rng = ChaCha8Rng::seed_from_u64(s1);
-                self.half_deltas(theta, x, r1, 0, beta, scale, &mut rng)
-            },
-            || {
-                let mut rng = ChaCha8Rng::seed_from_u64(s2);
-                self.half_deltas(theta, x, r2, half as u32, beta, scale, &mut rng)
-            },
+            || self.half_deltas(theta, x, r1, f1, beta, scale, &mut g1),
+            || self.half_deltas(theta, x, r2, f2, beta, scale, &mut g2),
         );
         d.loss += d2.loss;
         d.entries.extend(d2.entries);

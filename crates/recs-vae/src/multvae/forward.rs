@@ -1,7 +1,7 @@
 //! The forward pass (sparse first layer, `gemm` dense layers, tanh, the reparameterisation)
 //! and the fused softmax likelihood with its gradient.
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recs_core::multiversion;
 use recs_sparse::CsrMatrix;
@@ -95,19 +95,17 @@ multiversion! {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn forward(
+/// The batch entries `(row in the batch, item, value)` of `rows` of `x`, each row
+/// L2-normalised and, in training (`train` given, `dropout > 0`), dropped out: an entry is
+/// kept with probability `1 − dropout` (one uniform draw from `train` per entry, in row
+/// order) and then scaled by `1 / (1 − dropout)`. Every engine builds its input with this.
+pub(super) fn dropped_input(
     p: &MultVaeParams,
-    layers: &[Layer],
-    n_enc: usize,
-    theta: &[f32],
     x: &CsrMatrix,
     rows: &[u32],
     mut train: Option<&mut ChaCha8Rng>,
-) -> Pass {
-    let b = rows.len();
+) -> Vec<(u32, u32, f32)> {
     let keep = 1.0 - p.dropout;
-    // Normalised, dropped-out input.
     let mut input = Vec::new();
     for (j, &r) in rows.iter().enumerate() {
         let row = x.row(r as usize);
@@ -132,6 +130,39 @@ pub(super) fn forward(
             input.push((j as u32, i, val));
         }
     }
+    input
+}
+
+/// A training batch's rows in two halves, each with its own random stream seeded by one
+/// draw from `rng` (the first half's, then the second's), and the batch position of the
+/// half's first row. Each half draws its dropout masks ([`dropped_input`]) and then, for
+/// the VAE, its noise ε ([`kernels::normals`], `rows × factors`) from its stream: so the
+/// native pass runs the halves in parallel, and every engine draws the same numbers.
+pub(super) fn halves<'r>(
+    rows: &'r [u32],
+    rng: &mut ChaCha8Rng,
+) -> [(&'r [u32], u32, ChaCha8Rng); 2] {
+    let half = rows.len().div_ceil(2);
+    let (s1, s2) = (rng.random::<u64>(), rng.random::<u64>());
+    let (r1, r2) = rows.split_at(half);
+    [
+        (r1, 0, ChaCha8Rng::seed_from_u64(s1)),
+        (r2, half as u32, ChaCha8Rng::seed_from_u64(s2)),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward(
+    p: &MultVaeParams,
+    layers: &[Layer],
+    n_enc: usize,
+    theta: &[f32],
+    x: &CsrMatrix,
+    rows: &[u32],
+    mut train: Option<&mut ChaCha8Rng>,
+) -> Pass {
+    let b = rows.len();
+    let input = dropped_input(p, x, rows, train.as_deref_mut());
     let mut outs: Vec<Vec<f32>> = Vec::with_capacity(layers.len());
     // First layer: sparse rows of W1.
     let l0 = layers[0];

@@ -15,13 +15,19 @@
 //! the dense layers are `gemm` products; the softmax and its gradient are one fused pass per
 //! row. Users not seen in training are scored from their fold-in rows ([`MultVae::scorer`]).
 //!
+//! That is the native engine; the candle engine (`device` `"cpu"`, `"cuda"`, `"cuda:N"`;
+//! [`MultVae::fit_on`]) trains the same model from the same draws as candle tensor ops on
+//! the device, differentiated by candle's autograd, with the same Adam.
+//!
 //! The module's files: `params` (the hyper-parameters and the training data), `layout`
 //! (the layers in the flat parameter vector and the update blocks), `forward` (the forward
-//! pass and the softmax likelihood), `backward` (deltas and block gradients), `train`
-//! (fitting: the fused step), `score` (inference, evaluation, the fold-in scorer) and
-//! `persist` (model files).
+//! pass, the input's dropout and the softmax likelihood), `backward` (deltas and block
+//! gradients), `train` (fitting: the initialisation, the epochs, the fused step), `candle`
+//! (the candle engine's step and scoring), `score` (inference, evaluation, the fold-in
+//! scorer) and `persist` (model files).
 
 mod backward;
+mod candle;
 mod forward;
 mod layout;
 mod params;

@@ -42,6 +42,11 @@ pub struct MultVaeParams {
     pub patience: Option<usize>,
     /// Seed of the initialisation, shuffles, dropout and noise. Default 42.
     pub seed: u64,
+    /// Where [`MultVae::fit`](super::MultVae::fit) trains: `"native"` (default: the
+    /// hand-written CPU kernels), `"cpu"` (candle on the CPU), `"cuda"` or `"cuda:N"`
+    /// (candle on CUDA device 0 or `N`; needs a build with the `cuda` feature). Every engine
+    /// draws the same shuffles, dropout masks and noise. Scoring always runs on the CPU.
+    pub device: String,
 }
 
 impl Default for MultVaeParams {
@@ -59,6 +64,7 @@ impl Default for MultVaeParams {
             reg: 0.0,
             patience: None,
             seed: 42,
+            device: crate::device::DEFAULT.into(),
         }
     }
 }
@@ -92,7 +98,7 @@ impl MultVaeParams {
         if self.patience == Some(0) {
             return Err(ParamError::new("patience", 0, ">= 1 (or none)"));
         }
-        Ok(())
+        crate::device::check(&self.device)
     }
 
     pub(super) fn kind(&self) -> &'static str {

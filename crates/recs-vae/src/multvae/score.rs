@@ -39,13 +39,6 @@ impl MultVae {
         metrics: &[Metric],
         ks: &[usize],
     ) -> Result<std::collections::BTreeMap<String, f64>> {
-        let cfg = EvalConfig {
-            metrics: metrics.to_vec(),
-            ks: ks.to_vec(),
-            exclude_seen: true,
-            candidates: Candidates::All,
-            ..EvalConfig::default()
-        };
         let rows: Vec<u32> = (0..x_in.n_rows() as u32).collect();
         let n = self.n_items;
         let mut scores = vec![0.0f32; rows.len() * n];
@@ -58,13 +51,7 @@ impl MultVae {
             .par_chunks_mut(share * n)
             .zip(rows.par_chunks(share))
             .for_each(|(out, r)| out.copy_from_slice(&self.logits(x_in, r)));
-        let pre = Precomputed {
-            scores: &scores,
-            n_items: n,
-        };
-        let r = recs_metrics::evaluate(&pre, x_in, x_out, &cfg)
-            .map_err(|e| VaeError::InvalidData(e.to_string()))?;
-        Ok(r.means)
+        evaluate_scores(&scores, n, x_in, x_out, metrics, ks)
     }
 
     /// A scorer of the users whose rows are `x` (training users, or held-out users' fold-in
@@ -72,6 +59,29 @@ impl MultVae {
     pub fn scorer<'a>(&'a self, x: &'a CsrMatrix) -> FoldIn<'a> {
         FoldIn { model: self, x }
     }
+}
+
+/// [`MultVae::evaluate`] of scores computed beforehand (`x_in.n_rows() × n_items`,
+/// row-major), whichever engine computed them.
+pub(super) fn evaluate_scores(
+    scores: &[f32],
+    n_items: usize,
+    x_in: &CsrMatrix,
+    x_out: &CsrMatrix,
+    metrics: &[Metric],
+    ks: &[usize],
+) -> Result<std::collections::BTreeMap<String, f64>> {
+    let cfg = EvalConfig {
+        metrics: metrics.to_vec(),
+        ks: ks.to_vec(),
+        exclude_seen: true,
+        candidates: Candidates::All,
+        ..EvalConfig::default()
+    };
+    let pre = Precomputed { scores, n_items };
+    let r = recs_metrics::evaluate(&pre, x_in, x_out, &cfg)
+        .map_err(|e| VaeError::InvalidData(e.to_string()))?;
+    Ok(r.means)
 }
 
 /// Scores computed beforehand, row-major.

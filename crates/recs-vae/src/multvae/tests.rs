@@ -283,3 +283,82 @@ fn one_epoch_agrees_across_simd_paths() {
         );
     }
 }
+
+/// `max |a − b| / max |b|`: a difference relative to the size of the values compared.
+fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+    let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
+        m.max((f64::from(x) - f64::from(y)).abs())
+    });
+    diff / scale.max(1e-30)
+}
+
+#[test]
+fn a_candle_step_gives_the_native_loss_and_gradient() {
+    use candle_core::Device;
+    use rand::Rng;
+    let x = toy();
+    let dev = Device::Cpu;
+    let rows = [1u32, 2, 5, 9, 30, 17, 3];
+    for (variational, hidden) in [
+        (true, vec![7]),
+        (false, vec![7]),
+        (true, vec![]),
+        (false, vec![]),
+        (true, vec![6, 5]),
+    ] {
+        let p = MultVaeParams {
+            variational,
+            hidden: hidden.clone(),
+            factors: 3,
+            dropout: 0.4,
+            reg: 0.01,
+            ..Default::default()
+        };
+        let (m, theta, _) = super::train::init(&p, x.n_cols());
+        let beta = 0.15;
+        let mut grad = vec![0.0; theta.len()];
+        let mut rng_native = ChaCha8Rng::seed_from_u64(3);
+        let want = m.gradient(&theta, &x, &rows, beta, &mut rng_native, &mut grad);
+        let params = m.upload_theta(&dev, &theta).unwrap();
+        let mut rng_candle = ChaCha8Rng::seed_from_u64(3);
+        let batch = m
+            .device_batch(&dev, &x, &rows, Some(&mut rng_candle))
+            .unwrap();
+        let (loss, grads) = m.device_gradient(&params, &batch, beta).unwrap();
+        // Both drew the same dropout masks and noise: the streams are in step.
+        assert_eq!(rng_native.random::<u64>(), rng_candle.random::<u64>());
+        let loss = f64::from(loss.to_scalar::<f32>().unwrap());
+        let got = m.download_theta(&grads).unwrap();
+        let (dl, dg) = ((loss - want).abs() / want.abs(), rel_diff(&got, &grad));
+        eprintln!(
+            "vae {variational} {hidden:?}: loss {loss} vs {want} (rel {dl:.2e}), gradient rel {dg:.2e}"
+        );
+        assert!(
+            dl <= 1e-4,
+            "vae {variational} {hidden:?}: loss {loss} vs {want}"
+        );
+        assert!(
+            dg <= 1e-4,
+            "vae {variational} {hidden:?}: gradient differs by {dg:.2e}"
+        );
+        // Inference scores on the device are the native ones.
+        let users: Vec<u32> = (0..40).collect();
+        let scores = m.device_logits(&dev, &params, &x, &users).unwrap();
+        let with_theta = MultVae {
+            theta: theta.clone(),
+            ..m.clone()
+        };
+        let mut native = vec![0.0; 40 * 30];
+        with_theta
+            .scorer(&x)
+            .score_users(&users, &mut native)
+            .unwrap();
+        let ds = rel_diff(&scores, &native);
+        assert!(
+            ds <= 1e-5,
+            "vae {variational} {hidden:?}: scores differ by {ds:.2e}"
+        );
+    }
+}

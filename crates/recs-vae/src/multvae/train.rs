@@ -11,6 +11,7 @@ use recs_sparse::CsrMatrix;
 
 use super::layout::{BLOCK_FLOATS, Block, blocks, layout};
 use super::{MultVae, MultVaeData, MultVaeParams};
+use crate::Engine;
 use crate::error::{Result, VaeError};
 use crate::kernels;
 use crate::optim::{self, Adam};
@@ -49,15 +50,7 @@ impl Epochs for Training<'_> {
         let train = self.data.train;
         let mut loss_sum = 0.0f64;
         for batch in shuffled_batches(&mut self.order, &mut self.rng, params.batch_size) {
-            let beta = if !params.variational {
-                0.0
-            } else if params.total_anneal_steps == 0 {
-                params.anneal_cap
-            } else {
-                params
-                    .anneal_cap
-                    .min(self.step as f32 / params.total_anneal_steps as f32)
-            };
+            let beta = kl_weight(params, self.step);
             let loss = self.model.train_step(
                 &self.blocks,
                 &mut self.opt,
@@ -89,16 +82,101 @@ impl Epochs for Training<'_> {
     }
 }
 
+/// β of the KL term at training step `step` (from 0): `min(cap, step / total_anneal_steps)`
+/// (`cap` without annealing), 0 for the DAE.
+pub(super) fn kl_weight(params: &MultVaeParams, step: usize) -> f32 {
+    if !params.variational {
+        0.0
+    } else if params.total_anneal_steps == 0 {
+        params.anneal_cap
+    } else {
+        params
+            .anneal_cap
+            .min(step as f32 / params.total_anneal_steps as f32)
+    }
+}
+
+/// What every engine starts from: the model (its weights not yet filled in), the initial
+/// weights in layout order, and the seeded stream after the initialisation's draws.
+pub(super) fn init(params: &MultVaeParams, n_items: usize) -> (MultVae, Vec<f32>, ChaCha8Rng) {
+    let (layers, n_enc, n_params) = layout(params, n_items);
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    // Xavier-normal weights, N(0, 0.001²) biases, as the reference initialises.
+    let mut theta = vec![0.0f32; n_params];
+    for l in &layers {
+        let std = (2.0 / (l.fan_in + l.fan_out) as f64).sqrt() as f32;
+        let w = kernels::normals(&mut rng, l.fan_in * l.fan_out);
+        for (v, e) in theta[l.w..l.w + l.fan_in * l.fan_out].iter_mut().zip(w) {
+            *v = e * std;
+        }
+        let b = kernels::normals(&mut rng, l.fan_out);
+        for (v, e) in theta[l.b..l.b + l.fan_out].iter_mut().zip(b) {
+            *v = e * 0.001;
+        }
+    }
+    let model = MultVae {
+        params: params.clone(),
+        n_items,
+        layers,
+        n_enc,
+        theta: Vec::new(),
+        epochs_trained: 0,
+        best_epoch: 0,
+    };
+    (model, theta, rng)
+}
+
+/// The users with at least one interaction: what every epoch shuffles and batches.
+pub(super) fn training_users(train: &CsrMatrix) -> Vec<u32> {
+    (0..train.n_rows() as u32)
+        .filter(|&r| !train.row(r as usize).indices.is_empty())
+        .collect()
+}
+
+/// The epoch loop of a fit (with NDCG@100 validation when `data` has validation users).
+pub(super) fn epoch_loop<B>(
+    params: &MultVaeParams,
+    data: &MultVaeData<'_>,
+    started: Instant,
+) -> EpochLoop<B> {
+    let epochs = EpochLoop::new(params.epochs, started);
+    if data.validation.is_some() {
+        epochs.with_validation("validation_ndcg@100", Goal::Maximise, params.patience)
+    } else {
+        epochs
+    }
+}
+
 impl MultVae {
     /// Trains with `params` on `data.train` (users × items; every stored entry is a count,
     /// usually 1), choosing the epoch by NDCG@100 of `data.validation` (fold-in rows,
-    /// held-out rows) when given. Reports each epoch's `"loss"` (the batch-mean negative
+    /// held-out rows) when given, on the engine `params.device` names
+    /// ([`Engine::from_device`]). Reports each epoch's `"loss"` (the batch-mean negative
     /// ELBO) and, with validation, the measure `"validation_ndcg@100"`.
     /// [`Control::Stop`](recs_core::Control::Stop) ends training early, keeping the best
     /// epoch's weights with validation, else the current ones.
     pub fn fit(
         params: &MultVaeParams,
         data: &MultVaeData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<MultVae> {
+        params.validate()?;
+        Self::fit_on(
+            params,
+            data,
+            &Engine::from_device(&params.device)?,
+            progress,
+        )
+    }
+
+    /// [`MultVae::fit`] on a chosen [`Engine`], whatever `params.device` says. Both engines
+    /// train the same model from the same draws (initialisation, shuffles, dropout masks,
+    /// noise); [`Engine::Candle`] keeps the weights, the optimiser and every batch's
+    /// computation on its device.
+    pub fn fit_on(
+        params: &MultVaeParams,
+        data: &MultVaeData<'_>,
+        engine: &Engine,
         progress: &mut dyn Progress,
     ) -> Result<MultVae> {
         params.validate()?;
@@ -109,60 +187,45 @@ impl MultVae {
             ));
         }
         let started = Instant::now();
-        let n_items = train.n_cols();
-        let (layers, n_enc, n_params) = layout(params, n_items);
-        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-        // Xavier-normal weights, N(0, 0.001²) biases, as the reference initialises.
-        let mut theta = vec![0.0f32; n_params];
-        for l in &layers {
-            let std = (2.0 / (l.fan_in + l.fan_out) as f64).sqrt() as f32;
-            let w = kernels::normals(&mut rng, l.fan_in * l.fan_out);
-            for (v, e) in theta[l.w..l.w + l.fan_in * l.fan_out].iter_mut().zip(w) {
-                *v = e * std;
+        let (model, theta, rng) = init(params, train.n_cols());
+        let order = training_users(train);
+        let (mut model, done, last) = match engine {
+            Engine::Native => {
+                let n_params = theta.len();
+                let blocks = blocks(&model.layers, BLOCK_FLOATS);
+                let opt = OptState {
+                    adam: Adam::new(params.learning_rate),
+                    m: vec![0.0f32; n_params],
+                    v: vec![0.0f32; n_params],
+                };
+                let mut t = Training {
+                    model,
+                    theta,
+                    blocks,
+                    opt,
+                    rng,
+                    order,
+                    step: 0,
+                    data,
+                };
+                let done = epoch_loop(params, data, started).run(&mut t, progress)?;
+                (t.model, done, t.theta)
             }
-            let b = kernels::normals(&mut rng, l.fan_out);
-            for (v, e) in theta[l.b..l.b + l.fan_out].iter_mut().zip(b) {
-                *v = e * 0.001;
-            }
-        }
-        let model = MultVae {
-            params: params.clone(),
-            n_items,
-            layers,
-            n_enc,
-            theta: Vec::new(),
-            epochs_trained: 0,
-            best_epoch: 0,
+            Engine::Candle(device) => super::candle::fit(
+                model,
+                &theta,
+                rng,
+                order,
+                data,
+                device,
+                epoch_loop(params, data, started),
+                progress,
+            )?,
         };
-        let blocks = blocks(&model.layers, BLOCK_FLOATS);
-        let opt = OptState {
-            adam: Adam::new(params.learning_rate),
-            m: vec![0.0f32; n_params],
-            v: vec![0.0f32; n_params],
-        };
-        let order: Vec<u32> = (0..train.n_rows() as u32)
-            .filter(|&r| !train.row(r as usize).indices.is_empty())
-            .collect();
-        let mut t = Training {
-            model,
-            theta,
-            blocks,
-            opt,
-            rng,
-            order,
-            step: 0,
-            data,
-        };
-        let mut epochs = EpochLoop::new(params.epochs, started);
-        if data.validation.is_some() {
-            epochs = epochs.with_validation("validation_ndcg@100", Goal::Maximise, params.patience);
-        }
-        let done = epochs.run(&mut t, progress)?;
-        let mut model = t.model;
         model.epochs_trained = done.epochs_run;
         (model.best_epoch, model.theta) = match done.best {
             Some(best) => best,
-            None => (done.epochs_run, t.theta),
+            None => (done.epochs_run, last),
         };
         Ok(model)
     }

@@ -1,0 +1,175 @@
+//! The `device` parameter every model's params carry: which [`Engine`] trains it.
+//!
+//! - `"native"` (the default): the hand-written CPU kernels ([`Engine::Native`]);
+//! - `"cpu"`: candle tensor ops on candle's CPU device;
+//! - `"cuda"` (device 0) or `"cuda:N"`: candle on CUDA device `N`, in a build with the
+//!   `cuda` feature.
+//!
+//! [`check`] only reads the string (what `validate()` calls: a model file trained on a GPU
+//! still loads where there is none); [`Engine::from_device`] opens the device.
+
+use recs_core::ParamError;
+
+use crate::Engine;
+use crate::error::{Result, VaeError};
+
+/// The values a `device` parameter allows, as its errors say them.
+pub(crate) const ALLOWED: &str = "one of native, cpu, cuda, cuda:N (N a CUDA device ordinal)";
+
+/// The default `device`.
+pub(crate) const DEFAULT: &str = "native";
+
+/// The highest CUDA ordinal `cuda:N` accepts.
+const MAX_ORDINAL: usize = 1023;
+
+/// What a `device` string names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceSpec {
+    /// `"native"`.
+    Native,
+    /// `"cpu"`.
+    Cpu,
+    /// `"cuda"` (0) or `"cuda:N"`.
+    Cuda(usize),
+}
+
+/// Parses a `device` value; the error names the parameter `device` and the allowed values.
+pub(crate) fn parse(device: &str) -> Result<DeviceSpec, ParamError> {
+    let bad = || ParamError::new("device", format!("{device:?}"), ALLOWED);
+    match device {
+        "native" => Ok(DeviceSpec::Native),
+        "cpu" => Ok(DeviceSpec::Cpu),
+        "cuda" => Ok(DeviceSpec::Cuda(0)),
+        _ => {
+            let n = device.strip_prefix("cuda:").ok_or_else(bad)?;
+            // Digits only: `usize::from_str` would also take "+1".
+            if n.is_empty() || n.len() > 4 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            match n.parse::<usize>() {
+                Ok(i) if i <= MAX_ORDINAL => Ok(DeviceSpec::Cuda(i)),
+                _ => Err(bad()),
+            }
+        }
+    }
+}
+
+/// `Ok` when `device` is an allowed value (see the module documentation).
+pub(crate) fn check(device: &str) -> Result<(), ParamError> {
+    parse(device).map(|_| ())
+}
+
+/// Candle on CUDA device `ordinal`, the errors saying what is missing.
+pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
+    let name = format!("cuda:{ordinal}");
+    let unavailable = |reason: String| VaeError::Device {
+        device: name.clone(),
+        reason,
+    };
+    // cudarc loads the CUDA driver library at the first call and panics when it is absent:
+    // turn that into an error too.
+    match std::panic::catch_unwind(|| candle_core::Device::new_cuda(ordinal)) {
+        Ok(Ok(device)) => Ok(Engine::Candle(device)),
+        Ok(Err(candle_core::Error::NotCompiledWithCudaSupport)) => Err(unavailable(
+            "this build of recs has no CUDA support (candle: \"the candle crate has not been \
+             built with cuda support\"); build with `--features cuda`, or train with device \
+             \"native\" or \"cpu\""
+                .into(),
+        )),
+        Ok(Err(e)) => Err(unavailable(format!(
+            "no CUDA device {ordinal} is available ({e})"
+        ))),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the CUDA driver could not be loaded");
+            Err(unavailable(format!("no CUDA device is available ({why})")))
+        }
+    }
+}
+
+impl Engine {
+    /// The engine a model's `device` parameter names: `"native"` → [`Engine::Native`],
+    /// `"cpu"` → candle on its CPU device, `"cuda"` / `"cuda:N"` → candle on CUDA device 0
+    /// / `N`.
+    ///
+    /// Errors: any other string is a [`VaeError::Param`] naming `device` and the allowed
+    /// values; CUDA in a build without the `cuda` feature, or a CUDA device that is not
+    /// there, is a [`VaeError::Device`] saying so (and, for the first, to build with
+    /// `--features cuda`).
+    pub fn from_device(device: &str) -> Result<Engine> {
+        match parse(device)? {
+            DeviceSpec::Native => Ok(Engine::Native),
+            DeviceSpec::Cpu => Ok(Engine::Candle(candle_core::Device::Cpu)),
+            DeviceSpec::Cuda(i) => open_cuda(i),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_allowed_value_parses_and_nothing_else_does() {
+        assert_eq!(parse("native").unwrap(), DeviceSpec::Native);
+        assert_eq!(parse("cpu").unwrap(), DeviceSpec::Cpu);
+        assert_eq!(parse("cuda").unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!(parse("cuda:0").unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!(parse("cuda:13").unwrap(), DeviceSpec::Cuda(13));
+        for bad in [
+            "",
+            "gpu",
+            "CUDA",
+            "Native",
+            " cpu",
+            "cpu ",
+            "cuda:",
+            "cuda:+1",
+            "cuda:-1",
+            "cuda:x",
+            "cuda:1.5",
+            "cuda:1024",
+            "cuda:99999",
+            "cuda0",
+            "metal",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("`device`") && e.contains(ALLOWED),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_engines_are_the_ones_named() {
+        assert_eq!(
+            Engine::from_device("native").unwrap().describe(),
+            "native-cpu"
+        );
+        assert_eq!(Engine::from_device("cpu").unwrap().describe(), "candle-cpu");
+        let e = Engine::from_device("tpu").unwrap_err();
+        assert!(matches!(e, VaeError::Param(_)), "{e}");
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_says_to_build_with_it() {
+        for name in ["cuda", "cuda:1"] {
+            let e = Engine::from_device(name).unwrap_err();
+            assert!(matches!(e, VaeError::Device { .. }), "{e}");
+            let msg = e.to_string();
+            assert!(msg.contains("--features cuda"), "{msg}");
+            assert!(
+                msg.contains(&format!(
+                    "`{}`",
+                    if name == "cuda" { "cuda:0" } else { name }
+                )),
+                "{msg}"
+            );
+        }
+    }
+}
