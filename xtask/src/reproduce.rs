@@ -27,6 +27,11 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the autoencoders train: native (hand-written CPU kernels, default), cpu (candle
+    /// on the CPU), cuda or cuda:N (candle on GPU N; build with `--features cuda`). The
+    /// other experiments train on the CPU whatever it says.
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
     /// Print per-epoch progress.
     #[arg(long, short)]
     pub verbose: bool,
@@ -61,6 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         seeds: args.seeds,
         verbose: args.verbose,
+        device: args.device.clone(),
         ..Default::default()
     };
     for dataset in exp.datasets {

@@ -44,6 +44,10 @@ pub struct RunOptions {
     /// A local mirror to install missing datasets from, laid out as `MIRROR/<name>/`
     /// (default: `$RECS_DATA_MIRROR`, if set).
     pub mirror: Option<PathBuf>,
+    /// Where the autoencoder experiments train (`native`, `cpu`, `cuda`, `cuda:N`; see
+    /// `recs_vae::Engine::from_device`); default: each model's own (`native`). The other
+    /// experiments train on the CPU whatever it says.
+    pub device: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -55,6 +59,7 @@ impl Default for RunOptions {
             verbose: false,
             data_dir: None,
             mirror: None,
+            device: None,
         }
     }
 }

@@ -67,7 +67,10 @@ pub const AUTOREC_ML1M: Experiment = Experiment {
     run: |opts, seed| run(opts, "ml-1m", ml100k_params(seed, opts.epochs)),
 };
 
-fn run(opts: &RunOptions, dataset: &str, params: AutoRecParams) -> anyhow::Result<SeedRun> {
+fn run(opts: &RunOptions, dataset: &str, mut params: AutoRecParams) -> anyhow::Result<SeedRun> {
+    if let Some(d) = &opts.device {
+        params.device = d.clone();
+    }
     let data = protocol::random_rating_split(opts, dataset, 0.9, params.seed)?;
     let train = data.train.to_csr(DuplicatePolicy::Error)?;
     let mut progress = |r: &EpochReport| {

@@ -73,6 +73,7 @@ fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     let params = BiVaeParams {
         epochs: opts.epochs.unwrap_or(defaults.epochs),
         seed,
+        device: opts.device.clone().unwrap_or(defaults.device.clone()),
         ..defaults
     };
     let mut progress = |r: &EpochReport| {

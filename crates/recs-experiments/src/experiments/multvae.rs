@@ -173,7 +173,10 @@ fn run_ml20m(opts: &RunOptions, params: MultVaeParams) -> anyhow::Result<SeedRun
     run(opts, &s, params)
 }
 
-fn run(opts: &RunOptions, s: &HeldOutSplit, params: MultVaeParams) -> anyhow::Result<SeedRun> {
+fn run(opts: &RunOptions, s: &HeldOutSplit, mut params: MultVaeParams) -> anyhow::Result<SeedRun> {
+    if let Some(d) = &opts.device {
+        params.device = d.clone();
+    }
     let csr = |d: &recs_data::Interactions| d.to_csr(DuplicatePolicy::KeepLast);
     let (train, vin, vout, tin, tout) = (
         csr(&s.train)?,
