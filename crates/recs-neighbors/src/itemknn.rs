@@ -24,11 +24,10 @@
 //!    `user_items[u] @ similarity`), every item not reached scoring 0. A new user's scores
 //!    (fold-in) are the same product with a value of 1 for each of their items.
 
-use std::cmp::Ordering;
-
 use rayon::prelude::*;
 use recs_core::modelfile::{ModelReader, ModelWriter};
 use recs_core::params::{at_least, in_range, non_negative};
+use recs_core::rank::TopK;
 use recs_core::{
     FoldIn, ModelError, ModelParams, ParamError, Progress, Recommender, ScoreError, Scorer,
     TrainData,
@@ -235,62 +234,6 @@ pub fn weighted_items(x: &CsrMatrix, params: &ItemKnnParams) -> Result<CsrMatrix
 /// Items per rayon task in the similarity product (each task owns one accumulator).
 const CHUNK: usize = 16;
 
-/// The ranking of candidates: larger value first, ties to the lower index.
-fn better(a: &(u32, f64), b: &(u32, f64)) -> Ordering {
-    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-}
-
-/// A candidate ordered by [`better`]: the greatest is the worst, a max-heap's top.
-struct Cand(u32, f64);
-
-impl PartialEq for Cand {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-impl Eq for Cand {}
-impl PartialOrd for Cand {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Cand {
-    fn cmp(&self, other: &Self) -> Ordering {
-        better(&(self.0, self.1), &(other.0, other.1))
-    }
-}
-
-/// The best `k` of `cand` (in increasing index order, as the similarity rows are gathered),
-/// returned in index order: a bounded heap, where a value below the k-th best so far is
-/// settled by one comparison (for finite values `<` implies `total_cmp`'s Less).
-fn keep_top(
-    cand: impl Iterator<Item = (u32, f64)>,
-    k: usize,
-    heap: &mut std::collections::BinaryHeap<Cand>,
-) -> Vec<(u32, f64)> {
-    heap.clear();
-    let mut floor = f64::NEG_INFINITY;
-    for (j, v) in cand {
-        if v < floor {
-            continue;
-        }
-        let c = Cand(j, v);
-        if heap.len() < k {
-            heap.push(c);
-        } else if let Some(mut worst) = heap.peek_mut()
-            && c < *worst
-        {
-            *worst = c;
-        }
-        if heap.len() == k {
-            floor = heap.peek().map_or(floor, |w| w.1);
-        }
-    }
-    let mut out: Vec<(u32, f64)> = heap.drain().map(|c| (c.0, c.1)).collect();
-    out.sort_unstable_by_key(|&(j, _)| j);
-    out
-}
-
 /// The top-`k` item × item similarity `WᵀW` of the weighted items × users matrix `wt`
 /// (row i keeps the `k` largest entries of `Σ_u W[u, i] · W[u, ·]` over the items that
 /// share a user with i, i itself included). Accumulates in `f64`; parallel over items on
@@ -308,7 +251,7 @@ pub fn top_k_similarity(wt: &CsrMatrix, k: usize) -> Result<CsrMatrix, ModelErro
         .map(|&start| {
             let mut acc = vec![0.0f64; n];
             let mut touched = vec![0u64; n.div_ceil(64)];
-            let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+            let mut top = TopK::new(k);
             let mut out = Vec::with_capacity(CHUNK);
             for i in start..(start + CHUNK).min(n) {
                 let ri = wt.row(i);
@@ -333,7 +276,10 @@ pub fn top_k_similarity(wt: &CsrMatrix, k: usize) -> Result<CsrMatrix, ModelErro
                     })
                 });
                 let cand = cand.map(|j| (j as u32, std::mem::take(&mut acc[j])));
-                out.push(keep_top(cand, k, &mut heap));
+                for (j, v) in cand {
+                    top.push(j, v);
+                }
+                out.push(top.take_by_index());
             }
             out
         })
