@@ -77,7 +77,8 @@ pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
                 .into(),
         )),
         Ok(Err(e)) => Err(unavailable(format!(
-            "no CUDA device {ordinal} is available ({e})"
+            "no CUDA device {ordinal} is available ({})",
+            without_backtrace(e)
         ))),
         Err(panic) => {
             let why = panic
@@ -87,6 +88,15 @@ pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
                 .unwrap_or("the CUDA driver could not be loaded");
             Err(unavailable(format!("no CUDA device is available ({why})")))
         }
+    }
+}
+
+/// `e` without the backtrace candle attaches when `RUST_BACKTRACE` is set (a user's error
+/// message names the cause; the frames of candle's device setup say nothing to them).
+fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        e => e,
     }
 }
 
@@ -153,6 +163,16 @@ mod tests {
         assert_eq!(Engine::from_device("cpu").unwrap().describe(), "candle-cpu");
         let e = Engine::from_device("tpu").unwrap_err();
         assert!(matches!(e, VaeError::Param(_)), "{e}");
+    }
+
+    #[test]
+    fn a_backtrace_is_left_out_of_the_message() {
+        let e = candle_core::Error::Msg("CUDA_ERROR_NO_DEVICE".into());
+        let bt = candle_core::Error::WithBacktrace {
+            inner: Box::new(e),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert_eq!(without_backtrace(bt).to_string(), "CUDA_ERROR_NO_DEVICE");
     }
 
     #[cfg(not(feature = "cuda"))]
