@@ -61,20 +61,20 @@ fn parse_args() -> Result<Args, Error> {
         let value = it
             .next()
             .ok_or_else(|| format!("{flag} needs a value (see the usage in the source)"))?;
-        let num = |what: &str| -> Result<usize, Error> {
+        let num = || -> Result<usize, Error> {
             value
                 .parse::<usize>()
                 .ok()
                 .filter(|&n| n > 0)
-                .ok_or_else(|| format!("{what} must be a whole number ≥ 1 (got {value:?})").into())
+                .ok_or_else(|| format!("{flag} must be a whole number ≥ 1 (got {value:?})").into())
         };
         match flag.as_str() {
             "--device" => a.device = value.clone(),
-            "--epochs" => a.epochs = num("--epochs")?,
-            "--users" => a.users = num("--users")?,
-            "--items" => a.items = num("--items")?,
-            "--interactions" => a.interactions = num("--interactions")?,
-            "--batch" => a.batch = num("--batch")?,
+            "--epochs" => a.epochs = num()?,
+            "--users" => a.users = num()?,
+            "--items" => a.items = num()?,
+            "--interactions" => a.interactions = num()?,
+            "--batch" => a.batch = num()?,
             "--seed" => {
                 a.seed = value
                     .parse()
@@ -190,7 +190,7 @@ fn run() -> Result<(), Error> {
             "loss": epochs.iter().map(|e| e.1).collect::<Vec<_>>(),
             "seconds_per_epoch": per_epoch,
         });
-        write_atomically(path, &serde_json::to_vec_pretty(&report)?)?;
+        recs_core::atomic::write_bytes(path, &serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(())
 }
@@ -204,13 +204,4 @@ fn median(v: &[f64]) -> f64 {
     } else {
         (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it, renamed into place.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(std::path::Path::new(".")))?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
