@@ -41,15 +41,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 
-# CUDA 13.0, the newest the GPU machine's driver (580) runs; every wheel pinned (unpinned, pip
-# mixes in 13.5's nvvm, whose PTX ptxas 13.0 refuses).
-CUDA_WHEELS=(
-  "nvidia-cuda-nvcc==13.0.88" "nvidia-nvvm==13.0.88" "nvidia-cuda-crt==13.0.88"
-  "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cccl==13.0.*"
-  "nvidia-cublas==13.0.2.14" "nvidia-curand==10.4.0.35" "nvidia-cuda-nvrtc==13.0.88"
-)
+# The compiler's pinned wheels (scripts/cuda-13.0-compiler.txt, shared with .ci/run) and the
+# runtime libraries of the same CUDA 13.0 that candle links.
+CUDA_RUNTIME_WHEELS=("nvidia-cublas==13.0.2.14" "nvidia-curand==10.4.0.35" "nvidia-cuda-nvrtc==13.0.88")
 # What candle 0.11 links, by soname: cudarc's `dynamic-linking` libraries, and libcudart for
 # candle-kernels' static MoE kernels (built by nvcc); libcuda is the driver's.
+# libcuda.so.1 first.
 CUDA_LIBS=(libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13)
 EXPERIMENTS=(bivae-ml100k multvae-ml100k multdae-ml100k autorec-ml100k)
 
@@ -73,6 +70,11 @@ make_libcuda_stub() {
   echo "gpu-check: stub $out ($(grep -c return "$c") entry points)"
 }
 
+# The CUDA 13 tree the wheels install into venv $1.
+cu13_of() {
+  echo "$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nvidia/cu13"
+}
+
 build() {
   local bundle=${1:-$root/.gpu-check}
   local venv=${RECS_CI_CUDA_VENV:-$HOME/.cache/recs-ci/cuda}
@@ -80,11 +82,11 @@ build() {
   local mirror=${RECS_DATA_MIRROR:-$root/../shared/datasets}
   [ -f "$mirror/ml-100k/u.data" ] || { echo "gpu-check: ml-100k not found under RECS_DATA_MIRROR=$mirror" >&2; return 1; }
   [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "${CUDA_WHEELS[@]}"
+  "$venv/bin/pip" install -q -r "$root/scripts/cuda-13.0-compiler.txt" "${CUDA_RUNTIME_WHEELS[@]}"
   local cu13
-  cu13="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nvidia/cu13"
-  # The linker looks for the unversioned names.
-  for so in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
+  cu13=$(cu13_of "$venv")
+  # The linker looks for the unversioned names (libcuda, the driver's, is the stub below).
+  for so in "${CUDA_LIBS[@]:1}"; do
     [ -f "$cu13/lib/$so" ] || { echo "gpu-check: $cu13/lib/$so missing after pip install" >&2; return 1; }
     ln -sfn "$so" "$cu13/lib/${so%%.so*}.so"
   done
@@ -223,7 +225,7 @@ run() {
   else
     # No GPU here: the build venv's stub stands in for the driver's libcuda.
     local cu13
-    cu13="$("${RECS_CI_CUDA_VENV:-$HOME/.cache/recs-ci/cuda}/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nvidia/cu13"
+    cu13=$(cu13_of "${RECS_CI_CUDA_VENV:-$HOME/.cache/recs-ci/cuda}")
     export LD_LIBRARY_PATH="$cu13/lib:$cu13/lib/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   fi
   if ldd "$bin/xtask" | grep "not found"; then
