@@ -13,11 +13,19 @@ fn ml100k_dir() -> Option<PathBuf> {
     recs_data::registry::require("ml-100k").and_then(|d| d.parent().map(PathBuf::from))
 }
 
-/// `recs` with `data_dir` as its data directory; it inherits `$RECS_DATA_MIRROR`, so it
-/// installs ml-100k from the mirror as a user's would.
+/// `recs` with `data_dir` as its data directory. It installs ml-100k from a mirror as a
+/// user's would: `$RECS_DATA_MIRROR` as given (inherited, relative or not), else, when the
+/// test found ml-100k already installed (in the user's cache, say) and no mirror is set, that
+/// installed copy, which is laid out as a mirror is.
 fn recs(data_dir: &Path) -> Command {
     let mut c = Command::cargo_bin("recs").unwrap();
     c.env("RECS_DATA_DIR", data_dir);
+    if recs_data::registry::mirror().is_none()
+        && let Ok(Some(installed)) = recs_data::registry::locate("ml-100k")
+        && let Some(dir) = installed.parent()
+    {
+        c.env("RECS_DATA_MIRROR", dir);
+    }
     c
 }
 

@@ -105,6 +105,49 @@ pub fn data_dir() -> PathBuf {
     }
 }
 
+/// The local mirror named by `$RECS_DATA_MIRROR`, if set. A relative path is taken as the
+/// user wrote it: against the directory the command ran in (`$PWD`, which the shell sets and
+/// cargo leaves alone when it runs a test binary in its crate's directory), else against the
+/// workspace root of a process that cargo runs, else against the current directory. So
+/// `RECS_DATA_MIRROR=../shared/datasets cargo test --workspace` finds the same directory in
+/// every test binary and every `recs` process they start.
+pub fn mirror() -> Option<PathBuf> {
+    let raw = PathBuf::from(std::env::var_os(MIRROR_ENV).filter(|m| !m.is_empty())?);
+    let pwd = std::env::var_os("PWD").map(PathBuf::from);
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    Some(resolve_mirror(&raw, pwd.as_deref(), manifest.as_deref()))
+}
+
+/// [`mirror`]'s rule, given `$PWD` and `$CARGO_MANIFEST_DIR`.
+pub fn resolve_mirror(raw: &Path, pwd: Option<&Path>, manifest_dir: Option<&Path>) -> PathBuf {
+    if raw.is_absolute() {
+        return raw.to_path_buf();
+    }
+    if let Some(pwd) = pwd.filter(|p| p.is_absolute()) {
+        return pwd.join(raw);
+    }
+    if let Some(root) = manifest_dir
+        .filter(|d| d.is_absolute())
+        .and_then(workspace_root_above)
+    {
+        return root.join(raw);
+    }
+    std::env::current_dir()
+        .map(|d| d.join(raw))
+        .unwrap_or_else(|_| raw.to_path_buf())
+}
+
+/// The outermost directory at or above `dir` whose `Cargo.toml` declares a `[workspace]`.
+fn workspace_root_above(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .filter(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .last()
+        .map(Path::to_path_buf)
+}
+
 /// Where `name` is (or would be) installed under `data_dir`.
 pub fn install_path(name: &str, data_dir: &Path) -> PathBuf {
     data_dir.join(name)
@@ -133,10 +176,10 @@ pub fn load_from(name: &str, data_dir: &Path) -> Result<Interactions, DataError>
 /// verification).
 pub fn load_dataset(name: &str) -> Result<Interactions, DataError> {
     let dir = data_dir();
-    if !is_installed(name, &dir) {
-        if let Some(m) = std::env::var_os(MIRROR_ENV).filter(|m| !m.is_empty()) {
-            install_from_dir(name, &PathBuf::from(m).join(name), &dir)?;
-        }
+    if !is_installed(name, &dir)
+        && let Some(m) = mirror()
+    {
+        install_from_dir(name, &m.join(name), &dir)?;
     }
     load_from(name, &dir)
 }
@@ -151,9 +194,9 @@ pub fn locate(name: &str) -> Result<Option<PathBuf>, DataError> {
     let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = data_dir();
     if !is_installed(name, &dir) {
-        match std::env::var_os(MIRROR_ENV).filter(|m| !m.is_empty()) {
-            Some(m) if PathBuf::from(&m).join(name).is_dir() => {
-                install_from_dir(name, &PathBuf::from(m).join(name), &dir)?;
+        match mirror() {
+            Some(m) if m.join(name).is_dir() => {
+                install_from_dir(name, &m.join(name), &dir)?;
             }
             _ => return Ok(None),
         }
@@ -322,6 +365,45 @@ pub fn install_from_dir(name: &str, from: &Path, data_dir: &Path) -> Result<Path
         return Err(DataError::io(&dest, e));
     }
     Ok(dest)
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::*;
+
+    #[test]
+    fn an_absolute_mirror_is_kept() {
+        let abs = std::env::temp_dir().join("m");
+        assert_eq!(resolve_mirror(&abs, Some(Path::new("/x")), None), abs);
+    }
+
+    #[test]
+    fn a_relative_mirror_is_resolved_against_pwd_before_the_workspace() {
+        let rel = Path::new("../shared/datasets");
+        let ws = tempfile::tempdir().unwrap();
+        let krate = ws.path().join("crates").join("c");
+        std::fs::create_dir_all(&krate).unwrap();
+        std::fs::write(ws.path().join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        std::fs::write(krate.join("Cargo.toml"), "[package]\nname = \"c\"\n").unwrap();
+        // The shell's directory wins over the crate directory cargo runs a test binary in.
+        let pwd = Path::new("/home/u/recs");
+        assert_eq!(
+            resolve_mirror(rel, Some(pwd), Some(&krate)),
+            pwd.join("../shared/datasets")
+        );
+        // Without $PWD (or with a relative one): the workspace root above the crate.
+        for p in [None, Some(Path::new("relative"))] {
+            assert_eq!(
+                resolve_mirror(rel, p, Some(&krate)),
+                ws.path().join("../shared/datasets")
+            );
+        }
+        // Neither: the current directory.
+        assert_eq!(
+            resolve_mirror(rel, None, None),
+            std::env::current_dir().unwrap().join(rel)
+        );
+    }
 }
 
 #[cfg(test)]
