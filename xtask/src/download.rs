@@ -3,9 +3,11 @@
 //! directory. The verification and the atomic install are `recs_data::registry`'s, the same
 //! that `load_dataset` uses.
 
+#[cfg(feature = "download")]
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "download")]
 use anyhow::Context as _;
 use recs_data::registry;
 
@@ -47,11 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mirror = args.from.or_else(|| {
-        std::env::var_os(registry::MIRROR_ENV)
-            .filter(|m| !m.is_empty())
-            .map(PathBuf::from)
-    });
+    let mirror = args.from.or_else(registry::mirror);
     let dest = match mirror {
         Some(m) => registry::install_from_dir(name, &m.join(name), &data_dir)?,
         None => download(&info, &data_dir)?,
@@ -76,8 +74,15 @@ pub fn ensure_installed(name: &str) -> anyhow::Result<()> {
     })
 }
 
+/// In the lean build (no HTTPS client), a download hands over to the full build.
+#[cfg(not(feature = "download"))]
+fn download(info: &registry::DatasetInfo, _data_dir: &Path) -> anyhow::Result<PathBuf> {
+    crate::full::hand_over(&format!("downloading {} over HTTPS", info.name))
+}
+
 /// Downloads the archive into a temporary directory inside the data directory, extracts the
 /// dataset's files and installs them with full verification.
+#[cfg(feature = "download")]
 fn download(info: &registry::DatasetInfo, data_dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -114,6 +119,7 @@ fn download(info: &registry::DatasetInfo, data_dir: &Path) -> anyhow::Result<Pat
 }
 
 /// Extracts the dataset's files from the zip archive into `to`.
+#[cfg(feature = "download")]
 fn extract(info: &registry::DatasetInfo, archive: &Path, to: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::open(archive)?;
     let mut zip = zip::ZipArchive::new(file).with_context(|| {
@@ -135,6 +141,7 @@ fn extract(info: &registry::DatasetInfo, archive: &Path, to: &Path) -> anyhow::R
     Ok(())
 }
 
+#[cfg(feature = "download")]
 fn fetch(url: &str, to: &Path) -> anyhow::Result<()> {
     let mut res = ureq::get(url).call()?;
     let mut reader = res.body_mut().as_reader();

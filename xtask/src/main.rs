@@ -1,11 +1,16 @@
 //! Project automation, one module per task:
 //! `cargo xtask download <dataset>`, `cargo xtask reproduce <experiment>`,
-//! `cargo xtask golden [--pin]` and `cargo xtask bench [--compare REV]`.
+//! `cargo xtask golden [--pin]` and `cargo xtask bench [--compare REV]`. The alias builds
+//! it lean (see [`full`]): what the main job does not run is compiled on first use.
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "full")]
 mod bench;
 mod download;
+mod full;
 mod golden;
 mod reproduce;
 
@@ -26,23 +31,39 @@ enum Task {
     Golden(golden::Args),
     /// Run the benchmark suite (instructions under callgrind, wall time, quality); with
     /// --compare REV, compare with REV built in a worktree and fail on a regression.
+    #[cfg(feature = "full")]
     Bench(bench::Args),
     /// The measured side of `bench` (run by it, once per build).
+    #[cfg(feature = "full")]
     #[command(hide = true, name = "bench-worker")]
     BenchWorker(bench::worker::Args),
 }
 
 fn main() {
+    if !full::FULL {
+        let args: Vec<_> = std::env::args_os().skip(1).collect();
+        if let Some(why) = full::needed_for(&args) {
+            full::hand_over(&why);
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Download(a) => download::run(a),
         Task::Reproduce(a) => reproduce::run(a),
         Task::Golden(a) => golden::run(a),
+        #[cfg(feature = "full")]
         Task::Bench(a) => bench::run(a),
+        #[cfg(feature = "full")]
         Task::BenchWorker(a) => bench::worker::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The workspace root (xtask's parent directory).
+pub(crate) fn workspace_root() -> PathBuf {
+    let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().map(PathBuf::from).unwrap_or(xtask)
 }

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = recs_experiments::run(exp, &opts)?;
     print!("{}", report.table());
     let out = args.out.unwrap_or_else(|| {
-        workspace_root()
+        crate::workspace_root()
             .join("target")
             .join("reproduce")
             .join(format!("{}.json", exp.name))
@@ -83,9 +83,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     report.write_json(&out)?;
     println!("wrote {}", out.display());
     Ok(())
-}
-
-fn workspace_root() -> PathBuf {
-    let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().map(PathBuf::from).unwrap_or(xtask)
 }

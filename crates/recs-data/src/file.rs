@@ -5,9 +5,11 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+#[cfg(feature = "parquet")]
+use crate::columnar;
 use crate::delimited::{self, DelimitedOptions};
 use crate::transform::{self, DuplicateReport, Duplicates, Outliers};
-use crate::{DataError, Interactions, columnar};
+use crate::{DataError, Interactions};
 
 /// The kind of an interactions file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +56,24 @@ fn scan(
 ) -> Result<(), DataError> {
     match format {
         FileFormat::Delimited => delimited::scan(path, opts, f),
+        #[cfg(feature = "parquet")]
         FileFormat::Parquet => columnar::scan_parquet(path, opts, f),
+        #[cfg(not(feature = "parquet"))]
+        FileFormat::Parquet => {
+            let _ = (opts, f);
+            Err(no_parquet(path))
+        }
     }
+}
+
+/// The error for a Parquet file in a build without the `parquet` feature.
+#[cfg_attr(feature = "parquet", allow(dead_code))]
+fn no_parquet(path: &Path) -> DataError {
+    DataError::Input(format!(
+        "{}: reading Parquet needs recs built with the `parquet` feature \
+         (`--features recs-data/parquet`); the `recs` command and the Python package have it",
+        path.display()
+    ))
 }
 
 /// `path:line` of data row `row` (0-based) for a delimited file, `path: row N` for Parquet.

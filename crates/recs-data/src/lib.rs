@@ -38,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "parquet")]
 mod columnar;
 pub mod delimited;
 mod error;
@@ -50,6 +51,7 @@ pub mod split;
 pub mod synthetic;
 pub mod transform;
 
+#[cfg(feature = "parquet")]
 pub use columnar::load_parquet;
 pub use delimited::{Column, DelimitedOptions, Header, load_delimited};
 pub use error::DataError;

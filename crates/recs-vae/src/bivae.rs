@@ -30,6 +30,7 @@ use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::Engine;
+#[cfg(feature = "candle")]
 use crate::backend::candle::CandleOps;
 use crate::backend::native::{HostMat, Native};
 use crate::backend::{Backend, StepSpec};
@@ -361,6 +362,7 @@ impl<B: Backend> Core<B> {
 
 enum CoreOn {
     Native(Box<Core<Native>>),
+    #[cfg(feature = "candle")]
     Candle(Box<Core<CandleOps>>),
 }
 
@@ -381,6 +383,7 @@ impl Epochs for Run {
         let threads = self.threads.next();
         let (item, user, n_items, n_users) = Team::run_with(threads, || match &mut self.core {
             CoreOn::Native(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
+            #[cfg(feature = "candle")]
             CoreOn::Candle(c) => c.epoch().map(|(i, u)| (i, u, c.xt.n_rows(), c.x.n_rows())),
         })?;
         self.threads.record(threads, t0.elapsed().as_secs_f64());
@@ -399,6 +402,7 @@ impl Run {
         let core = self.core;
         Team::run_with(threads, || match core {
             CoreOn::Native(c) => c.finish(),
+            #[cfg(feature = "candle")]
             CoreOn::Candle(c) => c.finish(),
         })
     }
@@ -426,6 +430,7 @@ impl BiVaeTrainer {
         let started = Instant::now();
         let core = match engine {
             Engine::Native => CoreOn::Native(Box::new(Core::new(Native, train, params)?)),
+            #[cfg(feature = "candle")]
             Engine::Candle(device) => CoreOn::Candle(Box::new(Core::new(
                 CandleOps {
                     device: device.clone(),
@@ -437,6 +442,7 @@ impl BiVaeTrainer {
         // Candle parallelises its own ops: no team for it.
         let threads = match core {
             CoreOn::Native(_) => team::default_threads(),
+            #[cfg(feature = "candle")]
             CoreOn::Candle(_) => 1,
         };
         Ok(Self {

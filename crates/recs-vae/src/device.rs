@@ -60,6 +60,7 @@ pub(crate) fn check(device: &str) -> Result<(), ParamError> {
 }
 
 /// Candle on CUDA device `ordinal`, the errors saying what is missing.
+#[cfg(feature = "candle")]
 pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
     let name = format!("cuda:{ordinal}");
     let unavailable = |reason: String| VaeError::Device {
@@ -91,8 +92,26 @@ pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
     }
 }
 
+/// Without the candle engine compiled in, every candle device is refused, saying how to get it.
+#[cfg(not(feature = "candle"))]
+pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
+    Err(no_candle(&format!("cuda:{ordinal}")))
+}
+
+/// The error for a candle device in a build without the `candle` feature.
+#[cfg_attr(feature = "candle", allow(dead_code))]
+fn no_candle(device: &str) -> VaeError {
+    VaeError::Device {
+        device: device.to_string(),
+        reason: "this build of recs has no candle engine; build with `--features candle` \
+                 (`--features cuda` for a GPU), or train with device \"native\""
+            .into(),
+    }
+}
+
 /// `e` without the backtrace candle attaches when `RUST_BACKTRACE` is set (a user's error
 /// message names the cause; the frames of candle's device setup say nothing to them).
+#[cfg(feature = "candle")]
 fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
     match e {
         candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
@@ -112,7 +131,10 @@ impl Engine {
     pub fn from_device(device: &str) -> Result<Engine> {
         match parse(device)? {
             DeviceSpec::Native => Ok(Engine::Native),
+            #[cfg(feature = "candle")]
             DeviceSpec::Cpu => Ok(Engine::Candle(candle_core::Device::Cpu)),
+            #[cfg(not(feature = "candle"))]
+            DeviceSpec::Cpu => Err(no_candle(device)),
             DeviceSpec::Cuda(i) => open_cuda(i),
         }
     }
@@ -163,6 +185,16 @@ mod tests {
         assert_eq!(Engine::from_device("cpu").unwrap().describe(), "candle-cpu");
         let e = Engine::from_device("tpu").unwrap_err();
         assert!(matches!(e, VaeError::Param(_)), "{e}");
+    }
+
+    #[test]
+    fn a_build_without_candle_says_how_to_get_it() {
+        let msg = no_candle("cpu").to_string();
+        assert!(msg.starts_with("device `cpu` cannot be used"), "{msg}");
+        assert!(
+            msg.contains("--features candle") && msg.contains("\"native\""),
+            "{msg}"
+        );
     }
 
     #[test]

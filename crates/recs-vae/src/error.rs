@@ -38,6 +38,7 @@ pub enum VaeError {
         reason: String,
     },
     /// An error from candle (the tensor library).
+    #[cfg(feature = "candle")]
     #[error("candle failed")]
     Candle(#[from] candle_core::Error),
     /// An error from the sparse matrix layer.

@@ -14,7 +14,9 @@
 //!   layer reads the sparse batch directly, dense products go through `gemm` (candle's own
 //!   CPU matrix kernel) and the elementwise work is fused;
 //! - `"cpu"`, `"cuda"` or `"cuda:N"` ([`Engine::Candle`]) run the same model as candle
-//!   tensor ops on candle's CPU device or a CUDA GPU (with the crate's `cuda` feature): a
+//!   tensor ops on candle's CPU device or a CUDA GPU, with the crate's `candle` feature
+//!   (`cuda` for a GPU; without `candle`, a build has the native engine only and refuses
+//!   these devices, saying which feature to build with): a
 //!   batch goes to the device as its entries and is densified there, the noise and dropout
 //!   masks are the native path's own draws, and everything else — forward, backward (BiVAE's written out,
 //!   Mult-VAE's and AutoRec's by candle's autograd) and Adam — stays on the device.
@@ -64,6 +66,7 @@ mod train;
 
 pub use autorec::{AutoRec, AutoRecParams, Unseen};
 pub use bivae::{BiVae, BiVaeParams, BiVaeTrainer};
+#[cfg(feature = "candle")]
 pub use candle_core;
 pub use error::{Result, VaeError};
 pub use multvae::{MultVae, MultVaeData, MultVaeParams};
@@ -79,6 +82,7 @@ pub enum Engine {
     #[default]
     Native,
     /// Candle tensor ops on a candle device: `Device::Cpu`, or a GPU (`Engine::cuda`).
+    #[cfg(feature = "candle")]
     Candle(candle_core::Device),
 }
 
@@ -94,6 +98,7 @@ impl Engine {
     pub fn describe(&self) -> String {
         match self {
             Engine::Native => "native-cpu".into(),
+            #[cfg(feature = "candle")]
             Engine::Candle(d) => match d.location() {
                 candle_core::DeviceLocation::Cpu => "candle-cpu".into(),
                 candle_core::DeviceLocation::Cuda { gpu_id } => format!("candle-cuda:{gpu_id}"),

@@ -199,6 +199,7 @@ impl<M> AdamSet<M> {
     }
 
     /// One step over all parameters (the same order as at construction).
+    #[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
     pub(crate) fn step<B: Backend<Mat = M>>(
         &mut self,
         be: &B,

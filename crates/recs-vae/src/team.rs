@@ -263,6 +263,7 @@ pub(crate) fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
 }
 
 /// Runs `a` and `b`, in parallel on the active team if there is one.
+#[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
 pub(crate) fn join<A: Send, B: Send>(
     a: impl FnOnce() -> A + Send,
     b: impl FnOnce() -> B + Send,

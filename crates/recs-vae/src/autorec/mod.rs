@@ -28,6 +28,7 @@
 //! candle engine's step), `score` (predictions and the `Scorer`/`RatingPredictor` impls)
 //! and `persist` (model files).
 
+#[cfg(feature = "candle")]
 mod candle;
 mod kernels;
 mod params;

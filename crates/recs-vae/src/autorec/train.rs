@@ -496,6 +496,7 @@ impl AutoRec {
                 let done = team::Team::run_with(threads, || epochs.run(&mut t, progress))?;
                 (done, t.w)
             }
+            #[cfg(feature = "candle")]
             Engine::Candle(device) => super::candle::fit(
                 params,
                 &setup,

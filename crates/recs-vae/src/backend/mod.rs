@@ -15,6 +15,7 @@
 //! The training loops are written once, generic over [`Backend`]. Matrices are row-major
 //! 2-D `f32`; a layer's weight is stored `in × out` (`y = x·W + b`), its bias `1 × out`.
 
+#[cfg(feature = "candle")]
 pub(crate) mod candle;
 pub(crate) mod native;
 
@@ -30,6 +31,7 @@ use crate::optim::{AdamSet, AdamStep};
 pub(crate) const LOG_EPS: f32 = 1e-10;
 
 /// What one training step of an encoder against a fixed bilinear decoder gives.
+#[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
 #[derive(Debug)]
 pub(crate) struct StepResult<M> {
     /// `Σ −ll(x, x̂)` over the batch.
@@ -78,6 +80,7 @@ pub(crate) trait Backend {
     /// (`rows × k`, standard normal): encode, sample `s = μ + ε ⊙ σ`, decode
     /// `x̂ = sigmoid(s · otherᵀ)` against `dec`, and back-propagate
     /// `scale · (Σ −ll(x, x̂) + β_KL · Σ KL)`.
+    #[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
     fn gradients(
         &self,
         enc: &GaussianEncoder<Self::Mat>,
@@ -108,6 +111,7 @@ pub(crate) trait Backend {
     fn mean(&self, enc: &GaussianEncoder<Self::Mat>, x: &Self::Batch) -> Result<Self::Mat>;
 
     /// One Adam update of `p` with moments `m`, `v` and gradient `g`, in place.
+    #[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
     fn adam_step(
         &self,
         p: &mut Self::Mat,

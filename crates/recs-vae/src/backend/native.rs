@@ -519,6 +519,7 @@ fn dense_grads(
 
 /// The weight gradients from every chunk's backward pass, in parallel: the first layer's
 /// weight gradient split into two row halves, the other layers and heads alongside.
+#[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
 fn weight_grads(
     enc: &GaussianEncoder<HostMat>,
     x: &CsrMatrix,

@@ -116,6 +116,7 @@ multiversion! {
 /// layer's weight gradient. Different output row ranges can be filled concurrently (split
 /// the buffer with `split_at_mut`); each gets the same sums, in the same order, as one call
 /// over the whole buffer.
+#[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
 pub(crate) fn spmm_t_add(
     x: &CsrMatrix,
     rows: Range<usize>,

@@ -27,6 +27,7 @@
 //! scorer) and `persist` (model files).
 
 mod backward;
+#[cfg(feature = "candle")]
 mod candle;
 mod forward;
 mod layout;

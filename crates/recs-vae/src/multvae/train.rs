@@ -211,6 +211,7 @@ impl MultVae {
                 let done = epoch_loop(params, data, started).run(&mut t, progress)?;
                 (t.model, done, t.theta)
             }
+            #[cfg(feature = "candle")]
             Engine::Candle(device) => super::candle::fit(
                 model,
                 &theta,
