@@ -73,6 +73,13 @@ pub struct Args {
     /// Skip the quality runs.
     #[arg(long)]
     no_quality: bool,
+    /// A directory of earlier runs' records (CI keeps one outside the clone): a `--compare`
+    /// revision already measured there, on this CPU with this valgrind, rustc and profile, is
+    /// taken from it instead of being built and measured again (instruction counts and
+    /// quality figures of one revision are the same on the same machine and toolchain; wall
+    /// times then come from that earlier run). The head's record is added to it.
+    #[arg(long, value_name = "DIR")]
+    records: Option<PathBuf>,
 }
 
 /// One build's figures.
@@ -143,10 +150,7 @@ impl Worker {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().map(PathBuf::from).unwrap_or(xtask)
-}
+use crate::workspace_root;
 
 fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -173,6 +177,11 @@ fn git(root: &Path, args: &[&str]) -> anyhow::Result<String> {
 
 /// Builds the xtask binary of the tree at `src` into the shared target directory and copies
 /// it to `target/bench/bin/<label>` (the next build would replace the uplifted binary).
+///
+/// The worker is built with the workspace's feature set as `cargo test --workspace` resolves
+/// it (every member, dev-dependencies on: `--workspace --examples`), so that it reuses a test
+/// build's dependencies instead of resolving xtask's own, narrower set and compiling them
+/// again; of the workspace it builds xtask, the examples and what they depend on.
 fn build_worker(
     src: &Path,
     target: &Path,
@@ -187,10 +196,10 @@ fn build_worker(
         .env("CARGO_TARGET_DIR", target)
         .args([
             "build",
-            "-p",
-            "xtask",
+            "--workspace",
             "--bin",
             "xtask",
+            "--examples",
             "--profile",
             profile,
             "--message-format=json-render-diagnostics",
@@ -319,11 +328,57 @@ fn machine() -> BTreeMap<String, String> {
 }
 
 /// The facts that make instruction counts comparable between two records.
+const COUNTING_FACTS: [&str; 3] = ["cpu", "valgrind", "rustc"];
+
+/// Whether instruction counts of `a` and `b` are comparable.
 fn same_counting_machine(a: &Record, b: &Record) -> bool {
-    ["cpu", "valgrind", "rustc"]
+    COUNTING_FACTS
         .iter()
         .all(|k| a.machine.get(*k) == b.machine.get(*k))
         && a.profile == b.profile
+}
+
+/// Where `--records DIR` keeps the record of `revision` measured with `profile`.
+fn kept_record_path(dir: &Path, revision: &str, profile: &str) -> PathBuf {
+    dir.join(format!("bench-{revision}-{profile}.json"))
+}
+
+/// The record of `revision` kept in `dir`, when it was measured as this run would measure it:
+/// same CPU, valgrind, rustc and profile, the whole suite, the same quality epochs.
+fn kept_record(dir: &Path, revision: &str, args: &Args) -> Option<Record> {
+    if !args.only.is_empty() || args.no_quality {
+        return None;
+    }
+    let rec = read_record(&kept_record_path(dir, revision, &args.profile)).ok()?;
+    let here = machine();
+    let same = rec.revision == revision
+        && rec.profile == args.profile
+        && rec.quality_epochs == args.quality_epochs
+        && COUNTING_FACTS
+            .iter()
+            .all(|k| rec.machine.get(*k) == here.get(*k));
+    same.then_some(rec)
+}
+
+/// Keeps `rec` in `dir` (a clean revision's whole suite only), with the newest
+/// `KEPT_RECORDS` files.
+fn keep_record(dir: &Path, rec: &Record, args: &Args) -> anyhow::Result<()> {
+    const KEPT_RECORDS: usize = 20;
+    if !args.only.is_empty() || args.no_quality || rec.revision.ends_with("+dirty") {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_record(&kept_record_path(dir, &rec.revision, &rec.profile), rec)?;
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("bench-"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort();
+    for (_, old) in files.iter().rev().skip(KEPT_RECORDS) {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(())
 }
 
 fn callgrind(w: &Worker, name: &str, scratch: &Path) -> anyhow::Result<u64> {
@@ -690,6 +745,53 @@ fn record_table(rec: &Record) -> String {
     s
 }
 
+/// The base of `--compare REV`: REV's worker, built in a worktree at `src`, or, when REV
+/// predates the suite, the committed baseline's record.
+fn base_worker_or_record(
+    root: &Path,
+    src: &Path,
+    target: &Path,
+    args: &Args,
+    rev: &str,
+    sha: &str,
+    head: &Worker,
+) -> anyhow::Result<(Option<Worker>, Option<Record>)> {
+    if !src.join("Cargo.toml").is_file() {
+        let _ = std::fs::remove_dir_all(src);
+        let _ = git(root, &["worktree", "prune"]);
+        git(
+            root,
+            &[
+                "worktree",
+                "add",
+                "--detach",
+                &src.display().to_string(),
+                sha,
+            ],
+        )?;
+    }
+    isolate_checkout(src)?;
+    let has_worker = std::fs::read_to_string(src.join("xtask/src/main.rs"))
+        .is_ok_and(|s| s.contains("bench-worker") || s.contains("BenchWorker"));
+    if !has_worker {
+        eprintln!(
+            "bench: {rev} ({}) predates `cargo xtask bench`; comparing with the committed baseline {BASELINE}",
+            &sha[..12]
+        );
+        return Ok((None, Some(read_record(&root.join(BASELINE))?)));
+    }
+    let w = build_worker(src, target, &args.profile, "base", sha.to_string())?;
+    // Cargo just replaced target/<profile>/xtask with the base's binary and will not put the
+    // head's back while its build is fresh: `cargo run -p xtask` would then run the base's
+    // code.
+    if w.uplifted == head.uplifted {
+        copy_atomic(&head.bin, &head.uplifted)?;
+    }
+    w.list()
+        .context("the base's worker does not answer `list`")?;
+    Ok((Some(w), None))
+}
+
 /// Runs `cargo xtask bench`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let root = workspace_root();
@@ -716,49 +818,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
         )
         .with_context(|| format!("`{rev}` is not a revision here"))?;
+        let kept = args
+            .records
+            .as_deref()
+            .and_then(|dir| kept_record(dir, &sha, &args));
         let src = bench_dir.join(format!("src-{}", &sha[..12]));
-        if !src.join("Cargo.toml").is_file() {
-            let _ = std::fs::remove_dir_all(&src);
-            let _ = git(&root, &["worktree", "prune"]);
-            git(
-                &root,
-                &[
-                    "worktree",
-                    "add",
-                    "--detach",
-                    &src.display().to_string(),
-                    &sha,
-                ],
-            )?;
-        }
-        isolate_checkout(&src)?;
-        let has_worker = std::fs::read_to_string(src.join("xtask/src/main.rs"))
-            .is_ok_and(|s| s.contains("bench-worker") || s.contains("BenchWorker"));
-        if has_worker {
-            let w = build_worker(&src, &target, &args.profile, "base", sha.clone())?;
-            // Cargo just replaced target/<profile>/xtask with the base's binary and will not
-            // put the head's back while its build is fresh: `cargo run -p xtask` would then
-            // run the base's code.
-            if w.uplifted == head.uplifted {
-                copy_atomic(&head.bin, &head.uplifted)?;
-            }
-            w.list()
-                .context("the base's worker does not answer `list`")?;
-            base_worker = Some(w);
-        } else {
-            let file = root.join(BASELINE);
+        let reused = kept.is_some();
+        if let Some(rec) = kept {
             eprintln!(
-                "bench: {rev} ({}) predates `cargo xtask bench`; comparing with the committed baseline {BASELINE}",
+                "bench: {rev} ({}) was measured by an earlier run on this machine and toolchain; \
+                 its record is reused instead of building it again",
                 &sha[..12]
             );
-            base_record = Some(read_record(&file)?);
+            base_record = Some(rec);
+        } else {
+            (base_worker, base_record) =
+                base_worker_or_record(&root, &src, &target, &args, rev, &sha, &head)?;
         }
         // A head that changes the committed baseline accepts the figures it records.
         let head_file = std::fs::read_to_string(root.join(BASELINE)).ok();
         let base_file = git(&root, &["show", &format!("{sha}:{BASELINE}")]).ok();
         if let Some(h) = head_file
             && base_file.as_deref().map(str::trim) != Some(h.trim())
-            && base_worker.is_some()
+            && (base_worker.is_some() || reused)
         {
             accepted = serde_json::from_str::<Record>(&h).ok();
         }
@@ -821,6 +903,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let out = bench_dir.join(format!("bench-{}.json", short(&head_rec.revision)));
     write_record(&out, &head_rec)?;
+    if let Some(dir) = &args.records {
+        keep_record(dir, &head_rec, &args)?;
+        // A base measured here now is as good a record of its revision as a head's.
+        if base_worker.is_some()
+            && let Some(b) = &base
+        {
+            keep_record(dir, b, &args)?;
+        }
+    }
     if args.save_baseline {
         let file = root.join(BASELINE);
         write_record(&file, &head_rec)?;
@@ -875,6 +966,7 @@ impl Args {
             only: self.only.clone(),
             profile: self.profile.clone(),
             no_quality: self.no_quality,
+            records: None,
         }
     }
 }
