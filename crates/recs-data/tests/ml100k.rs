@@ -1,12 +1,19 @@
-//! Real data: MovieLens 100k from the local mirror (`$RECS_DATA_MIRROR`; these tests install
-//! from it themselves). Without it they say so and skip, except under CI, where they fail.
+//! Real data: MovieLens 100k from the local mirror (`$RECS_DATA_MIRROR`, relative to where
+//! the command ran), else from an installed copy (the user's cache, say), which is laid out as
+//! a mirror is; these tests install from it themselves. Without either they say so and skip,
+//! except under CI, where they fail.
 
 use std::path::PathBuf;
 
 use recs_data::{movielens, registry, split};
 
 fn mirror() -> Option<PathBuf> {
-    let d = std::env::var_os(registry::MIRROR_ENV).map(PathBuf::from);
+    let d = registry::mirror()
+        .filter(|d| d.join("ml-100k/u.data").is_file())
+        .or_else(|| {
+            let installed = registry::locate("ml-100k").ok().flatten()?;
+            installed.parent().map(PathBuf::from)
+        });
     match d {
         Some(d) if d.join("ml-100k/u.data").is_file() => Some(d),
         _ => {

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 use recs_data::{Interactions, registry};
 use recs_metrics::{Candidates, EvalConfig, Metric, Scorer};
@@ -24,11 +22,7 @@ pub struct RankingData {
 /// when it is missing (with full verification).
 pub fn load(opts: &RunOptions, dataset: &str) -> anyhow::Result<Interactions> {
     let data_dir = opts.data_dir.clone().unwrap_or_else(registry::data_dir);
-    let mirror = opts.mirror.clone().or_else(|| {
-        std::env::var_os(registry::MIRROR_ENV)
-            .filter(|m| !m.is_empty())
-            .map(PathBuf::from)
-    });
+    let mirror = opts.mirror.clone().or_else(registry::mirror);
     if !registry::is_installed(dataset, &data_dir) {
         if let Some(m) = mirror {
             registry::install_from_dir(dataset, &m.join(dataset), &data_dir)
