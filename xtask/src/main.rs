@@ -62,8 +62,24 @@ fn main() {
     }
 }
 
-/// The workspace root (xtask's parent directory).
+/// The workspace root, found when xtask runs: xtask's parent directory as cargo gives it
+/// (`cargo xtask`, `cargo run -p xtask`), else the workspace above the current directory (a
+/// binary run directly, as CI runs the one its cached build made in another checkout), else
+/// the directory xtask was compiled in.
 pub(crate) fn workspace_root() -> PathBuf {
-    let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().map(PathBuf::from).unwrap_or(xtask)
+    let parent = |xtask: PathBuf| xtask.parent().map(PathBuf::from).unwrap_or(xtask);
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        return parent(PathBuf::from(dir));
+    }
+    let declares_workspace = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("Cargo.toml"))
+            .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+            && d.join("xtask").is_dir()
+    };
+    if let Ok(cwd) = std::env::current_dir()
+        && let Some(root) = cwd.ancestors().find(|d| declares_workspace(d))
+    {
+        return root.to_path_buf();
+    }
+    parent(PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
