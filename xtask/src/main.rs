@@ -71,15 +71,11 @@ pub(crate) fn workspace_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
         return parent(PathBuf::from(dir));
     }
-    let declares_workspace = |d: &std::path::Path| {
-        std::fs::read_to_string(d.join("Cargo.toml"))
-            .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
-            && d.join("xtask").is_dir()
-    };
-    if let Ok(cwd) = std::env::current_dir()
-        && let Some(root) = cwd.ancestors().find(|d| declares_workspace(d))
+    if let Some(root) = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| recs_data::registry::workspace_root_above(&cwd))
     {
-        return root.to_path_buf();
+        return root;
     }
     parent(PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

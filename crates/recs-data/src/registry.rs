@@ -138,7 +138,7 @@ pub fn resolve_mirror(raw: &Path, pwd: Option<&Path>, manifest_dir: Option<&Path
 }
 
 /// The outermost directory at or above `dir` whose `Cargo.toml` declares a `[workspace]`.
-fn workspace_root_above(dir: &Path) -> Option<PathBuf> {
+pub fn workspace_root_above(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .filter(|d| {
             std::fs::read_to_string(d.join("Cargo.toml"))
