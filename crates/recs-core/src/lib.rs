@@ -24,14 +24,16 @@ pub mod modelfile;
 pub mod params;
 pub mod progress;
 pub mod rank;
+pub mod schema;
 pub mod scorer;
 pub mod simd;
 
 pub use model::{
-    DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender, TrainData, load_path,
-    recommend, recommend_batch, save_path,
+    Capabilities, Capability, DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender,
+    TrainData, load_path, recommend, recommend_batch, save_path,
 };
 pub use modelfile::{Catalog, ModelFileError, ModelMeta, ModelReader, ModelWriter};
 pub use params::ParamError;
 pub use progress::{Control, EpochReport, NoProgress, Progress};
+pub use schema::{Kind, ParamSpec, Scale};
 pub use scorer::{RatingPredictor, ScoreError, Scorer};

@@ -17,6 +17,7 @@ use crate::modelfile::{ModelFileError, ModelMeta, ModelReader, ModelWriter};
 use crate::params::ParamError;
 use crate::progress::Progress;
 use crate::rank::top_k;
+use crate::schema::ParamSpec;
 use crate::scorer::{RatingPredictor, ScoreError, Scorer};
 
 /// Everything a model's `fit`, `save` or `load` can report.
@@ -44,13 +45,127 @@ impl ModelError {
 }
 
 /// Hyper-parameters of a model: serde (the model file and the registry read and write them
-/// as JSON, unknown keys refused), `Default` = the documented defaults, and a check that
-/// names the first parameter out of range.
+/// as JSON, unknown keys refused), `Default` = the documented defaults, and the
+/// [schema](crate::schema) that declares each parameter's type, range and doc, from which
+/// the check is derived.
 pub trait ModelParams:
     Serialize + DeserializeOwned + Default + Clone + Debug + Send + Sync + 'static
 {
-    /// `Ok` when every parameter is in its allowed range.
-    fn validate(&self) -> Result<(), ParamError>;
+    /// Every parameter, in the order help texts list them. Each serialised field has an
+    /// entry (the conformance kit checks it).
+    const SCHEMA: &'static [ParamSpec];
+
+    /// Checks between parameters that no single range expresses (none by default); a
+    /// failing check names the parameter at fault, as [`ParamError`].
+    fn relations(&self) -> Result<(), ParamError> {
+        Ok(())
+    }
+
+    /// `Ok` when every parameter is in its allowed range: the schema's check of each
+    /// serialised field, then [`ModelParams::relations`].
+    fn validate(&self) -> Result<(), ParamError> {
+        let v = serde_json::to_value(self)
+            .map_err(|e| ParamError::new("params", e, "values serde can write"))?;
+        crate::schema::check_object(Self::SCHEMA, &v)?;
+        self.relations()
+    }
+}
+
+/// What a model can do beyond ranking a known user's items, declared once on its type (and
+/// so known from the registry before any fit). The conformance kit checks that a fitted
+/// model offers exactly what its type declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Capabilities {
+    /// It predicts ratings ([`Recommender::rating_predictor`]).
+    pub rating_prediction: bool,
+    /// It has item vectors ([`Recommender::item_vectors`]).
+    pub item_vectors: bool,
+    /// It has user vectors ([`Recommender::user_vectors`]).
+    pub user_vectors: bool,
+    /// It scores users it never saw from their items ([`Recommender::fold_in`]).
+    pub fold_in: bool,
+    /// It scores many users in one batched kernel (a matrix product), not row by row.
+    pub batch_scoring: bool,
+}
+
+/// One of the [`Capabilities`], by name: what messages and help texts list models by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// [`Capabilities::rating_prediction`].
+    RatingPrediction,
+    /// [`Capabilities::item_vectors`].
+    ItemVectors,
+    /// [`Capabilities::user_vectors`].
+    UserVectors,
+    /// [`Capabilities::fold_in`].
+    FoldIn,
+    /// [`Capabilities::batch_scoring`].
+    BatchScoring,
+}
+
+impl Capability {
+    /// Every capability, in the order they are listed.
+    pub const ALL: [Capability; 5] = [
+        Capability::RatingPrediction,
+        Capability::ItemVectors,
+        Capability::UserVectors,
+        Capability::FoldIn,
+        Capability::BatchScoring,
+    ];
+
+    /// How help texts name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::RatingPrediction => "rating prediction",
+            Capability::ItemVectors => "item vectors",
+            Capability::UserVectors => "user vectors",
+            Capability::FoldIn => "fold-in",
+            Capability::BatchScoring => "batch scoring",
+        }
+    }
+}
+
+impl Capabilities {
+    /// Nothing beyond ranking known users (a base for `..Capabilities::NONE`).
+    pub const NONE: Capabilities = Capabilities {
+        rating_prediction: false,
+        item_vectors: false,
+        user_vectors: false,
+        fold_in: false,
+        batch_scoring: false,
+    };
+
+    /// Whether these include `c`.
+    pub fn has(&self, c: Capability) -> bool {
+        match c {
+            Capability::RatingPrediction => self.rating_prediction,
+            Capability::ItemVectors => self.item_vectors,
+            Capability::UserVectors => self.user_vectors,
+            Capability::FoldIn => self.fold_in,
+            Capability::BatchScoring => self.batch_scoring,
+        }
+    }
+
+    /// The capabilities a fitted model offers through its optional methods (everything but
+    /// batch scoring, which is a property of its kernels).
+    pub fn offered(model: &dyn DynModel, batch_scoring: bool) -> Self {
+        Self {
+            rating_prediction: model.rating_predictor().is_some(),
+            item_vectors: model.item_vectors().is_some(),
+            user_vectors: model.user_vectors().is_some(),
+            fold_in: model.fold_in().is_some(),
+            batch_scoring,
+        }
+    }
+
+    /// Their names, comma-separated, in [`Capability::ALL`]'s order.
+    pub fn names(&self) -> Vec<&'static str> {
+        Capability::ALL
+            .into_iter()
+            .filter(|&c| self.has(c))
+            .map(Capability::name)
+            .collect()
+    }
 }
 
 /// What every `fit` trains on.
@@ -99,6 +214,9 @@ pub trait Recommender: Scorer + Debug + Send + Sync + Sized + 'static {
     const KIND: &'static str;
     /// Its hyper-parameters.
     type Params: ModelParams;
+    /// What it can do beyond ranking known users (what the optional methods below return
+    /// `Some` for).
+    const CAPABILITIES: Capabilities;
 
     /// Trains on `data`, reporting each epoch to `progress` (which may stop training early;
     /// the model keeps what it has). Validates `params` first.
@@ -146,6 +264,8 @@ pub trait Recommender: Scorer + Debug + Send + Sync + Sized + 'static {
 pub trait DynModel: Scorer + Debug + Send + Sync {
     /// The model's kind.
     fn kind(&self) -> &'static str;
+    /// What its type declares it can do.
+    fn capabilities(&self) -> Capabilities;
     /// Its parameters as JSON.
     fn params_json(&self) -> serde_json::Value;
     /// A writer holding the model's metadata and tensors; the caller may add the training
@@ -166,6 +286,9 @@ pub trait DynModel: Scorer + Debug + Send + Sync {
 impl<M: Recommender> DynModel for M {
     fn kind(&self) -> &'static str {
         M::KIND
+    }
+    fn capabilities(&self) -> Capabilities {
+        M::CAPABILITIES
     }
     fn params_json(&self) -> serde_json::Value {
         serde_json::to_value(self.params()).unwrap_or(serde_json::Value::Null)

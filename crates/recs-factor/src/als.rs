@@ -40,15 +40,15 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use recs_core::ModelParams as _;
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::params::{ParamError, in_range};
 use recs_core::simd::Madd;
 use recs_core::{Progress, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::score_checks;
-use crate::common::{count_in, report_epoch};
+use crate::common::report_epoch;
 use crate::{FactorError, io};
 
 /// How each row's least-squares system is solved.
@@ -106,21 +106,6 @@ impl Default for AlsParams {
             threads: 0,
             seed: 42,
         }
-    }
-}
-
-impl AlsParams {
-    /// Checks every parameter against its documented range; the error names the first one
-    /// out of range.
-    pub fn validate(&self) -> Result<(), ParamError> {
-        count_in("factors", self.factors, 1, 4096)?;
-        count_in("epochs", self.epochs, 1, 100_000)?;
-        in_range("reg", self.reg, 0.0, 1e6)?;
-        if !(self.alpha > 0.0 && self.alpha <= 1e6) {
-            return Err(ParamError::new("alpha", self.alpha, "(0, 1000000]"));
-        }
-        count_in("cg_steps", self.cg_steps, 1, 1000)?;
-        count_in("threads", self.threads, 0, 1024)
     }
 }
 

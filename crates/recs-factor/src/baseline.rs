@@ -5,13 +5,13 @@ use recs_core::modelfile::{ModelReader, ModelWriter};
 use std::path::Path;
 use std::time::Instant;
 
+use recs_core::ModelParams as _;
 use recs_core::Progress;
-use recs_core::params::{ParamError, non_negative};
 use recs_core::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_user, count_in, excluded_items, report_epoch, top_k};
+use crate::common::{check_user, excluded_items, report_epoch, top_k};
 use crate::{FactorError, Triples, io};
 
 /// Hyper-parameters of [`BaselineOnly`]; the defaults are Surprise's ALS baseline defaults.
@@ -37,26 +37,6 @@ impl Default for BaselineParams {
             reg_i: 10.0,
             rating_range: None,
         }
-    }
-}
-
-impl BaselineParams {
-    /// Checks every parameter against its documented range; the error names the first one
-    /// out of range.
-    pub fn validate(&self) -> Result<(), ParamError> {
-        count_in("epochs", self.epochs, 1, 100_000)?;
-        non_negative("reg_u", self.reg_u)?;
-        non_negative("reg_i", self.reg_i)?;
-        if let Some((lo, hi)) = self.rating_range
-            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
-        {
-            return Err(ParamError::new(
-                "rating_range",
-                format!("({lo}, {hi})"),
-                "finite (lo, hi) with lo <= hi",
-            ));
-        }
-        Ok(())
     }
 }
 

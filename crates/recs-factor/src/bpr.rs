@@ -32,16 +32,15 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use recs_core::ModelParams as _;
 use recs_core::Progress;
-use recs_core::params::{ParamError, in_range};
 use recs_core::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::score_checks;
 use crate::common::{
-    biased_scores, check_user, count_in, dot_diff, excluded_items, rate_in, report_epoch,
-    similar_by_cosine, top_k,
+    biased_scores, check_user, dot_diff, excluded_items, report_epoch, similar_by_cosine, top_k,
 };
 use crate::{FactorError, io};
 
@@ -50,9 +49,11 @@ use crate::{FactorError, io};
 pub enum NegativeSampling {
     /// Uniformly over all items (Cornac; default).
     #[default]
+    #[serde(rename = "uniform", alias = "Uniform")]
     Uniform,
     /// Proportionally to item popularity: the item of a uniformly drawn training interaction
     /// (implicit's sampler).
+    #[serde(rename = "popularity", alias = "Popularity")]
     Popularity,
 }
 
@@ -95,19 +96,6 @@ impl Default for BprParams {
             threads: 0,
             seed: 42,
         }
-    }
-}
-
-impl BprParams {
-    /// Checks every parameter against its documented range; the error names the first one
-    /// out of range.
-    pub fn validate(&self) -> Result<(), ParamError> {
-        count_in("factors", self.factors, 1, 4096)?;
-        count_in("epochs", self.epochs, 1, 100_000)?;
-        rate_in("learning_rate", self.learning_rate, 10.0)?;
-        in_range("reg", self.reg, 0.0, 100.0)?;
-        count_in("max_resample", self.max_resample, 0, 100_000)?;
-        count_in("threads", self.threads, 0, 1024)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use recs_core::{Control, EpochReport, ParamError, Progress};
+use recs_core::{Control, EpochReport, Progress};
 use recs_sparse::CsrMatrix;
 
 use crate::FactorError;
@@ -91,24 +91,6 @@ pub(crate) fn similar_by_cosine(
             "item index {item} is out of range: the model knows {n_items} items"
         ))
     })
-}
-
-/// `Ok` when `lo <= value <= hi` (counts with an upper bound); the range reads `lo..=hi`.
-pub(crate) fn count_in(param: &str, value: usize, lo: usize, hi: usize) -> Result<(), ParamError> {
-    if (lo..=hi).contains(&value) {
-        Ok(())
-    } else {
-        Err(ParamError::new(param, value, format!("{lo}..={hi}")))
-    }
-}
-
-/// `Ok` when `value` is in `(0, max]` (step sizes; NaN is out).
-pub(crate) fn rate_in(param: &str, value: f64, max: f64) -> Result<(), ParamError> {
-    if value > 0.0 && value <= max {
-        Ok(())
-    } else {
-        Err(ParamError::new(param, value, format!("(0, {max}]")))
-    }
 }
 
 /// Checks that `user` is below `n_users` for the ranking calls.

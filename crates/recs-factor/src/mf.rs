@@ -13,15 +13,14 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use recs_core::ModelParams as _;
 use recs_core::Progress;
-use recs_core::params::{ParamError, in_range};
+use recs_core::params::ParamError;
 use recs_core::{RatingPredictor, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{
-    check_user, count_in, dot, excluded_items, rate_in, report_epoch, similar_by_cosine, top_k,
-};
+use crate::common::{check_user, dot, excluded_items, report_epoch, similar_by_cosine, top_k};
 use crate::{FactorError, Triples, io};
 
 /// Hyper-parameters of [`BiasedMf`]; the defaults are Surprise's `SVD` defaults. Missing
@@ -66,41 +65,6 @@ impl Default for MfParams {
             seed: 42,
             rating_range: None,
         }
-    }
-}
-
-impl MfParams {
-    /// Checks every parameter against its documented range; the error names the first one
-    /// out of range.
-    pub fn validate(&self) -> Result<(), ParamError> {
-        count_in("factors", self.factors, 1, 4096)?;
-        count_in("epochs", self.epochs, 1, 100_000)?;
-        rate_in("learning_rate", self.learning_rate, 1.0)?;
-        in_range("reg", self.reg, 0.0, 100.0)?;
-        if !self.init_mean.is_finite() {
-            return Err(ParamError::new(
-                "init_mean",
-                self.init_mean,
-                "a finite number",
-            ));
-        }
-        if !(self.init_std >= 0.0 && self.init_std.is_finite()) {
-            return Err(ParamError::new(
-                "init_std",
-                self.init_std,
-                ">= 0 and finite",
-            ));
-        }
-        if let Some((lo, hi)) = self.rating_range
-            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
-        {
-            return Err(ParamError::new(
-                "rating_range",
-                format!("({lo}, {hi})"),
-                "finite (lo, hi) with lo <= hi",
-            ));
-        }
-        Ok(())
     }
 }
 

@@ -7,10 +7,12 @@
 //! - [`Als`] (`als`): ranking from the interactions' values as confidences; item and user
 //!   vectors, fold-in (implicit's `recalculate_user`).
 
+use recs_core::Capabilities;
 use recs_core::modelfile::{ModelReader, ModelWriter};
+use recs_core::schema::{ParamSpec, Scale};
 use recs_core::{
-    FoldIn, ItemVectors, ModelError, ModelParams, ParamError, Progress, RatingPredictor,
-    Recommender, ScoreError, Scorer, TrainData,
+    FoldIn, ItemVectors, ModelError, ModelParams, Progress, RatingPredictor, Recommender,
+    ScoreError, Scorer, TrainData,
 };
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
@@ -61,27 +63,142 @@ impl Owned {
 }
 
 impl ModelParams for MfParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        MfParams::validate(self)
-    }
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::int("factors", 1, 4096, "latent factors per user and item").tuned(
+            8.0,
+            256.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::int("epochs", 1, 100_000, "passes of SGD over the ratings").tuned(
+            5.0,
+            100.0,
+            Scale::Int,
+        ),
+        ParamSpec::float_above("learning_rate", 0.0, 1.0, "SGD step size").tuned(
+            1e-3,
+            0.1,
+            Scale::Log,
+        ),
+        ParamSpec::float("reg", 0.0, 100.0, "L2 weight on factors and biases").tuned(
+            1e-3,
+            1.0,
+            Scale::Log,
+        ),
+        ParamSpec::float(
+            "init_mean",
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            "mean of the initial factors",
+        ),
+        ParamSpec::float(
+            "init_std",
+            0.0,
+            f64::INFINITY,
+            "standard deviation of the initial factors",
+        ),
+        ParamSpec::bool("shuffle", "shuffle the ratings before each epoch"),
+        ParamSpec::seed(),
+        ParamSpec::optional_range(
+            "rating_range",
+            "clip predictions to [lo, hi] (none: no clipping)",
+        ),
+    ];
 }
 
 impl ModelParams for BaselineParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        BaselineParams::validate(self)
-    }
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::int("epochs", 1, 100_000, "ALS sweeps over the biases"),
+        ParamSpec::float("reg_u", 0.0, f64::INFINITY, "shrinkage of the user biases").tuned(
+            0.1,
+            100.0,
+            Scale::Log,
+        ),
+        ParamSpec::float("reg_i", 0.0, f64::INFINITY, "shrinkage of the item biases").tuned(
+            0.1,
+            100.0,
+            Scale::Log,
+        ),
+        ParamSpec::optional_range(
+            "rating_range",
+            "clip predictions to [lo, hi] (none: no clipping)",
+        ),
+    ];
 }
 
 impl ModelParams for AlsParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        AlsParams::validate(self)
-    }
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::int("factors", 1, 4096, "latent factors per user and item").tuned(
+            8.0,
+            256.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::int(
+            "epochs",
+            1,
+            100_000,
+            "alternating sweeps (users, then items)",
+        )
+        .tuned(3.0, 50.0, Scale::Int),
+        ParamSpec::float("reg", 0.0, 1e6, "L2 weight on the factors").tuned(1e-3, 10.0, Scale::Log),
+        ParamSpec::float_above("alpha", 0.0, 1e6, "confidence scale: c = 1 + alpha * value").tuned(
+            0.1,
+            100.0,
+            Scale::Log,
+        ),
+        ParamSpec::choice(
+            "solver",
+            &["cg", "cholesky"],
+            "per-row solver: conjugate gradient (implicit's default) or exact Cholesky",
+        ),
+        ParamSpec::int(
+            "cg_steps",
+            1,
+            1000,
+            "conjugate-gradient steps per row and sweep",
+        ),
+        ParamSpec::threads(),
+        ParamSpec::seed(),
+    ];
 }
 
 impl ModelParams for BprParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        BprParams::validate(self)
-    }
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::int("factors", 1, 4096, "latent factors per user and item").tuned(
+            8.0,
+            256.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::int("epochs", 1, 100_000, "passes over the interactions").tuned(
+            10.0,
+            200.0,
+            Scale::Int,
+        ),
+        ParamSpec::float_above("learning_rate", 0.0, 10.0, "SGD step size").tuned(
+            1e-3,
+            0.3,
+            Scale::Log,
+        ),
+        ParamSpec::float(
+            "reg",
+            0.0,
+            100.0,
+            "L2 weight on the factors and item biases",
+        )
+        .tuned(1e-4, 0.1, Scale::Log),
+        ParamSpec::choice(
+            "negatives",
+            &["uniform", "popularity"],
+            "how negative items are drawn",
+        ),
+        ParamSpec::int(
+            "max_resample",
+            0,
+            100_000,
+            "redraws of a negative the user has seen",
+        ),
+        ParamSpec::threads(),
+        ParamSpec::seed(),
+    ];
 }
 
 /// The global mean takes no parameters (an empty document; any key is refused).
@@ -90,13 +207,17 @@ impl ModelParams for BprParams {
 pub struct GlobalMeanParams {}
 
 impl ModelParams for GlobalMeanParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        Ok(())
-    }
+    const SCHEMA: &'static [ParamSpec] = &[];
 }
 
 impl Recommender for BiasedMf {
     const KIND: &'static str = "mf";
+    const CAPABILITIES: Capabilities = Capabilities {
+        rating_prediction: true,
+        item_vectors: true,
+        user_vectors: true,
+        ..Capabilities::NONE
+    };
     type Params = MfParams;
 
     fn fit(
@@ -141,6 +262,10 @@ impl Recommender for BiasedMf {
 
 impl Recommender for BaselineOnly {
     const KIND: &'static str = "bias";
+    const CAPABILITIES: Capabilities = Capabilities {
+        rating_prediction: true,
+        ..Capabilities::NONE
+    };
     type Params = BaselineParams;
 
     fn fit(
@@ -171,6 +296,10 @@ impl Recommender for BaselineOnly {
 
 impl Recommender for GlobalMean {
     const KIND: &'static str = "global-mean";
+    const CAPABILITIES: Capabilities = Capabilities {
+        rating_prediction: true,
+        ..Capabilities::NONE
+    };
     type Params = GlobalMeanParams;
 
     fn fit(
@@ -201,6 +330,11 @@ impl Recommender for GlobalMean {
 
 impl Recommender for Bpr {
     const KIND: &'static str = "bpr";
+    const CAPABILITIES: Capabilities = Capabilities {
+        item_vectors: true,
+        user_vectors: true,
+        ..Capabilities::NONE
+    };
     type Params = BprParams;
 
     fn fit(
@@ -256,6 +390,12 @@ impl FoldIn for Als {
 
 impl Recommender for Als {
     const KIND: &'static str = "als";
+    const CAPABILITIES: Capabilities = Capabilities {
+        item_vectors: true,
+        user_vectors: true,
+        fold_in: true,
+        ..Capabilities::NONE
+    };
     type Params = AlsParams;
 
     fn fit(

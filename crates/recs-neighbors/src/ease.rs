@@ -17,8 +17,9 @@
 //! `max_memory_gb`.
 
 use rayon::prelude::*;
+use recs_core::Capabilities;
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::params::positive;
+use recs_core::schema::{ParamSpec, Scale};
 use recs_core::{
     FoldIn, ModelError, ModelParams, ParamError, Progress, Recommender, ScoreError, Scorer,
     TrainData,
@@ -95,18 +96,32 @@ impl Default for EaseParams {
 }
 
 impl ModelParams for EaseParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        positive("reg", self.reg)?;
-        positive("max_memory_gb", self.max_memory_gb)?;
-        if self.threads > MAX_THREADS {
-            return Err(ParamError::new(
-                "threads",
-                self.threads,
-                format!("[0, {MAX_THREADS}] (0: all cores)"),
-            ));
-        }
-        Ok(())
-    }
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::float_above(
+            "reg",
+            0.0,
+            f64::INFINITY,
+            "L2 weight λ added to the Gram matrix's diagonal",
+        )
+        .tuned(1.0, 5000.0, Scale::Log),
+        ParamSpec::choice(
+            "dtype",
+            &["f32", "f64", "float32", "float64"],
+            "precision of the dense solve",
+        ),
+        ParamSpec::float_above(
+            "max_memory_gb",
+            0.0,
+            f64::INFINITY,
+            "largest dense working set allowed, in GB",
+        ),
+        ParamSpec::int(
+            "threads",
+            0,
+            MAX_THREADS as u64,
+            "worker threads (0: all cores)",
+        ),
+    ];
 }
 
 impl EaseParams {
@@ -421,6 +436,11 @@ const WEIGHTS: &str = "ease.b";
 
 impl Recommender for Ease {
     const KIND: &'static str = "ease";
+    const CAPABILITIES: Capabilities = Capabilities {
+        fold_in: true,
+        batch_scoring: true,
+        ..Capabilities::NONE
+    };
     type Params = EaseParams;
 
     fn fit(

@@ -25,12 +25,12 @@
 //!    (fold-in) are the same product with a value of 1 for each of their items.
 
 use rayon::prelude::*;
+use recs_core::Capabilities;
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::params::{at_least, in_range, non_negative};
 use recs_core::rank::TopK;
+use recs_core::schema::{ParamSpec, Scale};
 use recs_core::{
-    FoldIn, ModelError, ModelParams, ParamError, Progress, Recommender, ScoreError, Scorer,
-    TrainData,
+    FoldIn, ModelError, ModelParams, Progress, Recommender, ScoreError, Scorer, TrainData,
 };
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
@@ -103,19 +103,28 @@ impl Default for ItemKnnParams {
 }
 
 impl ModelParams for ItemKnnParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        at_least("neighbours", self.neighbours, 1)?;
-        non_negative("k1", self.k1)?;
-        in_range("b", self.b, 0.0, 1.0)?;
-        if self.threads > MAX_THREADS {
-            return Err(ParamError::new(
-                "threads",
-                self.threads,
-                format!("[0, {MAX_THREADS}] (0: all cores)"),
-            ));
-        }
-        Ok(())
-    }
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::choice(
+            "weighting",
+            &["cosine", "bm25", "tfidf", "none"],
+            "how interactions are weighted before the item-item cosine",
+        ),
+        ParamSpec::int("neighbours", 1, u64::MAX, "neighbours kept per item")
+            .alias(&["K"])
+            .tuned(10.0, 1000.0, Scale::LogInt),
+        ParamSpec::float("k1", 0.0, f64::INFINITY, "BM25's k1")
+            .alias(&["K1"])
+            .tuned(0.5, 3.0, Scale::Linear),
+        ParamSpec::float("b", 0.0, 1.0, "BM25's b")
+            .alias(&["B"])
+            .tuned(0.0, 1.0, Scale::Linear),
+        ParamSpec::int(
+            "threads",
+            0,
+            MAX_THREADS as u64,
+            "worker threads (0: all cores)",
+        ),
+    ];
 }
 
 /// A fitted ItemKNN model: the training matrix (values as given) and the sparse top-K
@@ -373,6 +382,11 @@ const SIMILARITY: &str = "itemknn.similarity";
 
 impl Recommender for ItemKnn {
     const KIND: &'static str = "itemknn";
+    const CAPABILITIES: Capabilities = Capabilities {
+        fold_in: true,
+        batch_scoring: true,
+        ..Capabilities::NONE
+    };
     type Params = ItemKnnParams;
 
     fn fit(

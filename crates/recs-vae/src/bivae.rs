@@ -17,13 +17,12 @@
 //! (ChaCha8), not PyTorch's. Cornac's optional CAP priors (from side features) are not
 //! implemented: the prior is always `N(0, I)`.
 
+use recs_core::ModelParams as _;
 use std::path::Path;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recs_core::ParamError;
-use recs_core::params::{non_negative, positive};
 use recs_core::{EpochReport, Progress};
 use recs_metrics::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
@@ -34,7 +33,7 @@ use crate::Engine;
 use crate::backend::candle::CandleOps;
 use crate::backend::native::{HostMat, Native};
 use crate::backend::{Backend, StepSpec};
-use crate::error::{Result, VaeError, count_in};
+use crate::error::{Result, VaeError};
 use crate::kernels::{MatRef, gemm};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
 use crate::optim::AdamSet;
@@ -94,34 +93,6 @@ impl Default for BiVaeParams {
             seed: 0,
             device: crate::device::DEFAULT.into(),
         }
-    }
-}
-
-const MAX_WIDTH: usize = 65_536;
-const MAX_LAYERS: usize = 16;
-const MAX_COUNT: usize = 1_000_000;
-
-impl BiVaeParams {
-    /// Checks every parameter against its allowed range; the error names the parameter,
-    /// its value and the range. [`BiVae::fit`] calls it first.
-    pub fn validate(&self) -> Result<(), ParamError> {
-        count_in("factors", self.factors, 1, MAX_WIDTH)?;
-        let dims = &self.hidden;
-        if dims.is_empty()
-            || dims.len() > MAX_LAYERS
-            || dims.iter().any(|d| !(1..=MAX_WIDTH).contains(d))
-        {
-            return Err(ParamError::new(
-                "hidden",
-                format!("{dims:?}"),
-                format!("1 to {MAX_LAYERS} layer widths, each in 1..={MAX_WIDTH}"),
-            ));
-        }
-        count_in("epochs", self.epochs, 1, MAX_COUNT)?;
-        count_in("batch_size", self.batch_size, 1, MAX_COUNT)?;
-        positive("learning_rate", self.learning_rate)?;
-        non_negative("beta_kl", self.beta_kl)?;
-        crate::device::check(&self.device)
     }
 }
 

@@ -5,8 +5,8 @@
 //! - `"cuda"` (device 0) or `"cuda:N"`: candle on CUDA device `N`, in a build with the
 //!   `cuda` feature.
 //!
-//! [`check`] only reads the string (what `validate()` calls: a model file trained on a GPU
-//! still loads where there is none); [`Engine::from_device`] opens the device.
+//! The params' schema only reads the string (a model file trained on a GPU still loads where
+//! there is none); [`Engine::from_device`] opens the device.
 
 use recs_core::ParamError;
 
@@ -52,11 +52,6 @@ pub(crate) fn parse(device: &str) -> Result<DeviceSpec, ParamError> {
             }
         }
     }
-}
-
-/// `Ok` when `device` is an allowed value (see the module documentation).
-pub(crate) fn check(device: &str) -> Result<(), ParamError> {
-    parse(device).map(|_| ())
 }
 
 /// Candle on CUDA device `ordinal`, the errors saying what is missing.

@@ -48,23 +48,3 @@ pub enum VaeError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = VaeError> = std::result::Result<T, E>;
-
-/// `Ok` when `lo <= value <= hi` (a count or size with an upper bound).
-pub(crate) fn count_in(param: &str, value: usize, lo: usize, hi: usize) -> Result<(), ParamError> {
-    if (lo..=hi).contains(&value) {
-        Ok(())
-    } else {
-        Err(ParamError::new(param, value, format!("in {lo}..={hi}")))
-    }
-}
-
-/// `Ok` when `value` is finite and `>= 0`, as an `f64` and as the `f32` it is used as (an
-/// L2 weight).
-pub(crate) fn non_negative_f32(param: &str, value: f64) -> Result<(), ParamError> {
-    recs_core::params::non_negative(param, value)?;
-    if (value as f32).is_finite() {
-        Ok(())
-    } else {
-        Err(ParamError::new(param, value, "finite (as f32) and >= 0"))
-    }
-}

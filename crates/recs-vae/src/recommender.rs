@@ -8,6 +8,12 @@
 //!   with its training users' rows (it scores a user by encoding their row), and fold-in of
 //!   a user it never saw from their items.
 
+use recs_core::Capabilities;
+use recs_core::schema::{ParamSpec, Scale};
+
+/// The activations the encoders offer.
+const ACTIVATIONS: &[&str] = &["sigmoid", "tanh", "elu", "relu", "relu6"];
+
 use recs_core::modelfile::{ModelReader, ModelWriter};
 use recs_core::{
     FoldIn, ItemVectors, ModelError, ModelParams, ParamError, Progress, RatingPredictor,
@@ -29,25 +35,188 @@ fn err(e: VaeError) -> ModelError {
 }
 
 impl ModelParams for BiVaeParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        BiVaeParams::validate(self)
-    }
+    const SCHEMA: &'static [ParamSpec] =
+        &[
+            ParamSpec::int("factors", 1, 65_536, "latent dimension of users and items").tuned(
+                8.0,
+                256.0,
+                Scale::LogInt,
+            ),
+            ParamSpec::int_list(
+                "hidden",
+                (1, 16),
+                (1, 65_536),
+                "encoder hidden layer widths",
+            ),
+            ParamSpec::choice("act_fn", ACTIVATIONS, "encoder activation"),
+            ParamSpec::choice(
+                "likelihood",
+                &["bern", "gaus", "pois"],
+                "likelihood of the observations",
+            ),
+            ParamSpec::int("epochs", 1, 1_000_000, "passes over users and items").tuned(
+                50.0,
+                1000.0,
+                Scale::LogInt,
+            ),
+            ParamSpec::int("batch_size", 1, 1_000_000, "rows per batch on both sides").tuned(
+                32.0,
+                1024.0,
+                Scale::LogInt,
+            ),
+            ParamSpec::float_above("learning_rate", 0.0, f64::INFINITY, "Adam's learning rate")
+                .tuned(1e-4, 1e-2, Scale::Log),
+            ParamSpec::float("beta_kl", 0.0, f64::INFINITY, "weight of the KL term").tuned(
+                0.1,
+                10.0,
+                Scale::Log,
+            ),
+            ParamSpec::seed(),
+            ParamSpec::device(),
+        ];
 }
 
 impl ModelParams for AutoRecParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        AutoRecParams::validate(self)
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::int(
+            "factors",
+            1,
+            65_536,
+            "hidden units: the size of each row's code",
+        )
+        .tuned(50.0, 1000.0, Scale::LogInt),
+        ParamSpec::bool(
+            "item_based",
+            "I-AutoRec (rows are items) rather than U-AutoRec",
+        ),
+        ParamSpec::choice("hidden_activation", ACTIVATIONS, "hidden layer activation"),
+        ParamSpec::choice(
+            "output_activation",
+            ACTIVATIONS,
+            "output activation (none: identity)",
+        )
+        .or_none(),
+        ParamSpec::float("reg", 0.0, 1e30, "L2 weight λ on the weights").tuned(
+            0.1,
+            1000.0,
+            Scale::Log,
+        ),
+        ParamSpec::int("epochs", 1, 100_000, "passes over the rows").tuned(
+            20.0,
+            500.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::int("batch_size", 1, u64::MAX, "rows per batch").tuned(
+            32.0,
+            1024.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::float_above("learning_rate", 0.0, 1.0, "Adam's learning rate").tuned(
+            1e-4,
+            1e-2,
+            Scale::Log,
+        ),
+        ParamSpec::float(
+            "validation_fraction",
+            0.0,
+            0.5,
+            "training ratings held out to pick the best epoch",
+        ),
+        ParamSpec::optional_int(
+            "patience",
+            1,
+            u64::MAX,
+            "stop after this many epochs without improvement (none: run every epoch)",
+        ),
+        ParamSpec::other(
+            "unseen",
+            "global_mean or {\"constant\": a finite number}",
+            "prediction for a user or item without training ratings",
+        ),
+        ParamSpec::optional_range(
+            "rating_range",
+            "clip predictions to [lo, hi] (none: no clipping)",
+        ),
+        ParamSpec::seed(),
+        ParamSpec::threads(),
+        ParamSpec::device(),
+    ];
+
+    fn relations(&self) -> Result<(), ParamError> {
+        match self.unseen {
+            crate::autorec::Unseen::Constant(v) if !v.is_finite() => {
+                Err(ParamError::new("unseen", v, "a finite constant"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
 impl ModelParams for MultVaeParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        MultVaeParams::validate(self)
-    }
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::bool("variational", "Mult-VAE (true) or Mult-DAE (false)"),
+        ParamSpec::int_list(
+            "hidden",
+            (0, 16),
+            (1, 65_536),
+            "encoder hidden layer widths (the decoder mirrors them)",
+        ),
+        ParamSpec::int("factors", 1, 65_536, "latent dimension").tuned(50.0, 600.0, Scale::LogInt),
+        ParamSpec::float_below(
+            "dropout",
+            0.0,
+            1.0,
+            "dropout on the normalised input in training",
+        )
+        .tuned(0.0, 0.8, Scale::Linear),
+        ParamSpec::int("epochs", 1, 100_000, "passes over the users").tuned(
+            20.0,
+            400.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::int("batch_size", 1, u64::MAX, "users per batch").tuned(
+            32.0,
+            1024.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::float_above("learning_rate", 0.0, 1.0, "Adam's learning rate").tuned(
+            1e-4,
+            1e-2,
+            Scale::Log,
+        ),
+        ParamSpec::float(
+            "anneal_cap",
+            0.0,
+            f64::INFINITY,
+            "largest KL weight of the annealing schedule",
+        )
+        .tuned(0.05, 1.0, Scale::Linear),
+        ParamSpec::int(
+            "total_anneal_steps",
+            0,
+            u64::MAX,
+            "updates over which the KL weight rises to its cap",
+        ),
+        ParamSpec::float("reg", 0.0, 1e30, "L2 weight on the weights"),
+        ParamSpec::optional_int(
+            "patience",
+            1,
+            u64::MAX,
+            "stop after this many epochs without improvement (none: run every epoch)",
+        ),
+        ParamSpec::seed(),
+        ParamSpec::device(),
+    ];
 }
 
 impl Recommender for BiVae {
     const KIND: &'static str = "bivae";
+    const CAPABILITIES: Capabilities = Capabilities {
+        item_vectors: true,
+        user_vectors: true,
+        batch_scoring: true,
+        ..Capabilities::NONE
+    };
     type Params = BiVaeParams;
 
     fn fit(
@@ -87,6 +256,11 @@ impl Recommender for BiVae {
 
 impl Recommender for AutoRec {
     const KIND: &'static str = "autorec";
+    const CAPABILITIES: Capabilities = Capabilities {
+        rating_prediction: true,
+        item_vectors: true,
+        ..Capabilities::NONE
+    };
     type Params = AutoRecParams;
 
     fn fit(
@@ -230,6 +404,12 @@ impl FoldIn for MultVaeModel {
 
 impl Recommender for MultVaeModel {
     const KIND: &'static str = "multvae";
+    const CAPABILITIES: Capabilities = Capabilities {
+        item_vectors: true,
+        fold_in: true,
+        batch_scoring: true,
+        ..Capabilities::NONE
+    };
     type Params = MultVaeParams;
 
     fn fit(
@@ -292,6 +472,12 @@ impl Scorer for MultDaeModel {
 
 impl Recommender for MultDaeModel {
     const KIND: &'static str = "multdae";
+    const CAPABILITIES: Capabilities = Capabilities {
+        item_vectors: true,
+        fold_in: true,
+        batch_scoring: true,
+        ..Capabilities::NONE
+    };
     type Params = MultVaeParams;
 
     fn fit(

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{clustered, hit_rate};
+use recs_core::ModelParams as _;
 use recs_metrics::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use recs_vae::{

@@ -1,10 +1,7 @@
 //! AutoRec's hyper-parameters.
 
-use recs_core::ParamError;
-use recs_core::params::{at_least, in_range};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{count_in, non_negative_f32};
 use crate::nn::Activation;
 
 /// What a prediction falls back to when its user or item has no training rating.
@@ -87,43 +84,5 @@ impl Default for AutoRecParams {
             threads: 0,
             device: crate::device::DEFAULT.into(),
         }
-    }
-}
-
-impl AutoRecParams {
-    /// Checks every parameter against its documented range; the error names the parameter,
-    /// its value and the range. [`AutoRec::fit`](super::AutoRec::fit) calls it first.
-    pub fn validate(&self) -> Result<(), ParamError> {
-        count_in("factors", self.factors, 1, 65536)?;
-        non_negative_f32("reg", self.reg)?;
-        count_in("epochs", self.epochs, 1, 100_000)?;
-        at_least("batch_size", self.batch_size, 1)?;
-        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(ParamError::new(
-                "learning_rate",
-                self.learning_rate,
-                "(0, 1]",
-            ));
-        }
-        in_range("validation_fraction", self.validation_fraction, 0.0, 0.5)?;
-        if self.patience == Some(0) {
-            return Err(ParamError::new("patience", 0, ">= 1 (or none)"));
-        }
-        if let Unseen::Constant(v) = self.unseen {
-            if !v.is_finite() {
-                return Err(ParamError::new("unseen", v, "a finite constant"));
-            }
-        }
-        if let Some((lo, hi)) = self.rating_range {
-            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                return Err(ParamError::new(
-                    "rating_range",
-                    format!("({lo}, {hi})"),
-                    "finite, low <= high",
-                ));
-            }
-        }
-        count_in("threads", self.threads, 0, 1024)?;
-        crate::device::check(&self.device)
     }
 }

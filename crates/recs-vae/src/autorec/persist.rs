@@ -1,5 +1,6 @@
 //! AutoRec's model files.
 
+use recs_core::ModelParams as _;
 use std::path::Path;
 
 use recs_core::modelfile::{ModelReader, ModelWriter};

@@ -3,6 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::ModelParams as _;
 use recs_core::{Control, EpochReport, NoProgress};
 use recs_metrics::{RatingPredictor, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};

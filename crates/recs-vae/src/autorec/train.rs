@@ -1,6 +1,7 @@
 //! Fitting AutoRec: the batch step (row phase, then the fused column phase), encoding and
 //! the validation split.
 
+use recs_core::ModelParams as _;
 use std::time::Instant;
 
 use rand::SeedableRng;

@@ -1,12 +1,9 @@
 //! Mult-VAE's and Mult-DAE's hyper-parameters.
 
-use recs_core::ParamError;
-use recs_core::params::{at_least, non_negative};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use super::{MODEL_KIND_DAE, MODEL_KIND_VAE};
-use crate::error::{count_in, non_negative_f32};
 
 /// Hyper-parameters of [`MultVae`](super::MultVae), in the project's shared vocabulary (the
 /// paper's latent dimension is `factors`, its L2 weight `reg`); the defaults are the paper's
@@ -70,37 +67,6 @@ impl Default for MultVaeParams {
 }
 
 impl MultVaeParams {
-    /// Checks every parameter against its documented range; the error names the parameter,
-    /// its value and the range. [`MultVae::fit`](super::MultVae::fit) calls it first.
-    pub fn validate(&self) -> Result<(), ParamError> {
-        if self.hidden.iter().any(|&h| !(1..=65536).contains(&h)) {
-            return Err(ParamError::new(
-                "hidden",
-                format!("{:?}", self.hidden),
-                "layer widths each in 1..=65536",
-            ));
-        }
-        count_in("factors", self.factors, 1, 65536)?;
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(ParamError::new("dropout", self.dropout, "[0, 1)"));
-        }
-        count_in("epochs", self.epochs, 1, 100_000)?;
-        at_least("batch_size", self.batch_size, 1)?;
-        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(ParamError::new(
-                "learning_rate",
-                self.learning_rate,
-                "(0, 1]",
-            ));
-        }
-        non_negative("anneal_cap", f64::from(self.anneal_cap))?;
-        non_negative_f32("reg", self.reg)?;
-        if self.patience == Some(0) {
-            return Err(ParamError::new("patience", 0, ">= 1 (or none)"));
-        }
-        crate::device::check(&self.device)
-    }
-
     pub(super) fn kind(&self) -> &'static str {
         if self.variational {
             MODEL_KIND_VAE

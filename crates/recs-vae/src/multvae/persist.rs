@@ -1,5 +1,6 @@
 //! Mult-VAE's and Mult-DAE's model files.
 
+use recs_core::ModelParams as _;
 use std::path::Path;
 
 use super::layout::layout;

@@ -1,6 +1,7 @@
 //! Fitting Mult-VAE / Mult-DAE: initialisation, the epochs, and the fused training step
 //! (each parameter block's gradient and Adam update while it is in cache).
 
+use recs_core::ModelParams as _;
 use std::time::Instant;
 
 use rand::SeedableRng;
