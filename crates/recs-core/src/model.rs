@@ -32,13 +32,38 @@ pub enum ModelError {
     /// Scoring failed.
     #[error(transparent)]
     Score(#[from] ScoreError),
-    /// The model's own error (its crate's error type).
+    /// The training data cannot be used (an empty matrix, mismatched lengths, a value that
+    /// is not finite).
+    #[error("invalid training data: {0}")]
+    Data(String),
+    /// A loss became NaN or infinite: training stopped.
+    #[error(
+        "training diverged at epoch {epoch}: the {what} loss is {value} (lower the learning rate or raise the regularisation)"
+    )]
+    Diverged {
+        /// The epoch (1-based) in which it happened.
+        epoch: usize,
+        /// Which loss, by its name in the epoch's report.
+        what: &'static str,
+        /// The loss value (NaN or ±inf).
+        value: f64,
+    },
+    /// The device a model was asked to train on cannot be used (CUDA in a build without
+    /// it, no such GPU).
+    #[error("device `{device}` cannot be used: {reason}")]
+    Device {
+        /// The `device` value, as given.
+        device: String,
+        /// Why it cannot be used, and what to do.
+        reason: String,
+    },
+    /// A failure inside a library the model runs on (candle, the sparse layer).
     #[error(transparent)]
     Model(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl ModelError {
-    /// Wraps a model crate's own error.
+    /// Wraps a library's error.
     pub fn model(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         ModelError::Model(Box::new(e))
     }
