@@ -58,11 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t0.elapsed().as_secs_f64()
     );
     let entry = recs_registry::find("bpr")?;
-    let hp = HyperParams {
-        factors: Some(k),
-        epochs: Some(1),
-        ..HyperParams::default()
-    };
+    let hp = HyperParams::new().with("factors", k).with("epochs", 1);
     let t = Instant::now();
     let params = entry.params_for(&hp, false)?;
     let model = entry.fit(

@@ -13,7 +13,74 @@ use recs_core::modelfile::Catalog;
 use recs_core::{Control, DynModel, EpochReport, ScoreError, TrainData, recommend};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
+use recs_core::Capabilities;
+use recs_core::schema::Kind;
+
 use crate::{Entry, HyperParams};
+
+/// The schema is the params type's: one spec per serialised field and no other; the
+/// registered and documented defaults pass it; every tuning range lies inside the allowed
+/// range; `device` is taken by every model (`native`, `cpu`), and `cuda` is refused by a
+/// model without a GPU path with the one message.
+pub fn check_schema(entry: &dyn Entry) {
+    let kind = entry.kind();
+    let schema = entry.schema();
+    for defaults in [entry.defaults(), entry.type_defaults()] {
+        let obj = defaults
+            .as_object()
+            .unwrap_or_else(|| panic!("{kind}: params are not a JSON object"));
+        let mut fields: Vec<&str> = obj.keys().map(String::as_str).collect();
+        let mut specs: Vec<&str> = schema.iter().map(|s| s.name).collect();
+        fields.sort_unstable();
+        specs.sort_unstable();
+        assert_eq!(fields, specs, "{kind}: schema and params fields differ");
+        for spec in schema {
+            spec.check(&obj[spec.name])
+                .unwrap_or_else(|e| panic!("{kind}: a default is out of its range: {e}"));
+        }
+    }
+    for spec in schema {
+        if let Some(t) = spec.tune {
+            assert!(
+                t.low < t.high,
+                "{kind}: `{}` tunes an empty range",
+                spec.name
+            );
+            for x in [t.low, t.high] {
+                let v = match spec.kind {
+                    Kind::Int { .. } | Kind::OptionalInt { .. } => serde_json::json!(x as u64),
+                    _ => serde_json::json!(x),
+                };
+                spec.check(&v).unwrap_or_else(|e| {
+                    panic!(
+                        "{kind}: `{}`'s tuning range leaves its allowed range: {e}",
+                        spec.name
+                    )
+                });
+            }
+        }
+    }
+    for d in ["native", "cpu"] {
+        entry
+            .params_for(&HyperParams::new().with("device", d), false)
+            .unwrap_or_else(|e| panic!("{kind}: device {d} refused: {e}"));
+    }
+    let gpu = matches!(
+        entry.spec("device").map(|s| s.kind),
+        Some(Kind::Device { gpu: true })
+    );
+    if !gpu {
+        let e = entry
+            .params_for(&HyperParams::new().with("device", "cuda"), false)
+            .expect_err("a CPU-only model took device cuda")
+            .to_string();
+        assert_eq!(
+            e,
+            "parameter `device` = cuda is out of range: allowed native or cpu (this model trains on the CPU only)",
+            "{kind}"
+        );
+    }
+}
 
 /// Small seeded interaction data: `n_users × n_items`, about a quarter of the cells rated
 /// 1–5, every user and item with at least two interactions.
@@ -44,15 +111,13 @@ pub fn small_data(n_users: usize, n_items: usize, seed: u64) -> CsrMatrix {
 
 /// The small settings the kit trains with: a few epochs, small sizes, one thread.
 pub fn small_params(entry: &dyn Entry, seed: u64) -> serde_json::Value {
-    let hp = HyperParams {
-        factors: Some(4),
-        epochs: Some(3),
-        batch_size: Some(8),
-        hidden: Some(vec![8]),
-        threads: Some(1),
-        seed: Some(seed),
-        ..HyperParams::default()
-    };
+    let hp = HyperParams::new()
+        .with("factors", 4)
+        .with("epochs", 3)
+        .with("batch_size", 8)
+        .with("hidden", vec![8])
+        .with("threads", 1)
+        .with("seed", seed);
     entry
         .params_for(&hp, true)
         .unwrap_or_else(|e| panic!("{}: small params: {e}", entry.kind()))
@@ -96,8 +161,17 @@ pub fn check(entry: &dyn Entry) {
             .fit(p, &train, &mut recs_core::NoProgress)
             .unwrap_or_else(|e| panic!("{kind}: fit: {e}"))
     };
+    check_schema(entry);
     let m = fit(&params);
     assert_eq!(m.kind(), kind);
+    // What the fitted model offers is what its entry declares.
+    let declared = entry.capabilities();
+    assert_eq!(m.capabilities(), declared, "{kind}: capabilities");
+    assert_eq!(
+        Capabilities::offered(&*m, declared.batch_scoring),
+        declared,
+        "{kind}: a fitted model offers other capabilities than its entry declares"
+    );
     assert_eq!((m.n_users(), m.n_items()), (40, 24), "{kind}: shape");
 
     // Scores: shape, finite, batched = per user, errors on bad calls.

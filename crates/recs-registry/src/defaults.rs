@@ -17,57 +17,45 @@ use crate::{Entry, register};
 pub(crate) static MODELS: &[&dyn Entry] = &[
     &register::<BiVae>(
         "BiVAE",
-        "BiVAE, bilateral variational autoencoder (Truong et al. 2021); ranking, item vectors",
+        "BiVAE, bilateral variational autoencoder (Truong et al. 2021)",
         bivae,
     ),
     &register::<MultVaeModel>(
         "MultVAE",
-        "Mult-VAE, variational autoencoder with a multinomial likelihood (Liang et al. 2018); ranking, fold-in",
+        "Mult-VAE, variational autoencoder with a multinomial likelihood (Liang et al. 2018)",
         multvae,
     ),
-    &register::<MultDaeModel>(
-        "MultDAE",
-        "Mult-DAE, its denoising counterpart; ranking, fold-in",
-        multdae,
-    ),
-    &register::<AutoRec>(
-        "AutoRec",
-        "I-AutoRec (Sedhain et al. 2015); rating prediction, item vectors",
-        autorec,
-    ),
+    &register::<MultDaeModel>("MultDAE", "Mult-DAE, its denoising counterpart", multdae),
+    &register::<AutoRec>("AutoRec", "I-AutoRec (Sedhain et al. 2015)", autorec),
     &register::<BiasedMf>(
         "MF",
-        "biased matrix factorization by SGD, Surprise's SVD; rating prediction, item vectors",
+        "biased matrix factorization by SGD, Surprise's SVD",
         mf,
     ),
     &register::<BaselineOnly>(
         "Bias",
-        "user and item biases by ALS, Surprise's BaselineOnly; rating prediction",
+        "user and item biases by ALS, Surprise's BaselineOnly",
         bias,
     ),
-    &register::<GlobalMean>(
-        "GlobalMean",
-        "the training ratings' mean; rating prediction",
-        global_mean,
-    ),
+    &register::<GlobalMean>("GlobalMean", "the training ratings' mean", global_mean),
     &register::<Bpr>(
         "BPR",
-        "Bayesian personalized ranking (Rendle et al. 2009), Cornac's update; ranking, item vectors",
+        "Bayesian personalized ranking (Rendle et al. 2009), Cornac's update",
         bpr,
     ),
     &register::<Als>(
         "ALS",
-        "alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; ranking, item vectors, fold-in",
+        "alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient",
         als,
     ),
     &register::<ItemKnn>(
         "ItemKNN",
-        "item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting; ranking, fold-in",
+        "item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting",
         itemknn,
     ),
     &register::<Ease>(
         "EASE",
-        "EASE, the closed-form item-item autoencoder (Steck 2019), dense; ranking, fold-in",
+        "EASE, the closed-form item-item autoencoder (Steck 2019), dense",
         ease,
     ),
 ];

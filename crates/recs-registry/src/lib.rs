@@ -1,28 +1,34 @@
 //! The one registry of models: every model registers once, here, with its name, a one-line
-//! description and its reproduction defaults; `recs train`, `recs compare`, `--help`'s model
-//! list, the experiments (and later the Python package and the server) all read it, and a
-//! front-end never names a model type.
+//! description and its reproduction defaults; `recs train`, `recs compare`, `--help`, the
+//! experiments, the Python package and the server all read it, and a front-end never names a
+//! model type.
 //!
 //! Adding a model is one [`Recommender`](recs_core::Recommender) impl in its crate plus one
 //! line in [`MODELS`]; the conformance kit ([`conformance`]) then tests it with everything
 //! else.
 //!
-//! Hyper-parameters from a front-end come as [`HyperParams`], the shared vocabulary
-//! (`factors`, `epochs`, `learning_rate`, `reg`, `batch_size`, `hidden`, `threads`, `seed`,
-//! plus model-specific keys). Since every model's params use those names, the mapping is
-//! generic: a key the model's params do not have is an error that lists the ones it does.
+//! What a front-end knows of a model comes from its entry, before any fit: its parameters
+//! ([`Entry::schema`]: names, types, ranges, docs, aliases, tuning ranges) and what it can do
+//! ([`Entry::capabilities`]; [`with`] and [`without`] list the models by capability, for
+//! messages). Hyper-parameters from a front-end come as [`HyperParams`] — names in the
+//! shared vocabulary ([`recs_core::schema::WORDS`]), the model's own, or their aliases — and
+//! [`Entry::params_for`] checks each against the model's schema: a name the model does not
+//! take is an error listing those it does, a value out of range an error naming the
+//! parameter, the value and the range, in the same words for every front-end.
 #![deny(missing_docs)]
 
 pub mod conformance;
 pub mod defaults;
 pub mod query;
 
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::path::Path;
 
 use recs_core::modelfile::{Catalog, ModelMeta, ModelReader};
-use recs_core::{DynModel, ModelError, ModelParams, Progress, Recommender, TrainData};
+use recs_core::schema::{self, ParamSpec};
+use recs_core::{
+    Capabilities, Capability, DynModel, ModelError, ModelParams, Progress, Recommender, TrainData,
+};
 use serde_json::Value;
 
 /// What the registry reports.
@@ -65,66 +71,80 @@ pub enum RegistryError {
 /// Shorthand for the registry's results.
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
-/// Hyper-parameters in the shared vocabulary; `None` keeps the model's registered default.
+/// A value given for a parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Given {
+    /// Text from a command line (`--epochs 20`, `--param solver=cg`), parsed by the
+    /// parameter's declared type.
+    Text(String),
+    /// A JSON value (Python keyword arguments, HTTP, code).
+    Json(Value),
+}
+
+/// Hyper-parameters given by a front-end, by name: a shared word (`factors`, `epochs`,
+/// `learning_rate`, `reg`, `batch_size`, `hidden`, `threads`, `seed`, `device`), a model's
+/// own parameter (`negatives`, `beta_kl`), or an alias of either (`iterations`,
+/// `regularization`, `K`). Anything not given keeps the model's registered default. Each
+/// model's [`Entry::params_for`] resolves the names against its schema.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HyperParams {
-    /// Latent size (factors, BiVAE's and Mult-VAE's latent dimension, AutoRec's hidden units).
-    pub factors: Option<usize>,
-    /// Training epochs (iterations).
-    pub epochs: Option<usize>,
-    /// Learning rate.
-    pub learning_rate: Option<f64>,
-    /// Regularisation weight.
-    pub reg: Option<f64>,
-    /// Mini-batch size.
-    pub batch_size: Option<usize>,
-    /// Encoder hidden layer sizes.
-    pub hidden: Option<Vec<usize>>,
-    /// Worker threads (0: all cores). Ignored by models without a thread setting.
-    pub threads: Option<usize>,
-    /// Seed of every random draw. Ignored by models that draw nothing.
-    pub seed: Option<u64>,
-    /// Where the autoencoders train: `native` (hand-written CPU kernels, their default),
-    /// `cpu` (candle on the CPU) or `cuda` / `cuda:N` (candle on GPU N; a build with the
-    /// `cuda` feature). Ignored by models without a device setting (they train on the CPU).
-    pub device: Option<String>,
-    /// Model-specific parameters by their params field name (`negatives`, `beta_kl`, …).
-    pub extra: BTreeMap<String, Value>,
+    given: Vec<(String, Given)>,
 }
 
 impl HyperParams {
-    /// The names of the parameters set that a model must take (all but `threads`, `seed`
-    /// and `device`, which models without them ignore).
-    pub fn required_names(&self) -> Vec<String> {
-        self.pairs()
-            .into_iter()
-            .filter(|(_, _, lenient)| !lenient)
-            .map(|(k, _, _)| k)
-            .collect()
+    /// None given.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The set parameters as (name, JSON value, whether a model without it ignores it).
-    fn pairs(&self) -> Vec<(String, Value, bool)> {
-        let mut v = Vec::new();
-        let mut put = |k: &str, x: Option<Value>, lenient: bool| {
-            if let Some(x) = x {
-                v.push((k.to_string(), x, lenient));
-            }
-        };
-        put("factors", self.factors.map(Value::from), false);
-        put("epochs", self.epochs.map(Value::from), false);
-        put("learning_rate", self.learning_rate.map(Value::from), false);
-        put("reg", self.reg.map(Value::from), false);
-        put("batch_size", self.batch_size.map(Value::from), false);
-        put("hidden", self.hidden.clone().map(Value::from), false);
-        put("threads", self.threads.map(Value::from), true);
-        put("seed", self.seed.map(Value::from), true);
-        put("device", self.device.clone().map(Value::from), true);
-        for (k, x) in &self.extra {
-            v.push((k.clone(), x.clone(), false));
-        }
-        v
+    /// Sets `name` to a JSON value (a later value for the same name replaces it).
+    pub fn set(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
+        self.put(name, Given::Json(value.into()))
     }
+
+    /// Sets `name` to command-line text, parsed by the parameter's declared type.
+    pub fn set_text(&mut self, name: &str, text: &str) -> &mut Self {
+        self.put(name, Given::Text(text.to_string()))
+    }
+
+    /// As [`HyperParams::set`], by value (for building in one expression).
+    pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    fn put(&mut self, name: &str, g: Given) -> &mut Self {
+        self.given.retain(|(n, _)| n != name);
+        self.given.push((name.to_string(), g));
+        self
+    }
+
+    /// The names given, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.given.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// What was given for `name` (exactly that name, not an alias).
+    pub fn get(&self, name: &str) -> Option<&Given> {
+        self.given.iter().find(|(n, _)| n == name).map(|(_, g)| g)
+    }
+
+    /// The names given that a model must take (all but the shared words a model without
+    /// them ignores: `threads`, `seed`; and `device`, which every model takes).
+    pub fn required_names(&self) -> Vec<String> {
+        self.names()
+            .filter(|n| !schema::word(n).is_some_and(|w| w.ignorable || w.name == "device"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The spec in `schema` that `name` names, by its name or an alias.
+fn resolve(schema: &'static [ParamSpec], name: &str) -> Option<&'static ParamSpec> {
+    schema
+        .iter()
+        .find(|s| s.name == name)
+        .or_else(|| schema.iter().find(|s| s.all_aliases().contains(&name)))
 }
 
 /// A registered model, type-erased: what front-ends use.
@@ -135,12 +155,44 @@ pub trait Entry: Sync {
     fn title(&self) -> &'static str;
     /// One line saying what it is.
     fn about(&self) -> &'static str;
+    /// What it can do beyond ranking known users, as its type declares.
+    fn capabilities(&self) -> Capabilities;
+    /// Its parameters, as its params type declares them.
+    fn schema(&self) -> &'static [ParamSpec];
+    /// The parameter `name` (or an alias) names, if the model takes it; `device` is taken
+    /// by every model (a model without a GPU path takes `native` and `cpu`).
+    fn spec(&self, name: &str) -> Option<&'static ParamSpec> {
+        resolve(self.schema(), name).or_else(|| {
+            (schema::word(name).map(|w| w.name) == Some("device"))
+                .then_some(&schema::CPU_ONLY_DEVICE)
+        })
+    }
+    /// The names it takes, comma-separated (what an error about a name it does not take
+    /// lists).
+    fn takes(&self) -> String {
+        let mut v: Vec<&str> = self.schema().iter().map(|s| s.name).collect();
+        if !v.contains(&"device") {
+            v.push("device (native or cpu)");
+        }
+        v.join(", ")
+    }
+    /// The one-line description with the capabilities it declares: what `--help` lists.
+    fn describe(&self) -> String {
+        let caps = self.capabilities().names();
+        if caps.is_empty() {
+            self.about().to_string()
+        } else {
+            format!("{}; {}", self.about(), caps.join(", "))
+        }
+    }
     /// Its registered defaults (the settings its reproduction uses) as JSON.
     fn defaults(&self) -> Value;
     /// Its params' documented `Default` as JSON (before the registry's reproduction settings).
     fn type_defaults(&self) -> Value;
-    /// The defaults with `hp` applied, validated; a key the model does not take is an
-    /// error listing those it does (unless `lenient`: then it is skipped).
+    /// The defaults with `hp` applied, validated: each given value checked against its
+    /// parameter's declared type and range (the error names it, the value and the range), a
+    /// name the model does not take an error listing those it does (unless `lenient`, or a
+    /// word models without it ignore: then it is skipped).
     fn params_for(&self, hp: &HyperParams, lenient: bool) -> Result<Value>;
     /// Trains with `params` (JSON as [`Entry::params_for`] gives).
     fn fit(
@@ -184,17 +236,6 @@ pub const fn register<M: Recommender>(
     }
 }
 
-impl<M: Recommender> Registered<M> {
-    fn parse(&self, v: Value) -> Result<M::Params> {
-        let p: M::Params = serde_json::from_value(v).map_err(|e| RegistryError::BadValue {
-            model: M::KIND,
-            message: e.to_string(),
-        })?;
-        p.validate().map_err(ModelError::from)?;
-        Ok(p)
-    }
-}
-
 impl<M: Recommender> Entry for Registered<M> {
     fn kind(&self) -> &'static str {
         M::KIND
@@ -206,6 +247,14 @@ impl<M: Recommender> Entry for Registered<M> {
 
     fn about(&self) -> &'static str {
         self.about
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        M::CAPABILITIES
+    }
+
+    fn schema(&self) -> &'static [ParamSpec] {
+        <M::Params as ModelParams>::SCHEMA
     }
 
     fn defaults(&self) -> Value {
@@ -222,25 +271,41 @@ impl<M: Recommender> Entry for Registered<M> {
             model: M::KIND,
             message: "params do not serialise as an object".into(),
         })?;
-        for (k, x, skippable) in hp.pairs() {
-            if obj.contains_key(&k) {
-                obj.insert(k, x);
-            } else if !(skippable || lenient) {
-                let mut takes: Vec<&str> = obj.keys().map(String::as_str).collect();
-                takes.sort_unstable();
-                let takes = if takes.is_empty() {
-                    "no parameters".to_string()
-                } else {
-                    takes.join(", ")
-                };
+        let mut set: Vec<(&str, &str)> = Vec::new();
+        for (name, given) in &hp.given {
+            let Some(spec) = self.spec(name) else {
+                if lenient || schema::word(name).is_some_and(|w| w.ignorable) {
+                    continue;
+                }
                 return Err(RegistryError::NotTaken {
                     model: M::KIND,
-                    param: k,
-                    takes,
+                    param: name.clone(),
+                    takes: self.takes(),
+                });
+            };
+            if let Some((first, _)) = set.iter().find(|(_, s)| *s == spec.name) {
+                return Err(RegistryError::BadValue {
+                    model: M::KIND,
+                    message: format!("`{name}` given twice (as `{first}` too)"),
                 });
             }
+            set.push((name, spec.name));
+            let value = match given {
+                Given::Text(t) => spec.parse_text(t).map_err(ModelError::from)?,
+                Given::Json(j) => {
+                    spec.check(j).map_err(ModelError::from)?;
+                    j.clone()
+                }
+            };
+            if resolve(self.schema(), spec.name).is_some() {
+                obj.insert(spec.name.to_string(), value);
+            }
         }
-        let p = self.parse(v)?;
+        let p: M::Params = serde_json::from_value(v).map_err(|e| RegistryError::BadValue {
+            model: M::KIND,
+            message: e.to_string(),
+        })?;
+        p.relations().map_err(ModelError::from)?;
         Ok(serde_json::to_value(p).unwrap_or(Value::Null))
     }
 
@@ -250,7 +315,12 @@ impl<M: Recommender> Entry for Registered<M> {
         data: &TrainData<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Box<dyn DynModel>> {
-        let p = self.parse(params.clone())?;
+        // `fit` validates (once): the params may come from anywhere.
+        let p: M::Params =
+            serde_json::from_value(params.clone()).map_err(|e| RegistryError::BadValue {
+                model: M::KIND,
+                message: e.to_string(),
+            })?;
         Ok(Box::new(M::fit(&p, data, progress)?))
     }
 
@@ -261,6 +331,24 @@ impl<M: Recommender> Entry for Registered<M> {
 
 /// Every model, in the order `--help` lists them.
 pub static MODELS: &[&dyn Entry] = defaults::MODELS;
+
+/// The names of the models that declare `c`, in the registry's order.
+pub fn with(c: Capability) -> Vec<&'static str> {
+    MODELS
+        .iter()
+        .filter(|e| e.capabilities().has(c))
+        .map(|e| e.kind())
+        .collect()
+}
+
+/// The names of the models that do not declare `c`, in the registry's order.
+pub fn without(c: Capability) -> Vec<&'static str> {
+    MODELS
+        .iter()
+        .filter(|e| !e.capabilities().has(c))
+        .map(|e| e.kind())
+        .collect()
+}
 
 /// The registry's names, in order.
 pub fn names() -> Vec<&'static str> {

@@ -47,10 +47,7 @@ fn names_are_unique_and_found() {
 
 #[test]
 fn a_parameter_a_model_does_not_take_is_an_error_listing_what_it_takes() {
-    let hp = HyperParams {
-        factors: Some(10),
-        ..HyperParams::default()
-    };
+    let hp = HyperParams::new().with("factors", 10);
     let e = find("bias").unwrap().params_for(&hp, false).unwrap_err();
     assert!(matches!(e, RegistryError::NotTaken { .. }), "{e}");
     let msg = e.to_string();
@@ -60,11 +57,7 @@ fn a_parameter_a_model_does_not_take_is_an_error_listing_what_it_takes() {
     );
     // Leniently (compare), it is skipped; seed and threads are always skippable.
     assert!(find("bias").unwrap().params_for(&hp, true).is_ok());
-    let seeded = HyperParams {
-        seed: Some(3),
-        threads: Some(1),
-        ..HyperParams::default()
-    };
+    let seeded = HyperParams::new().with("seed", 3).with("threads", 1);
     for entry in MODELS {
         entry
             .params_for(&seeded, false)
@@ -113,10 +106,7 @@ fn shared_names_mean_the_same_thing_everywhere() {
 
 #[test]
 fn out_of_range_values_name_the_parameter_and_range() {
-    let hp = HyperParams {
-        epochs: Some(0),
-        ..HyperParams::default()
-    };
+    let hp = HyperParams::new().with("epochs", 0);
     for entry in MODELS {
         if entry.defaults().get("epochs").is_none() {
             continue;
@@ -127,5 +117,63 @@ fn out_of_range_values_name_the_parameter_and_range() {
             "{}: {e}",
             entry.kind()
         );
+    }
+}
+
+#[test]
+fn aliases_resolve_and_a_name_given_twice_is_refused() {
+    let als = find("als").unwrap();
+    let p = als
+        .params_for(
+            &HyperParams::new()
+                .with("iterations", 7)
+                .with("regularization", 0.5),
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        (p["epochs"].as_u64(), p["reg"].as_f64()),
+        (Some(7), Some(0.5))
+    );
+    let e = als
+        .params_for(
+            &HyperParams::new().with("epochs", 7).with("iterations", 8),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("given twice"), "{e}");
+    let knn = find("itemknn").unwrap();
+    let p = knn
+        .params_for(&HyperParams::new().with("K", 20), false)
+        .unwrap();
+    assert_eq!(p["neighbours"].as_u64(), Some(20));
+}
+
+#[test]
+fn command_line_text_is_parsed_by_the_declared_type() {
+    let bivae = find("bivae").unwrap();
+    let mut hp = HyperParams::new();
+    hp.set_text("hidden", "30,20").set_text("epochs", "4");
+    let p = bivae.params_for(&hp, false).unwrap();
+    assert_eq!(p["hidden"], serde_json::json!([30, 20]));
+    let mut bad = HyperParams::new();
+    bad.set_text("epochs", "-3");
+    let e = bivae.params_for(&bad, false).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "parameter `epochs` = -3 is out of range: allowed 1..=1000000"
+    );
+}
+
+#[test]
+fn capabilities_are_known_before_any_fit() {
+    use recs_core::Capability;
+    let fold = recs_registry::with(Capability::FoldIn);
+    for k in ["multvae", "multdae", "als", "itemknn", "ease"] {
+        assert!(fold.contains(&k), "{k} folds in");
+    }
+    for k in recs_registry::without(Capability::FoldIn) {
+        assert!(!find(k).unwrap().capabilities().fold_in);
     }
 }

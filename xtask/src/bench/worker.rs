@@ -206,12 +206,10 @@ fn ml100k() -> anyhow::Result<(CsrMatrix, Interactions)> {
 }
 
 fn one_epoch() -> HyperParams {
-    HyperParams {
-        epochs: Some(1),
-        threads: Some(1),
-        seed: Some(SEED),
-        ..HyperParams::default()
-    }
+    HyperParams::new()
+        .with("epochs", 1)
+        .with("threads", 1)
+        .with("seed", SEED)
 }
 
 fn fit_one_epoch(kind: &str, train: &CsrMatrix) -> anyhow::Result<Box<dyn recs_core::DynModel>> {

@@ -54,11 +54,11 @@ pub fn fixture() -> Option<&'static Fixture> {
         let ml100k = recs_data::registry::require("ml-100k")?;
         let data = recs_data::registry::load_dataset("ml-100k").unwrap();
         let dir = tempfile::tempdir().unwrap().keep();
-        let hp = |epochs: usize, seed: u64| HyperParams {
-            epochs: Some(epochs),
-            threads: Some(1),
-            seed: Some(seed),
-            ..Default::default()
+        let hp = |epochs: usize, seed: u64| {
+            HyperParams::new()
+                .with("epochs", epochs)
+                .with("threads", 1)
+                .with("seed", seed)
         };
         let f = Fixture {
             bpr: dir.join("bpr.recs"),
