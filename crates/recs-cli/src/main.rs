@@ -36,10 +36,11 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recs_core::modelfile::Catalog;
-use recs_core::{Control, DynModel, EpochReport, ModelError, ParamError};
+use recs_core::schema::{ParamSpec, WORDS, Word};
+use recs_core::{Capability, Control, DynModel, EpochReport};
 use recs_data::{IdMap, Interactions};
 use recs_experiments::workflow::{self, SplitSpec};
-use recs_registry::{Entry, HyperParams, RegistryError};
+use recs_registry::{Entry, HyperParams};
 use recs_sparse::DuplicatePolicy;
 
 use input::{DataArgs, FormatArgs, Provenance, Source};
@@ -73,139 +74,133 @@ enum Command {
     Serve(ServeArgs),
 }
 
-/// Hyper-parameters in the shared vocabulary; each model's default is its reproduction's
-/// (`recs train --model NAME --help` lists the model names). A flag a model does not take is
-/// an error listing those it does.
+/// Hyper-parameters: the shared vocabulary's flags (`--epochs`, `--factors`, …, added to
+/// `train` and `compare` from [`WORDS`] by [`with_param_flags`]) and `--param KEY=VALUE`
+/// for a model's own. Each value is text until the model's schema parses and checks it, so
+/// every message about a value comes from the schema.
 #[derive(Args, Debug, Clone)]
 struct ModelParams {
-    /// Training epochs (iterations)
-    #[arg(long, allow_negative_numbers = true)]
-    epochs: Option<i64>,
-    /// Latent size: factors, BiVAE/Mult-VAE latent dimension, AutoRec hidden units
-    #[arg(long, allow_negative_numbers = true)]
-    factors: Option<i64>,
-    /// Learning rate
-    #[arg(long, visible_alias = "lr", allow_negative_numbers = true)]
-    learning_rate: Option<f64>,
-    /// Regularisation weight (MF/BPR reg, AutoRec's λ, Mult-VAE's L2)
-    #[arg(long, allow_negative_numbers = true)]
-    reg: Option<f64>,
-    /// Mini-batch size (autoencoders)
-    #[arg(long, allow_negative_numbers = true)]
-    batch_size: Option<i64>,
-    /// Encoder hidden layers, comma-separated (BiVAE, Mult-VAE/DAE)
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    hidden: Option<Vec<i64>>,
-    /// Worker threads (0: all cores). BPR trained with more than one thread is not
-    /// bit-reproducible (its Hogwild threads race on shared rows, and the work is split by
-    /// thread count): the same seed gives a comparable model, not the same bytes. With
-    /// `--threads 1`, the same seed and data give a byte-identical model file, for every
-    /// model; AutoRec's, Mult-VAE/DAE's and BiVAE's results do not depend on the count.
-    #[arg(long, allow_negative_numbers = true)]
-    threads: Option<i64>,
-    /// Where the autoencoders (BiVAE, Mult-VAE/DAE, AutoRec) train: native (the hand-written
-    /// CPU kernels, default), cpu (candle on the CPU), cuda or cuda:N (candle on GPU N; needs
-    /// a build with `--features cuda`). Other models train on the CPU and ignore it.
-    #[arg(long, value_name = "DEVICE")]
-    device: Option<String>,
-    /// A model-specific parameter, KEY=VALUE (VALUE as JSON, else a string); repeatable
+    /// A model-specific parameter, KEY=VALUE; repeatable (`recs train --model NAME --help`
+    /// lists NAME's)
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
-    params: Vec<(String, serde_json::Value)>,
+    params: Vec<(String, String)>,
+    /// The shared-vocabulary flags given, as (word, text).
+    #[arg(skip)]
+    words: Vec<(&'static str, String)>,
 }
 
-fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
+fn parse_param(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .filter(|(k, _)| !k.trim().is_empty())
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
-    let v = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.into()));
-    Ok((k.trim().to_string(), v))
+    Ok((k.trim().to_string(), v.to_string()))
 }
 
-/// Sets the count parameter `name` of `hp` (`hidden`: one layer of that size).
-fn set_count(hp: &mut HyperParams, name: &str, v: usize) {
-    match name {
-        "factors" => hp.factors = Some(v),
-        "epochs" => hp.epochs = Some(v),
-        "batch_size" => hp.batch_size = Some(v),
-        "threads" => hp.threads = Some(v),
-        _ => hp.hidden = Some(vec![v]),
+/// The shared words that are flags of `train` and `compare` (`seed` is their own flag: it
+/// seeds the split too).
+fn flag_words() -> impl Iterator<Item = &'static Word> {
+    WORDS.iter().filter(|w| w.name != "seed")
+}
+
+/// `--learning-rate` for `learning_rate`.
+fn flag(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+/// Adds the shared vocabulary's flags to `cmd`; their help says which models take each.
+/// For `recs train --model NAME --help`, the help ends with NAME's parameters.
+fn with_param_flags(mut cmd: clap::Command, model: Option<&dyn Entry>) -> clap::Command {
+    for w in flag_words() {
+        let takers: Vec<&str> = recs_registry::MODELS
+            .iter()
+            .filter(|e| e.spec(w.name).is_some_and(|s| s.name == w.name))
+            .map(|e| e.kind())
+            .collect();
+        let takers = if w.name == "device" || takers.len() == recs_registry::MODELS.len() {
+            "every model".to_string()
+        } else {
+            takers.join(", ")
+        };
+        let mut a = clap::Arg::new(w.name)
+            .long(flag(w.name))
+            .value_name(w.name.to_uppercase())
+            .allow_hyphen_values(true)
+            .action(clap::ArgAction::Set)
+            .help(format!("{} ({takers})", capitalised(w.doc)));
+        // `k` would clash with the cut-off flag `-k`.
+        for alias in w.aliases.iter().filter(|a| a.len() > 1) {
+            a = a.visible_alias(flag(alias));
+        }
+        cmd = cmd.arg(a);
     }
+    cmd.after_help(match model {
+        Some(e) => params_help(e),
+        None => {
+            "`recs train --model NAME --help` lists NAME's parameters: defaults and allowed ranges"
+                .into()
+        }
+    })
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// NAME's parameters, from its schema: how to set each, what it means, its default (the
+/// registry's, what `recs train` uses) and its allowed range.
+fn params_help(e: &dyn Entry) -> String {
+    let defaults = e.defaults();
+    let mut out = format!("Parameters of {} ({}):\n", e.kind(), e.describe());
+    let mut specs: Vec<&ParamSpec> = e.schema().iter().collect();
+    if !specs.iter().any(|s| s.name == "device") {
+        specs.push(&recs_core::schema::CPU_ONLY_DEVICE);
+    }
+    for spec in specs {
+        let how = if spec.name == "seed" {
+            format!("--seed <{}>", spec.type_name())
+        } else if recs_core::schema::WORDS.iter().any(|w| w.name == spec.name) {
+            format!("--{} <{}>", flag(spec.name), spec.type_name())
+        } else {
+            format!("--param {}=<{}>", spec.name, spec.type_name())
+        };
+        let default = match defaults.get(spec.name) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) => "none".into(),
+            Some(v) => v.to_string(),
+            None => "native".into(),
+        };
+        out.push_str(&format!(
+            "  {how}\n          {}; default {default}; allowed {}\n",
+            capitalised(spec.doc),
+            spec.allowed()
+        ));
+    }
+    out
 }
 
 impl ModelParams {
-    /// The parameters in the registry's vocabulary. A negative count (`--epochs -1`) is
-    /// refused as the parameter check of the model(s) words it, with the allowed range: the
-    /// check is asked about the smallest and the largest count, and its range quoted.
-    fn hyper(&self, seed: u64, entries: &[&dyn Entry]) -> anyhow::Result<HyperParams> {
-        let mut negative: Option<(&str, i64)> = None;
-        let mut count = |name: &'static str, v: Option<i64>| -> Option<usize> {
-            let v = v?;
-            match usize::try_from(v) {
-                Ok(c) => Some(c),
-                Err(_) => {
-                    negative.get_or_insert((name, v));
-                    None
-                }
-            }
-        };
-        let hidden = match &self.hidden {
-            None => None,
-            Some(h) => {
-                let sizes: Vec<Option<usize>> =
-                    h.iter().map(|&x| count("hidden", Some(x))).collect();
-                sizes.into_iter().collect::<Option<Vec<usize>>>()
-            }
-        };
-        let hp = HyperParams {
-            factors: count("factors", self.factors),
-            epochs: count("epochs", self.epochs),
-            learning_rate: self.learning_rate,
-            reg: self.reg,
-            batch_size: count("batch_size", self.batch_size),
-            hidden,
-            threads: count("threads", self.threads),
-            seed: Some(seed),
-            device: self.device.clone(),
-            extra: self.params.iter().cloned().collect(),
-        };
-        // A rate that is not a finite number (`--lr nan`, `inf`) is answered by the check too
-        // (JSON has no NaN: it would reach the model as `null`).
-        for (name, v) in [("learning_rate", self.learning_rate), ("reg", self.reg)] {
-            let Some(v) = v.filter(|v| !v.is_finite()) else {
-                continue;
-            };
-            for e in entries {
-                for probe in [0.0, -1.0, 1e300] {
-                    let mut p = hp.clone();
-                    match name {
-                        "reg" => p.reg = Some(probe),
-                        _ => p.learning_rate = Some(probe),
-                    }
-                    if let Err(RegistryError::Model(ModelError::Param(pe))) = e.params_for(&p, true)
-                        && pe.param == name
-                    {
-                        bail!(ParamError::new(name, v, pe.allowed));
-                    }
-                }
-            }
-            bail!(ParamError::new(name, v, "a finite number"));
+    /// The parameters given, for the registry to check against each model's schema.
+    fn hyper(&self, seed: u64) -> HyperParams {
+        let mut hp = HyperParams::new();
+        for (w, text) in &self.words {
+            hp.set_text(w, text);
         }
-        let Some((name, value)) = negative else {
-            return Ok(hp);
-        };
-        for e in entries {
-            for probe in [0, 1 << 40] {
-                let mut p = hp.clone();
-                set_count(&mut p, name, probe);
-                if let Err(RegistryError::Model(ModelError::Param(pe))) = e.params_for(&p, true)
-                    && pe.param.starts_with(name)
-                {
-                    bail!(ParamError::new(name, value, pe.allowed));
-                }
-            }
+        for (k, text) in &self.params {
+            hp.set_text(k, text);
         }
-        bail!(ParamError::new(name, value, ">= 0"))
+        hp.set("seed", seed);
+        hp
+    }
+
+    /// Reads the shared-vocabulary flags from the subcommand's matches.
+    fn read_words(&mut self, m: &clap::ArgMatches) {
+        self.words = flag_words()
+            .filter_map(|w| m.get_one::<String>(w.name).map(|v| (w.name, v.clone())))
+            .collect();
     }
 }
 
@@ -234,7 +229,7 @@ fn model_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(
         recs_registry::MODELS
             .iter()
-            .map(|e| clap::builder::PossibleValue::new(e.kind()).help(e.about())),
+            .map(|e| clap::builder::PossibleValue::new(e.kind()).help(e.describe())),
     )
 }
 
@@ -425,8 +420,36 @@ fn parse_model_spec(s: &str) -> Result<recs_serve::ModelSpec, String> {
     Ok(recs_serve::ModelSpec { name, path })
 }
 
+/// The command line, with the parameter flags that come from the registry.
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let argv: Vec<String> = std::env::args().collect();
+    // `recs train --model NAME --help`: the help ends with NAME's parameters.
+    let model = argv.iter().enumerate().find_map(|(i, a)| {
+        let name = a.strip_prefix("--model=").or_else(|| {
+            (a == "--model")
+                .then(|| argv.get(i + 1).map(String::as_str))
+                .flatten()
+        })?;
+        recs_registry::find(name).ok()
+    });
+    let cmd = Cli::command()
+        .mut_subcommand("train", |c| with_param_flags(c, model))
+        .mut_subcommand("compare", |c| with_param_flags(c, None));
+    let matches = cmd.get_matches_from(&argv);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some((_, sub)) = matches.subcommand() {
+        match &mut cli.command {
+            Command::Train(a) => a.params.read_words(sub),
+            Command::Compare(a) => a.params.read_words(sub),
+            _ => {}
+        }
+    }
+    cli
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Evaluate(a) => evaluate(a),
@@ -522,15 +545,15 @@ fn usizes(k: &[u64]) -> Vec<usize> {
 
 fn train(a: TrainArgs) -> anyhow::Result<()> {
     let entry = recs_registry::find(&a.model)?;
-    let hp = a.params.hyper(a.seed, &[entry])?;
-    // Refuse flags the model does not take before loading anything.
+    let hp = a.params.hyper(a.seed);
+    // Refuse flags the model does not take, and values out of range, before loading anything.
     entry.params_for(&hp, false)?;
     let split = SplitSpec::parse(&a.split)?;
     let source = a.data.source()?;
     // Refuse outputs that cannot be written before training, not after.
     check_output("--out", &a.out, a.data.input.as_deref())?;
     if let Some(p) = &a.plot {
-        if entry.defaults().get("epochs").is_none() {
+        if entry.spec("epochs").is_none() {
             bail!(
                 "--plot: a {} model trains in one pass (no epochs): there is no curve to draw",
                 entry.kind()
@@ -653,25 +676,7 @@ fn in_model_space(
     users: &Arc<IdMap>,
     items: &Arc<IdMap>,
 ) -> anyhow::Result<(Interactions, usize)> {
-    let raw = format.load(path)?;
-    let (mut u, mut i, mut v) = (Vec::new(), Vec::new(), Vec::new());
-    let mut dropped = 0;
-    for r in 0..raw.len() {
-        let ue = raw.user_map().external(raw.users()[r]);
-        let ie = raw.item_map().external(raw.items()[r]);
-        match (users.get(ue), items.get(ie)) {
-            (Some(a), Some(b)) => {
-                u.push(a);
-                i.push(b);
-                v.push(raw.values()[r]);
-            }
-            _ => dropped += 1,
-        }
-    }
-    Ok((
-        Interactions::from_parts(u, i, v, None, users.clone(), items.clone())?,
-        dropped,
-    ))
+    Ok(format.load(path)?.reindexed(users, items)?)
 }
 
 fn id_map(ids: &[String]) -> Arc<IdMap> {
@@ -793,10 +798,11 @@ fn recommend(a: RecommendArgs) -> anyhow::Result<()> {
     let top = match q.user(&a.user) {
         Some(u) => q.recommend(u, k, &[])?,
         None if a.items.is_empty() => bail!(
-            "user '{}' is not in the training data of {} ({} users); a model that folds in new users (multvae, multdae) can score one from --items ID,ID,…",
+            "user '{}' is not in the training data of {} ({} users); a model that folds in new users ({}) can score one from --items ID,ID,…",
             a.user,
             a.model.display(),
             q.users.len(),
+            recs_registry::with(Capability::FoldIn).join(", "),
         ),
         None => match q
             .item_indices(&a.items, "--items")
@@ -833,7 +839,8 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
     };
     let top = match q.similar(item, a.k as usize) {
         Err(QueryError::NoItemVectors { kind }) => bail!(
-            "a {kind} model has no item vectors to compare; use one that has (bivae, multvae, multdae, autorec, mf, bpr, als)",
+            "a {kind} model has no item vectors to compare; use one that has ({})",
+            recs_registry::with(Capability::ItemVectors).join(", "),
         ),
         r => r?,
     };
@@ -909,7 +916,7 @@ fn compare(a: CompareArgs) -> anyhow::Result<()> {
         .map(|m| recs_registry::find(m))
         .collect::<Result<Vec<_>, _>>()?;
     let split = SplitSpec::parse(&a.split)?;
-    let hp = a.params.hyper(a.seed, &models)?;
+    let hp = a.params.hyper(a.seed);
     let data = a.data.source()?.load()?;
     let pb = bar(0, a.quiet);
     let rows = workflow::compare(

@@ -361,7 +361,7 @@ fn negative_flag_values_reach_the_parameter_check() {
         (
             "mf",
             &["--lr", "nan"],
-            "`learning_rate` = NaN is out of range: allowed",
+            "`learning_rate` = nan is out of range: allowed",
         ),
         (
             "mf",
@@ -527,8 +527,52 @@ fn one_thread_gives_byte_identical_model_files() {
         );
     }
     recs(d)
-        .args(["train", "--help"])
+        .args(["train", "--model", "bpr", "--help"])
         .assert()
         .success()
         .stdout(predicate::str::contains("not bit-reproducible"));
+}
+
+#[test]
+fn a_model_without_a_gpu_path_refuses_cuda_and_help_lists_each_parameter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let input = csv(d, "r.csv", 30, 20, 3);
+    // The registry's message, which the Python package gives too.
+    recs(d)
+        .args(["train", "--model", "bpr", "--device", "cuda", "--out", "m.recs", "--input"])
+        .arg(&input)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "parameter `device` = cuda is out of range: allowed native or cpu (this model trains on the CPU only)",
+        ));
+    for device in ["native", "cpu"] {
+        recs(d)
+            .args([
+                "train", "--model", "bpr", "-q", "--epochs", "1", "--device", device,
+            ])
+            .args(["--out", "m.recs", "--input"])
+            .arg(&input)
+            .assert()
+            .success();
+    }
+    // Each parameter of the schema with the registry's default and its allowed range.
+    let help = recs(d)
+        .args(["train", "--model", "als", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for line in [
+        "--factors <int>",
+        "default 50; allowed 1..=4096",
+        "--param alpha=<float>",
+        "allowed (0, 1000000]",
+        "--param solver=<str>",
+        "allowed one of cg, cholesky",
+        "--threads <int>",
+        "--device <str>",
+    ] {
+        assert!(help.contains(line), "missing {line:?} in\n{help}");
+    }
 }

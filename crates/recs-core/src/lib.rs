@@ -24,13 +24,14 @@ pub mod modelfile;
 pub mod params;
 pub mod progress;
 pub mod rank;
+pub mod ranking;
 pub mod schema;
 pub mod scorer;
 pub mod simd;
 
 pub use model::{
     Capabilities, Capability, DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender,
-    TrainData, load_path, recommend, recommend_batch, save_path,
+    TrainData, load_path, recommend, save_path,
 };
 pub use modelfile::{Catalog, ModelFileError, ModelMeta, ModelReader, ModelWriter};
 pub use params::ParamError;

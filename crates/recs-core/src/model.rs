@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::modelfile::{ModelFileError, ModelMeta, ModelReader, ModelWriter};
 use crate::params::ParamError;
 use crate::progress::Progress;
-use crate::rank::top_k;
+use crate::ranking::{Filtered, Ranking};
 use crate::schema::ParamSpec;
 use crate::scorer::{RatingPredictor, ScoreError, Scorer};
 
@@ -349,35 +349,10 @@ pub fn recommend(
     k: usize,
     exclude: &[u32],
 ) -> Result<Vec<(u32, f32)>, ScoreError> {
-    let mut scores = vec![0.0f32; model.n_items()];
-    model.score_user(user, &mut scores)?;
-    Ok(top_k(&scores, k, exclude))
-}
-
-/// The `k` best items for each user in `users` (one batched scoring call), leaving out
-/// each user's row of `seen` when given and every item in `filter`.
-pub fn recommend_batch(
-    model: &dyn Scorer,
-    users: &[u32],
-    k: usize,
-    seen: Option<&CsrMatrix>,
-    filter: &[u32],
-) -> Result<Vec<Vec<(u32, f32)>>, ScoreError> {
     let n = model.n_items();
-    let mut scores = vec![0.0f32; users.len() * n];
-    model.score_users(users, &mut scores)?;
-    let mut out = Vec::with_capacity(users.len());
-    for (i, &u) in users.iter().enumerate() {
-        let row = &scores[i * n..(i + 1) * n];
-        let mut skip: Vec<u32> = filter.to_vec();
-        if let Some(s) = seen
-            && (u as usize) < s.n_rows()
-        {
-            skip.extend_from_slice(s.row(u as usize).indices);
-        }
-        out.push(top_k(row, k, &skip));
-    }
-    Ok(out)
+    let mut scores = vec![0.0f32; n];
+    model.score_user(user, &mut scores)?;
+    Ok(Ranking::new(n, k, Filtered::Drop).rank(&mut scores, exclude))
 }
 
 /// Writes `model` alone (no catalogue, no `extra`) to `path`, atomically.

@@ -1,4 +1,5 @@
-//! Ranking helpers every model and front-end shares: top-k selection and cosine neighbours.
+//! Ranking primitives every model and front-end shares: top-k selection, the dot product,
+//! cosine neighbours. Front-ends rank through [`crate::ranking`].
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -182,27 +183,31 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// The `k` rows of `vectors` (`n × dim`, row-major) with the largest cosine to row `item`,
 /// the item itself left out; rows of zero norm get cosine 0. `None` if `item` is not a row.
+/// One query of [`crate::ranking::Ranking::rank_similar`].
 pub fn similar_by_cosine(
     vectors: &[f32],
     dim: usize,
     item: u32,
     k: usize,
 ) -> Option<Vec<(u32, f32)>> {
+    use crate::ranking::{Deadline, Filtered, Ranking, cosine_row, norms};
     let n = vectors.len().checked_div(dim).unwrap_or(0);
     if item as usize >= n {
         return None;
     }
-    let row = |i: usize| &vectors[i * dim..(i + 1) * dim];
-    let q = row(item as usize);
-    let qn = dot(q, q).sqrt();
-    let scores: Vec<f32> = (0..n)
-        .map(|j| {
-            let r = row(j);
-            let d = qn * dot(r, r).sqrt();
-            if d > 0.0 { dot(q, r) / d } else { 0.0 }
-        })
-        .collect();
-    Some(top_k(&scores, k, &[item]))
+    let norms = norms(vectors, dim);
+    Ranking::new(n, k, Filtered::Drop)
+        .rank_similar(
+            &[item],
+            |q, out| {
+                cosine_row(vectors, dim, &norms, q, out);
+                Ok(())
+            },
+            false,
+            &Deadline::none(),
+        )
+        .ok()
+        .and_then(|mut v| v.pop())
 }
 
 #[cfg(test)]

@@ -391,9 +391,12 @@ impl ParamSpec {
             Kind::Bool => Value::from(t.parse::<bool>().map_err(|_| bad())?),
             Kind::IntList { .. } => Value::from(
                 t.split(',')
-                    .map(|w| w.trim().parse::<u64>())
-                    .collect::<Result<Vec<u64>, _>>()
-                    .map_err(|_| bad())?,
+                    .map(|w| {
+                        let w = w.trim();
+                        w.parse::<u64>()
+                            .map_err(|_| ParamError::new(self.name, w, self.allowed()))
+                    })
+                    .collect::<Result<Vec<u64>, _>>()?,
             ),
             Kind::Choice { optional: true, .. } if t == "none" || t == "null" => Value::Null,
             Kind::Choice { .. } | Kind::Device { .. } => Value::from(t),
@@ -402,7 +405,8 @@ impl ParamSpec {
                 serde_json::from_str(t).unwrap_or_else(|_| Value::from(t))
             }
         };
-        self.check(&v)?;
+        // The message quotes what was typed (`-1`, not JSON's `-1.0`).
+        self.check(&v).map_err(|_| bad())?;
         Ok(v)
     }
 
@@ -534,7 +538,7 @@ pub fn check_object(schema: &[ParamSpec], params: &Value) -> Result<(), ParamErr
 pub const CPU_ONLY_DEVICE: ParamSpec = ParamSpec {
     name: "device",
     kind: Kind::Device { gpu: false },
-    doc: "where it trains: native or cpu (this model trains on the CPU only)",
+    doc: "where it trains (this model trains on the CPU whichever is given)",
     aliases: &[],
     tune: None,
 };
@@ -594,7 +598,7 @@ pub const WORDS: &[Word] = &[
     },
     Word {
         name: "threads",
-        doc: "worker threads (0: all cores)",
+        doc: "worker threads (0: all cores); with 1, the same seed and data give a byte-identical model file, for every model",
         aliases: &["num_threads"],
         ignorable: true,
     },

@@ -25,6 +25,9 @@ pub enum ScoreError {
         /// The length it must have.
         expected: usize,
     },
+    /// The caller's deadline passed, or it cancelled the call, before scoring finished.
+    #[error("scoring stopped: the deadline passed or the request was cancelled")]
+    Cancelled,
     /// Anything the model itself reports (a backend error, say).
     #[error("model error: {0}")]
     Model(String),

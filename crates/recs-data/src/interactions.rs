@@ -233,6 +233,38 @@ impl Interactions {
         )?)
     }
 
+    /// These interactions in another index space (a trained model's): users and items
+    /// looked up by external id in `users` and `items`; rows whose user or item is not there
+    /// are dropped, and counted.
+    pub fn reindexed(
+        &self,
+        users: &Arc<IdMap>,
+        items: &Arc<IdMap>,
+    ) -> Result<(Interactions, usize), DataError> {
+        let (mut u, mut i, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        let mut t = self.timestamps().map(|_| Vec::new());
+        let mut dropped = 0;
+        for r in 0..self.len() {
+            let ue = self.user_map().external(self.users()[r]);
+            let ie = self.item_map().external(self.items()[r]);
+            match (users.get(ue), items.get(ie)) {
+                (Some(a), Some(b)) => {
+                    u.push(a);
+                    i.push(b);
+                    v.push(self.values()[r]);
+                    if let (Some(t), Some(ts)) = (t.as_mut(), self.timestamps()) {
+                        t.push(ts[r]);
+                    }
+                }
+                _ => dropped += 1,
+            }
+        }
+        Ok((
+            Interactions::from_parts(u, i, v, t, users.clone(), items.clone())?,
+            dropped,
+        ))
+    }
+
     /// The given rows, in the given order, over the same id maps. Panics on an index out of
     /// range (a caller's bug).
     pub fn subset(&self, rows: &[usize]) -> Interactions {

@@ -6,6 +6,8 @@
 //! trained on). Data without repeats (what [`crate::load_file`] gives) is split exactly as
 //! the rule of each function says.
 
+use std::fmt;
+
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -399,6 +401,77 @@ pub fn held_out_random(
         let out = ((1.0 - fold_in_ratio) * n as f64 + 1e-9).floor() as usize;
         Some(n - out)
     })
+}
+
+/// How to split interactions into train and test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SplitSpec {
+    /// Random over interactions, this fraction for training.
+    Random(f64),
+    /// Per user, this fraction of each user's interactions for training.
+    Stratified(f64),
+    /// Per user, the last fraction by timestamp for testing.
+    Temporal(f64),
+    /// One random interaction per user for testing.
+    LeaveOneOut,
+    /// Everything for training, nothing for testing.
+    None,
+}
+
+impl SplitSpec {
+    /// Parses `random:0.8`, `stratified:0.8`, `temporal:0.2`, `loo` or `none`.
+    pub fn parse(s: &str) -> Result<SplitSpec, DataError> {
+        let (name, arg) = s.split_once(':').unwrap_or((s, ""));
+        let ratio = || -> Result<f64, DataError> {
+            let r: f64 = arg
+                .parse()
+                .map_err(|_| DataError::Input(format!("split '{s}': '{arg}' is not a number")))?;
+            if !(r > 0.0 && r < 1.0) {
+                return Err(DataError::Input(format!(
+                    "split '{s}': the fraction must be in (0, 1)"
+                )));
+            }
+            Ok(r)
+        };
+        Ok(match name {
+            "random" => SplitSpec::Random(ratio()?),
+            "stratified" => SplitSpec::Stratified(ratio()?),
+            "temporal" => SplitSpec::Temporal(ratio()?),
+            "loo" => SplitSpec::LeaveOneOut,
+            "none" => SplitSpec::None,
+            _ => {
+                return Err(DataError::Input(format!(
+                    "unknown split '{s}'; use random:F, stratified:F, temporal:F (test fraction), loo or none"
+                )));
+            }
+        })
+    }
+
+    /// Applies the split (seeded).
+    pub fn apply(self, data: &Interactions, seed: u64) -> Result<Split, DataError> {
+        Ok(match self {
+            SplitSpec::Random(r) => random(data, r, seed)?,
+            SplitSpec::Stratified(r) => stratified(data, r, seed)?,
+            SplitSpec::Temporal(f) => temporal(data, f)?,
+            SplitSpec::LeaveOneOut => leave_one_out(data, seed)?,
+            SplitSpec::None => Split {
+                train: data.clone(),
+                test: data.subset(&[]),
+            },
+        })
+    }
+}
+
+impl fmt::Display for SplitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SplitSpec::Random(r) => write!(f, "random:{r}"),
+            SplitSpec::Stratified(r) => write!(f, "stratified:{r}"),
+            SplitSpec::Temporal(r) => write!(f, "temporal:{r}"),
+            SplitSpec::LeaveOneOut => f.write_str("loo"),
+            SplitSpec::None => f.write_str("none"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,82 +3,16 @@
 //! No model type is named here: models come from [`recs_registry`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use recs_core::{DynModel, EpochReport, Progress, TrainData};
-use recs_data::{Interactions, split};
+use recs_data::Interactions;
 use recs_metrics::{Candidates, EvalConfig, Metric};
 use recs_registry::{Entry, HyperParams};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
-/// How to split interactions into train and test.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SplitSpec {
-    /// Random over interactions, this fraction for training.
-    Random(f64),
-    /// Per user, this fraction of each user's interactions for training.
-    Stratified(f64),
-    /// Per user, the last fraction by timestamp for testing.
-    Temporal(f64),
-    /// One random interaction per user for testing.
-    LeaveOneOut,
-    /// Everything for training, nothing for testing.
-    None,
-}
-
-impl SplitSpec {
-    /// Parses `random:0.8`, `stratified:0.8`, `temporal:0.2`, `loo` or `none`.
-    pub fn parse(s: &str) -> anyhow::Result<SplitSpec> {
-        let (name, arg) = s.split_once(':').unwrap_or((s, ""));
-        let ratio = || -> anyhow::Result<f64> {
-            let r: f64 = arg
-                .parse()
-                .with_context(|| format!("split '{s}': '{arg}' is not a number"))?;
-            if !(r > 0.0 && r < 1.0) {
-                bail!("split '{s}': the fraction must be in (0, 1)");
-            }
-            Ok(r)
-        };
-        Ok(match name {
-            "random" => SplitSpec::Random(ratio()?),
-            "stratified" => SplitSpec::Stratified(ratio()?),
-            "temporal" => SplitSpec::Temporal(ratio()?),
-            "loo" => SplitSpec::LeaveOneOut,
-            "none" => SplitSpec::None,
-            _ => bail!(
-                "unknown split '{s}'; use random:F, stratified:F, temporal:F (test fraction), loo or none"
-            ),
-        })
-    }
-
-    /// Applies the split (seeded).
-    pub fn apply(self, data: &Interactions, seed: u64) -> anyhow::Result<split::Split> {
-        Ok(match self {
-            SplitSpec::Random(r) => split::random(data, r, seed)?,
-            SplitSpec::Stratified(r) => split::stratified(data, r, seed)?,
-            SplitSpec::Temporal(f) => split::temporal(data, f)?,
-            SplitSpec::LeaveOneOut => split::leave_one_out(data, seed)?,
-            SplitSpec::None => split::Split {
-                train: data.clone(),
-                test: data.subset(&[]),
-            },
-        })
-    }
-}
-
-impl fmt::Display for SplitSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SplitSpec::Random(r) => write!(f, "random:{r}"),
-            SplitSpec::Stratified(r) => write!(f, "stratified:{r}"),
-            SplitSpec::Temporal(r) => write!(f, "temporal:{r}"),
-            SplitSpec::LeaveOneOut => f.write_str("loo"),
-            SplitSpec::None => f.write_str("none"),
-        }
-    }
-}
+pub use recs_data::split::SplitSpec;
 
 /// Ranking metrics at every `k` (MAP, MAP@k, NDCG@k, precision@k, recall@k: training items
 /// excluded, every item seen in training ranked), plus RMSE and MAE on the test entries for

@@ -196,7 +196,12 @@ impl ModelParams for BprParams {
             100_000,
             "redraws of a negative the user has seen",
         ),
-        ParamSpec::threads(),
+        ParamSpec::int(
+            "threads",
+            0,
+            1024,
+            "worker threads (0: all cores); more than one is not bit-reproducible: Hogwild threads race on shared rows, and the work is split by thread count",
+        ),
         ParamSpec::seed(),
     ];
 }

@@ -16,17 +16,14 @@ use pyo3::exceptions::{
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use rayon::prelude::*;
 use recs_core::modelfile::Catalog;
+use recs_core::ranking::{Deadline, Filtered, Ranking, cosine_row, norms};
 use recs_core::{
-    Control, DynModel, EpochReport, ModelError, ModelFileError, Progress, ScoreError, TrainData,
+    Capability, Control, DynModel, EpochReport, ModelError, ModelFileError, Progress, ScoreError,
+    TrainData,
 };
 use recs_registry::RegistryError;
 use recs_sparse::CsrMatrix;
-
-/// The score a filtered item gets (implicit's choice: it ranks last but stays finite, so
-/// that score differences stay numbers).
-const FILTERED: f32 = -f32::MAX;
 
 /// The error and everything it wraps, joined by ": " (as the CLI prints it).
 fn chain(e: &dyn std::error::Error) -> String {
@@ -233,70 +230,6 @@ impl Model {
             catalog,
             item_norms: OnceLock::new(),
             user_norms: OnceLock::new(),
-        }
-    }
-}
-
-fn norms(data: &[f32], dim: usize) -> Vec<f32> {
-    data.chunks_exact(dim.max(1))
-        .map(|r| recs_core::rank::dot(r, r).sqrt())
-        .collect()
-}
-
-/// The `k` best of `scores`, best first, ties to the lower position (the workspace's one
-/// top-k, `recs_core::rank::top_k`). That leaves non-finite scores out; here every item
-/// keeps its place, so NaN and -inf rank as filtered and +inf as the largest score.
-fn select(scores: &mut [f32], k: usize) -> Vec<(u32, f32)> {
-    for v in scores.iter_mut().filter(|v| !v.is_finite()) {
-        *v = if *v == f32::INFINITY {
-            f32::MAX
-        } else {
-            FILTERED
-        };
-    }
-    recs_core::rank::top_k(scores, k, &[])
-}
-
-/// What every ranking call shares: which candidates, which are filtered for every query.
-struct Ranking {
-    /// Rank only these (sorted, unique), or every column.
-    candidates: Option<Vec<u32>>,
-    /// Filtered for every query.
-    filter: Vec<u32>,
-    k: usize,
-}
-
-impl Ranking {
-    fn new(n: usize, k: usize, candidates: Option<Vec<u32>>, filter: Vec<u32>) -> Self {
-        let candidates = candidates.map(|mut c| {
-            c.sort_unstable();
-            c.dedup();
-            c
-        });
-        let available = candidates.as_ref().map_or(n, Vec::len);
-        Self {
-            candidates,
-            filter,
-            k: k.min(available),
-        }
-    }
-
-    /// Ranks one query's full score row (`own_filter`: this query's filtered columns).
-    fn rank(&self, row: &mut [f32], own_filter: &[u32]) -> Vec<(u32, f32)> {
-        for &i in self.filter.iter().chain(own_filter) {
-            if let Some(v) = row.get_mut(i as usize) {
-                *v = FILTERED;
-            }
-        }
-        match &self.candidates {
-            None => select(row, self.k),
-            Some(c) => {
-                let mut sub: Vec<f32> = c.iter().map(|&i| row[i as usize]).collect();
-                select(&mut sub, self.k)
-                    .into_iter()
-                    .map(|(j, v)| (c[j as usize], v))
-                    .collect()
-            }
         }
     }
 }
@@ -598,50 +531,37 @@ impl Model {
             Some(c) => Some(self::indices(c, n_items, "items")?),
             None => None,
         };
-        let ranking = Ranking::new(n_items, n, cands, filter);
-        let fold = if recalculate {
-            if rows.is_none() {
+        let mut ranking = Ranking::new(n_items, n, Filtered::Last).filter(filter);
+        if let Some(c) = cands {
+            ranking = ranking.candidates(c);
+        }
+        let own = |q: usize| Ok(rows.as_ref().map_or_else(Vec::new, |r| r.row(q).to_vec()));
+        let out = if recalculate {
+            let Some(rows) = rows.as_ref() else {
                 return Err(PyValueError::new_err(
                     "recalculate_user needs user_items: the users' rows",
                 ));
-            }
-            Some(self.model.fold_in().ok_or_else(|| {
+            };
+            let fold = self.model.fold_in().ok_or_else(|| {
                 PyNotImplementedError::new_err(format!(
-                    "recalculate_user is not supported by `{}`",
-                    self.model.kind()
+                    "recalculate_user is not supported by `{}`; models that fold in: {}",
+                    self.model.kind(),
+                    recs_registry::with(Capability::FoldIn).join(", ")
                 ))
-            })?)
+            })?;
+            py.detach(|| {
+                ranking.rank_folded(
+                    fold,
+                    n_q,
+                    |q| rows.row(q),
+                    |_| Vec::new(),
+                    &Deadline::none(),
+                )
+            })
         } else {
-            None
+            py.detach(|| ranking.rank_users(self.model.as_scorer(), &users, own, &Deadline::none()))
         };
-        let out = py.detach(|| -> Result<Vec<Vec<(u32, f32)>>, ScoreError> {
-            const CHUNK: usize = 256;
-            let empty: &[u32] = &[];
-            (0..n_q.div_ceil(CHUNK))
-                .into_par_iter()
-                .map(|c| {
-                    let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n_q));
-                    let mut buf = vec![0.0f32; (hi - lo) * n_items];
-                    if let Some(f) = fold {
-                        let rows = rows.as_ref().expect("checked above");
-                        for (q, out) in (lo..hi).zip(buf.chunks_exact_mut(n_items.max(1))) {
-                            f.score_items(rows.row(q), out)?;
-                        }
-                    } else {
-                        self.model.score_users(&users[lo..hi], &mut buf)?;
-                    }
-                    Ok((lo..hi)
-                        .zip(buf.chunks_exact_mut(n_items.max(1)))
-                        .map(|(q, row)| {
-                            let own = rows.as_ref().map_or(empty, |r| r.row(q));
-                            ranking.rank(row, own)
-                        })
-                        .collect::<Vec<_>>())
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(|v| v.into_iter().flatten().collect())
-        });
-        to_arrays(py, out.map_err(score_err)?, ranking.k)
+        to_arrays(py, out.map_err(score_err)?, ranking.k())
     }
 
     /// The `n` items (or, with `users=True`, users) most similar to each of `ids` by
@@ -674,31 +594,23 @@ impl Model {
             Some(c) => Some(self::indices(c, rows, "candidates")?),
             None => None,
         };
-        let ranking = Ranking::new(rows, n, cands, filter);
+        let mut ranking = Ranking::new(rows, n, Filtered::Last).filter(filter);
+        if let Some(c) = cands {
+            ranking = ranking.candidates(c);
+        }
         let norms = cache.get_or_init(|| norms(data, dim));
         let out = py.detach(|| {
-            queries
-                .par_iter()
-                .map(|&q| {
-                    let qv = &data[q as usize * dim..(q as usize + 1) * dim];
-                    let qn = norms[q as usize];
-                    let mut row: Vec<f32> = data
-                        .chunks_exact(dim.max(1))
-                        .zip(norms)
-                        .map(|(r, &rn)| {
-                            let d = qn * rn;
-                            if d > 0.0 {
-                                recs_core::rank::dot(qv, r) / d
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect();
-                    ranking.rank(&mut row, &[])
-                })
-                .collect::<Vec<_>>()
+            ranking.rank_similar(
+                &queries,
+                |q, out| {
+                    cosine_row(data, dim, norms, q, out);
+                    Ok(())
+                },
+                true,
+                &Deadline::none(),
+            )
         });
-        to_arrays(py, out, ranking.k)
+        to_arrays(py, out.map_err(score_err)?, ranking.k())
     }
 
     fn __repr__(&self) -> String {
@@ -767,43 +679,85 @@ fn open_model(
     .map_err(py_err)
 }
 
-/// Every registered model: `(kind, title, about, defaults JSON)`, in the registry's order.
+/// Every registered model: `(kind, title, description with capabilities, defaults JSON,
+/// schema JSON, capabilities JSON)`, in the registry's order.
 #[pyfunction]
-fn models() -> Vec<(&'static str, &'static str, &'static str, String)> {
+#[allow(clippy::type_complexity)]
+fn models() -> Vec<(&'static str, &'static str, String, String, String, String)> {
     recs_registry::MODELS
         .iter()
-        .map(|e| (e.kind(), e.title(), e.about(), e.defaults().to_string()))
+        .map(|e| {
+            (
+                e.kind(),
+                e.title(),
+                e.describe(),
+                e.defaults().to_string(),
+                schema_json(*e).to_string(),
+                serde_json::to_string(&e.capabilities()).unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
-/// The registered defaults of `kind` with `params` (a JSON object in the shared
-/// vocabulary or the model's own names) applied and validated; returns the JSON. A key the
-/// model does not take, or a value out of range, raises `ValueError` naming it.
+/// The registered defaults of `kind` with `params` (a JSON object: names in the shared
+/// vocabulary, the model's own, or their aliases such as implicit's `iterations`) applied
+/// and checked against the model's schema, as the CLI's flags are; returns the JSON. A name
+/// the model does not take, or a value out of range, raises `ValueError` naming it.
 #[pyfunction]
 fn params_for(kind: &str, params: &str) -> PyResult<String> {
     let entry = recs_registry::find(kind).map_err(py_err)?;
-    let mut given: serde_json::Map<String, serde_json::Value> =
+    let given: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(params).map_err(value_err)?;
-    // threads and seed are ignored by models without them (as in the CLI).
-    let mut take = |k: &str| -> PyResult<Option<u64>> {
-        match given.remove(k) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "`{k}` = {v} is out of range: a whole number, at least 0"
-                ))
-            }),
+    let mut hp = recs_registry::HyperParams::new();
+    for (k, v) in given {
+        // None keeps the default (implicit's `random_state=None`).
+        if !v.is_null() || entry.spec(&k).is_some_and(|s| nullable(s)) {
+            hp.set(&k, v);
         }
-    };
-    let threads = take("threads")?.map(|t| t as usize);
-    let seed = take("seed")?;
-    let hp = recs_registry::HyperParams {
-        threads,
-        seed,
-        extra: given.into_iter().collect(),
-        ..Default::default()
-    };
+    }
     Ok(entry.params_for(&hp, false).map_err(py_err)?.to_string())
+}
+
+/// Whether `None` is a value of the parameter (not "keep the default").
+fn nullable(s: &recs_core::ParamSpec) -> bool {
+    use recs_core::schema::Kind;
+    matches!(
+        s.kind,
+        Kind::OptionalInt { .. } | Kind::OptionalRange | Kind::Choice { optional: true, .. }
+    )
+}
+
+/// Each parameter of `kind`'s schema as JSON: name, type, allowed range (in words), doc,
+/// every accepted alias, the tuning range; then `device` for a model that trains on the
+/// CPU only.
+fn schema_json(e: &dyn recs_registry::Entry) -> serde_json::Value {
+    let mut specs: Vec<&recs_core::ParamSpec> = e.schema().iter().collect();
+    if !specs.iter().any(|s| s.name == "device") {
+        specs.push(&recs_core::schema::CPU_ONLY_DEVICE);
+    }
+    specs
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name,
+                "type": s.type_name(),
+                "allowed": s.allowed(),
+                "doc": s.doc,
+                "aliases": s.all_aliases(),
+                "kind": s.kind,
+                "tune": s.tune,
+            })
+        })
+        .collect()
+}
+
+/// The shared vocabulary's words and their aliases (`[("epochs", ["iterations", …]), …]`).
+#[pyfunction]
+fn word_aliases() -> Vec<(&'static str, Vec<&'static str>)> {
+    recs_core::schema::WORDS
+        .iter()
+        .map(|w| (w.name, w.aliases.to_vec()))
+        .collect()
 }
 
 /// Metrics of predictions against the truth, as `recs metrics` computes them (Microsoft
@@ -900,15 +854,15 @@ fn load_dataset<'py>(
 }
 
 /// A seeded split of interaction rows given as dense user and item codes, exactly as the
-/// CLI's `--split` makes it: `method` is `random`, `stratified` or `leave-one-out`;
-/// returns the training rows' and the test rows' positions.
+/// CLI's `--split` makes it: `spec` is the CLI's (`random:0.8`, `stratified:0.8`, `loo`;
+/// parsed by `recs_data::split::SplitSpec`); returns the training rows' and the test rows'
+/// positions.
 #[pyfunction]
 fn split_rows<'py>(
     py: Python<'py>,
     users: &Bound<'py, PyAny>,
     items: &Bound<'py, PyAny>,
-    method: &str,
-    ratio: f64,
+    spec: &str,
     seed: u64,
 ) -> PyResult<RowSplit<'py>> {
     let users = indices(users, u32::MAX as usize, "users")?;
@@ -936,17 +890,9 @@ fn split_rows<'py>(
         map(n_i),
     )
     .map_err(value_err)?;
-    let s = match method {
-        "random" => recs_data::split::random(&data, ratio, seed),
-        "stratified" => recs_data::split::stratified(&data, ratio, seed),
-        "leave-one-out" => recs_data::split::leave_one_out(&data, seed),
-        m => {
-            return Err(PyValueError::new_err(format!(
-                "unknown split method `{m}`; known: random, stratified, leave-one-out"
-            )));
-        }
-    }
-    .map_err(value_err)?;
+    let s = recs_data::split::SplitSpec::parse(spec)
+        .and_then(|p| p.apply(&data, seed))
+        .map_err(value_err)?;
     let rows = |i: &recs_data::Interactions| i.timestamps().unwrap_or(&[]).to_vec();
     Ok((
         rows(&s.train).into_pyarray(py),
@@ -963,6 +909,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unfitted_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(write_file, m)?)?;
     m.add_function(wrap_pyfunction!(params_for, m)?)?;
+    m.add_function(wrap_pyfunction!(word_aliases, m)?)?;
     m.add_function(wrap_pyfunction!(ranking_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(rating_errors, m)?)?;
     m.add_function(wrap_pyfunction!(datasets, m)?)?;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use recs_core::ranking::{Deadline, Filtered, Ranking, cosine_row, norms};
 use recs_core::{DynModel, ScoreError};
 use recs_sparse::CsrMatrix;
 
@@ -77,6 +78,8 @@ pub struct Opened {
     /// Every user's training items, when [`Opened::preload_seen`] read them into memory
     /// (a server's queries then cost nothing per user; a one-shot query reads one row).
     seen: Option<CsrMatrix>,
+    /// The item vectors' norms, computed on the first `similar`.
+    item_norms: std::sync::OnceLock<Vec<f32>>,
 }
 
 fn index(ids: &[String]) -> HashMap<String, u32> {
@@ -106,6 +109,7 @@ impl Opened {
             users,
             items,
             seen: None,
+            item_norms: std::sync::OnceLock::new(),
         })
     }
 
@@ -177,39 +181,29 @@ impl Opened {
         k: usize,
         filter: &[u32],
     ) -> Result<Vec<(u32, f32)>, QueryError> {
-        let mut skip = self.seen_items(user)?;
-        skip.extend_from_slice(filter);
-        Ok(recs_core::recommend(
-            self.model().as_scorer(),
-            user,
-            k,
-            &skip,
-        )?)
+        Ok(self
+            .recommend_users(&[user], k, filter, &Deadline::none())?
+            .pop()
+            .unwrap_or_default())
     }
 
-    /// As [`Opened::recommend`] for each of `users`, scored in one batched call per chunk
-    /// of 64 users (so a batch's score buffer stays small whatever the item count).
+    /// As [`Opened::recommend`] for each of `users`, through the one ranking path
+    /// ([`Ranking`]: batches of [`recs_core::ranking::BATCH`] users, filtered items left
+    /// out); stops with [`ScoreError::Cancelled`] once `deadline` expires.
     pub fn recommend_users(
         &self,
         users: &[u32],
         k: usize,
         filter: &[u32],
+        deadline: &Deadline,
     ) -> Result<Vec<Vec<(u32, f32)>>, QueryError> {
-        let mut out = Vec::with_capacity(users.len());
         let scorer = self.model().as_scorer();
-        let n = scorer.n_items();
-        let mut scores = Vec::new();
-        for chunk in users.chunks(64) {
-            scores.clear();
-            scores.resize(chunk.len() * n, 0.0f32);
-            scorer.score_users(chunk, &mut scores)?;
-            for (row, &u) in scores.chunks_exact(n.max(1)).zip(chunk) {
-                let mut skip = self.seen_items(u)?;
-                skip.extend_from_slice(filter);
-                out.push(recs_core::rank::top_k(row, k, &skip));
-            }
-        }
-        Ok(out)
+        let ranking = Ranking::new(scorer.n_items(), k, Filtered::Drop).filter(filter.to_vec());
+        let seen = |q: usize| {
+            self.seen_items(users[q])
+                .map_err(|e| ScoreError::Model(e.to_string()))
+        };
+        Ok(ranking.rank_users(scorer, users, seen, deadline)?)
     }
 
     /// The `k` best items for a user the model never saw, who interacted with `items`
@@ -223,11 +217,11 @@ impl Opened {
     ) -> Result<Vec<(u32, f32)>, QueryError> {
         let m = self.model();
         let fold = m.fold_in().ok_or(QueryError::NoFoldIn { kind: m.kind() })?;
-        let mut scores = vec![0.0f32; m.n_items()];
-        fold.score_items(items, &mut scores)?;
-        let mut skip = items.to_vec();
-        skip.extend_from_slice(filter);
-        Ok(recs_core::rank::top_k(&scores, k, &skip))
+        let ranking = Ranking::new(m.n_items(), k, Filtered::Drop).filter(filter.to_vec());
+        Ok(ranking
+            .rank_folded(fold, 1, |_| items, |_| Vec::new(), &Deadline::none())?
+            .pop()
+            .unwrap_or_default())
     }
 
     /// The `k` items whose vectors have the largest cosine to item `item`'s (itself left
@@ -237,11 +231,26 @@ impl Opened {
         let v = m
             .item_vectors()
             .ok_or(QueryError::NoItemVectors { kind: m.kind() })?;
-        recs_core::rank::similar_by_cosine(v.data, v.dim, item, k).ok_or_else(|| {
-            QueryError::Score(ScoreError::Model(
+        let n = v.data.len().checked_div(v.dim).unwrap_or(0);
+        if n != m.n_items() || item as usize >= n {
+            return Err(QueryError::Score(ScoreError::Model(
                 "the model's item vectors do not cover its items".into(),
-            ))
-        })
+            )));
+        }
+        let norms = self.item_norms.get_or_init(|| norms(v.data, v.dim));
+        let ranking = Ranking::new(n, k, Filtered::Drop);
+        Ok(ranking
+            .rank_similar(
+                &[item],
+                |q, out| {
+                    cosine_row(v.data, v.dim, norms, q, out);
+                    Ok(())
+                },
+                false,
+                &Deadline::none(),
+            )?
+            .pop()
+            .unwrap_or_default())
     }
 
     /// `(external item id, score)` for ranked `(index, score)` pairs.

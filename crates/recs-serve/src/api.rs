@@ -512,6 +512,7 @@ async fn recommend_post(
                     ),
                 ));
             }
+            let deadline = recs_core::ranking::Deadline::after(limits.timeout);
             blocking(move || {
                 let err = |e| ApiError::from_query(e, "users");
                 let idx: Vec<u32> = users
@@ -520,7 +521,7 @@ async fn recommend_post(
                     .collect::<Result<_, _>>()
                     .map_err(err)?;
                 let f = m.q.item_indices(&filter, "filter").map_err(err)?;
-                let tops = m.q.recommend_users(&idx, k, &f).map_err(err)?;
+                let tops = m.q.recommend_users(&idx, k, &f, &deadline).map_err(err)?;
                 let results: Vec<Value> = users
                     .iter()
                     .zip(&tops)
@@ -573,12 +574,8 @@ fn model_json(m: &Served, default: &str) -> Value {
         "crate_version": meta.crate_version,
         "users": m.q.users.len(),
         "items": m.q.items.len(),
-        "capabilities": {
-            "fold_in": d.fold_in().is_some(),
-            "item_vectors": d.item_vectors().is_some(),
-            "user_vectors": d.user_vectors().is_some(),
-            "rating_predictor": d.rating_predictor().is_some(),
-        },
+        "capabilities": d.capabilities(),
+        "parameters": recs_registry::find(d.kind()).map(|e| e.schema()).unwrap_or(&[]),
         "loaded_at": m.loaded_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         "load_seconds": m.load_seconds,
     })

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use recs_core::{Capability, ScoreError};
 use recs_registry::query::QueryError;
 use serde_json::json;
 
@@ -59,9 +60,14 @@ impl ApiError {
             QueryError::NoFoldIn { .. } => Self::unprocessable(
                 "items",
                 format!(
-                    "{msg}: it scores only the users it was trained with (models that fold in: multvae, multdae)"
+                    "{msg}: it scores only the users it was trained with (models that fold in: {}; that cannot: {})",
+                    recs_registry::with(Capability::FoldIn).join(", "),
+                    recs_registry::without(Capability::FoldIn).join(", "),
                 ),
             ),
+            QueryError::Score(ScoreError::Cancelled) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, None, msg)
+            }
             QueryError::NoItemVectors { .. } => Self::unprocessable("model", msg),
             QueryError::NoIds { .. } | QueryError::Registry(_) | QueryError::Score(_) => {
                 Self::internal(msg)

@@ -368,12 +368,21 @@ fn bad_requests_are_4xx_naming_the_parameter() {
     let (_, v) = get_json(&s.url("/v1/recommend?user=196&k=51"));
     assert!(v["error"].as_str().unwrap().contains("1..=50"), "{v}");
     let (_, v) = post_json(&s.url("/v1/recommend"), r#"{"items": ["50"]}"#);
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("bpr model cannot fold in"), "{v}");
+    // The models that cannot fold in, exactly, from the registry's declarations.
+    let cannot: Vec<&str> = recs_registry::MODELS
+        .iter()
+        .filter(|m| !m.capabilities().fold_in)
+        .map(|m| m.kind())
+        .collect();
     assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("bpr model cannot fold in"),
-        "{v}"
+        e.ends_with(&format!("that cannot: {})", cannot.join(", "))),
+        "{e}"
+    );
+    assert!(
+        cannot.contains(&"bpr") && !cannot.contains(&"als"),
+        "{cannot:?}"
     );
     let (_, v) = get_json(&s.url("/v1/recommend?user=196&model=nope"));
     assert!(

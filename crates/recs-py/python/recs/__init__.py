@@ -20,8 +20,8 @@ __version__ = _native.__version__
 
 #: registry kind -> class
 _classes = {}
-for _kind, _title, _about, _defaults in _native.models():
-    _classes[_kind] = globals()[_title] = make_class(_kind, _title, _about, _defaults)
+for _kind, _title, _about, _defaults, _schema, _caps in _native.models():
+    _classes[_kind] = globals()[_title] = make_class(_kind, _title, _about, _defaults, _schema)
 
 
 def models():

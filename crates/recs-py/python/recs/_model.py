@@ -30,17 +30,9 @@ class ParameterWarning(_Base):
 
 
 #: implicit's (and common) keyword names for the shared vocabulary.
-ALIASES = {
-    "iterations": "epochs",
-    "regularization": "reg",
-    "num_threads": "threads",
-    "random_state": "seed",
-    "lr": "learning_rate",
-    "k": "factors",
-    "K": "neighbours",
-    "K1": "k1",
-    "B": "b",
-}
+#: implicit's and Cornac's names for the shared hyper-parameters, from the registry's
+#: vocabulary (each class also takes its own aliases: ``help(recs.<Model>)`` lists them).
+ALIASES = {alias: word for word, aliases in _native.word_aliases() for alias in aliases}
 
 
 def _plain(v):
@@ -156,6 +148,8 @@ class RecommenderBase:
     ``random_state``); ``help(recs.<Model>)`` lists them with their defaults."""
 
     _kind = None
+    #: alias -> parameter name, from the model's schema
+    _aliases = {}
 
     def __init__(self, **params):
         self._params = self._validate(params)
@@ -164,16 +158,15 @@ class RecommenderBase:
     # --- parameters -----------------------------------------------------------------------
     @classmethod
     def _validate(cls, given):
+        # Names, aliases and ranges are the registry's to check; only Python's own kinds of
+        # value are turned into JSON here (numpy values, a RandomState as a seed).
         mapped = {}
         for k, v in given.items():
-            key = ALIASES.get(k, k)
-            if key in mapped:
-                raise ValueError(f"`{k}` given twice (as `{key}`)")
-            if key == "seed":
+            if cls._aliases.get(k, k) == "seed":
                 v = _seed(v)
                 if v is None:
                     continue
-            mapped[key] = _plain(v)
+            mapped[k] = _plain(v)
         try:
             return json.loads(_native.params_for(cls._kind, json.dumps(mapped)))
         except ValueError:
@@ -189,7 +182,7 @@ class RecommenderBase:
         if name.startswith("_"):
             raise AttributeError(name)
         params = self.__dict__.get("_params", {})
-        key = ALIASES.get(name, name)
+        key = type(self)._aliases.get(name, name)
         if key in params:
             return params[key]
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
@@ -430,19 +423,27 @@ class RecommenderBase:
             _, _, self._native = _native.open_model(data=state["file"], name="<pickle>")
 
 
-def make_class(kind, title, about, defaults):
+def make_class(kind, title, about, defaults, schema):
     """The Python class of one registry entry: keyword hyper-parameters with the
-    registry's defaults in its signature and docstring."""
+    registry's defaults in its signature, and a docstring from the model's schema (type,
+    default, allowed range, meaning and aliases of each parameter)."""
     defaults = json.loads(defaults)
+    schema = json.loads(schema)
     lines = [
         f"{title}: {about}.",
         "",
         f"Registry name ``{kind}`` (``recs train --model {kind}``). Hyper-parameters "
-        "(keyword arguments; implicit's names ``iterations``, ``regularization``, "
-        "``num_threads``, ``random_state`` are accepted too), with their defaults:",
+        "(keyword arguments), with their defaults:",
         "",
     ]
-    lines += [f"- ``{k}`` = ``{v!r}``" for k, v in defaults.items()]
+    for p in schema:
+        name = p["name"]
+        default = defaults.get(name, "native" if name == "device" else None)
+        also = ", ".join(f"``{a}``" for a in p["aliases"])
+        lines.append(
+            f"- ``{name}`` ({p['type']}, default ``{default!r}``): {p['doc']}; "
+            f"allowed {p['allowed']}" + (f"; also {also}" if also else "")
+        )
     lines += [
         "",
         "An unknown keyword, or a value out of its range, raises ``ValueError`` naming it.",
@@ -461,7 +462,18 @@ def make_class(kind, title, about, defaults):
         ]
     )
     __init__.__doc__ = doc
-    cls = type(title, (RecommenderBase,), {"_kind": kind, "__doc__": doc, "__init__": __init__})
+    aliases = {a: p["name"] for p in schema for a in p["aliases"]}
+    cls = type(
+        title,
+        (RecommenderBase,),
+        {
+            "_kind": kind,
+            "_aliases": aliases,
+            "_schema": schema,
+            "__doc__": doc,
+            "__init__": __init__,
+        },
+    )
     cls.__module__ = "recs"
     cls.__qualname__ = title
     __init__.__qualname__ = f"{title}.__init__"

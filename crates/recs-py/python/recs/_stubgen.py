@@ -92,16 +92,28 @@ def models() -> Dict[str, Type[RecommenderBase]]: ...
 def load(file: _File) -> RecommenderBase: ...
 '''
 
-PY = {bool: "bool", int: "int", float: "float", str: "str", list: "Sequence[int]"}
+#: the schema's type words as annotations
+PY = {
+    "int": "int",
+    "int or None": "Optional[int]",
+    "float": "float",
+    "bool": "bool",
+    "list of int": "Sequence[int]",
+    "str": "str",
+    "str or None": "Optional[str]",
+    "(float, float) or None": "Optional[Tuple[float, float]]",
+    "object": "Any",
+}
 
 
 def stub():
     out = [HEAD]
-    for kind, title, about, defaults in _native.models():
+    for kind, title, about, defaults, schema, _caps in _native.models():
         d = json.loads(defaults)
         args = ", ".join(
-            f"{k}: {'Optional[' + PY.get(type(v), 'Any') + ']' if v is None else PY.get(type(v), 'Any')} = ..."
-            for k, v in d.items()
+            f"{p['name']}: {PY.get(p['type'], 'Any')} = ..."
+            for p in json.loads(schema)
+            if p["name"] in d
         )
         out.append(f"class {title}(RecommenderBase):\n")
         out.append(f'    """{about} (registry name ``{kind}``)."""\n\n')

@@ -48,13 +48,20 @@ def load_movielens(size="ml-100k", header=HEADER):
 
 def split(data, ratio=0.8, method="random", seed=42, col_user=HEADER[0], col_item=HEADER[1]):
     """The CLI's seeded split (``recs train --split random:0.8 --seed 42`` gives the same
-    rows): ``method`` is ``"random"`` (over interactions), ``"stratified"`` (per user) or
-    ``"leave-one-out"``; returns ``(train, test)`` frames with the original index."""
+    rows): ``method`` is ``"random"`` (over interactions), ``"stratified"`` (per user),
+    ``"leave-one-out"`` (or any spec ``--split`` takes, such as ``"loo"``); returns
+    ``(train, test)`` frames with the original index."""
     u = pd.factorize(data[col_user])[0]
     i = pd.factorize(data[col_item])[0]
+    if method in ("random", "stratified"):
+        spec = f"{method}:{float(ratio)!r}"
+    elif method == "leave-one-out":
+        spec = "loo"
+    else:
+        spec = str(method)
     tr, te = _native.split_rows(
         np.ascontiguousarray(u, dtype=np.int64), np.ascontiguousarray(i, dtype=np.int64),
-        method, float(ratio), int(seed))
+        spec, int(seed))
     return data.iloc[tr], data.iloc[te]
 
 
