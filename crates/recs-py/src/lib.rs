@@ -56,8 +56,9 @@ fn py_err(e: RegistryError) -> PyErr {
 
 fn model_err(e: &ModelError, msg: String) -> PyErr {
     match e {
-        ModelError::Param(_) => PyValueError::new_err(msg),
+        ModelError::Param(_) | ModelError::Data(_) => PyValueError::new_err(msg),
         ModelError::File(f) => file_err(f, msg),
+        ModelError::Diverged { .. } | ModelError::Device { .. } => PyRuntimeError::new_err(msg),
         ModelError::Score(ScoreError::UnknownUser { .. }) => PyIndexError::new_err(msg),
         ModelError::Score(_) | ModelError::Model(_) => PyRuntimeError::new_err(msg),
     }

@@ -323,3 +323,27 @@ def test_fit_releases_the_gil():
     # were the GIL held during epochs, the other thread could tick only at the 100 epoch
     # ends (where the progress callback takes the GIL)
     assert len(during) > 200, (len(during), end - start)
+
+
+def test_parameters_come_from_the_schema_as_in_the_cli(tmp_path):
+    # Every model takes device native and cpu; one without a GPU path refuses cuda with the
+    # registry's message, which `recs train --device cuda` prints too.
+    for device in ("native", "cpu"):
+        recs.BPR(device=device)
+    msg = (
+        "parameter `device` = cuda is out of range: allowed native or cpu "
+        "(this model trains on the CPU only)"
+    )
+    with pytest.raises(ValueError) as e:
+        recs.BPR(device="cuda")
+    assert msg in str(e.value)
+    # Aliases come from the schema: implicit's names and a model's own.
+    assert recs.ALS(iterations=3, regularization=0.5).get_params()["epochs"] == 3
+    assert recs.ItemKNN(K=20).get_params()["neighbours"] == 20
+    assert recs.ALS(iterations=4).iterations == 4
+    with pytest.raises(ValueError, match="given twice"):
+        recs.ALS(epochs=3, iterations=4)
+    # help() lists each parameter with its default and allowed range.
+    doc = recs.ALS.__doc__
+    assert "``alpha`` (float, default ``1.0``)" in doc and "allowed (0, 1000000]" in doc
+    assert "allowed 1..=4096" in doc

@@ -79,7 +79,7 @@ def test_split_is_the_clis_and_partitions(ml100k):
     assert train.index.equals(again.index)
     st, se = recs.split(ml100k, 0.75, "stratified", seed=1)
     assert set(st.userID) == set(ml100k.userID)
-    with pytest.raises(ValueError, match="strictly between"):
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\)"):
         recs.split(ml100k, 1.5)
 
 
