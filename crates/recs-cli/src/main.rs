@@ -838,10 +838,14 @@ fn similar(a: SimilarArgs) -> anyhow::Result<()> {
         );
     };
     let top = match q.similar(item, a.k as usize) {
-        Err(QueryError::NoItemVectors { kind }) => bail!(
-            "a {kind} model has no item vectors to compare; use one that has ({})",
-            recs_registry::with(Capability::ItemVectors).join(", "),
-        ),
+        Err(QueryError::NoItemVectors { kind }) => {
+            let mut can = recs_registry::with(Capability::ItemVectors);
+            can.extend(recs_registry::with(Capability::SimilarItems));
+            bail!(
+                "a {kind} model has no item vectors or item–item similarity to compare; use one that has ({})",
+                can.join(", ")
+            )
+        }
         r => r?,
     };
     print_items(

@@ -31,7 +31,7 @@ pub mod simd;
 
 pub use model::{
     Capabilities, Capability, DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender,
-    TrainData, load_path, recommend, save_path,
+    RowSolver, SimilarItems, TrainData, load_path, recommend, save_path,
 };
 pub use modelfile::{Catalog, ModelFileError, ModelMeta, ModelReader, ModelWriter};
 pub use params::ParamError;

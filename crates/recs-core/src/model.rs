@@ -111,6 +111,13 @@ pub struct Capabilities {
     pub fold_in: bool,
     /// It scores many users in one batched kernel (a matrix product), not row by row.
     pub batch_scoring: bool,
+    /// Its item–item similarity is a matrix ([`Recommender::similar_items`]).
+    pub similar_items: bool,
+    /// It solves one row with the other side fixed ([`Recommender::row_solver`]).
+    pub row_solve: bool,
+    /// It weighs interactions by their time ([`TrainData::timestamps`]); a model without
+    /// it trains to the same model whether or not times are given.
+    pub time_aware: bool,
 }
 
 /// One of the [`Capabilities`], by name: what messages and help texts list models by.
@@ -126,16 +133,22 @@ pub enum Capability {
     FoldIn,
     /// [`Capabilities::batch_scoring`].
     BatchScoring,
+    /// [`Capabilities::similar_items`].
+    SimilarItems,
+    /// [`Capabilities::row_solve`].
+    RowSolve,
 }
 
 impl Capability {
     /// Every capability, in the order they are listed.
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 7] = [
         Capability::RatingPrediction,
         Capability::ItemVectors,
         Capability::UserVectors,
         Capability::FoldIn,
         Capability::BatchScoring,
+        Capability::SimilarItems,
+        Capability::RowSolve,
     ];
 
     /// How help texts name it.
@@ -146,6 +159,8 @@ impl Capability {
             Capability::UserVectors => "user vectors",
             Capability::FoldIn => "fold-in",
             Capability::BatchScoring => "batch scoring",
+            Capability::SimilarItems => "similar items",
+            Capability::RowSolve => "row solve",
         }
     }
 }
@@ -158,6 +173,9 @@ impl Capabilities {
         user_vectors: false,
         fold_in: false,
         batch_scoring: false,
+        similar_items: false,
+        row_solve: false,
+        time_aware: false,
     };
 
     /// Whether these include `c`.
@@ -168,18 +186,24 @@ impl Capabilities {
             Capability::UserVectors => self.user_vectors,
             Capability::FoldIn => self.fold_in,
             Capability::BatchScoring => self.batch_scoring,
+            Capability::SimilarItems => self.similar_items,
+            Capability::RowSolve => self.row_solve,
         }
     }
 
     /// The capabilities a fitted model offers through its optional methods (everything but
-    /// batch scoring, which is a property of its kernels).
-    pub fn offered(model: &dyn DynModel, batch_scoring: bool) -> Self {
+    /// batch scoring and the use of time, properties of its kernels, taken from `declared`).
+    pub fn offered(model: &dyn DynModel, declared: Capabilities) -> Self {
+        let batch_scoring = declared.batch_scoring;
         Self {
+            time_aware: declared.time_aware,
             rating_prediction: model.rating_predictor().is_some(),
             item_vectors: model.item_vectors().is_some(),
             user_vectors: model.user_vectors().is_some(),
             fold_in: model.fold_in().is_some(),
             batch_scoring,
+            similar_items: model.similar_items().is_some(),
+            row_solve: model.row_solver().is_some(),
         }
     }
 
@@ -203,15 +227,40 @@ pub struct TrainData<'a> {
     /// Held-out interactions of the same shape, for models that pick their best epoch on
     /// validation data (`None`: the model holds out what it needs itself, or nothing).
     pub validation: Option<&'a CsrMatrix>,
+    /// When each interaction happened (seconds), one per stored entry of `matrix` in its
+    /// CSR order, for models that weigh interactions by age; `None` where the data has no
+    /// times. Models that do not use time ignore it.
+    pub timestamps: Option<&'a [i64]>,
 }
 
 impl<'a> TrainData<'a> {
-    /// Training data with no validation part.
+    /// Training data with no validation part and no times.
     pub fn new(matrix: &'a CsrMatrix) -> Self {
         Self {
             matrix,
             validation: None,
+            timestamps: None,
         }
+    }
+
+    /// The same data with a validation part.
+    pub fn with_validation(mut self, validation: &'a CsrMatrix) -> Self {
+        self.validation = Some(validation);
+        self
+    }
+
+    /// The same data with a time for each stored entry of the matrix; an error (naming
+    /// both lengths) unless there is exactly one per entry.
+    pub fn with_timestamps(mut self, timestamps: &'a [i64]) -> Result<Self, ModelError> {
+        if timestamps.len() != self.matrix.nnz() {
+            return Err(ModelError::Data(format!(
+                "{} timestamps for {} interactions: give one per stored entry",
+                timestamps.len(),
+                self.matrix.nnz()
+            )));
+        }
+        self.timestamps = Some(timestamps);
+        Ok(self)
     }
 }
 
@@ -230,6 +279,66 @@ pub trait FoldIn: Sync {
     /// Writes the scores of a new user who interacted with `items` (item indices, any
     /// order) into `out` (length `n_items`).
     fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError>;
+
+    /// As [`FoldIn::score_items`], with each interaction's value (a rating, a count) and,
+    /// where known, its time, for models whose fold-in uses them (a least-squares solve
+    /// on ratings, confidence-weighted ALS, time-decayed affinities). The default ignores
+    /// both: what models that fold in from the items alone do.
+    fn score_rated(
+        &self,
+        items: &[u32],
+        values: &[f32],
+        timestamps: Option<&[i64]>,
+        out: &mut [f32],
+    ) -> Result<(), ScoreError> {
+        check_rated(items, values, timestamps)?;
+        self.score_items(items, out)
+    }
+}
+
+/// `Ok` when `values` (and `timestamps`, if given) have one entry per item and every value
+/// is finite: what [`FoldIn::score_rated`] checks first.
+pub fn check_rated(
+    items: &[u32],
+    values: &[f32],
+    timestamps: Option<&[i64]>,
+) -> Result<(), ScoreError> {
+    let n = items.len();
+    if values.len() != n || timestamps.is_some_and(|t| t.len() != n) {
+        return Err(ScoreError::Model(format!(
+            "{n} items but {} values{}: give one of each per item",
+            values.len(),
+            timestamps.map_or(String::new(), |t| format!(" and {} timestamps", t.len()))
+        )));
+    }
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(ScoreError::Model(format!(
+            "a fold-in value is {v}: values must be finite"
+        )));
+    }
+    Ok(())
+}
+
+/// Item–item similarity held as a matrix rather than vectors (ItemKNN's neighbourhoods,
+/// EASE's weights): what `similar` ranks for such models.
+pub trait SimilarItems: Sync {
+    /// Writes the similarity of `item` to every item into `out` (length `n_items`); an
+    /// item that is not a neighbour gets 0.
+    fn similarity_row(&self, item: u32, out: &mut [f32]) -> Result<(), ScoreError>;
+}
+
+/// One row's least-squares (or SGD) solve with the other side held fixed: ALS's half step,
+/// BPR's per-user update. Distributed training solves blocks of rows with it; incremental
+/// updates (`partial_fit_users`, `partial_fit_items`) solve the rows that changed.
+pub trait RowSolver: Sync {
+    /// The length of each solved vector.
+    fn dim(&self) -> usize;
+    /// Solves the vector of a user who interacted with `items` with `values` (item vectors
+    /// fixed), into `out` (length [`RowSolver::dim`]).
+    fn solve_user(&self, items: &[u32], values: &[f32], out: &mut [f32]) -> Result<(), ScoreError>;
+    /// Solves the vector of an item that `users` interacted with, with `values` (user
+    /// vectors fixed), into `out` (length [`RowSolver::dim`]).
+    fn solve_item(&self, users: &[u32], values: &[f32], out: &mut [f32]) -> Result<(), ScoreError>;
 }
 
 /// The trait a model author implements. See ARCHITECTURE.md for the checklist of what a new
@@ -283,6 +392,16 @@ pub trait Recommender: Scorer + Debug + Send + Sync + Sized + 'static {
     fn fold_in(&self) -> Option<&dyn FoldIn> {
         None
     }
+
+    /// Its item–item similarity matrix, if it has one (for `similar` without item vectors).
+    fn similar_items(&self) -> Option<&dyn SimilarItems> {
+        None
+    }
+
+    /// Its per-row solve with the other side fixed, if it has one.
+    fn row_solver(&self) -> Option<&dyn RowSolver> {
+        None
+    }
 }
 
 /// The object-safe face of a [`Recommender`]: what the registry hands out.
@@ -304,6 +423,10 @@ pub trait DynModel: Scorer + Debug + Send + Sync {
     fn user_vectors(&self) -> Option<ItemVectors<'_>>;
     /// See [`Recommender::fold_in`].
     fn fold_in(&self) -> Option<&dyn FoldIn>;
+    /// See [`Recommender::similar_items`].
+    fn similar_items(&self) -> Option<&dyn SimilarItems>;
+    /// See [`Recommender::row_solver`].
+    fn row_solver(&self) -> Option<&dyn RowSolver>;
     /// The model as a plain scorer.
     fn as_scorer(&self) -> &dyn Scorer;
 }
@@ -335,6 +458,12 @@ impl<M: Recommender> DynModel for M {
     }
     fn fold_in(&self) -> Option<&dyn FoldIn> {
         Recommender::fold_in(self)
+    }
+    fn similar_items(&self) -> Option<&dyn SimilarItems> {
+        Recommender::similar_items(self)
+    }
+    fn row_solver(&self) -> Option<&dyn RowSolver> {
+        Recommender::row_solver(self)
     }
     fn as_scorer(&self) -> &dyn Scorer {
         self

@@ -583,8 +583,19 @@ impl Model {
         } else {
             ("item", self.model.item_vectors(), &self.item_norms)
         };
-        let (data, dim) = vectors_of(v, what)?;
-        let rows = data.len() / dim.max(1);
+        // An item-item model's similarity is a matrix: its rows are ranked instead.
+        let matrix = if v.is_none() && !users {
+            self.model.similar_items()
+        } else {
+            None
+        };
+        let (data, dim, rows) = match (v, matrix) {
+            (_, Some(_)) => (&[][..], 0, self.model.n_items()),
+            (v, None) => {
+                let (data, dim) = vectors_of(v, what)?;
+                (data, dim, data.len() / dim.max(1))
+            }
+        };
         let name = if users { "userid" } else { "itemid" };
         let queries = self::indices(ids, rows, name)?;
         let filter = match filter {
@@ -599,18 +610,30 @@ impl Model {
         if let Some(c) = cands {
             ranking = ranking.candidates(c);
         }
-        let norms = cache.get_or_init(|| norms(data, dim));
-        let out = py.detach(|| {
-            ranking.rank_similar(
-                &queries,
-                |q, out| {
-                    cosine_row(data, dim, norms, q, out);
-                    Ok(())
-                },
-                true,
-                &Deadline::none(),
-            )
-        });
+        let out = match matrix {
+            Some(m) => py.detach(|| {
+                ranking.rank_similar(
+                    &queries,
+                    |q, out| m.similarity_row(q, out),
+                    true,
+                    &Deadline::none(),
+                )
+            }),
+            None => {
+                let norms = cache.get_or_init(|| norms(data, dim));
+                py.detach(|| {
+                    ranking.rank_similar(
+                        &queries,
+                        |q, out| {
+                            cosine_row(data, dim, norms, q, out);
+                            Ok(())
+                        },
+                        true,
+                        &Deadline::none(),
+                    )
+                })
+            }
+        };
         to_arrays(py, out.map_err(score_err)?, ranking.k())
     }
 

@@ -168,11 +168,12 @@ pub fn check(entry: &dyn Entry) {
     let declared = entry.capabilities();
     assert_eq!(m.capabilities(), declared, "{kind}: capabilities");
     assert_eq!(
-        Capabilities::offered(&*m, declared.batch_scoring),
+        Capabilities::offered(&*m, declared),
         declared,
         "{kind}: a fitted model offers other capabilities than its entry declares"
     );
     assert_eq!((m.n_users(), m.n_items()), (40, 24), "{kind}: shape");
+    check_seam_additions(entry, &*m, &data, &params);
 
     // Scores: shape, finite, batched = per user, errors on bad calls.
     let s = scores(&*m);
@@ -327,4 +328,101 @@ pub fn check(entry: &dyn Entry) {
         .unwrap_or_else(|e| panic!("{kind}: fit with stop: {e}"));
     assert!(reports.len() <= 1, "{kind}: trained on after Control::Stop");
     assert!(scores(&*stopped).iter().all(|v| v.is_finite()));
+}
+
+/// The seam's optional parts, each as the entry declares: times in the training data change
+/// nothing for a model that is not time-aware; fold-in from rated items checks its lengths
+/// and, with all-ones values, agrees with fold-in from the items alone for a model that
+/// ignores values; a similarity row is finite, full length, and refuses a short buffer or an
+/// unknown item; a row solve is finite and deterministic, and refuses mismatched lengths.
+fn check_seam_additions(
+    entry: &dyn Entry,
+    m: &dyn DynModel,
+    data: &CsrMatrix,
+    params: &serde_json::Value,
+) {
+    let kind = entry.kind();
+    let declared = entry.capabilities();
+    if !declared.time_aware {
+        let times: Vec<i64> = (0..data.nnz() as i64).map(|t| 1_000_000 + 60 * t).collect();
+        let timed = TrainData::new(data)
+            .with_timestamps(&times)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let m2 = entry
+            .fit(params, &timed, &mut recs_core::NoProgress)
+            .unwrap_or_else(|e| panic!("{kind}: fit with times: {e}"));
+        assert_eq!(
+            scores(m),
+            scores(&*m2),
+            "{kind}: times changed a model that ignores them"
+        );
+    }
+    assert!(
+        TrainData::new(data).with_timestamps(&[1, 2]).is_err(),
+        "{kind}: a wrong number of times accepted"
+    );
+    let row = data.row(3);
+    let (items, values) = (row.indices.to_vec(), row.values.to_vec());
+    if let Some(f) = m.fold_in() {
+        let mut a = vec![0.0; m.n_items()];
+        let mut b = vec![0.0; m.n_items()];
+        assert!(
+            f.score_rated(&items, &values[1..], None, &mut a).is_err(),
+            "{kind}: fold-in with fewer values than items accepted"
+        );
+        f.score_rated(&items, &values, None, &mut a)
+            .unwrap_or_else(|e| panic!("{kind}: rated fold-in: {e}"));
+        assert!(
+            a.iter().all(|v| v.is_finite()),
+            "{kind}: rated fold-in not finite"
+        );
+        let ones = vec![1.0; items.len()];
+        f.score_rated(&items, &ones, None, &mut a).unwrap();
+        f.score_items(&items, &mut b).unwrap();
+        if !declared.rating_prediction {
+            assert_eq!(a, b, "{kind}: all-ones rated fold-in differs from fold-in");
+        }
+    }
+    if let Some(s) = m.similar_items() {
+        let mut r = vec![0.0; m.n_items()];
+        s.similarity_row(2, &mut r)
+            .unwrap_or_else(|e| panic!("{kind}: similarity row: {e}"));
+        assert!(
+            r.iter().all(|v| v.is_finite()),
+            "{kind}: similarity not finite"
+        );
+        let mut short = vec![0.0; m.n_items() - 1];
+        assert!(
+            s.similarity_row(2, &mut short).is_err(),
+            "{kind}: short similarity buffer accepted"
+        );
+        assert!(
+            s.similarity_row(m.n_items() as u32, &mut r).is_err(),
+            "{kind}: an unknown item accepted"
+        );
+    }
+    if let Some(rs) = m.row_solver() {
+        let mut a = vec![0.0; rs.dim()];
+        let mut b = vec![0.0; rs.dim()];
+        rs.solve_user(&items, &values, &mut a)
+            .unwrap_or_else(|e| panic!("{kind}: solve_user: {e}"));
+        rs.solve_user(&items, &values, &mut b).unwrap();
+        assert!(
+            a.iter().all(|v| v.is_finite()),
+            "{kind}: solved row not finite"
+        );
+        assert_eq!(a, b, "{kind}: a row solve is not deterministic");
+        let col = data.transpose();
+        let c = col.row(5);
+        rs.solve_item(c.indices, c.values, &mut a)
+            .unwrap_or_else(|e| panic!("{kind}: solve_item: {e}"));
+        assert!(
+            a.iter().all(|v| v.is_finite()),
+            "{kind}: solved item not finite"
+        );
+        assert!(
+            rs.solve_user(&items, &values[1..], &mut b).is_err(),
+            "{kind}: a row solve with fewer values than items accepted"
+        );
+    }
 }

@@ -48,8 +48,8 @@ pub enum QueryError {
         /// The model's kind.
         kind: &'static str,
     },
-    /// The model has no item vectors to compare.
-    #[error("a {kind} model has no item vectors to compare")]
+    /// The model has no item vectors and no item–item similarity to compare.
+    #[error("a {kind} model has no item vectors or item–item similarity to compare")]
     NoItemVectors {
         /// The model's kind.
         kind: &'static str,
@@ -224,33 +224,37 @@ impl Opened {
             .unwrap_or_default())
     }
 
-    /// The `k` items whose vectors have the largest cosine to item `item`'s (itself left
-    /// out). [`QueryError::NoItemVectors`] for a model without item vectors.
+    /// The `k` items most similar to item `item` (itself left out): by the cosine of the
+    /// model's item vectors, or, for a model whose similarity is a matrix (item–item
+    /// models), by its row. [`QueryError::NoItemVectors`] for a model with neither.
     pub fn similar(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, QueryError> {
         let m = self.model();
-        let v = m
-            .item_vectors()
-            .ok_or(QueryError::NoItemVectors { kind: m.kind() })?;
-        let n = v.data.len().checked_div(v.dim).unwrap_or(0);
-        if n != m.n_items() || item as usize >= n {
-            return Err(QueryError::Score(ScoreError::Model(
-                "the model's item vectors do not cover its items".into(),
-            )));
+        let n = m.n_items();
+        if item as usize >= n {
+            return Err(QueryError::Score(ScoreError::Model(format!(
+                "item index {item} is out of range: the model knows {n} items"
+            ))));
         }
-        let norms = self.item_norms.get_or_init(|| norms(v.data, v.dim));
         let ranking = Ranking::new(n, k, Filtered::Drop);
-        Ok(ranking
-            .rank_similar(
-                &[item],
-                |q, out| {
-                    cosine_row(v.data, v.dim, norms, q, out);
-                    Ok(())
-                },
-                false,
-                &Deadline::none(),
-            )?
-            .pop()
-            .unwrap_or_default())
+        let lists = if let Some(v) = m.item_vectors() {
+            if v.data.len().checked_div(v.dim) != Some(n) {
+                return Err(QueryError::Score(ScoreError::Model(
+                    "the model's item vectors do not cover its items".into(),
+                )));
+            }
+            let norms = self.item_norms.get_or_init(|| norms(v.data, v.dim));
+            let row = |q: u32, out: &mut [f32]| {
+                cosine_row(v.data, v.dim, norms, q, out);
+                Ok(())
+            };
+            ranking.rank_similar(&[item], row, false, &Deadline::none())?
+        } else if let Some(s) = m.similar_items() {
+            let row = |q: u32, out: &mut [f32]| s.similarity_row(q, out);
+            ranking.rank_similar(&[item], row, false, &Deadline::none())?
+        } else {
+            return Err(QueryError::NoItemVectors { kind: m.kind() });
+        };
+        Ok(lists.into_iter().next().unwrap_or_default())
     }
 
     /// `(external item id, score)` for ranked `(index, score)` pairs.
