@@ -492,3 +492,24 @@ fn manifest_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
+
+/// The README's lists of models by capability are the registry's declarations.
+#[test]
+fn the_readme_lists_the_models_the_registry_declares() {
+    use recs_core::Capability;
+    let readme = std::fs::read_to_string(manifest_dir().join("../../README.md")).unwrap();
+    let fold = recs_registry::with(Capability::FoldIn).join(", ");
+    let mut n = 0;
+    for (i, _) in readme.match_indices("models with fold-in: ") {
+        let rest = &readme[i + "models with fold-in: ".len()..];
+        let list: String = rest[..rest.find(')').unwrap()].split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(list, fold, "README's fold-in list");
+        n += 1;
+    }
+    for (i, _) in readme.match_indices("for models with fold-in (") {
+        let rest = &readme[i + "for models with fold-in (".len()..];
+        assert_eq!(&rest[..rest.find(')').unwrap()], fold, "README's fold-in list");
+        n += 1;
+    }
+    assert!(n >= 3, "the README names the fold-in models in three places");
+}

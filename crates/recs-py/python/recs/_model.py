@@ -286,8 +286,9 @@ class RecommenderBase:
         self, itemid, N=10, recalculate_item=False, item_users=None, filter_items=None, items=None
     ):
         """The ``N`` items most similar to an item (or to each of an array of items) by
-        cosine of the item vectors, the item itself first. ``filter_items`` rank last;
-        ``items`` restricts the candidates. Returns ``(ids, scores)`` as ``recommend``."""
+        cosine of the item vectors (by the item-item similarity matrix for ItemKNN and
+        EASE), the item itself first. ``filter_items`` rank last; ``items`` restricts the
+        candidates. Returns ``(ids, scores)`` as ``recommend``."""
         if recalculate_item:
             raise NotImplementedError("recalculate_item is not supported")
         return self._similar(itemid, N, filter_items, items, False, "itemid")
