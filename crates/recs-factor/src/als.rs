@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::score_checks;
 use crate::common::report_epoch;
-use crate::{FactorError, io};
+use crate::{ModelError, io};
 
 /// How each row's least-squares system is solved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -462,7 +462,7 @@ fn half_iteration(
     x: &mut [f32],
     fixed: &[f32],
     params: &AlsParams,
-) -> Result<(f64, f64), FactorError> {
+) -> Result<(f64, f64), ModelError> {
     let k = params.factors;
     let reg = params.reg as f32;
     let (g, fixed_norm) = gram(fixed, k, reg);
@@ -488,7 +488,7 @@ fn half_iteration(
     let mut loss = 0f64;
     for l in losses {
         loss += l.map_err(|row| {
-            FactorError::Data(format!(
+            ModelError::Data(format!(
                 "the least-squares system of row {row} is not positive definite \
                  (raise `reg` above {})",
                 params.reg
@@ -513,10 +513,10 @@ impl Als {
         params: &AlsParams,
         train: &CsrMatrix,
         progress: &mut dyn Progress,
-    ) -> Result<Self, FactorError> {
+    ) -> Result<Self, ModelError> {
         params.validate()?;
         if train.nnz() == 0 {
-            return Err(FactorError::Data("no interaction to train on".into()));
+            return Err(ModelError::Data("no interaction to train on".into()));
         }
         // The epoch loop runs here (the progress callback need not be `Send`); only the
         // half-iterations run on the pool.
@@ -531,7 +531,7 @@ impl Als {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .build()
-                    .map_err(|e| FactorError::Data(format!("cannot start {n} threads: {e}")))?,
+                    .map_err(|e| ModelError::Data(format!("cannot start {n} threads: {e}")))?,
             ),
         };
         let started = Instant::now();
@@ -559,7 +559,11 @@ impl Als {
             let (item_loss, user_norm) = on_pool(&by_item, &mut itf, &uf)?;
             let loss = (item_loss + reg * user_norm) / total_weight.max(1.0);
             if !loss.is_finite() || uf.iter().chain(&itf).any(|v| !v.is_finite()) {
-                return Err(FactorError::Diverged { epoch, loss });
+                return Err(ModelError::Diverged {
+                    epoch,
+                    what: "loss",
+                    value: loss,
+                });
             }
             trained = epoch;
             if report_epoch(progress, (epoch, params.epochs), loss, None, (t0, started)) {
@@ -597,23 +601,23 @@ impl Als {
     /// The factors of a user who interacted with `items` with the values `values` (one
     /// each; confidence α·value), solved exactly against the fixed item factors: implicit's
     /// `recalculate_user`. Repeated items count once (the last value).
-    pub fn recalculate_user(&self, items: &[u32], values: &[f32]) -> Result<Vec<f32>, FactorError> {
+    pub fn recalculate_user(&self, items: &[u32], values: &[f32]) -> Result<Vec<f32>, ModelError> {
         let k = self.params.factors;
         if items.len() != values.len() {
-            return Err(FactorError::Data(format!(
+            return Err(ModelError::Data(format!(
                 "{} items but {} values",
                 items.len(),
                 values.len()
             )));
         }
         if let Some(&bad) = items.iter().find(|&&i| i as usize >= self.n_items) {
-            return Err(FactorError::Data(format!(
+            return Err(ModelError::Data(format!(
                 "item index {bad} is out of range: the model knows {} items",
                 self.n_items
             )));
         }
         if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(FactorError::Data(format!("value {v} is not finite")));
+            return Err(ModelError::Data(format!("value {v} is not finite")));
         }
         let mut row: Vec<(u32, f32)> = items.iter().copied().zip(values.iter().copied()).collect();
         // sort by item, keeping the last value of a repeated item
@@ -638,7 +642,7 @@ impl Als {
         };
         let mut x = vec![0f32; k];
         solve_rows(&half, 0, &mut x, &mut Scratch::new(k, AlsSolver::Cholesky)).map_err(|_| {
-            FactorError::Data(format!(
+            ModelError::Data(format!(
                 "the user's least-squares system is not positive definite (the model's reg is {})",
                 self.params.reg
             ))
@@ -653,18 +657,18 @@ impl Als {
 
     /// Writes the model alone to `path`, atomically (the registry's writer adds the
     /// training catalogue and provenance).
-    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         io::save_file(path, "als", &self.params(), |w| self.write_into(w))
     }
 
     /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
-    /// [`FactorError::File`] error naming the file.
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
+    /// [`ModelError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
         Self::read_from(&io::open(path, "als")?)
     }
 
     /// Adds the model's tensors and facts to `w`.
-    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), FactorError> {
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), ModelError> {
         let k = self.params.factors;
         let meta = serde_json::json!({
             "n_users": self.n_users,
@@ -682,7 +686,7 @@ impl Als {
 
     /// Rebuilds the model from a verified file of its kind (every tensor checked against
     /// the shape the metadata and params give before it is copied).
-    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, ModelError> {
         let f = io::load(file);
         let params: AlsParams = f.params()?;
         params.validate().map_err(|e| f.bad(e.to_string()))?;

@@ -12,7 +12,7 @@ use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{check_user, excluded_items, report_epoch, top_k};
-use crate::{FactorError, Triples, io};
+use crate::{ModelError, Triples, io};
 
 /// Hyper-parameters of [`BaselineOnly`]; the defaults are Surprise's ALS baseline defaults.
 /// Missing fields take their defaults when deserialised; unknown fields are an error.
@@ -63,7 +63,7 @@ impl BaselineOnly {
         params: &BaselineParams,
         data: &Triples<'_>,
         progress: &mut dyn Progress,
-    ) -> Result<Self, FactorError> {
+    ) -> Result<Self, ModelError> {
         let started = Instant::now();
         params.validate()?;
         let mu = data.mean();
@@ -110,7 +110,11 @@ impl BaselineOnly {
                 .sum();
             let loss = sse / data.len() as f64;
             if !loss.is_finite() {
-                return Err(FactorError::Diverged { epoch, loss });
+                return Err(ModelError::Diverged {
+                    epoch,
+                    what: "loss",
+                    value: loss,
+                });
             }
             trained = epoch;
             let validation = None;
@@ -170,7 +174,7 @@ impl BaselineOnly {
         user: u32,
         k: usize,
         exclude: Option<&CsrMatrix>,
-    ) -> Result<Vec<(u32, f32)>, FactorError> {
+    ) -> Result<Vec<(u32, f32)>, ModelError> {
         check_user(user, self.user_bias.len())?;
         let s: Vec<f32> = (0..self.item_bias.len())
             .map(|i| self.estimate(user, i as u32))
@@ -180,18 +184,18 @@ impl BaselineOnly {
 
     /// Writes the model alone to `path`, atomically (the registry's writer adds the
     /// training catalogue and provenance).
-    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         io::save_file(path, "bias", &self.params(), |w| self.write_into(w))
     }
 
     /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
-    /// [`FactorError::File`] error naming the file.
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
+    /// [`ModelError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
         Self::read_from(&io::open(path, "bias")?)
     }
 
     /// Adds the model's tensors and facts to `w`.
-    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), FactorError> {
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), ModelError> {
         let meta = serde_json::json!({
             "global_mean": self.global_mean,
             "clip": [self.clip.0, self.clip.1],
@@ -207,7 +211,7 @@ impl BaselineOnly {
     }
 
     /// Rebuilds the model from a verified file of its kind.
-    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, ModelError> {
         let f = io::load(file);
         let params: BaselineParams = f.params()?;
         let nu = f.meta_shape_len("user_bias")?;
@@ -295,7 +299,7 @@ impl GlobalMean {
         user: u32,
         k: usize,
         exclude: Option<&CsrMatrix>,
-    ) -> Result<Vec<(u32, f32)>, FactorError> {
+    ) -> Result<Vec<(u32, f32)>, ModelError> {
         check_user(user, self.n_users)?;
         Ok(top_k(
             &vec![self.mean; self.n_items],
@@ -306,20 +310,20 @@ impl GlobalMean {
 
     /// Writes the model alone to `path`, atomically (the registry's writer adds the
     /// training catalogue and provenance).
-    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         io::save_file(path, "global-mean", &crate::GlobalMeanParams {}, |w| {
             self.write_into(w)
         })
     }
 
     /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
-    /// [`FactorError::File`] error naming the file.
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
+    /// [`ModelError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
         Self::read_from(&io::open(path, "global-mean")?)
     }
 
     /// Adds the model's facts to `w`.
-    pub(crate) fn write_into(&self, w: &mut ModelWriter<'_>) -> Result<(), FactorError> {
+    pub(crate) fn write_into(&self, w: &mut ModelWriter<'_>) -> Result<(), ModelError> {
         let meta = serde_json::json!({
             "mean": self.mean,
             "n_users": self.n_users,
@@ -329,7 +333,7 @@ impl GlobalMean {
     }
 
     /// Rebuilds the model from a verified file of its kind.
-    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, ModelError> {
         let f = io::load(file);
         let mean = f.meta_f64("mean")? as f32;
         if !mean.is_finite() {

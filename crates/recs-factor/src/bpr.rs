@@ -42,7 +42,7 @@ use crate::baseline::score_checks;
 use crate::common::{
     biased_scores, check_user, dot_diff, excluded_items, report_epoch, similar_by_cosine, top_k,
 };
-use crate::{FactorError, io};
+use crate::{ModelError, io};
 
 /// How negative items are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -542,7 +542,7 @@ impl Bpr {
         params: &BprParams,
         train: &CsrMatrix,
         progress: &mut dyn Progress,
-    ) -> Result<Self, FactorError> {
+    ) -> Result<Self, ModelError> {
         let tuning = Tuning {
             bitset_max_bytes: BITSET_MAX_BYTES,
             always_shared: false,
@@ -556,16 +556,16 @@ impl Bpr {
         train: &CsrMatrix,
         progress: &mut dyn Progress,
         tuning: Tuning,
-    ) -> Result<Self, FactorError> {
+    ) -> Result<Self, ModelError> {
         let started = Instant::now();
         params.validate()?;
         let (nu, ni, k) = (train.n_rows(), train.n_cols(), params.factors);
         let nnz = train.nnz();
         if nnz == 0 {
-            return Err(FactorError::Data("no interaction to train on".into()));
+            return Err(ModelError::Data("no interaction to train on".into()));
         }
         if nnz >= nu * ni {
-            return Err(FactorError::Data(
+            return Err(ModelError::Data(
                 "every user has every item: there is no negative to sample".into(),
             ));
         }
@@ -649,7 +649,11 @@ impl Bpr {
                 0.0
             };
             if !loss.is_finite() || uf.iter().chain(&itf).any(|v| !v.is_finite()) {
-                return Err(FactorError::Diverged { epoch, loss });
+                return Err(ModelError::Diverged {
+                    epoch,
+                    what: "loss",
+                    value: loss,
+                });
             }
             trained = epoch;
             let validation =
@@ -710,7 +714,7 @@ impl Bpr {
         user: u32,
         k: usize,
         exclude: Option<&CsrMatrix>,
-    ) -> Result<Vec<(u32, f32)>, FactorError> {
+    ) -> Result<Vec<(u32, f32)>, ModelError> {
         check_user(user, self.n_users)?;
         let mut s = vec![0f32; self.n_items];
         self.fill_scores(user, &mut s);
@@ -718,24 +722,24 @@ impl Bpr {
     }
 
     /// The `k` items whose factor vectors have the largest cosine with `item`'s.
-    pub fn similar_items(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, FactorError> {
+    pub fn similar_items(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, ModelError> {
         similar_by_cosine(&self.item_factors, self.params.factors, item, k)
     }
 
     /// Writes the model alone to `path`, atomically (the registry's writer adds the
     /// training catalogue and provenance).
-    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         io::save_file(path, "bpr", &self.params(), |w| self.write_into(w))
     }
 
     /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
-    /// [`FactorError::File`] error naming the file.
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
+    /// [`ModelError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
         Self::read_from(&io::open(path, "bpr")?)
     }
 
     /// Adds the model's tensors and facts to `w`.
-    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), FactorError> {
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), ModelError> {
         let k = self.params.factors;
         let meta = serde_json::json!({
             "n_users": self.n_users,
@@ -753,7 +757,7 @@ impl Bpr {
     }
 
     /// Rebuilds the model from a verified file of its kind.
-    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, ModelError> {
         let f = io::load(file);
         let params: BprParams = f.params()?;
         params.validate().map_err(|e| f.bad(e.to_string()))?;
@@ -1024,7 +1028,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             Bpr::fit(&p, &x, &mut NoProgress),
-            Err(FactorError::Param(e)) if e.param == "reg"
+            Err(ModelError::Param(e)) if e.param == "reg"
         ));
     }
 }

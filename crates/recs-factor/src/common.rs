@@ -5,7 +5,7 @@ use std::time::Instant;
 use recs_core::{Control, EpochReport, Progress};
 use recs_sparse::CsrMatrix;
 
-use crate::FactorError;
+use crate::ModelError;
 
 /// The `k` best `(index, score)` pairs, best first, ties to the lower index (the one top-k
 /// of the workspace, in recs-core).
@@ -84,19 +84,19 @@ pub(crate) fn similar_by_cosine(
     factors: usize,
     item: u32,
     k: usize,
-) -> Result<Vec<(u32, f32)>, FactorError> {
+) -> Result<Vec<(u32, f32)>, ModelError> {
     recs_core::rank::similar_by_cosine(item_factors, factors, item, k).ok_or_else(|| {
         let n_items = item_factors.len().checked_div(factors).unwrap_or(0);
-        FactorError::Data(format!(
+        ModelError::Data(format!(
             "item index {item} is out of range: the model knows {n_items} items"
         ))
     })
 }
 
 /// Checks that `user` is below `n_users` for the ranking calls.
-pub(crate) fn check_user(user: u32, n_users: usize) -> Result<(), FactorError> {
+pub(crate) fn check_user(user: u32, n_users: usize) -> Result<(), ModelError> {
     if user as usize >= n_users {
-        return Err(FactorError::Data(format!(
+        return Err(ModelError::Data(format!(
             "user index {user} is out of range: the model knows {n_users} users"
         )));
     }

@@ -1,6 +1,6 @@
 //! Training input: (user, item, value) triples over dense indices.
 
-use crate::FactorError;
+use crate::ModelError;
 
 /// Borrowed training triples: `users[n]` gave `items[n]` the value `values[n]`.
 ///
@@ -26,9 +26,9 @@ impl<'a> Triples<'a> {
         values: &'a [f32],
         n_users: usize,
         n_items: usize,
-    ) -> Result<Self, FactorError> {
+    ) -> Result<Self, ModelError> {
         if users.len() != items.len() || users.len() != values.len() {
-            return Err(FactorError::Data(format!(
+            return Err(ModelError::Data(format!(
                 "users, items and values must have one length; got {}, {} and {}",
                 users.len(),
                 items.len(),
@@ -36,21 +36,21 @@ impl<'a> Triples<'a> {
             )));
         }
         if users.is_empty() {
-            return Err(FactorError::Data("no interaction to train on".into()));
+            return Err(ModelError::Data("no interaction to train on".into()));
         }
         for (n, ((&u, &i), &v)) in users.iter().zip(items).zip(values).enumerate() {
             if u as usize >= n_users {
-                return Err(FactorError::Data(format!(
+                return Err(ModelError::Data(format!(
                     "triple {n}: user index {u} is not below n_users = {n_users}"
                 )));
             }
             if i as usize >= n_items {
-                return Err(FactorError::Data(format!(
+                return Err(ModelError::Data(format!(
                     "triple {n}: item index {i} is not below n_items = {n_items}"
                 )));
             }
             if !v.is_finite() {
-                return Err(FactorError::Data(format!(
+                return Err(ModelError::Data(format!(
                     "triple {n}: value {v} is not finite"
                 )));
             }

@@ -5,14 +5,14 @@
 
 use recs_core::modelfile::{ModelReader, ModelWriter};
 
-use crate::FactorError;
+use crate::ModelError;
 
 /// Adds `meta` (the loader's facts) and the named f32 `tensors` to `w`.
 pub(crate) fn save<'a>(
     w: &mut ModelWriter<'a>,
     meta: serde_json::Value,
     tensors: &[(&str, Vec<usize>, &'a [f32])],
-) -> Result<(), FactorError> {
+) -> Result<(), ModelError> {
     w.meta_mut().training = meta;
     for (name, shape, data) in tensors {
         w.f32(name, shape, data).map_err(file_err)?;
@@ -20,8 +20,8 @@ pub(crate) fn save<'a>(
     Ok(())
 }
 
-fn file_err(e: recs_core::ModelFileError) -> FactorError {
-    FactorError::File(e)
+fn file_err(e: recs_core::ModelFileError) -> ModelError {
+    ModelError::File(e)
 }
 
 /// A verified file being read: its `training` facts and its tensors.
@@ -32,17 +32,17 @@ pub(crate) struct Loaded<'r> {
 
 impl Loaded<'_> {
     /// The f32 tensor `name`, of exactly this shape, every value finite.
-    pub(crate) fn take(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, FactorError> {
+    pub(crate) fn take(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
         self.file.f32(name, shape).map_err(file_err)
     }
 
     /// A format error about this file.
-    pub(crate) fn bad(&self, reason: impl Into<String>) -> FactorError {
+    pub(crate) fn bad(&self, reason: impl Into<String>) -> ModelError {
         file_err(self.file.error(reason))
     }
 
     /// Reads a metadata field as u64.
-    pub(crate) fn meta_u64(&self, key: &str) -> Result<u64, FactorError> {
+    pub(crate) fn meta_u64(&self, key: &str) -> Result<u64, ModelError> {
         self.meta.get(key).and_then(|v| v.as_u64()).ok_or_else(|| {
             self.bad(format!(
                 "metadata field `training.{key}` is missing or not an integer"
@@ -51,7 +51,7 @@ impl Loaded<'_> {
     }
 
     /// Reads a metadata field as a finite f64.
-    pub(crate) fn meta_f64(&self, key: &str) -> Result<f64, FactorError> {
+    pub(crate) fn meta_f64(&self, key: &str) -> Result<f64, ModelError> {
         self.meta
             .get(key)
             .and_then(|v| v.as_f64())
@@ -64,7 +64,7 @@ impl Loaded<'_> {
     }
 
     /// The length of the 1-D tensor `name`.
-    pub(crate) fn meta_shape_len(&self, name: &str) -> Result<usize, FactorError> {
+    pub(crate) fn meta_shape_len(&self, name: &str) -> Result<usize, ModelError> {
         match self.file.shape(name) {
             Some([n]) => Ok(*n),
             Some(s) => Err(self.bad(format!("tensor `{name}` has shape {s:?}, expected 1-D"))),
@@ -74,7 +74,7 @@ impl Loaded<'_> {
 
     /// The clip range `[lo, hi]` of the rating estimates: finite, `lo <= hi` (a crafted file
     /// could hold anything, and clamping to a reversed range panics).
-    pub(crate) fn meta_clip(&self) -> Result<(f32, f32), FactorError> {
+    pub(crate) fn meta_clip(&self) -> Result<(f32, f32), ModelError> {
         let (lo, hi): (f32, f32) = self.meta_de("clip")?;
         if lo.is_finite() && hi.is_finite() && lo <= hi {
             Ok((lo, hi))
@@ -87,7 +87,7 @@ impl Loaded<'_> {
 
     /// A size (users, items) recorded in the metadata: at most 2^32, the index space of
     /// users and items.
-    pub(crate) fn meta_size(&self, key: &str) -> Result<usize, FactorError> {
+    pub(crate) fn meta_size(&self, key: &str) -> Result<usize, ModelError> {
         let n = self.meta_u64(key)?;
         if n > u32::MAX as u64 + 1 {
             return Err(self.bad(format!(
@@ -101,7 +101,7 @@ impl Loaded<'_> {
     pub(crate) fn meta_de<T: serde::de::DeserializeOwned>(
         &self,
         key: &str,
-    ) -> Result<T, FactorError> {
+    ) -> Result<T, ModelError> {
         let v = self
             .meta
             .get(key)
@@ -111,7 +111,7 @@ impl Loaded<'_> {
     }
 
     /// The model's params, checked.
-    pub(crate) fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, FactorError> {
+    pub(crate) fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, ModelError> {
         self.file.params().map_err(file_err)
     }
 }
@@ -122,9 +122,9 @@ pub(crate) fn save_file<'a, P: serde::Serialize>(
     path: &std::path::Path,
     kind: &str,
     params: &P,
-    fill: impl FnOnce(&mut ModelWriter<'a>) -> Result<(), FactorError>,
-) -> Result<(), FactorError> {
-    let params = serde_json::to_value(params).map_err(|e| FactorError::Data(e.to_string()))?;
+    fill: impl FnOnce(&mut ModelWriter<'a>) -> Result<(), ModelError>,
+) -> Result<(), ModelError> {
+    let params = serde_json::to_value(params).map_err(|e| ModelError::Data(e.to_string()))?;
     let mut w = ModelWriter::new(recs_core::ModelMeta::new(
         kind,
         env!("CARGO_PKG_VERSION"),
@@ -135,7 +135,7 @@ pub(crate) fn save_file<'a, P: serde::Serialize>(
 }
 
 /// Reads and verifies the model file at `path`, which must hold a `kind` model.
-pub(crate) fn open(path: &std::path::Path, kind: &str) -> Result<ModelReader, FactorError> {
+pub(crate) fn open(path: &std::path::Path, kind: &str) -> Result<ModelReader, ModelError> {
     let file = ModelReader::open(path).map_err(file_err)?;
     if file.kind() != kind {
         return Err(file_err(file.error(format!(

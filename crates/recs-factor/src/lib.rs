@@ -40,7 +40,7 @@
 //! assert!((1.0..=5.0).contains(&r));
 //! let top = model.recommend(2, 2, None)?;
 //! assert_eq!(top.len(), 2);
-//! # Ok::<(), recs_factor::FactorError>(())
+//! # Ok::<(), recs_factor::ModelError>(())
 //! ```
 #![deny(missing_docs)]
 
@@ -49,7 +49,6 @@ pub mod baseline;
 pub mod bpr;
 mod common;
 mod data;
-mod error;
 mod io;
 pub mod mf;
 mod recommender;
@@ -58,9 +57,8 @@ pub use als::{Als, AlsParams, AlsSolver};
 pub use baseline::{BaselineOnly, BaselineParams, GlobalMean};
 pub use bpr::{Bpr, BprParams, NegativeSampling};
 pub use data::Triples;
-pub use error::FactorError;
 pub use mf::{BiasedMf, MfParams};
 pub use recommender::GlobalMeanParams;
 // The progress report and callback every model of recs trains with, and the parameter
 // error, re-exported from `recs_core` for callers that depend on this crate only.
-pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};
+pub use recs_core::{Control, EpochReport, ModelError, NoProgress, ParamError, Progress};

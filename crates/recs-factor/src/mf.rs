@@ -21,7 +21,7 @@ use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{check_user, dot, excluded_items, report_epoch, similar_by_cosine, top_k};
-use crate::{FactorError, Triples, io};
+use crate::{ModelError, Triples, io};
 
 /// Hyper-parameters of [`BiasedMf`]; the defaults are Surprise's `SVD` defaults. Missing
 /// fields take their defaults when deserialised; unknown fields are an error.
@@ -169,7 +169,7 @@ impl BiasedMf {
         params: &MfParams,
         data: &Triples<'_>,
         progress: &mut dyn Progress,
-    ) -> Result<Self, FactorError> {
+    ) -> Result<Self, ModelError> {
         let started = Instant::now();
         params.validate()?;
         let (nu, ni, k) = (data.n_users(), data.n_items(), params.factors);
@@ -208,7 +208,11 @@ impl BiasedMf {
             let sse = mf_epoch(&ep, &mut bu, &mut bi, &mut pu, &mut qi);
             let loss = sse / data.len() as f64;
             if !loss.is_finite() {
-                return Err(FactorError::Diverged { epoch, loss });
+                return Err(ModelError::Diverged {
+                    epoch,
+                    what: "loss",
+                    value: loss,
+                });
             }
             trained = epoch;
             let validation = None;
@@ -307,7 +311,7 @@ impl BiasedMf {
         user: u32,
         k: usize,
         exclude: Option<&CsrMatrix>,
-    ) -> Result<Vec<(u32, f32)>, FactorError> {
+    ) -> Result<Vec<(u32, f32)>, ModelError> {
         check_user(user, self.n_users)?;
         let mut s = vec![0f32; self.n_items];
         self.fill_scores(user, &mut s);
@@ -315,7 +319,7 @@ impl BiasedMf {
     }
 
     /// The `k` items whose factor vectors have the largest cosine with `item`'s.
-    pub fn similar_items(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, FactorError> {
+    pub fn similar_items(&self, item: u32, k: usize) -> Result<Vec<(u32, f32)>, ModelError> {
         similar_by_cosine(&self.item_factors, self.params.factors, item, k)
     }
 
@@ -327,18 +331,18 @@ impl BiasedMf {
 
     /// Writes the model alone to `path`, atomically (the registry's writer adds the
     /// training catalogue and provenance).
-    pub fn save(&self, path: &Path) -> Result<(), FactorError> {
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         io::save_file(path, "mf", &self.params(), |w| self.write_into(w))
     }
 
     /// Reads a model of this kind from `path`, verified; a corrupt or foreign file is a
-    /// [`FactorError::File`] error naming the file.
-    pub fn load(path: &Path) -> Result<Self, FactorError> {
+    /// [`ModelError::File`] error naming the file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
         Self::read_from(&io::open(path, "mf")?)
     }
 
     /// Adds the model's tensors and facts to `w`.
-    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), FactorError> {
+    pub(crate) fn write_into<'a>(&'a self, w: &mut ModelWriter<'a>) -> Result<(), ModelError> {
         let k = self.params.factors;
         let meta = serde_json::json!({
             "n_users": self.n_users,
@@ -361,7 +365,7 @@ impl BiasedMf {
     }
 
     /// Rebuilds the model from a verified file of its kind.
-    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, FactorError> {
+    pub(crate) fn read_from(file: &ModelReader) -> Result<Self, ModelError> {
         let f = io::load(file);
         let params: MfParams = f.params()?;
         params.validate().map_err(|e| f.bad(e.to_string()))?;

@@ -18,17 +18,9 @@ use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Als, AlsParams, BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, FactorError,
-    GlobalMean, MfParams, Triples,
+    Als, AlsParams, BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, MfParams,
+    Triples,
 };
-
-fn err(e: FactorError) -> ModelError {
-    match e {
-        FactorError::Param(p) => ModelError::Param(p),
-        FactorError::File(f) => ModelError::File(f),
-        e => ModelError::model(e),
-    }
-}
 
 /// The (user, item, value) triples of a CSR matrix, as the rating models train on them.
 struct Owned {
@@ -58,7 +50,6 @@ impl Owned {
             x.n_rows(),
             x.n_cols(),
         )
-        .map_err(err)
     }
 }
 
@@ -226,7 +217,7 @@ impl Recommender for BiasedMf {
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
         let t = Owned::of(data.matrix);
-        BiasedMf::fit(params, &t.triples(data.matrix)?, progress).map_err(err)
+        BiasedMf::fit(params, &t.triples(data.matrix)?, progress)
     }
 
     fn params(&self) -> &MfParams {
@@ -234,11 +225,11 @@ impl Recommender for BiasedMf {
     }
 
     fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
-        self.write_into(out).map_err(err)
+        self.write_into(out)
     }
 
     fn load(file: &ModelReader) -> Result<Self, ModelError> {
-        BiasedMf::read_from(file).map_err(err)
+        BiasedMf::read_from(file)
     }
 
     fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
@@ -274,7 +265,7 @@ impl Recommender for BaselineOnly {
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
         let t = Owned::of(data.matrix);
-        BaselineOnly::fit(params, &t.triples(data.matrix)?, progress).map_err(err)
+        BaselineOnly::fit(params, &t.triples(data.matrix)?, progress)
     }
 
     fn params(&self) -> &BaselineParams {
@@ -282,11 +273,11 @@ impl Recommender for BaselineOnly {
     }
 
     fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
-        self.write_into(out).map_err(err)
+        self.write_into(out)
     }
 
     fn load(file: &ModelReader) -> Result<Self, ModelError> {
-        BaselineOnly::read_from(file).map_err(err)
+        BaselineOnly::read_from(file)
     }
 
     fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
@@ -316,11 +307,11 @@ impl Recommender for GlobalMean {
     }
 
     fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
-        self.write_into(out).map_err(err)
+        self.write_into(out)
     }
 
     fn load(file: &ModelReader) -> Result<Self, ModelError> {
-        GlobalMean::read_from(file).map_err(err)
+        GlobalMean::read_from(file)
     }
 
     fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
@@ -342,7 +333,7 @@ impl Recommender for Bpr {
         data: &TrainData<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
-        Bpr::fit(params, &data.matrix.binarize(), progress).map_err(err)
+        Bpr::fit(params, &data.matrix.binarize(), progress)
     }
 
     fn params(&self) -> &BprParams {
@@ -350,11 +341,11 @@ impl Recommender for Bpr {
     }
 
     fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
-        self.write_into(out).map_err(err)
+        self.write_into(out)
     }
 
     fn load(file: &ModelReader) -> Result<Self, ModelError> {
-        Bpr::read_from(file).map_err(err)
+        Bpr::read_from(file)
     }
 
     fn item_vectors(&self) -> Option<ItemVectors<'_>> {
@@ -403,7 +394,7 @@ impl Recommender for Als {
         data: &TrainData<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
-        Als::fit(params, data.matrix, progress).map_err(err)
+        Als::fit(params, data.matrix, progress)
     }
 
     fn params(&self) -> &AlsParams {
@@ -411,11 +402,11 @@ impl Recommender for Als {
     }
 
     fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
-        self.write_into(out).map_err(err)
+        self.write_into(out)
     }
 
     fn load(file: &ModelReader) -> Result<Self, ModelError> {
-        Als::read_from(file).map_err(err)
+        Als::read_from(file)
     }
 
     fn item_vectors(&self) -> Option<ItemVectors<'_>> {

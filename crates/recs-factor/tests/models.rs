@@ -4,8 +4,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, FactorError,
-    GlobalMean, MfParams, NegativeSampling, NoProgress, Triples,
+    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, GlobalMean,
+    MfParams, ModelError, NegativeSampling, NoProgress, Triples,
 };
 use recs_metrics::{RatingPredictor, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
@@ -105,7 +105,7 @@ fn mf_reports_divergence_with_epoch() {
         ..MfParams::default()
     };
     match BiasedMf::fit(&p, &d, &mut NoProgress) {
-        Err(FactorError::Diverged { epoch, .. }) => assert!(epoch >= 1),
+        Err(ModelError::Diverged { epoch, .. }) => assert!(epoch >= 1),
         other => panic!("expected divergence, got {other:?}"),
     }
 }
@@ -264,8 +264,8 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     // truncated file
     let bytes = std::fs::read(&q).unwrap();
     std::fs::write(&q, &bytes[..bytes.len() / 2]).unwrap();
-    let bad = |e: Result<Bpr, FactorError>| match e {
-        Err(FactorError::File(recs_core::ModelFileError::Bad { message, .. })) => message,
+    let bad = |e: Result<Bpr, ModelError>| match e {
+        Err(ModelError::File(recs_core::ModelFileError::Bad { message, .. })) => message,
         other => panic!("expected a bad-file error, got {other:?}"),
     };
     assert!(bad(Bpr::load(&q)).contains("truncated"));
@@ -284,7 +284,7 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     // missing
     assert!(matches!(
         Bpr::load(&dir.path().join("nope")),
-        Err(FactorError::File(recs_core::ModelFileError::Io { .. }))
+        Err(ModelError::File(recs_core::ModelFileError::Io { .. }))
     ));
 }
 
@@ -460,7 +460,7 @@ fn fit_checks_parameters_first_and_names_them() {
         ..MfParams::default()
     };
     match BiasedMf::fit(&p, &d, &mut NoProgress) {
-        Err(FactorError::Param(e)) => {
+        Err(ModelError::Param(e)) => {
             assert_eq!(e.param, "epochs");
             assert!(e.to_string().contains("1..=100000"), "{e}");
         }
@@ -472,6 +472,6 @@ fn fit_checks_parameters_first_and_names_them() {
     };
     assert!(matches!(
         BaselineOnly::fit(&p, &d, &mut NoProgress),
-        Err(FactorError::Param(e)) if e.param == "reg_i"
+        Err(ModelError::Param(e)) if e.param == "reg_i"
     ));
 }
