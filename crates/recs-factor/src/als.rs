@@ -47,8 +47,8 @@ use recs_core::{Progress, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::score_checks;
 use crate::common::report_epoch;
+use crate::common::score_checks;
 use crate::{ModelError, io};
 
 /// How each row's least-squares system is solved.

@@ -38,7 +38,7 @@ use recs_core::{ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::score_checks;
+use crate::common::score_checks;
 use crate::common::{
     biased_scores, check_user, dot_diff, excluded_items, report_epoch, similar_by_cosine, top_k,
 };

@@ -1,10 +1,9 @@
 //! Matrix factorization in plain Rust: biased MF, bias-only and global-mean baselines, BPR,
 //! ALS.
 //!
-//! Models train on [`Triples`] (aligned user, item, value slices over dense indices, as
-//! `recs_data::Interactions` holds them) and implement `recs_metrics::Scorer` so the shared
-//! evaluator ranks with them; the rating models also implement
-//! `recs_metrics::RatingPredictor`.
+//! Models train on a user × item matrix (`recs_core::TrainData`) and implement
+//! `recs_metrics::Scorer` so the shared evaluator ranks with them; the rating models also
+//! implement `recs_metrics::RatingPredictor`.
 //!
 //! - [`BiasedMf`] ([`mf`]): r̂ = μ + b_u + b_i + p_u·q_i by SGD, Surprise's `SVD`.
 //! - [`BaselineOnly`] and [`GlobalMean`] ([`baseline`]): Surprise's ALS baseline and μ.
@@ -27,20 +26,22 @@
 //! multiply-adds).
 //!
 //! ```
-//! use recs_factor::{BiasedMf, MfParams, NoProgress, Triples};
+//! use recs_core::{Recommender, TrainData};
+//! use recs_factor::{BiasedMf, MfParams, NoProgress};
 //! use recs_metrics::RatingPredictor;
+//! use recs_sparse::{CsrMatrix, DuplicatePolicy};
 //!
 //! let users = [0u32, 0, 1, 1, 2];
 //! let items = [0u32, 1, 0, 2, 1];
 //! let ratings = [5.0f32, 3.0, 4.0, 1.0, 2.0];
-//! let data = Triples::new(&users, &items, &ratings, 3, 3)?;
+//! let x = CsrMatrix::from_triplets(3, 3, &users, &items, &ratings, DuplicatePolicy::Error)?;
 //! let params = MfParams { factors: 4, epochs: 50, ..MfParams::default() };
-//! let model = BiasedMf::fit(&params, &data, &mut NoProgress)?;
+//! let model = BiasedMf::fit(&params, &TrainData::new(&x), &mut NoProgress)?;
 //! let r = model.predict(0, 0);
 //! assert!((1.0..=5.0).contains(&r));
-//! let top = model.recommend(2, 2, None)?;
+//! let top = recs_core::recommend(&model, 2, 2, x.row(2).indices)?;
 //! assert_eq!(top.len(), 2);
-//! # Ok::<(), recs_factor::ModelError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 
@@ -54,11 +55,9 @@ pub mod mf;
 mod recommender;
 
 pub use als::{Als, AlsParams, AlsSolver};
-pub use baseline::{BaselineOnly, BaselineParams, GlobalMean};
+pub use baseline::{BaselineOnly, BaselineParams, GlobalMean, GlobalMeanParams};
 pub use bpr::{Bpr, BprParams, NegativeSampling};
-pub use data::Triples;
 pub use mf::{BiasedMf, MfParams};
-pub use recommender::GlobalMeanParams;
 // The progress report and callback every model of recs trains with, and the parameter
 // error, re-exported from `recs_core` for callers that depend on this crate only.
 pub use recs_core::{Control, EpochReport, ModelError, NoProgress, ParamError, Progress};

@@ -3,9 +3,10 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::{Recommender, TrainData, load_path, save_path};
 use recs_factor::{
     BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, GlobalMean,
-    MfParams, ModelError, NegativeSampling, NoProgress, Triples,
+    GlobalMeanParams, MfParams, ModelError, NegativeSampling, NoProgress,
 };
 use recs_metrics::{RatingPredictor, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
@@ -29,6 +30,11 @@ fn synthetic_ratings(seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
     (u, i, r)
 }
 
+/// The `n_users × n_items` matrix of the ratings `(u[n], i[n], r[n])`.
+fn ratings(u: &[u32], i: &[u32], r: &[f32], n_users: usize, n_items: usize) -> CsrMatrix {
+    CsrMatrix::from_triplets(n_users, n_items, u, i, r, DuplicatePolicy::Error).unwrap()
+}
+
 fn rmse(m: &dyn RatingPredictor, u: &[u32], i: &[u32], r: &[f32]) -> f64 {
     let se: f64 = u
         .iter()
@@ -43,7 +49,8 @@ fn rmse(m: &dyn RatingPredictor, u: &[u32], i: &[u32], r: &[f32]) -> f64 {
 fn mf_and_baseline_beat_global_mean_on_held_out_ratings() {
     let (u, i, r) = synthetic_ratings(1);
     let cut = u.len() * 4 / 5;
-    let train = Triples::new(&u[..cut], &i[..cut], &r[..cut], 60, 40).unwrap();
+    let x = ratings(&u[..cut], &i[..cut], &r[..cut], 60, 40);
+    let train = TrainData::new(&x);
     let mut losses = vec![];
     let mut cb = |e: &EpochReport| {
         losses.push(e.loss("loss").unwrap());
@@ -58,7 +65,7 @@ fn mf_and_baseline_beat_global_mean_on_held_out_ratings() {
     let mf = BiasedMf::fit(&params, &train, &mut cb).unwrap();
     assert_eq!(losses.len(), 60);
     assert!(losses[59] < losses[0]);
-    let gm = GlobalMean::fit(&train);
+    let gm = GlobalMean::fit(&GlobalMeanParams {}, &train, &mut NoProgress).unwrap();
     let bl = BaselineOnly::fit(&BaselineParams::default(), &train, &mut NoProgress).unwrap();
     let (tu, ti, tr) = (&u[cut..], &i[cut..], &r[cut..]);
     let (e_mf, e_bl, e_gm) = (
@@ -76,7 +83,8 @@ fn mf_and_baseline_beat_global_mean_on_held_out_ratings() {
 fn mf_same_seed_same_model_and_fallbacks() {
     let (u, i, r) = synthetic_ratings(2);
     // user 60 and item 40 exist but have no rating
-    let d = Triples::new(&u, &i, &r, 61, 41).unwrap();
+    let x = ratings(&u, &i, &r, 61, 41);
+    let d = TrainData::new(&x);
     let p = MfParams {
         factors: 4,
         epochs: 3,
@@ -96,7 +104,8 @@ fn mf_same_seed_same_model_and_fallbacks() {
 #[test]
 fn mf_reports_divergence_with_epoch() {
     let (u, i, r) = synthetic_ratings(3);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let p = MfParams {
         factors: 50,
         epochs: 50,
@@ -105,19 +114,25 @@ fn mf_reports_divergence_with_epoch() {
         ..MfParams::default()
     };
     match BiasedMf::fit(&p, &d, &mut NoProgress) {
-        Err(ModelError::Diverged { epoch, .. }) => assert!(epoch >= 1),
+        Err(ModelError::Diverged { epoch, what, .. }) => {
+            assert!(epoch >= 1);
+            assert_eq!(what, "loss");
+        }
         other => panic!("expected divergence, got {other:?}"),
     }
 }
 
 #[test]
-fn triples_reject_bad_input() {
-    assert!(Triples::new(&[0], &[0, 1], &[1.0], 1, 2).is_err());
-    let e = Triples::new(&[0], &[5], &[1.0], 1, 2)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("item index 5"), "{e}");
-    assert!(Triples::new(&[0], &[0], &[f32::NAN], 1, 1).is_err());
+fn rating_models_refuse_a_matrix_without_ratings() {
+    let x = CsrMatrix::zeros(3, 4).unwrap();
+    let d = TrainData::new(&x);
+    let data_error = |e: ModelError| match e {
+        ModelError::Data(m) => assert!(m.contains("no interaction"), "{m}"),
+        other => panic!("expected a data error, got {other:?}"),
+    };
+    data_error(BiasedMf::fit(&MfParams::default(), &d, &mut NoProgress).unwrap_err());
+    data_error(BaselineOnly::fit(&BaselineParams::default(), &d, &mut NoProgress).unwrap_err());
+    data_error(GlobalMean::fit(&GlobalMeanParams {}, &d, &mut NoProgress).unwrap_err());
 }
 
 /// Implicit data with structure: two user groups, each liking its own half of the items.
@@ -225,7 +240,8 @@ fn similar_items_ranks_by_cosine() {
 fn save_load_round_trips_and_rejects_foreign_files() {
     let dir = tempfile::tempdir().unwrap();
     let (u, i, r) = synthetic_ratings(4);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let mf = BiasedMf::fit(
         &MfParams {
             factors: 3,
@@ -237,23 +253,23 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     )
     .unwrap();
     let p = dir.path().join("mf.safetensors");
-    mf.save(&p).unwrap();
-    assert_eq!(BiasedMf::load(&p).unwrap(), mf);
+    save_path(&mf, &p).unwrap();
+    assert_eq!(load_path::<BiasedMf>(&p).unwrap(), mf);
     // a BPR loader refuses an MF file, naming what it holds
     let e = Bpr::load(&p).unwrap_err().to_string();
     assert!(e.contains("`mf` model, not a `bpr` model"), "{e}");
 
-    let gm = GlobalMean::fit(&d);
+    let gm = GlobalMean::fit(&GlobalMeanParams {}, &d, &mut NoProgress).unwrap();
     let pg = dir.path().join("gm.safetensors");
-    gm.save(&pg).unwrap();
-    assert_eq!(GlobalMean::load(&pg).unwrap(), gm);
-    let top = gm.recommend(0, 3, None).unwrap();
+    save_path(&gm, &pg).unwrap();
+    assert_eq!(load_path::<GlobalMean>(&pg).unwrap(), gm);
+    let top = recs_core::recommend(&gm, 0, 3, &[]).unwrap();
     assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1, 2]);
 
     let bl = BaselineOnly::fit(&BaselineParams::default(), &d, &mut NoProgress).unwrap();
     let pb = dir.path().join("bl.safetensors");
-    bl.save(&pb).unwrap();
-    assert_eq!(BaselineOnly::load(&pb).unwrap(), bl);
+    save_path(&bl, &pb).unwrap();
+    assert_eq!(load_path::<BaselineOnly>(&pb).unwrap(), bl);
 
     let x = clustered(5);
     let bpr = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
@@ -279,7 +295,7 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     std::fs::write(&q, b"not a model").unwrap();
     bad(Bpr::load(&q));
     // another kind
-    bl.save(&q).unwrap();
+    save_path(&bl, &q).unwrap();
     assert!(bad(Bpr::load(&q)).contains("`bias` model, not a `bpr` model"));
     // missing
     assert!(matches!(
@@ -429,7 +445,8 @@ fn stopping_after_two_epochs_gives_the_two_epoch_model() {
     assert_eq!(stopped, two, "params record the epochs trained");
 
     let (u, i, r) = synthetic_ratings(5);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let p = MfParams {
         factors: 6,
         epochs: 20,
@@ -454,7 +471,8 @@ fn stopping_after_two_epochs_gives_the_two_epoch_model() {
 #[test]
 fn fit_checks_parameters_first_and_names_them() {
     let (u, i, r) = synthetic_ratings(6);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let p = MfParams {
         epochs: 0,
         ..MfParams::default()
