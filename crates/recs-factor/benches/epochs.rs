@@ -50,7 +50,7 @@ fn epochs(c: &mut Criterion) {
             ..BprParams::default()
         };
         c.bench_function(&format!("bpr_epoch_k200_75k_{threads}t"), |b| {
-            b.iter(|| Bpr::fit(&p, &x, &mut NoProgress).unwrap())
+            b.iter(|| Bpr::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap())
         });
     }
 }

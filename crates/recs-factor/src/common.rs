@@ -5,21 +5,6 @@ use std::time::Instant;
 
 use recs_core::modelfile::ModelReader;
 use recs_core::{Control, EpochReport, ModelFileError, Progress, ScoreError};
-use recs_sparse::CsrMatrix;
-
-use crate::ModelError;
-
-/// The `k` best `(index, score)` pairs, best first, ties to the lower index (the one top-k
-/// of the workspace, in recs-core).
-pub(crate) use recs_core::rank::top_k;
-
-/// The row of `exclude` for `user` (empty when the matrix has no such row).
-pub(crate) fn excluded_items(exclude: Option<&CsrMatrix>, user: u32) -> &[u32] {
-    match exclude {
-        Some(m) if (user as usize) < m.n_rows() => m.row(user as usize).indices,
-        _ => &[],
-    }
-}
 
 /// Dot product of two equal-length slices: eight lane sums over chunks of 8, added in
 /// order, then the tail. Chunks (not indices) so that the compiler sees their length and
@@ -77,32 +62,6 @@ pub(crate) fn dot_diff(p: &[f32], a: &[f32], b: &[f32]) -> f32 {
         s += x * (y - z);
     }
     s
-}
-
-/// The `k` items whose factor rows have the largest cosine with `item`'s (the item itself
-/// left out; the one cosine of the workspace, in recs-core). Rows of zero norm get cosine 0.
-pub(crate) fn similar_by_cosine(
-    item_factors: &[f32],
-    factors: usize,
-    item: u32,
-    k: usize,
-) -> Result<Vec<(u32, f32)>, ModelError> {
-    recs_core::rank::similar_by_cosine(item_factors, factors, item, k).ok_or_else(|| {
-        let n_items = item_factors.len().checked_div(factors).unwrap_or(0);
-        ModelError::Data(format!(
-            "item index {item} is out of range: the model knows {n_items} items"
-        ))
-    })
-}
-
-/// Checks that `user` is below `n_users` for the ranking calls.
-pub(crate) fn check_user(user: u32, n_users: usize) -> Result<(), ModelError> {
-    if user as usize >= n_users {
-        return Err(ModelError::Data(format!(
-            "user index {user} is out of range: the model knows {n_users} users"
-        )));
-    }
-    Ok(())
 }
 
 /// Reports epoch `epoch` of `epochs` (its training `loss` and an optional validation

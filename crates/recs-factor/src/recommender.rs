@@ -1,7 +1,6 @@
 //! The [`Recommender`] impls of the crate's models: how the registry fits, saves, loads and
 //! asks each for its capabilities.
 //!
-//! - [`Bpr`] (`bpr`): ranking from the binarized interactions; item vectors.
 //! - [`Als`] (`als`): ranking from the interactions' values as confidences; item and user
 //!   vectors, fold-in (implicit's `recalculate_user`).
 
@@ -13,7 +12,7 @@ use recs_core::{
     TrainData,
 };
 
-use crate::{Als, AlsParams, Bpr, BprParams};
+use crate::{Als, AlsParams};
 
 impl ModelParams for AlsParams {
     const SCHEMA: &'static [ParamSpec] = &[
@@ -49,90 +48,6 @@ impl ModelParams for AlsParams {
         ParamSpec::threads(),
         ParamSpec::seed(),
     ];
-}
-
-impl ModelParams for BprParams {
-    const SCHEMA: &'static [ParamSpec] = &[
-        ParamSpec::int("factors", 1, 4096, "latent factors per user and item").tuned(
-            8.0,
-            256.0,
-            Scale::LogInt,
-        ),
-        ParamSpec::int("epochs", 1, 100_000, "passes over the interactions").tuned(
-            10.0,
-            200.0,
-            Scale::Int,
-        ),
-        ParamSpec::float_above("learning_rate", 0.0, 10.0, "SGD step size").tuned(
-            1e-3,
-            0.3,
-            Scale::Log,
-        ),
-        ParamSpec::float(
-            "reg",
-            0.0,
-            100.0,
-            "L2 weight on the factors and item biases",
-        )
-        .tuned(1e-4, 0.1, Scale::Log),
-        ParamSpec::choice(
-            "negatives",
-            &["uniform", "popularity"],
-            "how negative items are drawn",
-        ),
-        ParamSpec::int(
-            "max_resample",
-            0,
-            100_000,
-            "redraws of a negative the user has seen",
-        ),
-        ParamSpec::threads(),
-        ParamSpec::seed(),
-    ];
-}
-
-impl Recommender for Bpr {
-    const KIND: &'static str = "bpr";
-    const CAPABILITIES: Capabilities = Capabilities {
-        item_vectors: true,
-        user_vectors: true,
-        ..Capabilities::NONE
-    };
-    type Params = BprParams;
-
-    fn fit(
-        params: &BprParams,
-        data: &TrainData<'_>,
-        progress: &mut dyn Progress,
-    ) -> Result<Self, ModelError> {
-        Bpr::fit(params, &data.matrix.binarize(), progress)
-    }
-
-    fn params(&self) -> &BprParams {
-        Bpr::params(self)
-    }
-
-    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
-        self.write_into(out)
-    }
-
-    fn load(file: &ModelReader) -> Result<Self, ModelError> {
-        Bpr::read_from(file)
-    }
-
-    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
-        Some(ItemVectors {
-            data: self.item_factors(),
-            dim: self.params().factors,
-        })
-    }
-
-    fn user_vectors(&self) -> Option<ItemVectors<'_>> {
-        Some(ItemVectors {
-            data: self.user_factors(),
-            dim: self.params().factors,
-        })
-    }
 }
 
 impl FoldIn for Als {

@@ -53,7 +53,7 @@ fn bpr_ranks_far_better_than_chance_on_ml100k() {
         threads: 1,
         ..BprParams::default()
     };
-    let m = Bpr::fit(&p, &train, &mut NoProgress).unwrap();
+    let m = Bpr::fit(&p, &TrainData::new(&train), &mut NoProgress).unwrap();
     let cfg = EvalConfig {
         metrics: vec![Metric::MapFull, Metric::AucSampled],
         ..EvalConfig::default()

@@ -3,6 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::rank::similar_by_cosine;
 use recs_core::{Recommender, TrainData, load_path, save_path};
 use recs_factor::{
     BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, GlobalMean,
@@ -177,18 +178,19 @@ fn bpr_learns_and_is_deterministic_single_threaded() {
         aucs.push(e.loss("train_auc").unwrap());
         Control::Continue
     };
-    let a = Bpr::fit(&bpr_params(), &x, &mut cb).unwrap();
+    let a = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut cb).unwrap();
     assert!(*aucs.last().unwrap() > 0.8, "train AUC {aucs:?}");
-    let b = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
+    let b = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut NoProgress).unwrap();
     assert_eq!(a, b);
     // a group-0 user ranks unseen group-0 items first
-    let top = a.recommend(0, 5, Some(&x)).unwrap();
+    let top = recs_core::recommend(&a, 0, 5, x.row(0).indices).unwrap();
     assert_eq!(top.len(), 5);
     for (i, _) in &top {
         assert!(!x.contains(0, *i as usize), "recommended a seen item");
         assert!(*i < 30, "{top:?}");
     }
-    let sim = a.similar_items(3, 5).unwrap();
+    let v = a.item_vectors().unwrap();
+    let sim = similar_by_cosine(v.data, v.dim, 3, 5).unwrap();
     assert!(sim.iter().all(|(i, _)| *i != 3));
     assert!(sim.windows(2).all(|w| w[0].1 >= w[1].1));
 }
@@ -206,7 +208,7 @@ fn bpr_hogwild_and_popularity_sampling_learn() {
         last = e.loss("train_auc").unwrap();
         Control::Continue
     };
-    let m = Bpr::fit(&p, &x, &mut cb).unwrap();
+    let m = Bpr::fit(&p, &TrainData::new(&x), &mut cb).unwrap();
     assert!(last > 0.7, "train AUC {last}");
     let mut s = vec![0f32; 60];
     m.score_user(50, &mut s).unwrap();
@@ -216,20 +218,19 @@ fn bpr_hogwild_and_popularity_sampling_learn() {
 }
 
 #[test]
-fn similar_items_ranks_by_cosine() {
-    // items 0 and 1 identical direction, item 2 orthogonal: learnt factors are not needed,
-    // check through a trained model's own factors instead.
+fn item_vectors_are_the_factors_and_rank_by_cosine() {
     let x = clustered(9);
-    let m = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
-    let k = m.params().factors;
-    let f = m.item_factors();
+    let m = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut NoProgress).unwrap();
+    let v = m.item_vectors().unwrap();
+    let (f, k) = (v.data, v.dim);
+    assert_eq!((f, k), (m.item_factors(), m.params().factors));
     let cos = |a: usize, b: usize| {
         let (x, y) = (&f[a * k..(a + 1) * k], &f[b * k..(b + 1) * k]);
         let d: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
         let n = |v: &[f32]| v.iter().map(|t| t * t).sum::<f32>().sqrt();
         d / (n(x) * n(y))
     };
-    let sim = m.similar_items(0, 59).unwrap();
+    let sim = similar_by_cosine(f, k, 0, 59).unwrap();
     assert_eq!(sim.len(), 59);
     for (j, s) in &sim {
         assert!((cos(0, *j as usize) - s).abs() < 1e-4);
@@ -256,7 +257,7 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     save_path(&mf, &p).unwrap();
     assert_eq!(load_path::<BiasedMf>(&p).unwrap(), mf);
     // a BPR loader refuses an MF file, naming what it holds
-    let e = Bpr::load(&p).unwrap_err().to_string();
+    let e = load_path::<Bpr>(&p).unwrap_err().to_string();
     assert!(e.contains("`mf` model, not a `bpr` model"), "{e}");
 
     let gm = GlobalMean::fit(&GlobalMeanParams {}, &d, &mut NoProgress).unwrap();
@@ -272,10 +273,10 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     assert_eq!(load_path::<BaselineOnly>(&pb).unwrap(), bl);
 
     let x = clustered(5);
-    let bpr = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
+    let bpr = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut NoProgress).unwrap();
     let q = dir.path().join("bpr.safetensors");
-    bpr.save(&q).unwrap();
-    assert_eq!(Bpr::load(&q).unwrap(), bpr);
+    save_path(&bpr, &q).unwrap();
+    assert_eq!(load_path::<Bpr>(&q).unwrap(), bpr);
 
     // truncated file
     let bytes = std::fs::read(&q).unwrap();
@@ -284,22 +285,22 @@ fn save_load_round_trips_and_rejects_foreign_files() {
         Err(ModelError::File(recs_core::ModelFileError::Bad { message, .. })) => message,
         other => panic!("expected a bad-file error, got {other:?}"),
     };
-    assert!(bad(Bpr::load(&q)).contains("truncated"));
+    assert!(bad(load_path::<Bpr>(&q)).contains("truncated"));
     // one flipped bit in a factor
     let mut flipped = bytes.clone();
     let at = flipped.len() - 5;
     flipped[at] ^= 0x40;
     std::fs::write(&q, &flipped).unwrap();
-    assert!(bad(Bpr::load(&q)).contains("checksum"));
+    assert!(bad(load_path::<Bpr>(&q)).contains("checksum"));
     // garbage
     std::fs::write(&q, b"not a model").unwrap();
-    bad(Bpr::load(&q));
+    bad(load_path::<Bpr>(&q));
     // another kind
     save_path(&bl, &q).unwrap();
-    assert!(bad(Bpr::load(&q)).contains("`bias` model, not a `bpr` model"));
+    assert!(bad(load_path::<Bpr>(&q)).contains("`bias` model, not a `bpr` model"));
     // missing
     assert!(matches!(
-        Bpr::load(&dir.path().join("nope")),
+        load_path::<Bpr>(&dir.path().join("nope")),
         Err(ModelError::File(recs_core::ModelFileError::Io { .. }))
     ));
 }
@@ -369,7 +370,9 @@ fn bpr_hogwild_on_many_threads_is_finite_and_ranks_held_out_items() {
             epochs = e.epoch;
             Control::Continue
         };
-        let m = pool.install(|| Bpr::fit(&p, &train, &mut cb)).unwrap();
+        let m = pool
+            .install(|| Bpr::fit(&p, &TrainData::new(&train), &mut cb))
+            .unwrap();
         assert_eq!(epochs, 25);
         assert!(
             m.user_factors()
@@ -404,9 +407,9 @@ fn bpr_single_threaded_runs_are_byte_identical() {
         .num_threads(4)
         .build()
         .unwrap();
-    let a = Bpr::fit(&p, &train, &mut NoProgress).unwrap();
+    let a = Bpr::fit(&p, &TrainData::new(&train), &mut NoProgress).unwrap();
     let b = pool
-        .install(|| Bpr::fit(&p, &train, &mut NoProgress))
+        .install(|| Bpr::fit(&p, &TrainData::new(&train), &mut NoProgress))
         .unwrap();
     assert_eq!(bits(a.user_factors()), bits(b.user_factors()));
     assert_eq!(bits(a.item_factors()), bits(b.item_factors()));
@@ -436,9 +439,14 @@ fn stopping_after_two_epochs_gives_the_two_epoch_model() {
         ..BprParams::default()
     };
     let mut seen = vec![];
-    let stopped = Bpr::fit(&p, &train, &mut stop_after_two(&mut seen)).unwrap();
+    let stopped = Bpr::fit(&p, &TrainData::new(&train), &mut stop_after_two(&mut seen)).unwrap();
     assert_eq!(seen, [1, 2]);
-    let two = Bpr::fit(&BprParams { epochs: 2, ..p }, &train, &mut NoProgress).unwrap();
+    let two = Bpr::fit(
+        &BprParams { epochs: 2, ..p },
+        &TrainData::new(&train),
+        &mut NoProgress,
+    )
+    .unwrap();
     assert_eq!(bits(stopped.user_factors()), bits(two.user_factors()));
     assert_eq!(bits(stopped.item_factors()), bits(two.item_factors()));
     assert_eq!(bits(stopped.item_bias()), bits(two.item_bias()));

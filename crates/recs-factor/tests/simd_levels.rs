@@ -51,7 +51,7 @@ fn mf_and_single_threaded_bpr_give_identical_factors_at_every_level() {
                     threads: 1,
                     ..BprParams::default()
                 },
-                &x,
+                &TrainData::new(&x),
                 &mut NoProgress,
             )
             .unwrap();
