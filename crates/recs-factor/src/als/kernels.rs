@@ -277,7 +277,12 @@ fn cholesky_solve(a: &[f32], l: &mut [f64], b: &[f32], k: usize) -> Option<Vec<f
 recs_core::multiversion! {
     /// Solves the rows `first..` whose factors are `xs` (whole rows); the loss of these
     /// rows, or `Err(row)` for a row whose system the Cholesky solver could not factor.
-    pub(super) fn solve_rows<M>(half: &Half<'_>, first: usize, xs: &mut [f32], s: &mut Scratch) -> Result<f64, usize> {
+    pub(super) fn solve_rows<M>(
+        half: &Half<'_>,
+        first: usize,
+        xs: &mut [f32],
+        s: &mut Scratch,
+    ) -> Result<f64, usize> {
         let mut loss = 0f64;
         for (r, x) in xs.chunks_exact_mut(half.k).enumerate() {
             let row = first + r;

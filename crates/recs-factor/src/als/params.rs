@@ -17,7 +17,7 @@ pub enum AlsSolver {
     Cholesky,
 }
 
-/// Hyper-parameters of [`Als`](super::Als); the defaults are implicit's `AlternatingLeastSquares`
+/// Hyper-parameters of `Als`; the defaults are implicit's `AlternatingLeastSquares`
 /// defaults. Missing fields take their defaults when deserialised; unknown fields are an
 /// error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,9 +4,8 @@ use recs_core::ModelParams;
 use recs_core::schema::{ParamSpec, Scale};
 use serde::{Deserialize, Serialize};
 
-/// Hyper-parameters of [`BaselineOnly`](super::BaselineOnly); the defaults are Surprise's
-/// ALS baseline defaults. Missing fields take their defaults when deserialised; unknown
-/// fields are an error.
+/// Hyper-parameters of `BaselineOnly`; the defaults are Surprise's ALS baseline defaults.
+/// Missing fields take their defaults when deserialised; unknown fields are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BaselineParams {

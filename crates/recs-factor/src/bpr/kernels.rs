@@ -52,8 +52,8 @@ pub(super) fn bpr_step(
 
 /// The factors and biases one BPR step reads and updates: the only worker's own buffers
 /// ([`Exclusive`], the deterministic mode) or buffers shared between workers
-/// ([`SharedFactors`](super::shared::SharedFactors)). Both run the same [`bpr_step`] in place, so on one worker they give
-/// the same numbers.
+/// (`SharedFactors`, in `shared`). Both run the same [`bpr_step`] in place, so on one worker
+/// they give the same numbers.
 ///
 /// No closure carries the step: a closure is a function of its own, compiled without the
 /// SIMD build's target features unless LLVM inlines it, and one that was not cost 45 %.
@@ -110,8 +110,8 @@ impl Store for Exclusive<'_> {
 /// What every worker of an epoch reads: the data, the sampling settings and the step sizes.
 pub(super) struct Job<'a> {
     pub(super) train: &'a CsrMatrix,
-    /// Dense user × item membership bits when they fit [`BITSET_MAX_BYTES`](super::fit::BITSET_MAX_BYTES) (a negative
-    /// check is then one cached load instead of a binary search over the user's row).
+    /// Dense user × item membership bits when they fit `BITSET_MAX_BYTES` (a negative check
+    /// is then one cached load instead of a binary search over the user's row).
     pub(super) seen: Option<&'a [u64]>,
     /// (user, item) of every stored entry, so a positive draw is one memory read.
     pub(super) pairs: &'a [(u32, u32)],
@@ -130,7 +130,7 @@ impl Job<'_> {
     /// stalling it. The draws come from one stream in a fixed order, so a seed still fixes
     /// every sample. `#[inline(always)]` so that it is compiled inside each SIMD build of
     /// [`run_exclusive`] and
-    /// [`run_shared`](super::shared::run_shared).
+    /// `shared::run_shared`.
     #[inline(always)]
     pub(super) fn run_body<S: Store>(
         &self,

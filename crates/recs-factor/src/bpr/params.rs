@@ -17,7 +17,7 @@ pub enum NegativeSampling {
     Popularity,
 }
 
-/// Hyper-parameters of [`Bpr`](super::Bpr); the defaults are Cornac `BPR`'s. Missing fields take their
+/// Hyper-parameters of `Bpr`; the defaults are Cornac `BPR`'s. Missing fields take their
 /// defaults when deserialised; unknown fields are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

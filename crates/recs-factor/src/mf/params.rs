@@ -4,9 +4,8 @@ use recs_core::ModelParams;
 use recs_core::schema::{ParamSpec, Scale};
 use serde::{Deserialize, Serialize};
 
-/// Hyper-parameters of [`BiasedMf`](super::BiasedMf); the defaults are Surprise's `SVD`
-/// defaults. Missing fields take their defaults when deserialised; unknown fields are an
-/// error.
+/// Hyper-parameters of `BiasedMf`; the defaults are Surprise's `SVD` defaults. Missing
+/// fields take their defaults when deserialised; unknown fields are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MfParams {
