@@ -258,7 +258,8 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     assert_eq!(load_path::<BiasedMf>(&p).unwrap(), mf);
     // a BPR loader refuses an MF file, naming what it holds
     let e = load_path::<Bpr>(&p).unwrap_err().to_string();
-    assert!(e.contains("`mf` model, not a `bpr` model"), "{e}");
+    let want = format!("`{}` model, not a `{}` model", BiasedMf::KIND, Bpr::KIND);
+    assert!(e.contains(&want), "{e}");
 
     let gm = GlobalMean::fit(&GlobalMeanParams {}, &d, &mut NoProgress).unwrap();
     let pg = dir.path().join("gm.safetensors");
@@ -297,7 +298,12 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     bad(load_path::<Bpr>(&q));
     // another kind
     save_path(&bl, &q).unwrap();
-    assert!(bad(load_path::<Bpr>(&q)).contains("`bias` model, not a `bpr` model"));
+    let want = format!(
+        "`{}` model, not a `{}` model",
+        BaselineOnly::KIND,
+        Bpr::KIND
+    );
+    assert!(bad(load_path::<Bpr>(&q)).contains(&want));
     // missing
     assert!(matches!(
         load_path::<Bpr>(&dir.path().join("nope")),
