@@ -38,12 +38,12 @@ pub enum ModelError {
     Data(String),
     /// A loss became NaN or infinite: training stopped.
     #[error(
-        "training diverged at epoch {epoch}: the {what} loss is {value} (lower the learning rate or raise the regularisation)"
+        "training diverged at epoch {epoch}: `{what}` is {value} (lower the learning rate or raise the regularisation)"
     )]
     Diverged {
         /// The epoch (1-based) in which it happened.
         epoch: usize,
-        /// Which loss, by its name in the epoch's report.
+        /// Which loss, by its name in the epoch's report (`loss`, `item`, `train_rmse`).
         what: &'static str,
         /// The loss value (NaN or ±inf).
         value: f64,

@@ -4,7 +4,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recs_factor::{BiasedMf, Bpr, BprParams, MfParams, NoProgress, Triples};
+use recs_core::{Recommender, TrainData};
+use recs_factor::{BiasedMf, Bpr, BprParams, MfParams, NoProgress};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 fn random(n: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
@@ -17,7 +18,10 @@ fn random(n: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
 
 fn epochs(c: &mut Criterion) {
     let (u, i, r) = random(90_000, 1);
-    let d = Triples::new(&u, &i, &r, 943, 1682).unwrap();
+    // Repeated (user, item) draws keep their last rating.
+    let ratings =
+        CsrMatrix::from_triplets(943, 1682, &u, &i, &r, DuplicatePolicy::KeepLast).unwrap();
+    let d = TrainData::new(&ratings);
     let p = MfParams {
         epochs: 1,
         ..MfParams::default()
@@ -46,7 +50,7 @@ fn epochs(c: &mut Criterion) {
             ..BprParams::default()
         };
         c.bench_function(&format!("bpr_epoch_k200_75k_{threads}t"), |b| {
-            b.iter(|| Bpr::fit(&p, &x, &mut NoProgress).unwrap())
+            b.iter(|| Bpr::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap())
         });
     }
 }

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use recs_data::{DelimitedOptions, load_delimited};
-use recs_factor::{Als, AlsParams, Control, EpochReport};
+use recs_factor::{Als, AlsParams, Control, EpochReport, Recommender as _, TrainData};
 use recs_sparse::DuplicatePolicy;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Control::Continue
         };
         let t = Instant::now();
-        let model = Als::fit(&params, &x, &mut cb)?;
+        let model = Als::fit(&params, &TrainData::new(&x), &mut cb)?;
         let secs = t.elapsed().as_secs_f64();
         println!(
             "recs ALS factors {k}: {:.2} s/iteration ({iters} iterations, {threads} threads; {} user rows)",

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use recs_core::{Recommender as _, TrainData};
 use recs_data::{movielens, split};
 use recs_factor::{Bpr, BprParams, Control, EpochReport};
 use recs_metrics::{EvalConfig, Metric, evaluate};
@@ -43,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .num_threads(threads)
         .build()?;
     let t0 = Instant::now();
-    let model = pool.install(|| Bpr::fit(&params, &train, &mut cb))?;
+    let model = pool.install(|| Bpr::fit(&params, &TrainData::new(&train), &mut cb))?;
     let fit_s = t0.elapsed().as_secs_f64();
     let cfg = EvalConfig {
         metrics: vec![

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use recs_core::{Recommender as _, TrainData};
 use recs_data::synthetic::{SyntheticParams, generate};
 use recs_factor::{Bpr, BprParams, Control, EpochReport};
 use recs_sparse::DuplicatePolicy;
@@ -62,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .num_threads(threads)
         .build()?;
     let t1 = Instant::now();
-    let model = pool.install(|| Bpr::fit(&params, &x, &mut cb))?;
+    let model = pool.install(|| Bpr::fit(&params, &TrainData::new(&x), &mut cb))?;
     println!(
         "fit {:.1} s, {threads} threads, k {k}; model {} users × {} items",
         t1.elapsed().as_secs_f64(),

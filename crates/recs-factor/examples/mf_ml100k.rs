@@ -9,14 +9,17 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use recs_core::{Recommender, TrainData};
 use recs_data::{Interactions, movielens, split};
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, GlobalMean, MfParams, NoProgress, Triples,
+    BaselineOnly, BaselineParams, BiasedMf, GlobalMean, GlobalMeanParams, MfParams, NoProgress,
 };
 use recs_metrics::{RatingPredictor, evaluate_ratings};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
-fn triples(d: &Interactions) -> Triples<'_> {
-    Triples::new(d.users(), d.items(), d.values(), d.n_users(), d.n_items()).expect("valid data")
+fn ratings(d: &Interactions) -> CsrMatrix {
+    d.to_csr(DuplicatePolicy::Error)
+        .expect("one rating per (user, item)")
 }
 
 fn rmse(m: &dyn RatingPredictor, d: &Interactions) -> (f64, f64) {
@@ -32,9 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("ml-100k is not installed: set RECS_DATA_MIRROR or pass its directory")?;
     let data = movielens::load_ml100k(&dir)?;
     let s = split::random(&data, 0.9, 42)?;
-    let train = triples(&s.train);
+    let train_m = ratings(&s.train);
+    let train = TrainData::new(&train_m);
 
-    let gm = GlobalMean::fit(&train);
+    let gm = GlobalMean::fit(&GlobalMeanParams {}, &train, &mut NoProgress)?;
     println!("global-mean RMSE {:.4}", rmse(&gm, &s.test).0);
 
     let t0 = Instant::now();
@@ -53,7 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Choose settings on a validation split of the training part only.
     let inner = split::random(&s.train, 0.9, 7)?;
-    let inner_train = triples(&inner.train);
+    let inner_m = ratings(&inner.train);
+    let inner_train = TrainData::new(&inner_m);
     let mut best: Option<(f64, MfParams)> = None;
     for &epochs in &[20usize, 40, 80] {
         for &learning_rate in &[0.005f64, 0.01] {

@@ -1,23 +1,10 @@
-//! Helpers every model shares: top-k selection, seen-item exclusion, cosine similarity.
+//! Helpers the models share: the dot products of their kernels, the epoch report, the
+//! checks of a scoring call, and the checks of the training facts a model file records.
 
 use std::time::Instant;
 
-use recs_core::{Control, EpochReport, Progress};
-use recs_sparse::CsrMatrix;
-
-use crate::FactorError;
-
-/// The `k` best `(index, score)` pairs, best first, ties to the lower index (the one top-k
-/// of the workspace, in recs-core).
-pub(crate) use recs_core::rank::top_k;
-
-/// The row of `exclude` for `user` (empty when the matrix has no such row).
-pub(crate) fn excluded_items(exclude: Option<&CsrMatrix>, user: u32) -> &[u32] {
-    match exclude {
-        Some(m) if (user as usize) < m.n_rows() => m.row(user as usize).indices,
-        _ => &[],
-    }
-}
+use recs_core::modelfile::ModelReader;
+use recs_core::{Control, EpochReport, ModelFileError, Progress, ScoreError};
 
 /// Dot product of two equal-length slices: eight lane sums over chunks of 8, added in
 /// order, then the tail. Chunks (not indices) so that the compiler sees their length and
@@ -77,32 +64,6 @@ pub(crate) fn dot_diff(p: &[f32], a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// The `k` items whose factor rows have the largest cosine with `item`'s (the item itself
-/// left out; the one cosine of the workspace, in recs-core). Rows of zero norm get cosine 0.
-pub(crate) fn similar_by_cosine(
-    item_factors: &[f32],
-    factors: usize,
-    item: u32,
-    k: usize,
-) -> Result<Vec<(u32, f32)>, FactorError> {
-    recs_core::rank::similar_by_cosine(item_factors, factors, item, k).ok_or_else(|| {
-        let n_items = item_factors.len().checked_div(factors).unwrap_or(0);
-        FactorError::Data(format!(
-            "item index {item} is out of range: the model knows {n_items} items"
-        ))
-    })
-}
-
-/// Checks that `user` is below `n_users` for the ranking calls.
-pub(crate) fn check_user(user: u32, n_users: usize) -> Result<(), FactorError> {
-    if user as usize >= n_users {
-        return Err(FactorError::Data(format!(
-            "user index {user} is out of range: the model knows {n_users} users"
-        )));
-    }
-    Ok(())
-}
-
 /// Reports epoch `epoch` of `epochs` (its training `loss` and an optional validation
 /// measure, timed from `epoch_start` and `started`) to `progress`; `true` when the callback
 /// asks training to stop.
@@ -122,6 +83,92 @@ pub(crate) fn report_epoch(
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
     progress.on_epoch(&report) == Control::Stop
+}
+
+/// `Ok` when `user` is below `n_users` and `out` holds `n_items` scores.
+pub(crate) fn score_checks(
+    user: u32,
+    out: &[f32],
+    n_users: usize,
+    n_items: usize,
+) -> Result<(), ScoreError> {
+    if user as usize >= n_users {
+        return Err(ScoreError::UnknownUser { user, n_users });
+    }
+    if out.len() != n_items {
+        return Err(ScoreError::BufferLength {
+            got: out.len(),
+            expected: n_items,
+        });
+    }
+    Ok(())
+}
+
+/// The integer `training.key` of a model file.
+fn meta_u64(file: &ModelReader, key: &str) -> Result<u64, ModelFileError> {
+    file.meta()
+        .training
+        .get(key)
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| {
+            file.error(format!(
+                "metadata field `training.{key}` is missing or not an integer"
+            ))
+        })
+}
+
+/// A size (users, items) recorded as `training.key`: at most 2^32, the index space of users
+/// and items. Loaders check it against the tensors' shapes before allocating by it.
+pub(crate) fn meta_size(file: &ModelReader, key: &str) -> Result<usize, ModelFileError> {
+    let n = meta_u64(file, key)?;
+    if n > u32::MAX as u64 + 1 {
+        return Err(file.error(format!(
+            "metadata field `training.{key}` = {n} is more than 2^32 (indices are 32-bit)"
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// The finite number `training.key` of a model file.
+pub(crate) fn meta_f64(file: &ModelReader, key: &str) -> Result<f64, ModelFileError> {
+    file.meta()
+        .training
+        .get(key)
+        .and_then(|v| v.as_f64())
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            file.error(format!(
+                "metadata field `training.{key}` is missing or not a finite number"
+            ))
+        })
+}
+
+/// The clip range `[lo, hi]` of the rating estimates (`training.clip`): finite, `lo <= hi`
+/// (a crafted file could hold anything, and clamping to a reversed range panics).
+pub(crate) fn meta_clip(file: &ModelReader) -> Result<(f32, f32), ModelFileError> {
+    let v = file
+        .meta()
+        .training
+        .get("clip")
+        .ok_or_else(|| file.error("metadata field `training.clip` is missing"))?;
+    let (lo, hi): (f32, f32) = serde_json::from_value(v.clone())
+        .map_err(|e| file.error(format!("metadata field `training.clip`: {e}")))?;
+    if lo.is_finite() && hi.is_finite() && lo <= hi {
+        Ok((lo, hi))
+    } else {
+        Err(file.error(format!(
+            "metadata field `training.clip` = [{lo}, {hi}] is not a finite range lo <= hi"
+        )))
+    }
+}
+
+/// The length of the 1-D tensor `name` of a model file.
+pub(crate) fn vector_len(file: &ModelReader, name: &str) -> Result<usize, ModelFileError> {
+    match file.shape(name) {
+        Some([n]) => Ok(*n),
+        Some(s) => Err(file.error(format!("tensor `{name}` has shape {s:?}, expected 1-D"))),
+        None => Err(file.error(format!("tensor `{name}` is missing"))),
+    }
 }
 
 #[cfg(test)]

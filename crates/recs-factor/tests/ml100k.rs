@@ -1,10 +1,11 @@
 //! Short training runs on MovieLens 100k, found as users find it (`$RECS_DATA_DIR`, installed
 //! from `$RECS_DATA_MIRROR`): skipped with a note without it, failing under CI.
 
+use recs_core::{Recommender, TrainData};
 use recs_data::{Interactions, movielens, split};
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, MfParams, NoProgress,
-    Triples,
+    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean, GlobalMeanParams, MfParams,
+    NoProgress,
 };
 use recs_metrics::{EvalConfig, Metric, evaluate, evaluate_ratings};
 use recs_sparse::DuplicatePolicy;
@@ -18,14 +19,14 @@ fn data() -> Option<Interactions> {
 fn mf_beats_baselines_on_ml100k() {
     let Some(d) = data() else { return };
     let s = split::random(&d, 0.9, 42).unwrap();
-    let t = &s.train;
-    let train = Triples::new(t.users(), t.items(), t.values(), t.n_users(), t.n_items()).unwrap();
+    let x = s.train.to_csr(DuplicatePolicy::Error).unwrap();
+    let train = TrainData::new(&x);
     let e = |m: &dyn recs_metrics::RatingPredictor| {
         evaluate_ratings(m, s.test.users(), s.test.items(), s.test.values())
             .unwrap()
             .rmse
     };
-    let gm = e(&GlobalMean::fit(&train));
+    let gm = e(&GlobalMean::fit(&GlobalMeanParams {}, &train, &mut NoProgress).unwrap());
     let bl = e(&BaselineOnly::fit(&BaselineParams::default(), &train, &mut NoProgress).unwrap());
     let mf = e(&BiasedMf::fit(&MfParams::default(), &train, &mut NoProgress).unwrap());
     // Surprise on its own split: mean 1.127, BaselineOnly 0.943, SVD 0.930.
@@ -52,7 +53,7 @@ fn bpr_ranks_far_better_than_chance_on_ml100k() {
         threads: 1,
         ..BprParams::default()
     };
-    let m = Bpr::fit(&p, &train, &mut NoProgress).unwrap();
+    let m = Bpr::fit(&p, &TrainData::new(&train), &mut NoProgress).unwrap();
     let cfg = EvalConfig {
         metrics: vec![Metric::MapFull, Metric::AucSampled],
         ..EvalConfig::default()

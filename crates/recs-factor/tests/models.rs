@@ -3,9 +3,11 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::rank::similar_by_cosine;
+use recs_core::{Recommender, TrainData, load_path, save_path};
 use recs_factor::{
-    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, FactorError,
-    GlobalMean, MfParams, NegativeSampling, NoProgress, Triples,
+    BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, GlobalMean,
+    GlobalMeanParams, MfParams, ModelError, NegativeSampling, NoProgress,
 };
 use recs_metrics::{RatingPredictor, Scorer};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
@@ -29,6 +31,11 @@ fn synthetic_ratings(seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
     (u, i, r)
 }
 
+/// The `n_users × n_items` matrix of the ratings `(u[n], i[n], r[n])`.
+fn ratings(u: &[u32], i: &[u32], r: &[f32], n_users: usize, n_items: usize) -> CsrMatrix {
+    CsrMatrix::from_triplets(n_users, n_items, u, i, r, DuplicatePolicy::Error).unwrap()
+}
+
 fn rmse(m: &dyn RatingPredictor, u: &[u32], i: &[u32], r: &[f32]) -> f64 {
     let se: f64 = u
         .iter()
@@ -43,7 +50,8 @@ fn rmse(m: &dyn RatingPredictor, u: &[u32], i: &[u32], r: &[f32]) -> f64 {
 fn mf_and_baseline_beat_global_mean_on_held_out_ratings() {
     let (u, i, r) = synthetic_ratings(1);
     let cut = u.len() * 4 / 5;
-    let train = Triples::new(&u[..cut], &i[..cut], &r[..cut], 60, 40).unwrap();
+    let x = ratings(&u[..cut], &i[..cut], &r[..cut], 60, 40);
+    let train = TrainData::new(&x);
     let mut losses = vec![];
     let mut cb = |e: &EpochReport| {
         losses.push(e.loss("loss").unwrap());
@@ -58,7 +66,7 @@ fn mf_and_baseline_beat_global_mean_on_held_out_ratings() {
     let mf = BiasedMf::fit(&params, &train, &mut cb).unwrap();
     assert_eq!(losses.len(), 60);
     assert!(losses[59] < losses[0]);
-    let gm = GlobalMean::fit(&train);
+    let gm = GlobalMean::fit(&GlobalMeanParams {}, &train, &mut NoProgress).unwrap();
     let bl = BaselineOnly::fit(&BaselineParams::default(), &train, &mut NoProgress).unwrap();
     let (tu, ti, tr) = (&u[cut..], &i[cut..], &r[cut..]);
     let (e_mf, e_bl, e_gm) = (
@@ -76,7 +84,8 @@ fn mf_and_baseline_beat_global_mean_on_held_out_ratings() {
 fn mf_same_seed_same_model_and_fallbacks() {
     let (u, i, r) = synthetic_ratings(2);
     // user 60 and item 40 exist but have no rating
-    let d = Triples::new(&u, &i, &r, 61, 41).unwrap();
+    let x = ratings(&u, &i, &r, 61, 41);
+    let d = TrainData::new(&x);
     let p = MfParams {
         factors: 4,
         epochs: 3,
@@ -96,7 +105,8 @@ fn mf_same_seed_same_model_and_fallbacks() {
 #[test]
 fn mf_reports_divergence_with_epoch() {
     let (u, i, r) = synthetic_ratings(3);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let p = MfParams {
         factors: 50,
         epochs: 50,
@@ -105,19 +115,25 @@ fn mf_reports_divergence_with_epoch() {
         ..MfParams::default()
     };
     match BiasedMf::fit(&p, &d, &mut NoProgress) {
-        Err(FactorError::Diverged { epoch, .. }) => assert!(epoch >= 1),
+        Err(ModelError::Diverged { epoch, what, .. }) => {
+            assert!(epoch >= 1);
+            assert_eq!(what, "loss");
+        }
         other => panic!("expected divergence, got {other:?}"),
     }
 }
 
 #[test]
-fn triples_reject_bad_input() {
-    assert!(Triples::new(&[0], &[0, 1], &[1.0], 1, 2).is_err());
-    let e = Triples::new(&[0], &[5], &[1.0], 1, 2)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("item index 5"), "{e}");
-    assert!(Triples::new(&[0], &[0], &[f32::NAN], 1, 1).is_err());
+fn rating_models_refuse_a_matrix_without_ratings() {
+    let x = CsrMatrix::zeros(3, 4).unwrap();
+    let d = TrainData::new(&x);
+    let data_error = |e: ModelError| match e {
+        ModelError::Data(m) => assert!(m.contains("no interaction"), "{m}"),
+        other => panic!("expected a data error, got {other:?}"),
+    };
+    data_error(BiasedMf::fit(&MfParams::default(), &d, &mut NoProgress).unwrap_err());
+    data_error(BaselineOnly::fit(&BaselineParams::default(), &d, &mut NoProgress).unwrap_err());
+    data_error(GlobalMean::fit(&GlobalMeanParams {}, &d, &mut NoProgress).unwrap_err());
 }
 
 /// Implicit data with structure: two user groups, each liking its own half of the items.
@@ -162,18 +178,19 @@ fn bpr_learns_and_is_deterministic_single_threaded() {
         aucs.push(e.loss("train_auc").unwrap());
         Control::Continue
     };
-    let a = Bpr::fit(&bpr_params(), &x, &mut cb).unwrap();
+    let a = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut cb).unwrap();
     assert!(*aucs.last().unwrap() > 0.8, "train AUC {aucs:?}");
-    let b = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
+    let b = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut NoProgress).unwrap();
     assert_eq!(a, b);
     // a group-0 user ranks unseen group-0 items first
-    let top = a.recommend(0, 5, Some(&x)).unwrap();
+    let top = recs_core::recommend(&a, 0, 5, x.row(0).indices).unwrap();
     assert_eq!(top.len(), 5);
     for (i, _) in &top {
         assert!(!x.contains(0, *i as usize), "recommended a seen item");
         assert!(*i < 30, "{top:?}");
     }
-    let sim = a.similar_items(3, 5).unwrap();
+    let v = a.item_vectors().unwrap();
+    let sim = similar_by_cosine(v.data, v.dim, 3, 5).unwrap();
     assert!(sim.iter().all(|(i, _)| *i != 3));
     assert!(sim.windows(2).all(|w| w[0].1 >= w[1].1));
 }
@@ -191,7 +208,7 @@ fn bpr_hogwild_and_popularity_sampling_learn() {
         last = e.loss("train_auc").unwrap();
         Control::Continue
     };
-    let m = Bpr::fit(&p, &x, &mut cb).unwrap();
+    let m = Bpr::fit(&p, &TrainData::new(&x), &mut cb).unwrap();
     assert!(last > 0.7, "train AUC {last}");
     let mut s = vec![0f32; 60];
     m.score_user(50, &mut s).unwrap();
@@ -201,20 +218,19 @@ fn bpr_hogwild_and_popularity_sampling_learn() {
 }
 
 #[test]
-fn similar_items_ranks_by_cosine() {
-    // items 0 and 1 identical direction, item 2 orthogonal: learnt factors are not needed,
-    // check through a trained model's own factors instead.
+fn item_vectors_are_the_factors_and_rank_by_cosine() {
     let x = clustered(9);
-    let m = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
-    let k = m.params().factors;
-    let f = m.item_factors();
+    let m = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut NoProgress).unwrap();
+    let v = m.item_vectors().unwrap();
+    let (f, k) = (v.data, v.dim);
+    assert_eq!((f, k), (m.item_factors(), m.params().factors));
     let cos = |a: usize, b: usize| {
         let (x, y) = (&f[a * k..(a + 1) * k], &f[b * k..(b + 1) * k]);
         let d: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
         let n = |v: &[f32]| v.iter().map(|t| t * t).sum::<f32>().sqrt();
         d / (n(x) * n(y))
     };
-    let sim = m.similar_items(0, 59).unwrap();
+    let sim = similar_by_cosine(f, k, 0, 59).unwrap();
     assert_eq!(sim.len(), 59);
     for (j, s) in &sim {
         assert!((cos(0, *j as usize) - s).abs() < 1e-4);
@@ -225,7 +241,8 @@ fn similar_items_ranks_by_cosine() {
 fn save_load_round_trips_and_rejects_foreign_files() {
     let dir = tempfile::tempdir().unwrap();
     let (u, i, r) = synthetic_ratings(4);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let mf = BiasedMf::fit(
         &MfParams {
             factors: 3,
@@ -237,54 +254,60 @@ fn save_load_round_trips_and_rejects_foreign_files() {
     )
     .unwrap();
     let p = dir.path().join("mf.safetensors");
-    mf.save(&p).unwrap();
-    assert_eq!(BiasedMf::load(&p).unwrap(), mf);
+    save_path(&mf, &p).unwrap();
+    assert_eq!(load_path::<BiasedMf>(&p).unwrap(), mf);
     // a BPR loader refuses an MF file, naming what it holds
-    let e = Bpr::load(&p).unwrap_err().to_string();
-    assert!(e.contains("`mf` model, not a `bpr` model"), "{e}");
+    let e = load_path::<Bpr>(&p).unwrap_err().to_string();
+    let want = format!("`{}` model, not a `{}` model", BiasedMf::KIND, Bpr::KIND);
+    assert!(e.contains(&want), "{e}");
 
-    let gm = GlobalMean::fit(&d);
+    let gm = GlobalMean::fit(&GlobalMeanParams {}, &d, &mut NoProgress).unwrap();
     let pg = dir.path().join("gm.safetensors");
-    gm.save(&pg).unwrap();
-    assert_eq!(GlobalMean::load(&pg).unwrap(), gm);
-    let top = gm.recommend(0, 3, None).unwrap();
+    save_path(&gm, &pg).unwrap();
+    assert_eq!(load_path::<GlobalMean>(&pg).unwrap(), gm);
+    let top = recs_core::recommend(&gm, 0, 3, &[]).unwrap();
     assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1, 2]);
 
     let bl = BaselineOnly::fit(&BaselineParams::default(), &d, &mut NoProgress).unwrap();
     let pb = dir.path().join("bl.safetensors");
-    bl.save(&pb).unwrap();
-    assert_eq!(BaselineOnly::load(&pb).unwrap(), bl);
+    save_path(&bl, &pb).unwrap();
+    assert_eq!(load_path::<BaselineOnly>(&pb).unwrap(), bl);
 
     let x = clustered(5);
-    let bpr = Bpr::fit(&bpr_params(), &x, &mut NoProgress).unwrap();
+    let bpr = Bpr::fit(&bpr_params(), &TrainData::new(&x), &mut NoProgress).unwrap();
     let q = dir.path().join("bpr.safetensors");
-    bpr.save(&q).unwrap();
-    assert_eq!(Bpr::load(&q).unwrap(), bpr);
+    save_path(&bpr, &q).unwrap();
+    assert_eq!(load_path::<Bpr>(&q).unwrap(), bpr);
 
     // truncated file
     let bytes = std::fs::read(&q).unwrap();
     std::fs::write(&q, &bytes[..bytes.len() / 2]).unwrap();
-    let bad = |e: Result<Bpr, FactorError>| match e {
-        Err(FactorError::File(recs_core::ModelFileError::Bad { message, .. })) => message,
+    let bad = |e: Result<Bpr, ModelError>| match e {
+        Err(ModelError::File(recs_core::ModelFileError::Bad { message, .. })) => message,
         other => panic!("expected a bad-file error, got {other:?}"),
     };
-    assert!(bad(Bpr::load(&q)).contains("truncated"));
+    assert!(bad(load_path::<Bpr>(&q)).contains("truncated"));
     // one flipped bit in a factor
     let mut flipped = bytes.clone();
     let at = flipped.len() - 5;
     flipped[at] ^= 0x40;
     std::fs::write(&q, &flipped).unwrap();
-    assert!(bad(Bpr::load(&q)).contains("checksum"));
+    assert!(bad(load_path::<Bpr>(&q)).contains("checksum"));
     // garbage
     std::fs::write(&q, b"not a model").unwrap();
-    bad(Bpr::load(&q));
+    bad(load_path::<Bpr>(&q));
     // another kind
-    bl.save(&q).unwrap();
-    assert!(bad(Bpr::load(&q)).contains("`bias` model, not a `bpr` model"));
+    save_path(&bl, &q).unwrap();
+    let want = format!(
+        "`{}` model, not a `{}` model",
+        BaselineOnly::KIND,
+        Bpr::KIND
+    );
+    assert!(bad(load_path::<Bpr>(&q)).contains(&want));
     // missing
     assert!(matches!(
-        Bpr::load(&dir.path().join("nope")),
-        Err(FactorError::File(recs_core::ModelFileError::Io { .. }))
+        load_path::<Bpr>(&dir.path().join("nope")),
+        Err(ModelError::File(recs_core::ModelFileError::Io { .. }))
     ));
 }
 
@@ -353,7 +376,9 @@ fn bpr_hogwild_on_many_threads_is_finite_and_ranks_held_out_items() {
             epochs = e.epoch;
             Control::Continue
         };
-        let m = pool.install(|| Bpr::fit(&p, &train, &mut cb)).unwrap();
+        let m = pool
+            .install(|| Bpr::fit(&p, &TrainData::new(&train), &mut cb))
+            .unwrap();
         assert_eq!(epochs, 25);
         assert!(
             m.user_factors()
@@ -388,9 +413,9 @@ fn bpr_single_threaded_runs_are_byte_identical() {
         .num_threads(4)
         .build()
         .unwrap();
-    let a = Bpr::fit(&p, &train, &mut NoProgress).unwrap();
+    let a = Bpr::fit(&p, &TrainData::new(&train), &mut NoProgress).unwrap();
     let b = pool
-        .install(|| Bpr::fit(&p, &train, &mut NoProgress))
+        .install(|| Bpr::fit(&p, &TrainData::new(&train), &mut NoProgress))
         .unwrap();
     assert_eq!(bits(a.user_factors()), bits(b.user_factors()));
     assert_eq!(bits(a.item_factors()), bits(b.item_factors()));
@@ -420,16 +445,22 @@ fn stopping_after_two_epochs_gives_the_two_epoch_model() {
         ..BprParams::default()
     };
     let mut seen = vec![];
-    let stopped = Bpr::fit(&p, &train, &mut stop_after_two(&mut seen)).unwrap();
+    let stopped = Bpr::fit(&p, &TrainData::new(&train), &mut stop_after_two(&mut seen)).unwrap();
     assert_eq!(seen, [1, 2]);
-    let two = Bpr::fit(&BprParams { epochs: 2, ..p }, &train, &mut NoProgress).unwrap();
+    let two = Bpr::fit(
+        &BprParams { epochs: 2, ..p },
+        &TrainData::new(&train),
+        &mut NoProgress,
+    )
+    .unwrap();
     assert_eq!(bits(stopped.user_factors()), bits(two.user_factors()));
     assert_eq!(bits(stopped.item_factors()), bits(two.item_factors()));
     assert_eq!(bits(stopped.item_bias()), bits(two.item_bias()));
     assert_eq!(stopped, two, "params record the epochs trained");
 
     let (u, i, r) = synthetic_ratings(5);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let p = MfParams {
         factors: 6,
         epochs: 20,
@@ -454,13 +485,14 @@ fn stopping_after_two_epochs_gives_the_two_epoch_model() {
 #[test]
 fn fit_checks_parameters_first_and_names_them() {
     let (u, i, r) = synthetic_ratings(6);
-    let d = Triples::new(&u, &i, &r, 60, 40).unwrap();
+    let x = ratings(&u, &i, &r, 60, 40);
+    let d = TrainData::new(&x);
     let p = MfParams {
         epochs: 0,
         ..MfParams::default()
     };
     match BiasedMf::fit(&p, &d, &mut NoProgress) {
-        Err(FactorError::Param(e)) => {
+        Err(ModelError::Param(e)) => {
             assert_eq!(e.param, "epochs");
             assert!(e.to_string().contains("1..=100000"), "{e}");
         }
@@ -472,6 +504,6 @@ fn fit_checks_parameters_first_and_names_them() {
     };
     assert!(matches!(
         BaselineOnly::fit(&p, &d, &mut NoProgress),
-        Err(FactorError::Param(e)) if e.param == "reg_i"
+        Err(ModelError::Param(e)) if e.param == "reg_i"
     ));
 }

@@ -6,7 +6,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recs_core::simd::{Level, at_each_level, detected};
-use recs_factor::{BiasedMf, Bpr, BprParams, MfParams, NoProgress, Triples};
+use recs_core::{Recommender, TrainData};
+use recs_factor::{BiasedMf, Bpr, BprParams, MfParams, NoProgress};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -26,7 +27,7 @@ fn mf_and_single_threaded_bpr_give_identical_factors_at_every_level() {
             }
         }
     }
-    let d = Triples::new(&u, &i, &r, 120, 90).unwrap();
+    let ratings = CsrMatrix::from_triplets(120, 90, &u, &i, &r, DuplicatePolicy::Error).unwrap();
     let x = CsrMatrix::from_triplets(120, 90, &u, &i, &vec![1.0; u.len()], DuplicatePolicy::Error)
         .unwrap();
     // factor counts that exercise the 8-lane blocks and the remainders
@@ -38,7 +39,7 @@ fn mf_and_single_threaded_bpr_give_identical_factors_at_every_level() {
                     epochs: 5,
                     ..MfParams::default()
                 },
-                &d,
+                &TrainData::new(&ratings),
                 &mut NoProgress,
             )
             .unwrap();
@@ -50,7 +51,7 @@ fn mf_and_single_threaded_bpr_give_identical_factors_at_every_level() {
                     threads: 1,
                     ..BprParams::default()
                 },
-                &x,
+                &TrainData::new(&x),
                 &mut NoProgress,
             )
             .unwrap();

@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use recs_core::{NoProgress, Recommender as _, TrainData};
 use recs_data::synthetic::{SyntheticParams, generate};
 use recs_neighbors::{Dtype, Ease, EaseParams};
 use recs_sparse::DuplicatePolicy;
@@ -51,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let before = vm_hwm_mib().unwrap_or(0.0);
     let t = Instant::now();
-    let m = Ease::fit(&params, &x)?;
+    let m = Ease::fit(&params, &TrainData::new(&x), &mut NoProgress)?;
     let secs = t.elapsed().as_secs_f64();
     println!(
         "recs EASE {n_items} items {}: fit {secs:.1} s ({threads} threads), peak RSS {:.0} MiB (before the fit {:.0} MiB; two dense matrices are {:.0} MiB)",

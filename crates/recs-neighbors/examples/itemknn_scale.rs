@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use recs_core::{NoProgress, Recommender as _, TrainData};
 use recs_data::{DelimitedOptions, load_delimited};
 use recs_neighbors::{ItemKnn, ItemKnnParams, Weighting};
 use recs_sparse::DuplicatePolicy;
@@ -49,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ItemKnnParams::default()
     };
     let t = Instant::now();
-    let m = ItemKnn::fit(&params, &x)?;
+    let m = ItemKnn::fit(&params, &TrainData::new(&x), &mut NoProgress)?;
     let secs = t.elapsed().as_secs_f64();
     println!(
         "recs ItemKNN {} K {neighbours}: fit {secs:.2} s ({threads} threads), similarity nnz {}, peak RSS {:.0} MiB (after loading {:.0} MiB)",

@@ -1,9 +1,10 @@
-//! Pieces both models share: the thread setting, buffer checks, and reading a CSR matrix
-//! with values from a model file.
+//! Pieces both models share: the thread setting, the checks of a scoring call and of a new
+//! user's items, the sparse row product, batch scoring, and the check of a size a model file
+//! records.
 
 use rayon::prelude::*;
-use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::{ModelError, ScoreError, Scorer};
+use recs_core::modelfile::ModelReader;
+use recs_core::{ModelError, ModelFileError, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 
 /// The largest `threads` value a params check accepts.
@@ -63,49 +64,10 @@ pub(crate) fn fold_in_items(items: &[u32], n_items: usize) -> Result<Vec<u32>, S
     Ok(v)
 }
 
-/// Records `m` as `prefix.indptr` (`u64`), `prefix.indices` (`u32`) and `prefix.values`
-/// (`f32`).
-pub(crate) fn write_csr<'a>(
-    w: &mut ModelWriter<'a>,
-    prefix: &str,
-    m: &'a CsrMatrix,
-) -> Result<(), ModelError> {
-    w.csr_pattern(&format!("{prefix}.indptr"), &format!("{prefix}.indices"), m)?;
-    w.f32(&format!("{prefix}.values"), &[m.nnz()], m.values())?;
-    Ok(())
-}
-
-/// The `n_rows × n_cols` matrix recorded by [`write_csr`] as `prefix`, checked (row
-/// pointers, columns in range and increasing, as many finite values as indices).
-pub(crate) fn read_csr(
-    file: &ModelReader,
-    prefix: &str,
-    n_rows: usize,
-    n_cols: usize,
-) -> Result<CsrMatrix, ModelError> {
-    let (ptr, idx, vals) = (
-        format!("{prefix}.indptr"),
-        format!("{prefix}.indices"),
-        format!("{prefix}.values"),
-    );
-    let pattern = file
-        .csr(&ptr, &idx, n_rows, n_cols)?
-        .ok_or_else(|| file.error(format!("tensors `{ptr}` and `{idx}` are missing")))?;
-    let values = file.f32(&vals, &[pattern.nnz()])?;
-    CsrMatrix::from_parts(
-        n_rows,
-        n_cols,
-        pattern.indptr().to_vec(),
-        pattern.indices().to_vec(),
-        values,
-    )
-    .map_err(|e| file.error(format!("`{prefix}`: {e}")).into())
-}
-
 /// A size (users, items) recorded in the file's `training` facts: an integer of at most
 /// 2^32 (indices are 32-bit). Loaders then check it against the tensors' shapes before
 /// allocating anything by it.
-pub(crate) fn meta_size(file: &ModelReader, key: &str) -> Result<usize, ModelError> {
+pub(crate) fn meta_size(file: &ModelReader, key: &str) -> Result<usize, ModelFileError> {
     let n = file
         .meta()
         .training
@@ -117,11 +79,9 @@ pub(crate) fn meta_size(file: &ModelReader, key: &str) -> Result<usize, ModelErr
             ))
         })?;
     if n > u32::MAX as u64 + 1 {
-        return Err(file
-            .error(format!(
-                "metadata field `training.{key}` = {n} is more than 2^32 (indices are 32-bit)"
-            ))
-            .into());
+        return Err(file.error(format!(
+            "metadata field `training.{key}` = {n} is more than 2^32 (indices are 32-bit)"
+        )));
     }
     Ok(n as usize)
 }

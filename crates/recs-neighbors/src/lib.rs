@@ -11,10 +11,21 @@
 //!   times `B`. Refuses, before allocating, a fit whose dense matrices would exceed
 //!   `max_memory_gb`.
 //!
-//! Both train in one pass (no epochs, no random draws: the same data gives the same model,
+//! Both are used through [`recs_core::Recommender`], implemented in their own modules:
+//! `ItemKnn::fit(&params, &TrainData::new(&matrix), &mut progress)`, `save` and `load` into
+//! the one model file (`recs_core::modelfile`). Both train in one pass (no epochs, so
+//! `progress` is never called; no random draws: the same data gives the same model,
 //! whatever the thread count for ItemKNN, for a given thread count for EASE), score known
-//! users and new users from their items (fold-in), and save into the one model file.
-//! Depends on recs-core and recs-sparse only (plus rayon and faer).
+//! users and new users from their items (fold-in), and report unusable data as
+//! `ModelError::Data`. Depends on recs-core and recs-sparse only (plus rayon and faer).
+//!
+//! Layout: one folder per model (`itemknn/`, `ease/`), each with `mod.rs` (the module's
+//! documentation and the `Recommender` impl), `params.rs` (the params and their schema),
+//! `model.rs` (the fitted type and its accessors), `fit.rs`, `score.rs` (`Scorer` and
+//! `FoldIn`), `persist.rs` (the model file's tensors and facts) and `tests.rs`; the files of
+//! a model use `params` and `model` and never the other way round. `common.rs` holds what
+//! both share (the thread setting, the scoring checks, the sparse row product, batch
+//! scoring, the check of a size a model file records).
 #![deny(missing_docs)]
 
 mod common;

@@ -1,11 +1,10 @@
 //! `als-ml100k`: implicit-feedback ALS on the `bpr-ml100k` protocol, next to implicit's
 //! `AlternatingLeastSquares` at the same settings.
 
-use std::time::Instant;
-
+use recs_core::Recommender as _;
 use recs_factor::{Als, AlsParams};
 
-use super::factor::progress;
+use super::factor::fit_registered;
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
 
@@ -61,15 +60,14 @@ pub const ALS_ML100K: Experiment = Experiment {
 fn run_als(opts: &RunOptions, params: AlsParams) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, params.seed)?;
     let train = data.train.binarize();
-    let mut cb = progress(opts);
-    let started = Instant::now();
-    let model = Als::fit(&params, &train, &mut cb)?;
-    let train_seconds = started.elapsed().as_secs_f64();
-    let metrics = protocol::ranking_at_10_auc(&model, &data)?;
+    let (model, train_seconds) = fit_registered(opts, Als::KIND, &params, &train)?;
+    let metrics = protocol::ranking_at_10_auc(model.as_scorer(), &data)?;
+    // The params as trained: the iterations actually run.
+    let trained: AlsParams = serde_json::from_value(model.params_json())?;
     Ok(SeedRun {
         train_seconds,
         metrics,
-        params: serde_json::to_value(model.params())?,
-        epochs: model.params().epochs,
+        params: serde_json::to_value(&trained)?,
+        epochs: trained.epochs,
     })
 }

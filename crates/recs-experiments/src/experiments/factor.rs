@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use recs_core::{DynModel, Recommender as _, TrainData};
 use recs_data::{split, transform};
-use recs_factor::{BiasedMf, Bpr, BprParams, Control, EpochReport, MfParams, Triples};
-use recs_sparse::DuplicatePolicy;
+use recs_factor::{BiasedMf, Bpr, BprParams, Control, EpochReport, MfParams};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
@@ -25,6 +26,22 @@ pub(super) fn progress(opts: &RunOptions) -> impl FnMut(&EpochReport) -> Control
         }
         Control::Continue
     }
+}
+
+/// Fits the registered model `kind` with `params` on `train`, as `recs train` does (through
+/// the registry), with this run's progress report; the model and the seconds its fit took.
+pub(super) fn fit_registered(
+    opts: &RunOptions,
+    kind: &str,
+    params: &impl serde::Serialize,
+    train: &CsrMatrix,
+) -> anyhow::Result<(Box<dyn DynModel>, f64)> {
+    let params = serde_json::to_value(params)?;
+    let entry = recs_registry::find(kind)?;
+    let mut cb = progress(opts);
+    let started = Instant::now();
+    let model = entry.fit(&params, &TrainData::new(train), &mut cb)?;
+    Ok((model, started.elapsed().as_secs_f64()))
 }
 
 /// The registry's `mf` settings (`recs_registry::defaults::mf`, where they
@@ -77,15 +94,14 @@ pub const MF_ML100K: Experiment = Experiment {
 fn run_mf(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     let data = protocol::random_rating_split(opts, "ml-100k", 0.9, seed)?;
     let params = mf_params(seed, opts.epochs);
-    let t = &data.train;
-    let triples = Triples::new(t.users(), t.items(), t.values(), t.n_users(), t.n_items())?;
-    let mut cb = progress(opts);
-    let started = Instant::now();
-    let model = BiasedMf::fit(&params, &triples, &mut cb)?;
-    let train_seconds = started.elapsed().as_secs_f64();
+    let train = data.train.to_csr(DuplicatePolicy::Error)?;
+    let (model, train_seconds) = fit_registered(opts, BiasedMf::KIND, &params, &train)?;
+    let predictor = model
+        .rating_predictor()
+        .ok_or_else(|| anyhow::anyhow!("`{}` predicts no ratings", BiasedMf::KIND))?;
     Ok(SeedRun {
         train_seconds,
-        metrics: protocol::rating_errors(&model, &data.test)?,
+        metrics: protocol::rating_errors(predictor, &data.test)?,
         params: serde_json::to_value(&params)?,
         epochs: params.epochs,
     })
@@ -192,11 +208,8 @@ pub const BPR_ML100K_CORNAC: Experiment = Experiment {
 fn run_bpr(opts: &RunOptions, params: BprParams) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, params.seed)?;
     let train = data.train.binarize();
-    let mut cb = progress(opts);
-    let started = Instant::now();
-    let model = Bpr::fit(&params, &train, &mut cb)?;
-    let train_seconds = started.elapsed().as_secs_f64();
-    let metrics = protocol::ranking_at_10_auc(&model, &data)?;
+    let (model, train_seconds) = fit_registered(opts, Bpr::KIND, &params, &train)?;
+    let metrics = protocol::ranking_at_10_auc(model.as_scorer(), &data)?;
     Ok(SeedRun {
         train_seconds,
         metrics,
@@ -257,11 +270,8 @@ fn run_bpr_goodreads(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
         seed,
         ..BprParams::default()
     };
-    let mut cb = progress(opts);
-    let started = Instant::now();
-    let model = Bpr::fit(&params, &train, &mut cb)?;
-    let train_seconds = started.elapsed().as_secs_f64();
-    let metrics = protocol::ranking_at_10_auc(&model, &data)?;
+    let (model, train_seconds) = fit_registered(opts, Bpr::KIND, &params, &train)?;
+    let metrics = protocol::ranking_at_10_auc(model.as_scorer(), &data)?;
     Ok(SeedRun {
         train_seconds,
         metrics,

@@ -5,10 +5,10 @@
 //! `CosineRecommender`, `BM25Recommender`, `TFIDFRecommender`, K 100) and `ease-ml100k`
 //! (EASE, λ 500, against the peer script's numpy closed form).
 
-use std::time::Instant;
-
+use recs_core::Recommender as _;
 use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Weighting};
 
+use super::factor::fit_registered;
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
 
@@ -35,35 +35,31 @@ pub fn ease_params() -> EaseParams {
     recs_registry::defaults::ease()
 }
 
+/// Fits the registered model `kind` with `params` on the binarized training part of the
+/// protocol's split and ranks with it.
 fn run_with(
     opts: &RunOptions,
     seed: u64,
-    params: serde_json::Value,
-    fit: impl FnOnce(&recs_sparse::CsrMatrix) -> anyhow::Result<Box<dyn recs_metrics::Scorer>>,
+    kind: &str,
+    params: &impl serde::Serialize,
 ) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, seed)?;
     let train = data.train.binarize();
-    let started = Instant::now();
-    let model = fit(&train)?;
-    let train_seconds = started.elapsed().as_secs_f64();
+    let (model, train_seconds) = fit_registered(opts, kind, params, &train)?;
     if opts.verbose {
         eprintln!("fitted in {train_seconds:.3} s");
     }
-    let metrics = protocol::ranking_at_10_auc(&*model, &data)?;
+    let metrics = protocol::ranking_at_10_auc(model.as_scorer(), &data)?;
     Ok(SeedRun {
         train_seconds,
         metrics,
-        params,
+        params: serde_json::to_value(params)?,
         epochs: 1,
     })
 }
 
 fn run_itemknn(opts: &RunOptions, seed: u64, weighting: Weighting) -> anyhow::Result<SeedRun> {
-    let params = itemknn_params(weighting);
-    let json = serde_json::to_value(&params)?;
-    run_with(opts, seed, json, |train| {
-        Ok(Box::new(ItemKnn::fit(&params, train)?))
-    })
+    run_with(opts, seed, ItemKnn::KIND, &itemknn_params(weighting))
 }
 
 const fn refs(map: f64, ndcg: f64, seconds: f64, source: &'static str) -> [Reference; 3] {
@@ -148,11 +144,5 @@ pub const EASE_ML100K: Experiment = Experiment {
     datasets: &["ml-100k"],
     metrics: METRICS,
     references: &EASE_REFS,
-    run: |opts, seed| {
-        let params = ease_params();
-        let json = serde_json::to_value(&params)?;
-        run_with(opts, seed, json, |train| {
-            Ok(Box::new(Ease::fit(&params, train)?))
-        })
-    },
+    run: |opts, seed| run_with(opts, seed, Ease::KIND, &ease_params()),
 };

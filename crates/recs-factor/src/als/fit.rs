@@ -1,0 +1,133 @@
+//! Training: the half-iterations (every row solved in parallel against the fixed side's Gram
+//! matrix), the iteration loop, implicit's training loss.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use recs_core::{ModelError, ModelParams as _, Progress};
+use recs_sparse::CsrMatrix;
+
+use super::kernels::{Half, ROWS_PER_TASK, Scratch, gram, solve_rows};
+use super::model::Als;
+use super::params::AlsParams;
+use crate::common::report_epoch;
+
+/// Solves every row of `m` (confidences, rows × fixed rows) into `x` against `fixed`;
+/// the rows' loss total.
+pub(super) fn half_iteration(
+    m: &CsrMatrix,
+    x: &mut [f32],
+    fixed: &[f32],
+    params: &AlsParams,
+) -> Result<(f64, f64), ModelError> {
+    let k = params.factors;
+    let reg = params.reg as f32;
+    let (g, fixed_norm) = gram(fixed, k, reg);
+    let half = Half {
+        indptr: m.indptr(),
+        indices: m.indices(),
+        values: m.values(),
+        alpha: params.alpha as f32,
+        fixed,
+        gram: &g,
+        k,
+        solver: params.solver,
+        cg_steps: params.cg_steps,
+    };
+    let losses: Vec<Result<f64, usize>> = x
+        .par_chunks_mut(k * ROWS_PER_TASK)
+        .enumerate()
+        .map(|(c, xs)| {
+            let mut s = Scratch::new(k, params.solver);
+            solve_rows(&half, c * ROWS_PER_TASK, xs, &mut s)
+        })
+        .collect();
+    let mut loss = 0f64;
+    for l in losses {
+        loss += l.map_err(|row| {
+            ModelError::Data(format!(
+                "the least-squares system of row {row} is not positive definite \
+                 (raise `reg` above {})",
+                params.reg
+            ))
+        })?;
+    }
+    Ok((loss, fixed_norm))
+}
+
+/// Trains on the confidences of `train`; see
+/// [`Recommender::fit`](recs_core::Recommender::fit) on [`Als`].
+pub(super) fn fit(
+    params: &AlsParams,
+    train: &CsrMatrix,
+    progress: &mut dyn Progress,
+) -> Result<Als, ModelError> {
+    params.validate()?;
+    if train.nnz() == 0 {
+        return Err(ModelError::Data("no interaction to train on".into()));
+    }
+    // The epoch loop runs here (the progress callback need not be `Send`); only the
+    // half-iterations run on the pool.
+    // A caller already on a pool of `threads` workers (e.g. the benchmark worker) runs
+    // the half-iterations there rather than on a second pool of the same size.
+    let pool = match params.threads {
+        0 => None,
+        n if rayon::current_thread_index().is_some() && rayon::current_num_threads() == n => None,
+        n => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| ModelError::Model(format!("cannot start {n} threads: {e}").into()))?,
+        ),
+    };
+    let started = Instant::now();
+    let (nu, ni, k) = (train.n_rows(), train.n_cols(), params.factors);
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    let mut uf: Vec<f32> = (0..nu * k).map(|_| rng.random::<f32>() * 0.01).collect();
+    let mut itf: Vec<f32> = (0..ni * k).map(|_| rng.random::<f32>() * 0.01).collect();
+    let by_item = train.transpose();
+    // implicit's denominator: the weight of every entry, stored or not.
+    let total_weight: f64 = train
+        .values()
+        .iter()
+        .map(|&v| f64::from((params.alpha as f32 * v).abs()))
+        .sum::<f64>()
+        + (nu as f64 * ni as f64 - train.nnz() as f64);
+    let reg = f64::from(params.reg as f32);
+    let mut trained = 0;
+    for epoch in 1..=params.epochs {
+        let t0 = Instant::now();
+        let on_pool = |m: &CsrMatrix, x: &mut [f32], fixed: &[f32]| match &pool {
+            Some(p) => p.install(|| half_iteration(m, x, fixed, params)),
+            None => half_iteration(m, x, fixed, params),
+        };
+        on_pool(train, &mut uf, &itf)?;
+        let (item_loss, user_norm) = on_pool(&by_item, &mut itf, &uf)?;
+        let loss = (item_loss + reg * user_norm) / total_weight.max(1.0);
+        if !loss.is_finite() || uf.iter().chain(&itf).any(|v| !v.is_finite()) {
+            return Err(ModelError::Diverged {
+                epoch,
+                what: "loss",
+                value: loss,
+            });
+        }
+        trained = epoch;
+        if report_epoch(progress, (epoch, params.epochs), loss, None, (t0, started)) {
+            break;
+        }
+    }
+    Ok(Als {
+        params: AlsParams {
+            epochs: trained,
+            ..params.clone()
+        },
+        n_users: nu,
+        n_items: ni,
+        user_factors: uf,
+        item_factors: itf,
+        item_gram: OnceLock::new(),
+    })
+}

@@ -1,0 +1,30 @@
+//! [`Als`]: the fitted model and its accessors.
+
+use std::sync::OnceLock;
+
+use super::params::AlsParams;
+
+/// A trained ALS model: score(u, i) = x_u · y_i (fitted, saved and loaded through
+/// [`recs_core::Recommender`]).
+#[derive(Debug, Clone)]
+pub struct Als {
+    pub(super) params: AlsParams,
+    pub(super) n_users: usize,
+    pub(super) n_items: usize,
+    pub(super) user_factors: Vec<f32>,
+    pub(super) item_factors: Vec<f32>,
+    /// YᵀY + λI, computed on the first fold-in.
+    pub(super) item_gram: OnceLock<Vec<f32>>,
+}
+
+impl Als {
+    /// User factors, row-major `n_users × factors`.
+    pub fn user_factors(&self) -> &[f32] {
+        &self.user_factors
+    }
+
+    /// Item factors, row-major `n_items × factors`.
+    pub fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+}

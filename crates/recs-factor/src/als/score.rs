@@ -1,0 +1,101 @@
+//! Scoring: x_u · y_i for a known user; for a new user, their factors solved exactly against
+//! the item factors first (implicit's `recalculate_user`: the fold-in).
+
+use recs_core::{FoldIn, ModelError, ScoreError, Scorer};
+
+use super::kernels::{Half, Scratch, gram, scores_into, solve_rows};
+use super::model::Als;
+use super::params::AlsSolver;
+use crate::common::score_checks;
+
+impl Als {
+    /// The factors of a user who interacted with `items` with the values `values` (one
+    /// each; confidence α·value), solved exactly against the fixed item factors: implicit's
+    /// `recalculate_user`. Repeated items count once (the last value).
+    pub fn recalculate_user(&self, items: &[u32], values: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let k = self.params.factors;
+        if items.len() != values.len() {
+            return Err(ModelError::Data(format!(
+                "{} items but {} values",
+                items.len(),
+                values.len()
+            )));
+        }
+        if let Some(&bad) = items.iter().find(|&&i| i as usize >= self.n_items) {
+            return Err(ModelError::Data(format!(
+                "item index {bad} is out of range: the model knows {} items",
+                self.n_items
+            )));
+        }
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(ModelError::Data(format!("value {v} is not finite")));
+        }
+        let mut row: Vec<(u32, f32)> = items.iter().copied().zip(values.iter().copied()).collect();
+        // sort by item, keeping the last value of a repeated item
+        row.reverse();
+        row.sort_by_key(|&(i, _)| i);
+        row.dedup_by_key(|&mut (i, _)| i);
+        let (idx, vals): (Vec<u32>, Vec<f32>) = row.into_iter().unzip();
+        let gram = self
+            .item_gram
+            .get_or_init(|| gram(&self.item_factors, k, self.params.reg as f32).0);
+        let indptr = [0, idx.len()];
+        let half = Half {
+            indptr: &indptr,
+            indices: &idx,
+            values: &vals,
+            alpha: self.params.alpha as f32,
+            fixed: &self.item_factors,
+            gram,
+            k,
+            solver: AlsSolver::Cholesky,
+            cg_steps: 0,
+        };
+        let mut x = vec![0f32; k];
+        solve_rows(&half, 0, &mut x, &mut Scratch::new(k, AlsSolver::Cholesky)).map_err(|_| {
+            ModelError::Data(format!(
+                "the user's least-squares system is not positive definite (the model's reg is {})",
+                self.params.reg
+            ))
+        })?;
+        Ok(x)
+    }
+
+    /// Writes `x · y_i` for every item into `out`.
+    pub(super) fn scores_for(&self, x: &[f32], out: &mut [f32]) {
+        scores_into(x, &self.item_factors, out);
+    }
+}
+
+impl Scorer for Als {
+    fn n_users(&self) -> usize {
+        self.n_users
+    }
+
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        score_checks(user, out, self.n_users, self.n_items)?;
+        let k = self.params.factors;
+        self.scores_for(&self.user_factors[user as usize * k..][..k], out);
+        Ok(())
+    }
+}
+
+impl FoldIn for Als {
+    fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        if out.len() != self.n_items() {
+            return Err(ScoreError::BufferLength {
+                got: out.len(),
+                expected: self.n_items(),
+            });
+        }
+        let x = self
+            .recalculate_user(items, &vec![1.0; items.len()])
+            .map_err(|e| ScoreError::Model(e.to_string()))?;
+        self.scores_for(&x, out);
+        Ok(())
+    }
+}

@@ -1,0 +1,406 @@
+//! Unit tests: the reported loss against implicit's, the exact solve's normal equations,
+//! CG against Cholesky, thread counts and SIMD levels, fold-in, dislikes, stopping, the
+//! parameter checks, the model file.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use recs_core::{
+    Control, EpochReport, ModelParams as _, NoProgress, Recommender as _, Scorer as _, TrainData,
+};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+
+use super::fit::half_iteration;
+use super::model::Als;
+use super::params::{AlsParams, AlsSolver};
+
+fn random_matrix(nu: u32, ni: u32, density: f32, seed: u64, values: bool) -> CsrMatrix {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut r, mut c, mut v) = (vec![], vec![], vec![]);
+    for u in 0..nu {
+        for i in 0..ni {
+            if rng.random::<f32>() < density {
+                r.push(u);
+                c.push(i);
+                v.push(if values {
+                    rng.random_range(1..=5) as f32
+                } else {
+                    1.0
+                });
+            }
+        }
+    }
+    CsrMatrix::from_triplets(nu as usize, ni as usize, &r, &c, &v, DuplicatePolicy::Error).unwrap()
+}
+
+/// implicit's loss (`_als.calculate_loss`) computed directly, in f64.
+fn direct_loss(m: &Als, x: &CsrMatrix) -> f64 {
+    let k = m.params.factors;
+    let (alpha, reg) = (m.params.alpha, m.params.reg as f32 as f64);
+    let (mut loss, mut total) = (0f64, 0f64);
+    for u in 0..m.n_users {
+        let xu = &m.user_factors[u * k..][..k];
+        for i in 0..m.n_items {
+            let yi = &m.item_factors[i * k..][..k];
+            let pred: f64 = xu
+                .iter()
+                .zip(yi)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            match x.get(u, i) {
+                Some(v) => {
+                    let c = f64::from(alpha as f32 * v);
+                    let (p, w) = if c > 0.0 { (1.0, c) } else { (0.0, -c) };
+                    loss += w * (p - pred) * (p - pred);
+                    total += w;
+                }
+                None => {
+                    loss += pred * pred;
+                    total += 1.0;
+                }
+            }
+        }
+    }
+    let norm: f64 = m
+        .user_factors
+        .iter()
+        .chain(&m.item_factors)
+        .map(|v| f64::from(*v) * f64::from(*v))
+        .sum();
+    (loss + reg * norm) / total
+}
+
+#[test]
+fn reported_loss_is_implicits_loss() {
+    let x = random_matrix(30, 20, 0.2, 1, true);
+    for solver in [AlsSolver::Cholesky, AlsSolver::Cg] {
+        let p = AlsParams {
+            factors: 5,
+            epochs: 4,
+            alpha: 0.7,
+            reg: 0.1,
+            solver,
+            ..AlsParams::default()
+        };
+        let mut last = 0.0;
+        let m = Als::fit(&p, &TrainData::new(&x), &mut |e: &EpochReport| {
+            last = e.total_loss();
+            Control::Continue
+        })
+        .unwrap();
+        let want = direct_loss(&m, &x);
+        assert!(
+            (last - want).abs() < 1e-4 * want.max(1.0),
+            "{solver:?}: {last} vs {want}"
+        );
+    }
+}
+
+/// The Cholesky half-iteration gives each row the minimiser of its weighted
+/// least-squares problem: the gradient vanishes.
+#[test]
+fn cholesky_rows_solve_their_normal_equations() {
+    let x = random_matrix(25, 15, 0.3, 2, true);
+    let p = AlsParams {
+        factors: 4,
+        epochs: 1,
+        alpha: 2.0,
+        reg: 0.5,
+        solver: AlsSolver::Cholesky,
+        ..AlsParams::default()
+    };
+    let m = Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
+    // After the item half, every item row is optimal given the user factors.
+    let k = 4;
+    let reg = 0.5f32 as f64;
+    for i in 0..15 {
+        let yi = &m.item_factors[i * k..][..k];
+        let mut grad = vec![0f64; k];
+        for u in 0..25 {
+            let xu = &m.user_factors[u * k..][..k];
+            let pred: f64 = xu
+                .iter()
+                .zip(yi)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            let (pv, w) = match x.get(u, i) {
+                Some(v) => (1.0, f64::from(2.0f32 * v)),
+                None => (0.0, 1.0),
+            };
+            for j in 0..k {
+                grad[j] += w * (pred - pv) * f64::from(xu[j]);
+            }
+        }
+        for j in 0..k {
+            grad[j] += reg * f64::from(yi[j]);
+            assert!(grad[j].abs() < 1e-3, "item {i} grad {grad:?}");
+        }
+    }
+}
+
+/// More CG steps converge to the exact solve.
+#[test]
+fn cg_approaches_cholesky() {
+    let x = random_matrix(40, 30, 0.2, 3, false);
+    let base = AlsParams {
+        factors: 6,
+        epochs: 6,
+        reg: 0.1,
+        alpha: 3.0,
+        ..AlsParams::default()
+    };
+    let exact = Als::fit(
+        &AlsParams {
+            solver: AlsSolver::Cholesky,
+            ..base.clone()
+        },
+        &TrainData::new(&x),
+        &mut NoProgress,
+    )
+    .unwrap();
+    let scores = |m: &Als| {
+        let mut out = vec![0f32; 40 * 30];
+        for u in 0..40 {
+            m.score_user(u, &mut out[u as usize * 30..][..30]).unwrap();
+        }
+        out
+    };
+    let want = scores(&exact);
+    let err = |steps| {
+        let m = Als::fit(
+            &AlsParams {
+                cg_steps: steps,
+                ..base.clone()
+            },
+            &TrainData::new(&x),
+            &mut NoProgress,
+        )
+        .unwrap();
+        scores(&m)
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+    };
+    let (e1, e20) = (err(1), err(20));
+    assert!(e20 < 1e-3, "20 CG steps: max score difference {e20}");
+    assert!(e20 < e1, "{e20} !< {e1}");
+}
+
+#[test]
+fn same_numbers_on_any_thread_count() {
+    // Bit for bit, so no other test may force a SIMD level meanwhile.
+    let _level = recs_core::simd::same_level();
+    let x = random_matrix(300, 80, 0.05, 4, true);
+    let run = |threads| {
+        let p = AlsParams {
+            factors: 8,
+            epochs: 3,
+            threads,
+            ..AlsParams::default()
+        };
+        Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap()
+    };
+    let (a, b) = (run(1), run(3));
+    assert_eq!(a.user_factors, b.user_factors);
+    assert_eq!(a.item_factors, b.item_factors);
+}
+
+#[test]
+fn simd_levels_agree_to_rounding() {
+    let x = random_matrix(60, 40, 0.1, 5, true);
+    let p = AlsParams {
+        factors: 37,
+        epochs: 3,
+        ..AlsParams::default()
+    };
+    let runs = recs_core::simd::at_each_level(|_| {
+        Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap()
+    });
+    let (_, first) = &runs[0];
+    for (level, m) in &runs[1..] {
+        for (a, b) in first.item_factors.iter().zip(&m.item_factors) {
+            assert!(
+                (a - b).abs() <= 1e-3 * a.abs().max(1e-2),
+                "{level:?}: {a} vs {b}"
+            );
+        }
+    }
+    // the two vector paths share lanes and sum order: bit for bit
+    if runs.len() == 3 {
+        assert_eq!(runs[1].1.item_factors, runs[2].1.item_factors);
+    }
+}
+
+#[test]
+fn recalculate_user_matches_the_trained_exact_solve() {
+    let x = random_matrix(20, 12, 0.3, 6, true);
+    let p = AlsParams {
+        factors: 3,
+        epochs: 2,
+        solver: AlsSolver::Cholesky,
+        ..AlsParams::default()
+    };
+    let m = Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
+    // one more user half against the final item factors = recalculate_user per user
+    let mut uf = m.user_factors.clone();
+    half_iteration(&x, &mut uf, &m.item_factors, &p).unwrap();
+    for u in 0..20 {
+        let row = x.row(u);
+        let got = m.recalculate_user(row.indices, row.values).unwrap();
+        for (a, b) in got.iter().zip(&uf[u * 3..][..3]) {
+            assert!((a - b).abs() < 1e-5, "user {u}: {a} vs {b}");
+        }
+    }
+    // repeated items count once, order does not matter
+    let a = m.recalculate_user(&[3, 1, 1], &[1.0, 5.0, 2.0]).unwrap();
+    let b = m.recalculate_user(&[1, 3], &[2.0, 1.0]).unwrap();
+    assert_eq!(a, b);
+    assert!(m.recalculate_user(&[12], &[1.0]).is_err());
+    assert!(m.recalculate_user(&[1], &[]).is_err());
+    assert!(m.recalculate_user(&[1], &[f32::NAN]).is_err());
+}
+
+#[test]
+fn negative_values_are_dislikes() {
+    // a dislike pushes the score below what no interaction gives
+    let x = CsrMatrix::from_triplets(
+        3,
+        3,
+        &[0, 0, 1, 1, 2, 2],
+        &[0, 1, 0, 1, 0, 1],
+        &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        DuplicatePolicy::Error,
+    )
+    .unwrap();
+    let p = AlsParams {
+        factors: 2,
+        epochs: 5,
+        alpha: 10.0,
+        reg: 0.1,
+        solver: AlsSolver::Cholesky,
+        ..AlsParams::default()
+    };
+    let m = Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
+    let like = m.recalculate_user(&[0], &[1.0]).unwrap();
+    let dislike = m.recalculate_user(&[0], &[-1.0]).unwrap();
+    let mut s = [0f32; 3];
+    m.scores_for(&like, &mut s);
+    let liked = s[0];
+    m.scores_for(&dislike, &mut s);
+    assert!(s[0] < 0.05 && liked > 0.5, "{liked} {}", s[0]);
+}
+
+#[test]
+fn stop_keeps_the_epochs_trained_and_reg_zero_refused_by_cholesky() {
+    let x = random_matrix(10, 8, 0.3, 7, false);
+    let mut n = 0;
+    let m = Als::fit(
+        &AlsParams {
+            factors: 2,
+            ..AlsParams::default()
+        },
+        &TrainData::new(&x),
+        &mut |_: &EpochReport| {
+            n += 1;
+            if n == 2 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(m.params().epochs, 2);
+    // more factors than items, no regularisation: singular systems
+    let p = AlsParams {
+        factors: 12,
+        reg: 0.0,
+        solver: AlsSolver::Cholesky,
+        ..AlsParams::default()
+    };
+    let e = Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap_err();
+    assert!(e.to_string().contains("reg"), "{e}");
+}
+
+#[test]
+fn params_check_and_deserialise() {
+    let p: AlsParams = serde_json::from_str(r#"{"factors": 3, "solver": "cholesky"}"#).unwrap();
+    assert_eq!(p.solver, AlsSolver::Cholesky);
+    assert!(serde_json::from_str::<AlsParams>(r#"{"iterations": 3}"#).is_err());
+    for (p, name) in [
+        (
+            AlsParams {
+                factors: 0,
+                ..AlsParams::default()
+            },
+            "factors",
+        ),
+        (
+            AlsParams {
+                epochs: 0,
+                ..AlsParams::default()
+            },
+            "epochs",
+        ),
+        (
+            AlsParams {
+                reg: -1.0,
+                ..AlsParams::default()
+            },
+            "reg",
+        ),
+        (
+            AlsParams {
+                alpha: 0.0,
+                ..AlsParams::default()
+            },
+            "alpha",
+        ),
+        (
+            AlsParams {
+                alpha: f64::NAN,
+                ..AlsParams::default()
+            },
+            "alpha",
+        ),
+        (
+            AlsParams {
+                cg_steps: 0,
+                ..AlsParams::default()
+            },
+            "cg_steps",
+        ),
+        (
+            AlsParams {
+                threads: 2000,
+                ..AlsParams::default()
+            },
+            "threads",
+        ),
+    ] {
+        assert_eq!(p.validate().unwrap_err().param, name);
+    }
+    assert!(AlsParams::default().validate().is_ok());
+}
+
+#[test]
+fn save_and_load_round_trip() {
+    let x = random_matrix(10, 8, 0.3, 8, false);
+    let m = Als::fit(
+        &AlsParams {
+            factors: 3,
+            epochs: 2,
+            ..AlsParams::default()
+        },
+        &TrainData::new(&x),
+        &mut NoProgress,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.recs");
+    recs_core::save_path(&m, &path).unwrap();
+    let back = recs_core::load_path::<Als>(&path).unwrap();
+    assert_eq!(back.user_factors, m.user_factors);
+    assert_eq!(back.item_factors, m.item_factors);
+    assert_eq!(back.params, m.params);
+}

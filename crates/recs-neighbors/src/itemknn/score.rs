@@ -1,0 +1,41 @@
+//! Scoring: a known user's row of the training matrix times the similarity; a new user's
+//! items (value 1 each) times the similarity (the fold-in).
+
+use recs_core::{FoldIn, ScoreError, Scorer};
+
+use super::model::ItemKnn;
+use crate::common::{
+    check_len, check_user, fold_in_items, score_users_parallel, sparse_row_times_sparse,
+};
+
+impl Scorer for ItemKnn {
+    fn n_users(&self) -> usize {
+        self.user_items.n_rows()
+    }
+
+    fn n_items(&self) -> usize {
+        self.similarity.n_rows()
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        check_len(out, self.n_items())?;
+        check_user(user, self.n_users())?;
+        let r = self.user_items.row(user as usize);
+        sparse_row_times_sparse(r.indices, r.values, &self.similarity, out);
+        Ok(())
+    }
+
+    fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        score_users_parallel(self, users, out)
+    }
+}
+
+impl FoldIn for ItemKnn {
+    fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        check_len(out, self.n_items())?;
+        let items = fold_in_items(items, self.n_items())?;
+        let ones = vec![1.0f32; items.len()];
+        sparse_row_times_sparse(&items, &ones, &self.similarity, out);
+        Ok(())
+    }
+}
