@@ -27,6 +27,7 @@ pub mod rank;
 pub mod schema;
 pub mod scorer;
 pub mod simd;
+pub mod validation;
 
 pub use model::{
     Capabilities, Capability, DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender,
