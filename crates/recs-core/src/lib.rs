@@ -28,6 +28,7 @@ pub mod ranking;
 pub mod schema;
 pub mod scorer;
 pub mod simd;
+pub mod validation;
 
 pub use model::{
     Capabilities, Capability, DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender,

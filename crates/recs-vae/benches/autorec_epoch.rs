@@ -11,6 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::{Recommender, TrainData};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use recs_vae::{AutoRec, AutoRecParams, NoProgress};
 
@@ -47,7 +48,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("autorec");
     g.sample_size(20).measurement_time(Duration::from_secs(10));
     g.bench_function("i-autorec ml-100k epoch", |b| {
-        b.iter(|| black_box(AutoRec::fit(&params, &x, &mut NoProgress).expect("fit")))
+        b.iter(|| {
+            black_box(AutoRec::fit(&params, &TrainData::new(&x), &mut NoProgress).expect("fit"))
+        })
     });
     g.finish();
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recs_core::{Recommender, TrainData};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
-use recs_vae::{MultVae, MultVaeData, MultVaeParams, NoProgress};
+use recs_vae::{MultVaeModel, MultVaeParams, NoProgress};
 
 fn train() -> CsrMatrix {
     // ml-100k found as users find it ($RECS_DATA_DIR, or installed from $RECS_DATA_MIRROR).
@@ -50,7 +51,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("ml-100k fit, {epochs} epochs"), |b| {
             b.iter(|| {
                 black_box(
-                    MultVae::fit(&params, &MultVaeData::new(&x), &mut NoProgress).expect("fit"),
+                    MultVaeModel::fit(&params, &TrainData::new(&x), &mut NoProgress).expect("fit"),
                 )
             })
         });

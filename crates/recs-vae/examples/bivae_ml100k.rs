@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use recs_core::{Recommender, TrainData};
 use recs_data::{Interactions, movielens, split};
 use recs_metrics::EvalConfig;
 use recs_sparse::DuplicatePolicy;
@@ -48,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let t0 = Instant::now();
     let mut last = None;
-    let model = BiVae::fit(&params, &train, &mut |r: &EpochReport| {
+    let model = BiVae::fit(&params, &TrainData::new(&train), &mut |r: &EpochReport| {
         last = Some(r.clone());
         Control::Continue
     })?;

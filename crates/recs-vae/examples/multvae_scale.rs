@@ -19,10 +19,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use recs_core::TrainData;
 use recs_data::synthetic::{SyntheticParams, generate, write_csv};
 use recs_data::{DelimitedOptions, Duplicates, load_file};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
-use recs_vae::{Control, Engine, EpochReport, MultVae, MultVaeData, MultVaeParams};
+use recs_vae::{Control, Engine, EpochReport, MultVaeModel, MultVaeParams};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -151,9 +152,9 @@ fn run() -> Result<(), Error> {
     };
     let mut epochs: Vec<(f64, f64)> = Vec::new();
     let t = Instant::now();
-    MultVae::fit_on(
+    MultVaeModel::fit_on(
         &params,
-        &MultVaeData::new(&x),
+        &TrainData::new(&x),
         &engine,
         &mut |r: &EpochReport| {
             let loss = r.loss("loss").unwrap_or(f64::NAN);

@@ -8,10 +8,21 @@
 //! The params' schema only reads the string (a model file trained on a GPU still loads where
 //! there is none); [`Engine::from_device`] opens the device.
 
-use recs_core::ParamError;
+use recs_core::{ModelError, ParamError};
 
-use crate::Engine;
-use crate::error::{Result, VaeError};
+use crate::Result;
+
+/// Where a model trains.
+#[derive(Debug, Clone, Default)]
+pub enum Engine {
+    /// Hand-written kernels on the CPU (parallel through rayon's global pool). The default,
+    /// and the fast path on a CPU.
+    #[default]
+    Native,
+    /// Candle tensor ops on a candle device: `Device::Cpu`, or a GPU (`Engine::cuda`).
+    #[cfg(feature = "candle")]
+    Candle(candle_core::Device),
+}
 
 /// The values a `device` parameter allows, as its errors say them.
 pub(crate) const ALLOWED: &str = "one of native, cpu, cuda, cuda:N (N a CUDA device ordinal)";
@@ -58,7 +69,7 @@ pub(crate) fn parse(device: &str) -> Result<DeviceSpec, ParamError> {
 #[cfg(feature = "candle")]
 pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
     let name = format!("cuda:{ordinal}");
-    let unavailable = |reason: String| VaeError::Device {
+    let unavailable = |reason: String| ModelError::Device {
         device: name.clone(),
         reason,
     };
@@ -95,8 +106,8 @@ pub(crate) fn open_cuda(ordinal: usize) -> Result<Engine> {
 
 /// The error for a candle device in a build without the `candle` feature.
 #[cfg_attr(feature = "candle", allow(dead_code))]
-fn no_candle(device: &str) -> VaeError {
-    VaeError::Device {
+fn no_candle(device: &str) -> ModelError {
+    ModelError::Device {
         device: device.to_string(),
         reason: "this build of recs has no candle engine; build with `--features candle` \
                  (`--features cuda` for a GPU), or train with device \"native\""
@@ -115,15 +126,35 @@ fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
 }
 
 impl Engine {
+    /// Candle on CUDA device `ordinal`. Fails with a [`ModelError::Device`] unless the crate
+    /// was built with the `cuda` feature (the message says to build with `--features cuda`)
+    /// and the device exists.
+    pub fn cuda(ordinal: usize) -> Result<Engine, ModelError> {
+        open_cuda(ordinal)
+    }
+
+    /// A short description: `native-cpu`, `candle-cpu`, `candle-cuda:0`, …
+    pub fn describe(&self) -> String {
+        match self {
+            Engine::Native => "native-cpu".into(),
+            #[cfg(feature = "candle")]
+            Engine::Candle(d) => match d.location() {
+                candle_core::DeviceLocation::Cpu => "candle-cpu".into(),
+                candle_core::DeviceLocation::Cuda { gpu_id } => format!("candle-cuda:{gpu_id}"),
+                candle_core::DeviceLocation::Metal { gpu_id } => format!("candle-metal:{gpu_id}"),
+            },
+        }
+    }
+
     /// The engine a model's `device` parameter names: `"native"` → [`Engine::Native`],
     /// `"cpu"` → candle on its CPU device, `"cuda"` / `"cuda:N"` → candle on CUDA device 0
     /// / `N`.
     ///
-    /// Errors: any other string is a [`VaeError::Param`] naming `device` and the allowed
+    /// Errors: any other string is a [`ModelError::Param`] naming `device` and the allowed
     /// values; CUDA in a build without the `cuda` feature, or a CUDA device that is not
-    /// there, is a [`VaeError::Device`] saying so (and, for the first, to build with
+    /// there, is a [`ModelError::Device`] saying so (and, for the first, to build with
     /// `--features cuda`).
-    pub fn from_device(device: &str) -> Result<Engine> {
+    pub fn from_device(device: &str) -> Result<Engine, ModelError> {
         match parse(device)? {
             DeviceSpec::Native => Ok(Engine::Native),
             #[cfg(feature = "candle")]
@@ -179,7 +210,7 @@ mod tests {
         );
         assert_eq!(Engine::from_device("cpu").unwrap().describe(), "candle-cpu");
         let e = Engine::from_device("tpu").unwrap_err();
-        assert!(matches!(e, VaeError::Param(_)), "{e}");
+        assert!(matches!(e, ModelError::Param(_)), "{e}");
     }
 
     #[test]
@@ -207,7 +238,7 @@ mod tests {
     fn cuda_without_the_feature_says_to_build_with_it() {
         for name in ["cuda", "cuda:1"] {
             let e = Engine::from_device(name).unwrap_err();
-            assert!(matches!(e, VaeError::Device { .. }), "{e}");
+            assert!(matches!(e, ModelError::Device { .. }), "{e}");
             let msg = e.to_string();
             assert!(msg.contains("--features cuda"), "{msg}");
             assert!(

@@ -1,32 +1,53 @@
-//! Autoencoder recommenders: BiVAE (native kernels or [candle](candle_core)), AutoRec
-//! ([`autorec`]) and Mult-VAE / Mult-DAE ([`multvae`]), trained on a user × item
-//! [`CsrMatrix`](recs_sparse::CsrMatrix) and served through [`recs_metrics::Scorer`].
+//! Autoencoder recommenders: BiVAE ([`bivae`]), AutoRec ([`autorec`]) and Mult-VAE /
+//! Mult-DAE ([`multvae`]), trained on a user × item [`CsrMatrix`](recs_sparse::CsrMatrix)
+//! and used through recs-core's seam.
 //!
-//! Every model trains through one epoch loop (shuffled or ordered batches, the finite-loss
-//! check, best epoch and patience, [`EpochReport`]s to a [`Progress`] callback that may
-//! [`Control::Stop`] it), one Adam (PyTorch's formula) and one SIMD dispatch
-//! ([`recs_core::multiversion!`]); every `fit` takes `(params, data, progress)`.
+//! Each model type — [`BiVae`], [`AutoRec`], [`MultVaeModel`] and [`MultDaeModel`] —
+//! implements [`Recommender`](recs_core::Recommender): its kind (`KIND`: `bivae`, `autorec`,
+//! `multvae`, `multdae`), its params (a schema from which `validate()` is derived), `fit(params,
+//! &TrainData, progress)`, `save`/`load` through [`recs_core::modelfile`] (files written
+//! and read by path with [`recs_core::save_path`] / [`recs_core::load_path`]), and the
+//! capabilities it declares; `Scorer` (and, for AutoRec, `RatingPredictor`) score it.
+//! Errors are [`recs_core::ModelError`]'s: a parameter out of range, unusable data, a loss
+//! that diverged (naming the epoch), an unusable device, a model file, or a failure inside
+//! candle or the sparse layer.
+//!
+//! # Layout
+//!
+//! One folder per model, each with the same files: `mod.rs` (the model type and its
+//! `Recommender` impl), `params.rs` (the params and their schema), `train.rs` (fitting),
+//! `score.rs` (scoring), `persist.rs` (its tensors in a model file) and `tests.rs`; plus
+//! what the model needs besides — AutoRec's `kernels` and `setup` (what both engines train
+//! from), Mult-VAE's `model` (its two models, `multvae` and `multdae`, over the one network
+//! `mod.rs` defines, with their `Recommender` impls), `layout`, `forward` and `backward`,
+//! and each's `candle` (its candle engine). No two modules import each other. Shared by all: `train` (the one
+//! epoch loop: finite-loss check, best epoch and patience, [`EpochReport`]s to a
+//! [`Progress`] callback that may [`Control::Stop`] it), `optim` (the one Adam, PyTorch's
+//! formula), `backend` (BiVAE's operations on either engine, and Adam over a parameter set
+//! on one), `nn` (activations, likelihoods, torch-style initialisation), `kernels` (math
+//! built with [`recs_core::multiversion!`]), `team` (a spinning fork-join team for short
+//! parallel regions) and `device` (the [`Engine`] a `device` parameter names).
 //!
 //! Every autoencoder trains on an [`Engine`], the one its params' `device` names
-//! ([`Engine::from_device`]; `fit_on` takes one directly):
+//! ([`Engine::from_device`]; each model's `fit_on` takes one directly):
 //!
 //! - `"native"` ([`Engine::Native`], the default) runs hand-written CPU kernels — the first
 //!   layer reads the sparse batch directly, dense products go through `gemm` (candle's own
 //!   CPU matrix kernel) and the elementwise work is fused;
-//! - `"cpu"`, `"cuda"` or `"cuda:N"` ([`Engine::Candle`]) run the same model as candle
+//! - `"cpu"`, `"cuda"` or `"cuda:N"` (`Engine::Candle`) run the same model as candle
 //!   tensor ops on candle's CPU device or a CUDA GPU, with the crate's `candle` feature
 //!   (`cuda` for a GPU; without `candle`, a build has the native engine only and refuses
-//!   these devices, saying which feature to build with): a
-//!   batch goes to the device as its entries and is densified there, the noise and dropout
-//!   masks are the native path's own draws, and everything else — forward, backward (BiVAE's written out,
-//!   Mult-VAE's and AutoRec's by candle's autograd) and Adam — stays on the device.
+//!   these devices, saying which feature to build with): a batch goes to the device as its
+//!   entries and is densified there, the noise and dropout masks are the native path's own
+//!   draws, and everything else — forward, backward (BiVAE's written out, Mult-VAE's and
+//!   AutoRec's by candle's autograd) and Adam — stays on the device.
 //!
 //! Both engines compute the same thing from the same seed (the tests hold them to it: a
 //! training step's loss and gradients to 1e-4, short runs' metrics to 0.01); scoring a
 //! trained or loaded model runs on the CPU. One seed controls every random draw.
 //!
 //! ```
-//! use recs_metrics::Scorer;
+//! use recs_core::{Recommender, Scorer, TrainData};
 //! use recs_sparse::{CsrMatrix, DuplicatePolicy};
 //! use recs_vae::{BiVae, BiVaeParams, Control, EpochReport};
 //!
@@ -36,7 +57,7 @@
 //! let x = CsrMatrix::from_triplets(4, 5, &u, &i, &vec![1.0; u.len()], DuplicatePolicy::Sum)?;
 //! let params = BiVaeParams { factors: 2, hidden: vec![4], epochs: 5, batch_size: 2, ..Default::default() };
 //! let mut epochs = 0;
-//! let model = BiVae::fit(&params, &x, &mut |_: &EpochReport| {
+//! let model = BiVae::fit(&params, &TrainData::new(&x), &mut |_: &EpochReport| {
 //!     epochs += 1;
 //!     Control::Continue
 //! })?;
@@ -52,13 +73,10 @@ pub mod autorec;
 mod backend;
 pub mod bivae;
 mod device;
-mod error;
 mod kernels;
 pub mod multvae;
 pub mod nn;
 mod optim;
-pub mod persist;
-mod recommender;
 #[cfg(test)]
 mod simd_paths;
 mod team;
@@ -68,42 +86,10 @@ pub use autorec::{AutoRec, AutoRecParams, Unseen};
 pub use bivae::{BiVae, BiVaeParams, BiVaeTrainer};
 #[cfg(feature = "candle")]
 pub use candle_core;
-pub use error::{Result, VaeError};
-pub use multvae::{MultVae, MultVaeData, MultVaeParams};
+pub use device::Engine;
+pub use multvae::{MultDaeModel, MultVae, MultVaeModel, MultVaeParams};
 pub use nn::{Activation, Likelihood};
-pub use recommender::{MultDaeModel, MultVaeModel};
 pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};
 
-/// Where a model trains.
-#[derive(Debug, Clone, Default)]
-pub enum Engine {
-    /// Hand-written kernels on the CPU (parallel through rayon's global pool). The default,
-    /// and the fast path on a CPU.
-    #[default]
-    Native,
-    /// Candle tensor ops on a candle device: `Device::Cpu`, or a GPU (`Engine::cuda`).
-    #[cfg(feature = "candle")]
-    Candle(candle_core::Device),
-}
-
-impl Engine {
-    /// Candle on CUDA device `ordinal`. Fails with a [`VaeError::Device`] unless the crate
-    /// was built with the `cuda` feature (the message says to build with `--features cuda`)
-    /// and the device exists.
-    pub fn cuda(ordinal: usize) -> Result<Engine> {
-        device::open_cuda(ordinal)
-    }
-
-    /// A short description: `native-cpu`, `candle-cpu`, `candle-cuda:0`, …
-    pub fn describe(&self) -> String {
-        match self {
-            Engine::Native => "native-cpu".into(),
-            #[cfg(feature = "candle")]
-            Engine::Candle(d) => match d.location() {
-                candle_core::DeviceLocation::Cpu => "candle-cpu".into(),
-                candle_core::DeviceLocation::Cuda { gpu_id } => format!("candle-cuda:{gpu_id}"),
-                candle_core::DeviceLocation::Metal { gpu_id } => format!("candle-metal:{gpu_id}"),
-            },
-        }
-    }
-}
+/// Results of the crate's fallible steps: [`recs_core::ModelError`] unless said otherwise.
+pub(crate) type Result<T, E = recs_core::ModelError> = std::result::Result<T, E>;

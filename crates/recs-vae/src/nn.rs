@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use recs_core::ParamError;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, VaeError};
+use crate::Result;
 
 /// The activation between an encoder's hidden layers (Cornac's `act_fn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,6 +37,10 @@ impl Activation {
         Activation::Relu6,
     ];
 
+    /// Every activation's name, in the order of [`Activation::ALL`] (what the params'
+    /// schemas offer).
+    pub(crate) const NAMES: &'static [&'static str] = &["sigmoid", "tanh", "elu", "relu", "relu6"];
+
     /// The name Cornac uses (`"tanh"`, …).
     pub fn name(self) -> &'static str {
         match self {
@@ -56,15 +60,13 @@ impl fmt::Display for Activation {
 }
 
 impl FromStr for Activation {
-    type Err = VaeError;
+    type Err = ParamError;
 
-    fn from_str(s: &str) -> Result<Self> {
+    fn from_str(s: &str) -> Result<Self, ParamError> {
         Activation::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                ParamError::new("act_fn", s, "one of sigmoid, tanh, elu, relu, relu6").into()
-            })
+            .ok_or_else(|| ParamError::new("act_fn", s, "one of sigmoid, tanh, elu, relu, relu6"))
     }
 }
 
@@ -102,13 +104,13 @@ impl fmt::Display for Likelihood {
 }
 
 impl FromStr for Likelihood {
-    type Err = VaeError;
+    type Err = ParamError;
 
-    fn from_str(s: &str) -> Result<Self> {
+    fn from_str(s: &str) -> Result<Self, ParamError> {
         Likelihood::ALL
             .into_iter()
             .find(|l| l.name() == s)
-            .ok_or_else(|| ParamError::new("likelihood", s, "one of bern, gaus, pois").into())
+            .ok_or_else(|| ParamError::new("likelihood", s, "one of bern, gaus, pois"))
     }
 }
 

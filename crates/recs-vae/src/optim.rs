@@ -4,8 +4,10 @@
 //!   coefficients ([`AdamStep`]);
 //! - [`update`] applies one step to a slice of parameters with their moments and gradient:
 //!   a whole parameter, a block of one (Mult-VAE's fused per-block step, BiVAE's first-layer
-//!   row blocks) or one column's weights (AutoRec's fused per-column step);
-//! - [`AdamSet`] is Adam over a whole parameter set on a [`Backend`] (BiVAE's encoders).
+//!   row blocks) or one column's weights (AutoRec's fused per-column step).
+//!
+//! Adam over a whole parameter set living on a training backend (BiVAE's encoders, the
+//! candle engines' weights) is the backend's `AdamSet`, built on these.
 //!
 //! The formula (PyTorch's): `g ← g + λp` (only with a decay `λ`),
 //! `m ← m + (1 − β₁)(g − m)`, `v ← β₂v + (1 − β₂)g²`,
@@ -15,15 +17,12 @@
 //! [`Plain`] (a separate multiply and add each, the same bits on every SIMD path), AutoRec
 //! [`Madds`] (multiply-adds, fused on the vector paths). The two differ in the last bits
 //! only; each model keeps the one its seeded numbers were recorded with. The candle backend
-//! computes the same formula with device tensor ops ([`Backend::adam_step`]).
+//! computes the same formula with device tensor ops (its `adam_step`).
 
 use std::marker::PhantomData;
 
 use recs_core::multiversion;
 use recs_core::simd::Madd;
-
-use crate::backend::Backend;
-use crate::error::{Result, VaeError};
 
 /// The per-step coefficients of an Adam update (PyTorch's formulation).
 #[derive(Debug, Clone, Copy)]
@@ -155,70 +154,6 @@ multiversion! {
     /// [`update`] with [`Plain`] rounding and no decay, vectorised (BiVAE, Mult-VAE).
     pub(crate) fn update_plain(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamStep) {
         update::<Plain>(p, m, v, g, 0.0, s)
-    }
-}
-
-/// Adam over a whole parameter set living on a backend: one moment pair per parameter.
-#[derive(Debug)]
-pub(crate) struct AdamSet<M> {
-    adam: Adam,
-    moments: Vec<(M, M)>,
-}
-
-impl<M> AdamSet<M> {
-    /// PyTorch's defaults with learning rate `lr`, for parameters of the given shapes.
-    pub(crate) fn new<B: Backend<Mat = M>>(
-        be: &B,
-        lr: f64,
-        shapes: &[(usize, usize)],
-    ) -> Result<Self> {
-        let moments = shapes
-            .iter()
-            .map(|&(r, c)| {
-                Ok((
-                    be.upload(vec![0.0; r * c], r, c)?,
-                    be.upload(vec![0.0; r * c], r, c)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            adam: Adam::new(lr),
-            moments,
-        })
-    }
-
-    /// Starts the next step (see [`Adam::next_step`]); for callers that update the
-    /// parameters themselves, block by block, through [`AdamSet::moments_mut`].
-    pub(crate) fn next_step(&mut self) -> AdamStep {
-        self.adam.next_step()
-    }
-
-    /// The moment pairs `(m, v)`, one per parameter in construction order.
-    pub(crate) fn moments_mut(&mut self) -> &mut [(M, M)] {
-        &mut self.moments
-    }
-
-    /// One step over all parameters (the same order as at construction).
-    #[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
-    pub(crate) fn step<B: Backend<Mat = M>>(
-        &mut self,
-        be: &B,
-        params: Vec<&mut M>,
-        grads: &[M],
-    ) -> Result<()> {
-        if params.len() != self.moments.len() || grads.len() != self.moments.len() {
-            return Err(VaeError::InvalidData(format!(
-                "optimiser holds {} parameters but got {} parameters and {} gradients",
-                self.moments.len(),
-                params.len(),
-                grads.len()
-            )));
-        }
-        let step = self.next_step();
-        for ((p, g), (m, v)) in params.into_iter().zip(grads).zip(&mut self.moments) {
-            be.adam_step(p, m, v, g, &step)?;
-        }
-        Ok(())
     }
 }
 

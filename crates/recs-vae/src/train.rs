@@ -4,7 +4,7 @@
 //!
 //! A model implements [`Epochs`] (train one epoch and return its losses; optionally a
 //! validation measure and a copy of its weights); the loop checks that every loss is finite
-//! (a [`VaeError::NonFiniteLoss`] naming the epoch otherwise), validates, keeps the best
+//! (a [`ModelError::Diverged`] naming the epoch otherwise), validates, keeps the best
 //! epoch's weights, builds the [`EpochReport`], calls the [`Progress`] callback, and stops
 //! after the last epoch, when the patience runs out, or when the callback returns
 //! [`Control::Stop`].
@@ -15,9 +15,9 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use recs_core::{Control, EpochReport, Progress};
+use recs_core::{Control, EpochReport, ModelError, Progress};
 
-use crate::error::{Result, VaeError};
+use crate::Result;
 use crate::kernels;
 
 /// A model as the [`EpochLoop`] trains it.
@@ -189,12 +189,12 @@ pub(crate) fn shuffled_batches<'a>(
     order.chunks(batch_size.max(1))
 }
 
-/// Returns `Err(NonFiniteLoss)` unless `value` is finite.
+/// Returns [`ModelError::Diverged`] unless `value` is finite.
 pub(crate) fn check_finite(value: f64, epoch: usize, what: &'static str) -> Result<()> {
     if value.is_finite() {
         Ok(())
     } else {
-        Err(VaeError::NonFiniteLoss { epoch, what, value })
+        Err(ModelError::Diverged { epoch, what, value })
     }
 }
 
@@ -346,7 +346,7 @@ mod tests {
         assert!(
             matches!(
                 e,
-                VaeError::NonFiniteLoss {
+                ModelError::Diverged {
                     epoch: 2,
                     what: "loss",
                     ..

@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
+use recs_core::{RatingPredictor, Recommender, TrainData, load_path, save_path};
 use recs_data::{movielens, split};
-use recs_metrics::{RatingPredictor, evaluate_ratings};
+use recs_metrics::evaluate_ratings;
 use recs_sparse::DuplicatePolicy;
 use recs_vae::{AutoRec, AutoRecParams, Control, Engine, EpochReport, NoProgress};
 
@@ -38,7 +39,7 @@ fn short_runs_beat_the_global_mean_on_ml100k() {
             ..AutoRecParams::default()
         };
         let mut epochs = 0;
-        let model = AutoRec::fit(&params, &train, &mut |r: &EpochReport| {
+        let model = AutoRec::fit(&params, &TrainData::new(&train), &mut |r: &EpochReport| {
             epochs += 1;
             assert!(r.loss("validation_rmse").unwrap().is_finite());
             Control::Continue
@@ -63,7 +64,8 @@ fn short_runs_beat_the_global_mean_on_ml100k() {
         };
         let rmse_on = |engine: &Engine| {
             let t0 = std::time::Instant::now();
-            let m = AutoRec::fit_on(&short, &train, engine, &mut NoProgress).unwrap();
+            let m =
+                AutoRec::fit_on(&short, &TrainData::new(&train), engine, &mut NoProgress).unwrap();
             let r = evaluate_ratings(&m, t.users(), t.items(), t.values()).unwrap();
             eprintln!(
                 "  {}: 4 epochs in {:.1} s, RMSE {:.4}",
@@ -82,8 +84,8 @@ fn short_runs_beat_the_global_mean_on_ml100k() {
         if item_based {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("autorec.safetensors");
-            model.save(&path).unwrap();
-            let back = AutoRec::load(&path).unwrap();
+            save_path(&model, &path).unwrap();
+            let back: AutoRec = load_path(&path).unwrap();
             for k in 0..200 {
                 assert_eq!(
                     back.predict(t.users()[k], t.items()[k]),

@@ -4,12 +4,11 @@
 mod common;
 
 use common::{clustered, hit_rate};
-use recs_core::ModelParams as _;
-use recs_metrics::{ScoreError, Scorer};
+use recs_core::{ModelError, ModelParams as _, Recommender, ScoreError, Scorer, TrainData};
 use recs_sparse::CsrMatrix;
 use recs_vae::{
     Activation, BiVae, BiVaeParams, BiVaeTrainer, Control, Engine, EpochReport, Likelihood,
-    NoProgress, ParamError, VaeError,
+    NoProgress, ParamError,
 };
 
 fn small_params() -> BiVaeParams {
@@ -29,7 +28,7 @@ test_device! {
     fn smoke_training_learns_the_structure(engine) {
         let (train, held) = clustered(80, 60, 4, 1);
         let mut losses = vec![];
-        let model = BiVae::fit_on(&small_params(), &train, &engine, &mut |r: &EpochReport| {
+        let model = BiVae::fit_on(&small_params(), &TrainData::new(&train), &engine, &mut |r: &EpochReport| {
             losses.push((r.loss("item").unwrap(), r.loss("user").unwrap()));
             Control::Continue
         })
@@ -51,11 +50,11 @@ test_device! {
     fn the_seed_fixes_the_model(engine) {
         let (train, _) = clustered(40, 30, 3, 2);
         let p = BiVaeParams { epochs: 3, ..small_params() };
-        let a = BiVae::fit_on(&p, &train, &engine, &mut NoProgress).unwrap();
-        let b = BiVae::fit_on(&p, &train, &engine, &mut NoProgress).unwrap();
+        let a = BiVae::fit_on(&p, &TrainData::new(&train), &engine, &mut NoProgress).unwrap();
+        let b = BiVae::fit_on(&p, &TrainData::new(&train), &engine, &mut NoProgress).unwrap();
         assert_eq!(a.user_embeddings(), b.user_embeddings());
         assert_eq!(a.item_embeddings(), b.item_embeddings());
-        let c = BiVae::fit_on(&BiVaeParams { seed: 8, ..p }, &train, &engine, &mut NoProgress).unwrap();
+        let c = BiVae::fit_on(&BiVaeParams { seed: 8, ..p }, &TrainData::new(&train), &engine, &mut NoProgress).unwrap();
         assert_ne!(a.user_embeddings(), c.user_embeddings());
     }
 }
@@ -67,7 +66,7 @@ test_device! {
         for act_fn in Activation::ALL {
             for likelihood in Likelihood::ALL {
                 let p = BiVaeParams { act_fn, likelihood, epochs: 3, hidden: vec![8, 5], ..small_params() };
-                let m = BiVae::fit_on(&p, &train, &engine, &mut NoProgress).unwrap();
+                let m = BiVae::fit_on(&p, &TrainData::new(&train), &engine, &mut NoProgress).unwrap();
                 assert!(m.user_embeddings().iter().all(|v| v.is_finite()), "{act_fn} {likelihood}");
             }
         }
@@ -81,9 +80,9 @@ test_device! {
         // A learning rate this large throws the weights to ±1e30 on the first step; the
         // σ head saturates to 0 and log σ to −inf.
         let p = BiVaeParams { learning_rate: 1e30, epochs: 5, ..small_params() };
-        match BiVae::fit_on(&p, &train, &engine, &mut NoProgress) {
-            Err(e @ VaeError::NonFiniteLoss { .. }) => {
-                let VaeError::NonFiniteLoss { epoch, value, .. } = e else { unreachable!() };
+        match BiVae::fit_on(&p, &TrainData::new(&train), &engine, &mut NoProgress) {
+            Err(e @ ModelError::Diverged { .. }) => {
+                let ModelError::Diverged { epoch, value, .. } = e else { unreachable!() };
                 assert_eq!(epoch, 1);
                 assert!(!value.is_finite());
                 assert!(e.to_string().contains("epoch 1"), "{e}");
@@ -102,10 +101,16 @@ fn native_and_candle_agree() {
         epochs: 2,
         ..small_params()
     };
-    let a = BiVae::fit_on(&p, &train, &Engine::Native, &mut NoProgress).unwrap();
+    let a = BiVae::fit_on(
+        &p,
+        &TrainData::new(&train),
+        &Engine::Native,
+        &mut NoProgress,
+    )
+    .unwrap();
     let b = BiVae::fit_on(
         &p,
-        &train,
+        &TrainData::new(&train),
         &Engine::Candle(recs_vae::candle_core::Device::Cpu),
         &mut NoProgress,
     )
@@ -207,8 +212,8 @@ fn invalid_params_are_refused_before_training() {
             "{e}"
         );
         assert!(matches!(
-            BiVae::fit(&p, &train, &mut NoProgress),
-            Err(VaeError::Param(ParamError { .. }))
+            BiVae::fit(&p, &TrainData::new(&train), &mut NoProgress),
+            Err(ModelError::Param(ParamError { .. }))
         ));
     }
     assert!(BiVaeParams::default().validate().is_ok());
@@ -231,11 +236,11 @@ fn invalid_params_are_refused_before_training() {
 fn an_empty_matrix_is_refused() {
     let e = BiVae::fit(
         &small_params(),
-        &CsrMatrix::zeros(5, 4).unwrap(),
+        &TrainData::new(&CsrMatrix::zeros(5, 4).unwrap()),
         &mut NoProgress,
     )
     .unwrap_err();
-    assert!(matches!(e, VaeError::InvalidData(_)), "{e}");
+    assert!(matches!(e, ModelError::Data(_)), "{e}");
 }
 
 #[test]
@@ -259,7 +264,7 @@ fn batch_scores_are_rows_of_single_scores() {
             epochs: 2,
             ..small_params()
         },
-        &train,
+        &TrainData::new(&train),
         &mut NoProgress,
     )
     .unwrap();
@@ -300,7 +305,7 @@ fn embedding_training_rows_again_gives_the_means() {
             epochs: 2,
             ..small_params()
         },
-        &train,
+        &TrainData::new(&train),
         &mut NoProgress,
     )
     .unwrap();

@@ -8,12 +8,15 @@ mod common;
 use common::clustered;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recs_core::{ModelParams as _, Recommender, TrainData};
-use recs_metrics::{Metric, RatingPredictor, Scorer};
+use recs_core::{
+    ModelError, ModelParams as _, RatingPredictor, Recommender, Scorer, TrainData, load_path,
+    save_path,
+};
+use recs_metrics::{Candidates, EvalConfig, Metric};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 use recs_vae::{
     AutoRec, AutoRecParams, BiVaeParams, Control, Engine, EpochReport, MultDaeModel, MultVae,
-    MultVaeData, MultVaeModel, MultVaeParams, NoProgress, VaeError,
+    MultVaeModel, MultVaeParams, NoProgress,
 };
 
 /// The three params' `validate()` with `device` set to `d`.
@@ -59,16 +62,16 @@ fn a_bad_device_names_the_parameter_and_the_allowed_values() {
     }
     // `fit` refuses it before any work, as a parameter error.
     let (train, _) = clustered(20, 15, 2, 1);
-    let e = MultVae::fit(
+    let e = MultVaeModel::fit(
         &MultVaeParams {
             device: "gpu".into(),
             ..Default::default()
         },
-        &MultVaeData::new(&train),
+        &TrainData::new(&train),
         &mut NoProgress,
     )
     .unwrap_err();
-    assert!(matches!(e, VaeError::Param(_)), "{e}");
+    assert!(matches!(e, ModelError::Param(_)), "{e}");
     assert!(e.to_string().contains("device"), "{e}");
     let e = Engine::from_device("tpu").unwrap_err();
     assert!(e.to_string().contains("`device`"), "{e}");
@@ -104,15 +107,15 @@ fn a_model_trained_on_candle_saves_and_loads() {
         device: "cpu".into(),
         ..Default::default()
     };
-    let m = MultVae::fit(&p, &MultVaeData::new(&train), &mut NoProgress).unwrap();
+    let m = MultVaeModel::fit(&p, &TrainData::new(&train), &mut NoProgress).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    m.save(&path).unwrap();
-    let back = MultVae::load(&path).unwrap();
+    save_path(&m, &path).unwrap();
+    let back: MultVaeModel = load_path(&path).unwrap();
     assert_eq!(back.params().device, "cpu");
     let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 20]);
-    m.scorer(&train).score_user(4, &mut a).unwrap();
-    back.scorer(&train).score_user(4, &mut b).unwrap();
+    m.score_user(4, &mut a).unwrap();
+    back.score_user(4, &mut b).unwrap();
     assert_eq!(a, b);
 }
 
@@ -127,8 +130,9 @@ fn cuda_without_the_feature_says_to_build_with_it() {
         device: "cuda".into(),
         ..Default::default()
     };
+    let data = TrainData::new(&train);
     check(
-        MultVae::fit(&mv, &MultVaeData::new(&train), &mut NoProgress)
+        MultVaeModel::fit(&mv, &data, &mut NoProgress)
             .unwrap_err()
             .to_string(),
     );
@@ -137,7 +141,7 @@ fn cuda_without_the_feature_says_to_build_with_it() {
         ..Default::default()
     };
     check(
-        AutoRec::fit(&ar, &train, &mut NoProgress)
+        AutoRec::fit(&ar, &data, &mut NoProgress)
             .unwrap_err()
             .to_string(),
     );
@@ -146,24 +150,7 @@ fn cuda_without_the_feature_says_to_build_with_it() {
         ..Default::default()
     };
     check(
-        recs_vae::BiVae::fit(&bv, &train, &mut NoProgress)
-            .unwrap_err()
-            .to_string(),
-    );
-    // The registry's `fit` reads the device too.
-    let data = TrainData::new(&train);
-    check(
-        <MultVaeModel as Recommender>::fit(&mv, &data, &mut NoProgress)
-            .unwrap_err()
-            .to_string(),
-    );
-    check(
-        <AutoRec as Recommender>::fit(&ar, &data, &mut NoProgress)
-            .unwrap_err()
-            .to_string(),
-    );
-    check(
-        <recs_vae::BiVae as Recommender>::fit(&bv, &data, &mut NoProgress)
+        recs_vae::BiVae::fit(&bv, &data, &mut NoProgress)
             .unwrap_err()
             .to_string(),
     );
@@ -220,13 +207,11 @@ fn the_registry_fit_trains_where_device_says() {
                 ),
             )
         };
-        let direct = MultVae::fit_on(
+        let (direct, _) = fit_losses(
             &p,
-            &MultVaeData::new(&train.binarize()),
-            &Engine::Candle(recs_vae::candle_core::Device::Cpu),
-            &mut NoProgress,
-        )
-        .unwrap();
+            &data,
+            Some(&Engine::Candle(recs_vae::candle_core::Device::Cpu)),
+        );
         // The same computation as fitting on candle directly, not the native one (which
         // rounds differently: tanh, exp and the order of sums).
         assert_eq!(candle, all_scores(&direct.scorer(&train)));
@@ -250,7 +235,7 @@ fn the_registry_fit_trains_where_device_says() {
     );
     let direct = recs_vae::BiVae::fit_on(
         &bv,
-        &train,
+        &data,
         &Engine::Candle(recs_vae::candle_core::Device::Cpu),
         &mut NoProgress,
     )
@@ -277,7 +262,7 @@ fn the_registry_fit_trains_where_device_says() {
         all_scores(&<AutoRec as Recommender>::fit(&ar_cpu, &data, &mut NoProgress).unwrap());
     let direct = AutoRec::fit_on(
         &ar,
-        &train,
+        &data,
         &Engine::Candle(recs_vae::candle_core::Device::Cpu),
         &mut NoProgress,
     )
@@ -309,10 +294,11 @@ fn held_matrix(train: &CsrMatrix, held: &[Option<u32>]) -> CsrMatrix {
     .unwrap()
 }
 
-/// A fit and its epoch losses: on `engine`, or (`None`) where `p.device` says.
+/// A Mult-VAE (`p.variational`) or Mult-DAE fit's network and its epoch losses: on
+/// `engine`, or (`None`) where `p.device` says.
 fn fit_losses(
     p: &MultVaeParams,
-    data: &MultVaeData<'_>,
+    data: &TrainData<'_>,
     engine: Option<&Engine>,
 ) -> (MultVae, Vec<f64>) {
     let mut losses = vec![];
@@ -320,12 +306,35 @@ fn fit_losses(
         losses.push(r.loss("loss").unwrap());
         Control::Continue
     };
-    let m = match engine {
-        Some(e) => MultVae::fit_on(p, data, e, &mut progress),
-        None => MultVae::fit(p, data, &mut progress),
+    let dae = |m: MultDaeModel| m.model().net().clone();
+    let net = match (p.variational, engine) {
+        (true, Some(e)) => MultVaeModel::fit_on(p, data, e, &mut progress).map(|m| m.net().clone()),
+        (true, None) => MultVaeModel::fit(p, data, &mut progress).map(|m| m.net().clone()),
+        (false, Some(e)) => MultDaeModel::fit_on(p, data, e, &mut progress).map(dae),
+        (false, None) => MultDaeModel::fit(p, data, &mut progress).map(dae),
     }
     .unwrap();
-    (m, losses)
+    (net, losses)
+}
+
+/// Liang's `metrics` at `k` of `net` on fold-in rows `x_in` against held-out rows `x_out`,
+/// every item ranked.
+fn liang(
+    net: &MultVae,
+    x_in: &CsrMatrix,
+    x_out: &CsrMatrix,
+    metrics: &[Metric],
+    k: usize,
+) -> std::collections::BTreeMap<String, f64> {
+    let cfg = EvalConfig {
+        metrics: metrics.to_vec(),
+        ks: vec![k],
+        candidates: Candidates::All,
+        ..EvalConfig::default()
+    };
+    recs_metrics::evaluate(&net.scorer(x_in), x_in, x_out, &cfg)
+        .unwrap()
+        .means
 }
 
 #[test]
@@ -343,7 +352,7 @@ fn multvae_and_multdae_on_candle_cpu_land_where_native_does() {
             total_anneal_steps: 20,
             ..Default::default()
         };
-        let data = MultVaeData::new(&train);
+        let data = TrainData::new(&train);
         let cpu = MultVaeParams {
             device: "cpu".into(),
             ..p.clone()
@@ -351,8 +360,8 @@ fn multvae_and_multdae_on_candle_cpu_land_where_native_does() {
         let (a, la) = fit_losses(&p, &data, None);
         let (b, lb) = fit_losses(&cpu, &data, None);
         let metrics = [Metric::NdcgLiang, Metric::RecallLiang];
-        let ma = a.evaluate(&train, &out, &metrics, &[10]).unwrap();
-        let mb = b.evaluate(&train, &out, &metrics, &[10]).unwrap();
+        let ma = liang(&a, &train, &out, &metrics, 10);
+        let mb = liang(&b, &train, &out, &metrics, 10);
         let max_loss = la
             .iter()
             .zip(&lb)
@@ -438,7 +447,7 @@ fn autorec_on_candle_cpu_lands_where_native_does() {
                 device: device.into(),
                 ..p.clone()
             };
-            let m = AutoRec::fit(&p, &train, &mut |r: &EpochReport| {
+            let m = AutoRec::fit(&p, &TrainData::new(&train), &mut |r: &EpochReport| {
                 losses.push((r.loss("train_rmse").unwrap(), r.validation.unwrap().1));
                 Control::Continue
             })
@@ -484,20 +493,20 @@ test_device! {
                 learning_rate: 0.01,
                 ..Default::default()
             };
-            let data = MultVaeData::new(&train);
+            let data = TrainData::new(&train);
             let (a, la) = fit_losses(&p, &data, Some(&engine));
             let (b, lb) = fit_losses(&p, &data, Some(&engine));
             assert_eq!(la, lb, "the same seed gives the same run");
             assert_eq!(all_scores(&a.scorer(&train)), all_scores(&b.scorer(&train)));
             assert!(la[7] < la[0], "{la:?}");
-            let m = a.evaluate(&train, &out, &[Metric::RecallLiang], &[10]).unwrap();
+            let m = liang(&a, &train, &out, &[Metric::RecallLiang], 10);
             assert!(m["recall_liang@10"] > 0.4, "variational {variational}: {m:?}");
         }
         let (ratings, _) = ratings(6);
         let p = AutoRecParams { factors: 8, epochs: 10, batch_size: 8, learning_rate: 0.01, reg: 1.0, ..Default::default() };
         let fit = || {
             let mut rmse = vec![];
-            let m = AutoRec::fit_on(&p, &ratings, &engine, &mut |r: &EpochReport| {
+            let m = AutoRec::fit_on(&p, &TrainData::new(&ratings), &engine, &mut |r: &EpochReport| {
                 rmse.push(r.loss("train_rmse").unwrap());
                 Control::Continue
             }).unwrap();

@@ -2,7 +2,8 @@
 //! dataset is absent): the seed notebook's model after 30 epochs already ranks far better
 //! than the most-popular baseline.
 
-use recs_metrics::{EvalConfig, ScoreError, Scorer, evaluate};
+use recs_core::{Recommender, ScoreError, Scorer, TrainData};
+use recs_metrics::{EvalConfig, evaluate};
 use recs_sparse::DuplicatePolicy;
 use recs_vae::{BiVae, BiVaeParams, NoProgress};
 
@@ -40,7 +41,7 @@ fn thirty_epochs_on_ml100k_rank_well() {
         seed: 42,
         ..Default::default()
     };
-    let model = BiVae::fit(&params, &train, &mut NoProgress).unwrap();
+    let model = BiVae::fit(&params, &TrainData::new(&train), &mut NoProgress).unwrap();
     let report = evaluate(&model, &train, &test, &EvalConfig::default()).unwrap();
     let ndcg = report.means["ndcg@10"];
     let precision = report.means["precision@10"];

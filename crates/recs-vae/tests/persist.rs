@@ -3,8 +3,8 @@
 mod common;
 
 use common::clustered;
-use recs_metrics::Scorer;
-use recs_vae::{BiVae, BiVaeParams, Engine, NoProgress, VaeError};
+use recs_core::{ModelError, Recommender, Scorer, TrainData, load_path, save_path};
+use recs_vae::{BiVae, BiVaeParams, Engine, NoProgress};
 
 fn trained() -> (BiVae, recs_sparse::CsrMatrix) {
     let (train, _) = clustered(30, 25, 3, 11);
@@ -18,7 +18,13 @@ fn trained() -> (BiVae, recs_sparse::CsrMatrix) {
         ..Default::default()
     };
     (
-        BiVae::fit_on(&p, &train, &Engine::Native, &mut NoProgress).unwrap(),
+        BiVae::fit_on(
+            &p,
+            &TrainData::new(&train),
+            &Engine::Native,
+            &mut NoProgress,
+        )
+        .unwrap(),
         train,
     )
 }
@@ -35,8 +41,8 @@ fn a_saved_model_loads_with_identical_scores() {
     let (m, train) = trained();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
-    m.save(&path).unwrap();
-    let back = BiVae::load(&path).unwrap();
+    save_path(&m, &path).unwrap();
+    let back: BiVae = load_path(&path).unwrap();
     assert_eq!(scores(&back), scores(&m));
     assert_eq!(back.user_embeddings(), m.user_embeddings());
     assert_eq!(back.item_embeddings(), m.item_embeddings());
@@ -48,7 +54,7 @@ fn a_saved_model_loads_with_identical_scores() {
         m.embed_users(&train).unwrap()
     );
     // Saving again over the same path replaces the file and leaves nothing else behind.
-    back.save(&path).unwrap();
+    save_path(&back, &path).unwrap();
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -57,8 +63,8 @@ fn a_saved_model_loads_with_identical_scores() {
 }
 
 fn expect_bad(path: &std::path::Path, needle: &str) {
-    match BiVae::load(path) {
-        Err(e @ VaeError::File(_)) => {
+    match load_path::<BiVae>(path) {
+        Err(e @ ModelError::File(_)) => {
             let msg = e.to_string();
             assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
             assert!(
@@ -76,7 +82,7 @@ fn bad_files_are_clear_errors() {
     let (m, _) = trained();
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.safetensors");
-    m.save(&good).unwrap();
+    save_path(&m, &good).unwrap();
     let bytes = std::fs::read(&good).unwrap();
     let write = |name: &str, b: &[u8]| {
         let p = dir.path().join(name);
@@ -125,8 +131,8 @@ fn bad_files_are_clear_errors() {
     let broken = edit(r#"\"format_version\":2"#, r#"\"format_version\":x"#);
     expect_bad(&write("bad-json", &broken), "metadata");
 
-    match BiVae::load(dir.path().join("missing")) {
-        Err(VaeError::File(recs_core::ModelFileError::Io { path, .. })) => {
+    match load_path::<BiVae>(&dir.path().join("missing")) {
+        Err(ModelError::File(recs_core::ModelFileError::Io { path, .. })) => {
             assert!(path.ends_with("missing"))
         }
         other => panic!("expected an I/O error, got {other:?}"),

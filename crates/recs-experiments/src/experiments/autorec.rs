@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use anyhow::Context as _;
+use recs_core::{Recommender, TrainData};
 use recs_sparse::DuplicatePolicy;
 use recs_vae::{AutoRec, AutoRecParams, Control, EpochReport};
 
@@ -73,19 +75,27 @@ fn run(opts: &RunOptions, dataset: &str, mut params: AutoRecParams) -> anyhow::R
     }
     let data = protocol::random_rating_split(opts, dataset, 0.9, params.seed)?;
     let train = data.train.to_csr(DuplicatePolicy::Error)?;
+    let mut epochs = 0;
     let mut progress = |r: &EpochReport| {
+        epochs = r.epoch;
         if opts.verbose {
             eprintln!("{r}");
         }
         Control::Continue
     };
+    // Through the registry, as `recs train` fits it.
+    let entry = recs_registry::find(AutoRec::KIND)?;
+    let json = serde_json::to_value(&params)?;
     let started = Instant::now();
-    let model = AutoRec::fit(&params, &train, &mut progress)?;
+    let model = entry.fit(&json, &TrainData::new(&train), &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
+    let predictor = model
+        .rating_predictor()
+        .context("the autorec model predicts no ratings")?;
     Ok(SeedRun {
         train_seconds,
-        metrics: protocol::rating_errors(&model, &data.test)?,
-        params: serde_json::to_value(&params)?,
-        epochs: model.epochs().0,
+        metrics: protocol::rating_errors(predictor, &data.test)?,
+        params: json,
+        epochs,
     })
 }

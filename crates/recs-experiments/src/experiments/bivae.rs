@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use recs_core::{Recommender, TrainData};
 use recs_vae::{BiVae, BiVaeParams, Control, EpochReport};
 
 use super::{Experiment, SeedRun};
@@ -90,10 +91,13 @@ fn run_seed(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
         }
         Control::Continue
     };
+    // Through the registry, as `recs train` fits it.
+    let entry = recs_registry::find(BiVae::KIND)?;
+    let json = serde_json::to_value(&params)?;
     let started = Instant::now();
-    let model = BiVae::fit(&params, &data.train, &mut progress)?;
+    let model = entry.fit(&json, &TrainData::new(&data.train), &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let metrics = protocol::ranking_at_10(&model, &data)?;
+    let metrics = protocol::ranking_at_10(model.as_scorer(), &data)?;
     Ok(SeedRun {
         train_seconds,
         metrics,

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use anyhow::Context as _;
+use recs_core::{FoldIn, Recommender, ScoreError, Scorer, TrainData};
 use recs_data::split::{self, HeldOutSplit};
-use recs_metrics::Metric;
-use recs_sparse::DuplicatePolicy;
-use recs_vae::{Control, EpochReport, MultVae, MultVaeData, MultVaeParams};
+use recs_metrics::{Candidates, EvalConfig, Metric};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
+use recs_vae::{Control, EpochReport, MultDaeModel, MultVaeModel, MultVaeParams};
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
@@ -185,22 +187,51 @@ fn run(opts: &RunOptions, s: &HeldOutSplit, mut params: MultVaeParams) -> anyhow
         csr(&s.test_in)?,
         csr(&s.test_out)?,
     );
+    // The validation users' fold-in rows below the training users' rows, and their held-out
+    // items as the validation part (empty rows for the training users): the model trains on
+    // the training users and picks its epoch by the validation users' NDCG@100.
+    let rows = stack(&train, &vin)?;
+    let held_out = stack(&CsrMatrix::zeros(train.n_rows(), train.n_cols())?, &vout)?;
+    let data = TrainData {
+        matrix: &rows,
+        validation: Some(&held_out),
+    };
+    let mut epochs = 0;
     let mut progress = |r: &EpochReport| {
+        epochs = r.epoch;
         if opts.verbose {
             eprintln!("{r}");
         }
         Control::Continue
     };
+    // Through the registry, as `recs train` fits it.
+    let kind = if params.variational {
+        MultVaeModel::KIND
+    } else {
+        MultDaeModel::KIND
+    };
+    let entry = recs_registry::find(kind)?;
+    let json = serde_json::to_value(&params)?;
     let started = Instant::now();
-    let data = MultVaeData::new(&train).with_validation(&vin, &vout);
-    let model = MultVae::fit(&params, &data, &mut progress)?;
+    let model = entry.fit(&json, &data, &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let m = model.evaluate(
-        &tin,
-        &tout,
-        &[Metric::RecallLiang, Metric::NdcgLiang],
-        &[20, 50, 100],
-    )?;
+    // The test users, never seen in training, are folded in from their items.
+    let fold_in = model
+        .fold_in()
+        .with_context(|| format!("the {kind} model folds in no users"))?;
+    let cfg = EvalConfig {
+        metrics: vec![Metric::RecallLiang, Metric::NdcgLiang],
+        ks: vec![20, 50, 100],
+        exclude_seen: true,
+        candidates: Candidates::All,
+        ..EvalConfig::default()
+    };
+    let scorer = FoldedIn {
+        fold_in,
+        rows: &tin,
+        n_items: model.n_items(),
+    };
+    let m = recs_metrics::evaluate(&scorer, &tin, &tout, &cfg)?.means;
     let metrics = BTreeMap::from([
         ("recall@20".to_string(), m["recall_liang@20"]),
         ("recall@50".to_string(), m["recall_liang@50"]),
@@ -209,7 +240,57 @@ fn run(opts: &RunOptions, s: &HeldOutSplit, mut params: MultVaeParams) -> anyhow
     Ok(SeedRun {
         train_seconds,
         metrics,
-        params: serde_json::to_value(&params)?,
-        epochs: model.epochs().0,
+        params: json,
+        epochs,
     })
+}
+
+/// `top`'s rows, then `bottom`'s (the same items).
+fn stack(top: &CsrMatrix, bottom: &CsrMatrix) -> anyhow::Result<CsrMatrix> {
+    let (mut r, mut c, mut v) = (Vec::new(), Vec::new(), Vec::new());
+    for (first, m) in [(0, top), (top.n_rows(), bottom)] {
+        for u in 0..m.n_rows() {
+            let row = m.row(u);
+            r.extend(std::iter::repeat_n((first + u) as u32, row.indices.len()));
+            c.extend_from_slice(row.indices);
+            v.extend_from_slice(row.values);
+        }
+    }
+    let n_rows = top.n_rows() + bottom.n_rows();
+    Ok(CsrMatrix::from_triplets(
+        n_rows,
+        top.n_cols(),
+        &r,
+        &c,
+        &v,
+        DuplicatePolicy::Error,
+    )?)
+}
+
+/// Users the model never saw, scored from their rows of `rows` by the model's fold-in.
+struct FoldedIn<'a> {
+    fold_in: &'a dyn FoldIn,
+    rows: &'a CsrMatrix,
+    n_items: usize,
+}
+
+impl Scorer for FoldedIn<'_> {
+    fn n_users(&self) -> usize {
+        self.rows.n_rows()
+    }
+
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        if user as usize >= self.rows.n_rows() {
+            return Err(ScoreError::UnknownUser {
+                user,
+                n_users: self.rows.n_rows(),
+            });
+        }
+        self.fold_in
+            .score_items(self.rows.row(user as usize).indices, out)
+    }
 }

@@ -15,11 +15,11 @@ use recs_core::Progress;
 use recs_sparse::CsrMatrix;
 
 use super::AutoRecParams;
-use super::train::{Setup, Weights};
-use crate::backend::Backend;
-use crate::backend::candle::{CandleOps, activate, dense_rows, densify};
-use crate::error::Result;
-use crate::optim::{AdamSet, AdamStep};
+use super::setup::{Setup, Weights};
+use crate::Result;
+use crate::backend::candle::{CandleOps, activate, dense_rows, densify, ops};
+use crate::backend::{AdamSet, Backend};
+use crate::optim::AdamStep;
 use crate::train::{EpochLoop, Epochs, Finished, shuffled_batches};
 
 /// A batch on the device: the ratings and the mask of observed entries, `rows × cols`.
@@ -45,17 +45,19 @@ pub(super) fn device_batch(device: &Device, x: &CsrMatrix, rows: &[u32]) -> Resu
 pub(super) fn upload(device: &Device, w: &Weights) -> Result<Vec<Tensor>> {
     let h = w.enc_b.len();
     let cols = w.dec_b.len();
-    Ok(vec![
-        Tensor::from_slice(&w.enc_w, (cols, h), device)?,
-        Tensor::from_slice(&w.enc_b, (1, h), device)?,
-        Tensor::from_slice(&w.dec_w, (cols, h), device)?,
-        Tensor::from_slice(&w.dec_b, (1, cols), device)?,
-    ])
+    ops(|| {
+        Ok(vec![
+            Tensor::from_slice(&w.enc_w, (cols, h), device)?,
+            Tensor::from_slice(&w.enc_b, (1, h), device)?,
+            Tensor::from_slice(&w.dec_w, (cols, h), device)?,
+            Tensor::from_slice(&w.dec_b, (1, cols), device)?,
+        ])
+    })
 }
 
 /// The weights on the host (the inverse of [`upload`]).
 pub(super) fn download(w: &[Tensor]) -> Result<Weights> {
-    let host = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+    let host = |t: &Tensor| -> Result<Vec<f32>> { ops(|| t.flatten_all()?.to_vec1::<f32>()) };
     Ok(Weights {
         enc_w: host(&w[0])?,
         enc_b: host(&w[1])?,
@@ -103,18 +105,21 @@ pub(super) fn batch_step(
     batch: &DeviceBatch,
     step: &AdamStep,
 ) -> Result<Tensor> {
-    let vars = w
-        .iter()
-        .map(Var::from_tensor)
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    let tracked: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-    let (sse, loss) = batch_loss(params, &tracked, batch)?;
-    let grads = loss.backward()?;
+    let (vars, sse, grads) = ops(|| {
+        let vars = w
+            .iter()
+            .map(Var::from_tensor)
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let tracked: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let (sse, loss) = batch_loss(params, &tracked, batch)?;
+        let grads = loss.backward()?;
+        Ok((vars, sse, grads))
+    })?;
     for ((p, (m, v)), var) in w.iter_mut().zip(moments.iter_mut()).zip(&vars) {
         let g = match grads.get(var.as_tensor()) {
             // Detached: the moments must not hold this step's graph.
             Some(g) => g.detach(),
-            None => var.as_tensor().zeros_like()?,
+            None => ops(|| var.as_tensor().zeros_like())?,
         };
         be.adam_step(p, m, v, &g, step)?;
     }
@@ -140,7 +145,7 @@ impl Epochs for Training<'_> {
     /// of the epoch's batches before their updates.
     fn train_epoch(&mut self, _epoch: usize) -> Result<Vec<(&'static str, f64)>> {
         let device = self.be.device.clone();
-        let mut sse = Tensor::zeros((), DType::F64, &device)?;
+        let mut sse = ops(|| Tensor::zeros((), DType::F64, &device))?;
         for rows in shuffled_batches(&mut self.order, &mut self.rng, self.params.batch_size) {
             let step = self.opt.next_step();
             let batch = device_batch(&device, &self.setup.fit_x, rows)?;
@@ -152,9 +157,9 @@ impl Epochs for Training<'_> {
                 &batch,
                 &step,
             )?;
-            sse = sse.add(&s.to_dtype(DType::F64)?)?;
+            sse = ops(|| sse.add(&s.to_dtype(DType::F64)?))?;
         }
-        let sse = sse.to_scalar::<f64>()?;
+        let sse = ops(|| sse.to_scalar::<f64>())?;
         Ok(vec![(
             "train_rmse",
             (sse / self.setup.fit_x.nnz() as f64).sqrt(),

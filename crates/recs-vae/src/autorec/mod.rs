@@ -23,10 +23,12 @@
 //! loss as candle tensor ops on the device, differentiated by candle's autograd, with the
 //! same Adam.
 //!
-//! The module's files: `params` (the hyper-parameters), `kernels` (the vectorised forward
-//! and backward passes and the fused per-column update), `train` (fitting), `candle` (the
-//! candle engine's step), `score` (predictions and the `Scorer`/`RatingPredictor` impls)
-//! and `persist` (model files).
+//! The module's files: `params` (the hyper-parameters and their schema), `kernels` (the
+//! vectorised forward and backward passes and the fused per-column update), `setup` (what
+//! every engine trains from: the validation split, the initial weights, the codes),
+//! `train` (the native engine's step and epochs, and the fit on either engine), `candle`
+//! (the candle engine's step and epochs), `score` (predictions and the
+//! `Scorer`/`RatingPredictor` impls), `persist` (model files) and `tests`.
 
 #[cfg(feature = "candle")]
 mod candle;
@@ -34,14 +36,20 @@ mod kernels;
 mod params;
 mod persist;
 mod score;
+mod setup;
 #[cfg(test)]
 mod tests;
 mod train;
 
 pub use params::{AutoRecParams, Unseen};
 
-/// The model kind written in model files.
-pub const MODEL_KIND: &str = "autorec";
+use recs_core::modelfile::{ModelReader, ModelWriter};
+use recs_core::{
+    Capabilities, ItemVectors, ModelError, ModelParams as _, Progress, RatingPredictor,
+    Recommender, TrainData,
+};
+
+use crate::Engine;
 
 /// A trained AutoRec. See the module documentation.
 #[derive(Debug, Clone)]
@@ -77,11 +85,6 @@ impl AutoRec {
         }
     }
 
-    /// The parameters it was trained with.
-    pub fn params(&self) -> &AutoRecParams {
-        &self.params
-    }
-
     /// Epochs run, and the epoch whose weights were kept (the best on validation, else the
     /// last).
     pub fn epochs(&self) -> (usize, usize) {
@@ -97,5 +100,56 @@ impl AutoRec {
     /// The mean of the training ratings.
     pub fn global_mean(&self) -> f32 {
         self.global_mean
+    }
+}
+
+/// AutoRec predicts ratings (and ranks by them), and, item-based, has item vectors (each
+/// item's code).
+impl Recommender for AutoRec {
+    const KIND: &'static str = "autorec";
+    const CAPABILITIES: Capabilities = Capabilities {
+        rating_prediction: true,
+        item_vectors: true,
+        ..Capabilities::NONE
+    };
+    type Params = AutoRecParams;
+
+    /// Trains with `params` on `data.matrix` (ratings) on the engine `params.device` names
+    /// ([`Engine::from_device`]); see [`AutoRec::fit_on`].
+    fn fit(
+        params: &AutoRecParams,
+        data: &TrainData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, ModelError> {
+        params.validate()?;
+        Self::fit_on(
+            params,
+            data,
+            &Engine::from_device(&params.device)?,
+            progress,
+        )
+    }
+
+    fn params(&self) -> &AutoRecParams {
+        &self.params
+    }
+
+    fn save<'a>(&'a self, out: &mut ModelWriter<'a>) -> Result<(), ModelError> {
+        persist::write(self, out)
+    }
+
+    fn load(file: &ModelReader) -> Result<Self, ModelError> {
+        persist::read(file)
+    }
+
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
+        Some(self)
+    }
+
+    fn item_vectors(&self) -> Option<ItemVectors<'_>> {
+        self.params.item_based.then(|| ItemVectors {
+            data: self.row_codes(),
+            dim: self.params.factors,
+        })
     }
 }

@@ -1,5 +1,7 @@
-//! AutoRec's hyper-parameters.
+//! AutoRec's hyper-parameters and their schema.
 
+use recs_core::schema::{ParamSpec, Scale};
+use recs_core::{ModelParams, ParamError};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::Activation;
@@ -57,7 +59,7 @@ pub struct AutoRecParams {
     /// Threads of the native engine. Default 0 (rayon's pool size); allowed 0..=1024.
     /// Results do not depend on it.
     pub threads: usize,
-    /// Where [`AutoRec::fit`](super::AutoRec::fit) trains: `"native"` (default: the
+    /// Where [`AutoRec`](super::AutoRec)'s `fit` trains: `"native"` (default: the
     /// hand-written CPU kernels), `"cpu"` (candle on the CPU), `"cuda"` or `"cuda:N"`
     /// (candle on CUDA device 0 or `N`; needs a build with the `cuda` feature). Every engine
     /// draws the same initialisation, validation split and shuffles. Scoring always runs on
@@ -83,6 +85,86 @@ impl Default for AutoRecParams {
             seed: 42,
             threads: 0,
             device: crate::device::DEFAULT.into(),
+        }
+    }
+}
+
+impl ModelParams for AutoRecParams {
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::int(
+            "factors",
+            1,
+            65_536,
+            "hidden units: the size of each row's code",
+        )
+        .tuned(50.0, 1000.0, Scale::LogInt),
+        ParamSpec::bool(
+            "item_based",
+            "I-AutoRec (rows are items) rather than U-AutoRec",
+        ),
+        ParamSpec::choice(
+            "hidden_activation",
+            Activation::NAMES,
+            "hidden layer activation",
+        ),
+        ParamSpec::choice(
+            "output_activation",
+            Activation::NAMES,
+            "output activation (none: identity)",
+        )
+        .or_none(),
+        ParamSpec::float("reg", 0.0, 1e30, "L2 weight λ on the weights").tuned(
+            0.1,
+            1000.0,
+            Scale::Log,
+        ),
+        ParamSpec::int("epochs", 1, 100_000, "passes over the rows").tuned(
+            20.0,
+            500.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::int("batch_size", 1, u64::MAX, "rows per batch").tuned(
+            32.0,
+            1024.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::float_above("learning_rate", 0.0, 1.0, "Adam's learning rate").tuned(
+            1e-4,
+            1e-2,
+            Scale::Log,
+        ),
+        ParamSpec::float(
+            "validation_fraction",
+            0.0,
+            0.5,
+            "training ratings held out to pick the best epoch",
+        ),
+        ParamSpec::optional_int(
+            "patience",
+            1,
+            u64::MAX,
+            "stop after this many epochs without improvement (none: run every epoch)",
+        ),
+        ParamSpec::other(
+            "unseen",
+            "global_mean or {\"constant\": a finite number}",
+            "prediction for a user or item without training ratings",
+        ),
+        ParamSpec::optional_range(
+            "rating_range",
+            "clip predictions to [lo, hi] (none: no clipping)",
+        ),
+        ParamSpec::seed(),
+        ParamSpec::threads(),
+        ParamSpec::device(),
+    ];
+
+    fn relations(&self) -> Result<(), ParamError> {
+        match self.unseen {
+            Unseen::Constant(v) if !v.is_finite() => {
+                Err(ParamError::new("unseen", v, "a finite constant"))
+            }
+            _ => Ok(()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! AutoRec's predictions: the clipped reconstruction at observed rows and columns, defaults
 //! elsewhere, and the `Scorer` / `RatingPredictor` impls.
 
-use recs_metrics::{RatingPredictor, ScoreError, Scorer};
+use recs_core::{RatingPredictor, ScoreError, Scorer};
 
 use super::AutoRec;
 use super::kernels::{act_code, output_one};

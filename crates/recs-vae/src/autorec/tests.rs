@@ -3,12 +3,14 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recs_core::ModelParams as _;
-use recs_core::{Control, EpochReport, NoProgress};
-use recs_metrics::{RatingPredictor, Scorer};
+use recs_core::{
+    Control, EpochReport, ModelParams as _, NoProgress, RatingPredictor, Recommender, Scorer,
+    TrainData, load_path, save_path,
+};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
-use super::train::{BatchBuffers, Moments, Weights, batch_step, zeros2};
+use super::setup::Weights;
+use super::train::{BatchBuffers, Moments, batch_step, zeros2};
 use super::*;
 use crate::nn::HostLinear;
 use crate::optim::AdamStep;
@@ -163,7 +165,7 @@ fn learns_clips_and_falls_back_for_unseen() {
         learning_rate: 0.01,
         ..AutoRecParams::default()
     };
-    let m = AutoRec::fit(&p, &x, &mut NoProgress).unwrap();
+    let m = AutoRec::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
     let mut se = 0.0;
     for u in 0..x.n_rows() {
         let row = x.row(u);
@@ -193,7 +195,7 @@ fn learns_clips_and_falls_back_for_unseen() {
             threads: 1,
             ..p.clone()
         },
-        &x,
+        &TrainData::new(&x),
         &mut NoProgress,
     )
     .unwrap();
@@ -202,7 +204,7 @@ fn learns_clips_and_falls_back_for_unseen() {
             threads: 2,
             ..p.clone()
         },
-        &x,
+        &TrainData::new(&x),
         &mut NoProgress,
     )
     .unwrap();
@@ -223,7 +225,7 @@ fn validation_keeps_the_best_epoch_and_patience_stops() {
         ..AutoRecParams::default()
     };
     let mut reports = Vec::new();
-    let m = AutoRec::fit(&p, &x, &mut |r: &EpochReport| {
+    let m = AutoRec::fit(&p, &TrainData::new(&x), &mut |r: &EpochReport| {
         reports.push(r.clone());
         Control::Continue
     })
@@ -308,11 +310,11 @@ fn save_load_round_trips_and_refuses_bad_files() {
         batch_size: 4,
         ..AutoRecParams::default()
     };
-    let m = AutoRec::fit(&p, &x, &mut NoProgress).unwrap();
+    let m = AutoRec::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.safetensors");
-    m.save(&path).unwrap();
-    let l = AutoRec::load(&path).unwrap();
+    save_path(&m, &path).unwrap();
+    let l: AutoRec = load_path(&path).unwrap();
     for u in 0..12 {
         for i in 0..9 {
             assert_eq!(m.predict(u, i), l.predict(u, i));
@@ -320,7 +322,7 @@ fn save_load_round_trips_and_refuses_bad_files() {
     }
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let e = AutoRec::load(&path).unwrap_err().to_string();
+    let e = load_path::<AutoRec>(&path).unwrap_err().to_string();
     assert!(e.contains("a.safetensors"), "{e}");
 }
 
@@ -358,7 +360,7 @@ fn one_epoch_agrees_across_simd_paths() {
             ..AutoRecParams::default()
         };
         let runs = crate::simd_paths::each_level(|_| {
-            let m = AutoRec::fit(&p, &x, &mut NoProgress).unwrap();
+            let m = AutoRec::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
             let mut out = m.enc_w.clone();
             for v in [&m.enc_b, &m.dec_w, &m.dec_b, &m.codes] {
                 out.extend(v);

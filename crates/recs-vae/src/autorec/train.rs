@@ -1,23 +1,19 @@
-//! Fitting AutoRec: the batch step (row phase, then the fused column phase), encoding and
-//! the validation split.
+//! Fitting AutoRec: the native engine's batch step (row phase, then the fused column
+//! phase) and epochs, and the fit on either engine.
 
-use recs_core::ModelParams as _;
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use recs_core::Progress;
-use recs_sparse::{CsrMatrix, DuplicatePolicy};
+use recs_core::{ModelError, ModelParams as _, Progress, TrainData};
+use recs_sparse::CsrMatrix;
 
-use super::kernels::{act_code, adam_row, column_update, encode_rows, rows_step};
+use super::kernels::{act_code, adam_row, column_update, rows_step};
+use super::setup::{Setup, Weights, encode_all};
 use super::{AutoRec, AutoRecParams};
-use crate::Engine;
-use crate::error::{Result, VaeError};
-use crate::nn::HostLinear;
 use crate::optim::{Adam, AdamStep};
 use crate::team;
 use crate::train::{EpochLoop, Epochs, Goal, shuffled_batches};
+use crate::{Engine, Result};
 
 /// Rows of one batch and the buffers of its step.
 pub(super) struct BatchBuffers {
@@ -35,15 +31,6 @@ pub(super) struct BatchBuffers {
 /// Rows per task of the row phase and columns per task of the column phase.
 const ROW_CHUNK: usize = 8;
 const COL_CHUNK: usize = 16;
-
-/// The trainable state: parameters and Adam moments.
-#[derive(Clone)]
-pub(super) struct Weights {
-    pub(super) enc_w: Vec<f32>,
-    pub(super) enc_b: Vec<f32>,
-    pub(super) dec_w: Vec<f32>,
-    pub(super) dec_b: Vec<f32>,
-}
 
 pub(super) struct Moments {
     pub(super) enc_w: (Vec<f32>, Vec<f32>),
@@ -197,58 +184,6 @@ pub(super) fn batch_step(
     sse
 }
 
-/// Codes of every row of `x` (`rows × hidden`), in parallel.
-pub(super) fn encode_all(x: &CsrMatrix, w: &Weights, params: &AutoRecParams) -> Vec<f32> {
-    let h = params.factors;
-    let act = act_code(Some(params.hidden_activation));
-    let rows: Vec<u32> = (0..x.n_rows() as u32).collect();
-    let mut out = vec![0.0f32; rows.len() * h];
-    let mut parts: Vec<_> = rows.chunks(64).zip(out.chunks_mut(64 * h)).collect();
-    team::for_each_mut(&mut parts, |(r, o)| {
-        encode_rows(x, r, &w.enc_w, &w.enc_b, act, o)
-    });
-    out
-}
-
-/// `(row, col, rating)` triples.
-pub(super) type Entries = Vec<(u32, u32, f32)>;
-
-fn split_validation(
-    x: &CsrMatrix,
-    fraction: f64,
-    rng: &mut ChaCha8Rng,
-) -> Result<(CsrMatrix, Entries)> {
-    let mut all: Entries = Vec::with_capacity(x.nnz());
-    for r in 0..x.n_rows() {
-        let row = x.row(r);
-        for (&c, &v) in row.indices.iter().zip(row.values) {
-            all.push((r as u32, c, v));
-        }
-    }
-    all.shuffle(rng);
-    let n_val = (all.len() as f64 * fraction).round() as usize;
-    let val = all[..n_val].to_vec();
-    let fit = &all[n_val..];
-    let (rs, cs, vs): (Vec<u32>, Vec<u32>, Vec<f32>) = fit.iter().fold(
-        (Vec::new(), Vec::new(), Vec::new()),
-        |(mut a, mut b, mut c), &(r, col, v)| {
-            a.push(r);
-            b.push(col);
-            c.push(v);
-            (a, b, c)
-        },
-    );
-    let m = CsrMatrix::from_triplets(
-        x.n_rows(),
-        x.n_cols(),
-        &rs,
-        &cs,
-        &vs,
-        DuplicatePolicy::Error,
-    )?;
-    Ok((m, val))
-}
-
 /// AutoRec's training state on the native engine, as the [`EpochLoop`] trains it.
 struct Training<'a> {
     params: &'a AutoRecParams,
@@ -301,106 +236,6 @@ impl Epochs for Training<'_> {
     }
 }
 
-/// What every engine trains from: the rows trained on and held out, the initial weights,
-/// the seeded stream after the initialisation's and the validation split's draws, the rows
-/// every epoch shuffles, and what a model needs besides its weights.
-pub(super) struct Setup {
-    /// The rating matrix as the model reads it (items × users for I-AutoRec).
-    pub(super) full: CsrMatrix,
-    /// Its training part (all but the validation ratings).
-    pub(super) fit_x: CsrMatrix,
-    pub(super) val: Option<Entries>,
-    pub(super) w: Weights,
-    pub(super) rng: ChaCha8Rng,
-    /// The rows of `fit_x` with at least one rating.
-    pub(super) order: Vec<u32>,
-    pub(super) n_users: usize,
-    pub(super) n_items: usize,
-    pub(super) global_mean: f32,
-    pub(super) clip: (f32, f32),
-}
-
-impl Setup {
-    fn new(params: &AutoRecParams, train: &CsrMatrix) -> Result<Setup> {
-        if train.nnz() == 0 {
-            return Err(VaeError::InvalidData(
-                "the training matrix holds no rating".into(),
-            ));
-        }
-        let (n_users, n_items) = train.shape();
-        let full = if params.item_based {
-            train.transpose()
-        } else {
-            train.clone()
-        };
-        let (n_rows, n_cols) = full.shape();
-        let values = full.values();
-        let global_mean =
-            (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64) as f32;
-        let clip = params.rating_range.unwrap_or_else(|| {
-            values
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                })
-        });
-        let h = params.factors;
-        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-        // PyTorch's nn.Linear initialisation for both layers (U(±1/√fan_in)).
-        let enc = HostLinear::torch_init(n_cols, h, &mut rng);
-        let dec = HostLinear::torch_init(h, n_cols, &mut rng);
-        let w = Weights {
-            enc_w: enc.w.0,
-            enc_b: enc.b.0,
-            dec_w: dec.w.0,
-            dec_b: dec.b.0,
-        };
-        let (fit_x, val) = if params.validation_fraction > 0.0 {
-            let (m, v) = split_validation(&full, params.validation_fraction, &mut rng)?;
-            (m, Some(v))
-        } else {
-            (full.clone(), None)
-        };
-        let order: Vec<u32> = (0..n_rows as u32)
-            .filter(|&r| !fit_x.row(r as usize).indices.is_empty())
-            .collect();
-        Ok(Setup {
-            full,
-            fit_x,
-            val,
-            w,
-            rng,
-            order,
-            n_users,
-            n_items,
-            global_mean,
-            clip,
-        })
-    }
-
-    /// The validation RMSE of the weights `w`: every row of the training part encoded, the
-    /// held-out ratings predicted (on the CPU, as a trained model predicts them).
-    pub(super) fn validation_rmse(
-        &self,
-        params: &AutoRecParams,
-        w: &Weights,
-        val: &[(u32, u32, f32)],
-    ) -> f64 {
-        let codes = encode_all(&self.fit_x, w, params);
-        let model = AutoRec::assemble(
-            params,
-            self.n_users,
-            self.n_items,
-            w,
-            codes,
-            &self.fit_x,
-            self.global_mean,
-            self.clip,
-        );
-        model.rmse_on(val)
-    }
-}
-
 /// The epoch loop of a fit (with RMSE validation when there are validation ratings).
 pub(super) fn epoch_loop<B>(
     params: &AutoRecParams,
@@ -425,44 +260,31 @@ fn native_threads(params: &AutoRecParams) -> usize {
 }
 
 impl AutoRec {
-    /// Trains with `params` on `train`, a users × items matrix of ratings (every stored
-    /// entry is an observed rating), on the engine `params.device` names
-    /// ([`Engine::from_device`]), calling `progress` after every epoch with the loss
-    /// `"train_rmse"` (of the epoch's batches, before their updates) and, with validation,
-    /// the measure `"validation_rmse"`. [`Control::Stop`](recs_core::Control::Stop) ends
-    /// training early, keeping the best epoch's weights with validation, else the current
-    /// ones.
+    /// The trait's `fit` on a chosen [`Engine`], whatever `params.device` says: trains with
+    /// `params` on `data.matrix`, a users × items matrix of ratings (every stored entry is
+    /// an observed rating; `data.validation` is not used: AutoRec holds out
+    /// `validation_fraction` of these ratings itself), calling `progress` after every epoch
+    /// with the loss `"train_rmse"` (of the epoch's batches, before their updates) and,
+    /// with validation, the measure `"validation_rmse"`.
+    /// [`Control::Stop`](recs_core::Control::Stop) ends training early, keeping the best
+    /// epoch's weights with validation, else the current ones.
     ///
-    /// Errors when a parameter is out of range, the device cannot be used, `train` holds no
-    /// rating, or the loss stops being finite (naming the epoch).
-    pub fn fit(
-        params: &AutoRecParams,
-        train: &CsrMatrix,
-        progress: &mut dyn Progress,
-    ) -> Result<AutoRec> {
-        params.validate()?;
-        Self::fit_on(
-            params,
-            train,
-            &Engine::from_device(&params.device)?,
-            progress,
-        )
-    }
-
-    /// [`AutoRec::fit`] on a chosen [`Engine`], whatever `params.device` says. Both engines
-    /// train the same model from the same draws (initialisation, validation split,
-    /// shuffles); [`Engine::Candle`] computes each batch's masked loss densely on its
+    /// Both engines train the same model from the same draws (initialisation, validation
+    /// split, shuffles); `Engine::Candle` computes each batch's masked loss densely on its
     /// device, differentiates it with candle's autograd and keeps the weights and Adam's
     /// moments there. Validation and the final codes are computed on the CPU.
+    ///
+    /// Errors when a parameter is out of range, `data.matrix` holds no rating, or the loss
+    /// stops being finite (naming the epoch).
     pub fn fit_on(
         params: &AutoRecParams,
-        train: &CsrMatrix,
+        data: &TrainData<'_>,
         engine: &Engine,
         progress: &mut dyn Progress,
-    ) -> Result<AutoRec> {
+    ) -> Result<AutoRec, ModelError> {
         params.validate()?;
         let started = Instant::now();
-        let setup = Setup::new(params, train)?;
+        let setup = Setup::new(params, data.matrix)?;
         let threads = native_threads(params);
         let validation = setup.val.is_some();
         let (done, last) = match engine {
@@ -524,38 +346,5 @@ impl AutoRec {
         model.epochs_trained = done.epochs_run;
         model.best_epoch = best_epoch;
         Ok(model)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        params: &AutoRecParams,
-        n_users: usize,
-        n_items: usize,
-        w: &Weights,
-        codes: Vec<f32>,
-        x: &CsrMatrix,
-        global_mean: f32,
-        clip: (f32, f32),
-    ) -> AutoRec {
-        let row_seen = (0..x.n_rows())
-            .map(|r| f32::from(!x.row(r).indices.is_empty()))
-            .collect();
-        let col_seen = x.col_counts().iter().map(|&c| f32::from(c > 0)).collect();
-        AutoRec {
-            params: params.clone(),
-            n_users,
-            n_items,
-            enc_w: w.enc_w.clone(),
-            enc_b: w.enc_b.clone(),
-            dec_w: w.dec_w.clone(),
-            dec_b: w.dec_b.clone(),
-            codes,
-            row_seen,
-            col_seen,
-            global_mean,
-            clip,
-            epochs_trained: 0,
-            best_epoch: 0,
-        }
     }
 }

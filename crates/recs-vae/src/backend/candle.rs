@@ -9,12 +9,18 @@
 use std::ops::Range;
 
 use candle_core::{DType, Device, Tensor};
+use recs_core::ModelError;
 use recs_sparse::CsrMatrix;
 
-use super::{Backend, LOG_EPS, StepResult, StepSpec};
-use crate::error::{Result, VaeError};
+use super::{AdamSet, Backend, LOG_EPS, StepResult, StepSpec};
+use crate::Result;
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::{AdamSet, AdamStep};
+use crate::optim::AdamStep;
+
+/// Runs candle tensor ops; a failure is the crate's error ([`ModelError::Model`]).
+pub(crate) fn ops<T>(f: impl FnOnce() -> candle_core::Result<T>) -> Result<T> {
+    f().map_err(ModelError::model)
+}
 
 /// Candle tensor ops on `device`.
 #[derive(Debug, Clone)]
@@ -103,8 +109,8 @@ pub(crate) fn kl_terms(mu: &Tensor, std: &Tensor) -> candle_core::Result<Tensor>
         .affine(-0.5, 0.0)
 }
 
-fn sum_all_f64(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?)
+fn sum_all_f64(t: &Tensor) -> candle_core::Result<f64> {
+    t.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()
 }
 
 fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
@@ -132,7 +138,7 @@ pub(crate) fn encoder_forward(
 /// [`densify`] indexes with), or an error when the batch is too large for that.
 pub(crate) fn flat_index(row: usize, col: u32, cols: usize) -> Result<u32> {
     u32::try_from(row * cols + col as usize).map_err(|_| {
-        VaeError::InvalidData(format!(
+        ModelError::Data(format!(
             "row {row} of a dense batch over {cols} columns lies beyond 2^32 entries, more \
              than the candle engine indexes: lower batch_size"
         ))
@@ -148,14 +154,16 @@ pub(crate) fn densify(
     ids: &Tensor,
     vals: Vec<f32>,
 ) -> Result<Tensor> {
-    let zeros = Tensor::zeros(rows * cols, DType::F32, device)?;
-    let n = vals.len();
-    let dense = if n == 0 {
-        zeros
-    } else {
-        zeros.index_add(ids, &Tensor::from_vec(vals, n, device)?, 0)?
-    };
-    Ok(dense.reshape((rows, cols))?)
+    ops(|| {
+        let zeros = Tensor::zeros(rows * cols, DType::F32, device)?;
+        let n = vals.len();
+        let dense = if n == 0 {
+            zeros
+        } else {
+            zeros.index_add(ids, &Tensor::from_vec(vals, n, device)?, 0)?
+        };
+        dense.reshape((rows, cols))
+    })
 }
 
 /// The rows `rows` of `x` as a dense `rows.len() × cols` matrix on `device`, densified there
@@ -172,13 +180,13 @@ pub(crate) fn dense_rows(device: &Device, x: &CsrMatrix, rows: &[u32]) -> Result
         }
     }
     let n = ids.len();
-    let ids = Tensor::from_vec(ids, n, device)?;
+    let ids = ops(|| Tensor::from_vec(ids, n, device))?;
     Ok((densify(device, rows.len(), cols, &ids, vals)?, ids))
 }
 
 impl CandleOps {
     fn noise(&self, eps: Vec<f32>, like: &Tensor) -> Result<Tensor> {
-        let (r, c) = like.dims2()?;
+        let (r, c) = ops(|| like.dims2())?;
         self.upload(eps, r, c)
     }
 }
@@ -191,16 +199,16 @@ impl Backend for CandleOps {
 
     fn upload(&self, data: Vec<f32>, rows: usize, cols: usize) -> Result<Tensor> {
         if data.len() != rows * cols {
-            return Err(VaeError::InvalidData(format!(
+            return Err(ModelError::Data(format!(
                 "{} values cannot fill a {rows}×{cols} matrix",
                 data.len()
             )));
         }
-        Ok(Tensor::from_vec(data, (rows, cols), &self.device)?)
+        ops(|| Tensor::from_vec(data, (rows, cols), &self.device))
     }
 
     fn download(&self, m: &Tensor) -> Result<Vec<f32>> {
-        Ok(m.flatten_all()?.to_vec1::<f32>()?)
+        ops(|| m.flatten_all()?.to_vec1::<f32>())
     }
 
     fn shape(&self, m: &Tensor) -> (usize, usize) {
@@ -224,54 +232,57 @@ impl Backend for CandleOps {
         other: &Tensor,
         spec: StepSpec,
     ) -> Result<StepResult<Tensor>> {
-        let (hidden, mu, std_pre) = encoder_forward(enc, x)?;
+        let (hidden, mu, std_pre) = ops(|| encoder_forward(enc, x))?;
         let eps = self.noise(eps, &mu)?;
-        let std = candle_nn::ops::sigmoid(&std_pre)?;
-        let s = mu.add(&eps.mul(&std)?)?;
-        // Decoder and likelihood.
-        let z = s.matmul(&other.t()?)?;
-        let nll = sum_all_f64(&neg_log_likelihood(x, &z, spec.likelihood)?)?;
-        let dz = neg_log_likelihood_grad(x, &z, spec.likelihood)?.affine(spec.scale as f64, 0.0)?;
-        let ds = dz.matmul(other)?;
-        // KL and the reparameterisation.
-        let kl = sum_all_f64(&kl_terms(&mu, &std)?)?;
-        let w = (spec.kl_weight * spec.scale) as f64;
-        let d_mu = ds.add(&mu.affine(w, 0.0)?)?;
-        // dL/dstd = ds·eps + w·(std − 1/std); dstd/dpre = std(1 − std).
-        let d_std = ds
-            .mul(&eps)?
-            .add(&std.sub(&std.recip()?)?.affine(w, 0.0)?)?;
-        let d_pre = d_std.mul(&std.mul(&std.affine(-1.0, 1.0)?)?)?;
-        // Heads.
-        let h = hidden
-            .last()
-            .expect("an encoder has at least one hidden layer");
-        let head_grads = [
-            h.t()?.matmul(&d_mu)?,
-            d_mu.sum_keepdim(0)?,
-            h.t()?.matmul(&d_pre)?,
-            d_pre.sum_keepdim(0)?,
-        ];
-        let mut dh = d_mu
-            .matmul(&enc.mu.w.t()?)?
-            .add(&d_pre.matmul(&enc.std.w.t()?)?)?;
-        // Hidden layers, last to first.
-        let mut layer_grads: Vec<[Tensor; 2]> = Vec::with_capacity(hidden.len());
-        for i in (0..hidden.len()).rev() {
-            let d = activate_backward(&hidden[i], &dh, enc.act)?;
-            let input = if i == 0 { x } else { &hidden[i - 1] };
-            layer_grads.push([input.t()?.matmul(&d)?, d.sum_keepdim(0)?]);
-            if i > 0 {
-                dh = d.matmul(&enc.hidden[i].w.t()?)?;
+        ops(|| {
+            let std = candle_nn::ops::sigmoid(&std_pre)?;
+            let s = mu.add(&eps.mul(&std)?)?;
+            // Decoder and likelihood.
+            let z = s.matmul(&other.t()?)?;
+            let nll = sum_all_f64(&neg_log_likelihood(x, &z, spec.likelihood)?)?;
+            let dz =
+                neg_log_likelihood_grad(x, &z, spec.likelihood)?.affine(spec.scale as f64, 0.0)?;
+            let ds = dz.matmul(other)?;
+            // KL and the reparameterisation.
+            let kl = sum_all_f64(&kl_terms(&mu, &std)?)?;
+            let w = (spec.kl_weight * spec.scale) as f64;
+            let d_mu = ds.add(&mu.affine(w, 0.0)?)?;
+            // dL/dstd = ds·eps + w·(std − 1/std); dstd/dpre = std(1 − std).
+            let d_std = ds
+                .mul(&eps)?
+                .add(&std.sub(&std.recip()?)?.affine(w, 0.0)?)?;
+            let d_pre = d_std.mul(&std.mul(&std.affine(-1.0, 1.0)?)?)?;
+            // Heads.
+            let h = hidden
+                .last()
+                .expect("an encoder has at least one hidden layer");
+            let head_grads = [
+                h.t()?.matmul(&d_mu)?,
+                d_mu.sum_keepdim(0)?,
+                h.t()?.matmul(&d_pre)?,
+                d_pre.sum_keepdim(0)?,
+            ];
+            let mut dh = d_mu
+                .matmul(&enc.mu.w.t()?)?
+                .add(&d_pre.matmul(&enc.std.w.t()?)?)?;
+            // Hidden layers, last to first.
+            let mut layer_grads: Vec<[Tensor; 2]> = Vec::with_capacity(hidden.len());
+            for i in (0..hidden.len()).rev() {
+                let d = activate_backward(&hidden[i], &dh, enc.act)?;
+                let input = if i == 0 { x } else { &hidden[i - 1] };
+                layer_grads.push([input.t()?.matmul(&d)?, d.sum_keepdim(0)?]);
+                if i > 0 {
+                    dh = d.matmul(&enc.hidden[i].w.t()?)?;
+                }
             }
-        }
-        let grads = layer_grads
-            .into_iter()
-            .rev()
-            .flatten()
-            .chain(head_grads)
-            .collect();
-        Ok(StepResult { nll, kl, grads })
+            let grads = layer_grads
+                .into_iter()
+                .rev()
+                .flatten()
+                .chain(head_grads)
+                .collect();
+            Ok(StepResult { nll, kl, grads })
+        })
     }
 
     fn train_step(
@@ -289,13 +300,13 @@ impl Backend for CandleOps {
     }
 
     fn sample(&self, enc: &GaussianEncoder<Tensor>, x: &Tensor, eps: Vec<f32>) -> Result<Tensor> {
-        let (_, mu, std_pre) = encoder_forward(enc, x)?;
+        let (_, mu, std_pre) = ops(|| encoder_forward(enc, x))?;
         let eps = self.noise(eps, &mu)?;
-        Ok(mu.add(&eps.mul(&candle_nn::ops::sigmoid(&std_pre)?)?)?)
+        ops(|| mu.add(&eps.mul(&candle_nn::ops::sigmoid(&std_pre)?)?))
     }
 
     fn mean(&self, enc: &GaussianEncoder<Tensor>, x: &Tensor) -> Result<Tensor> {
-        Ok(encoder_forward(enc, x)?.1)
+        ops(|| Ok(encoder_forward(enc, x)?.1))
     }
 
     fn adam_step(
@@ -307,12 +318,15 @@ impl Backend for CandleOps {
         c: &AdamStep,
     ) -> Result<()> {
         let (b1, b2) = (c.beta1 as f64, c.beta2 as f64);
-        let m_new = m.add(&g.sub(m)?.affine(1.0 - b1, 0.0)?)?;
-        let v_new = v.affine(b2, 0.0)?.add(&g.sqr()?.affine(1.0 - b2, 0.0)?)?;
-        let denom = v_new
-            .sqrt()?
-            .affine(1.0 / c.bias_correction2_sqrt as f64, c.eps as f64)?;
-        let p_new = p.sub(&m_new.div(&denom)?.affine(c.step_size as f64, 0.0)?)?;
+        let (p_new, m_new, v_new) = ops(|| {
+            let m_new = m.add(&g.sub(m)?.affine(1.0 - b1, 0.0)?)?;
+            let v_new = v.affine(b2, 0.0)?.add(&g.sqr()?.affine(1.0 - b2, 0.0)?)?;
+            let denom = v_new
+                .sqrt()?
+                .affine(1.0 / c.bias_correction2_sqrt as f64, c.eps as f64)?;
+            let p_new = p.sub(&m_new.div(&denom)?.affine(c.step_size as f64, 0.0)?)?;
+            Ok((p_new, m_new, v_new))
+        })?;
         *p = p_new;
         *m = m_new;
         *v = v_new;
@@ -320,8 +334,8 @@ impl Backend for CandleOps {
     }
 
     fn set_rows(&self, target: &mut Tensor, start: usize, src: &Tensor) -> Result<()> {
-        let (r, c) = src.dims2()?;
-        *target = target.slice_assign(&[start..start + r, 0..c], src)?;
+        let (r, c) = ops(|| src.dims2())?;
+        *target = ops(|| target.slice_assign(&[start..start + r, 0..c], src))?;
         Ok(())
     }
 }

@@ -14,6 +14,8 @@
 //!
 //! The training loops are written once, generic over [`Backend`]. Matrices are row-major
 //! 2-D `f32`; a layer's weight is stored `in × out` (`y = x·W + b`), its bias `1 × out`.
+//! [`AdamSet`] is the crate's one Adam ([`crate::optim`]) over a parameter set living on a
+//! backend.
 
 #[cfg(feature = "candle")]
 pub(crate) mod candle;
@@ -21,11 +23,12 @@ pub(crate) mod native;
 
 use std::ops::Range;
 
+use recs_core::ModelError;
 use recs_sparse::CsrMatrix;
 
-use crate::error::Result;
+use crate::Result;
 use crate::nn::{GaussianEncoder, Likelihood};
-use crate::optim::{AdamSet, AdamStep};
+use crate::optim::{Adam, AdamStep};
 
 /// `EPS` in Cornac's likelihoods (`log(x̂ + EPS)`).
 pub(crate) const LOG_EPS: f32 = 1e-10;
@@ -122,6 +125,70 @@ pub(crate) trait Backend {
     ) -> Result<()>;
     /// Overwrites rows `start..start + src.rows` of `target` with `src`.
     fn set_rows(&self, target: &mut Self::Mat, start: usize, src: &Self::Mat) -> Result<()>;
+}
+
+/// Adam over a whole parameter set living on a backend: one moment pair per parameter.
+#[derive(Debug)]
+pub(crate) struct AdamSet<M> {
+    adam: Adam,
+    moments: Vec<(M, M)>,
+}
+
+impl<M> AdamSet<M> {
+    /// PyTorch's defaults with learning rate `lr`, for parameters of the given shapes.
+    pub(crate) fn new<B: Backend<Mat = M>>(
+        be: &B,
+        lr: f64,
+        shapes: &[(usize, usize)],
+    ) -> Result<Self> {
+        let moments = shapes
+            .iter()
+            .map(|&(r, c)| {
+                Ok((
+                    be.upload(vec![0.0; r * c], r, c)?,
+                    be.upload(vec![0.0; r * c], r, c)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            adam: Adam::new(lr),
+            moments,
+        })
+    }
+
+    /// Starts the next step (see [`Adam::next_step`]); for callers that update the
+    /// parameters themselves, block by block, through [`AdamSet::moments_mut`].
+    pub(crate) fn next_step(&mut self) -> AdamStep {
+        self.adam.next_step()
+    }
+
+    /// The moment pairs `(m, v)`, one per parameter in construction order.
+    pub(crate) fn moments_mut(&mut self) -> &mut [(M, M)] {
+        &mut self.moments
+    }
+
+    /// One step over all parameters (the same order as at construction).
+    #[cfg_attr(not(feature = "candle"), allow(dead_code))] // used by the candle engine (and tests)
+    pub(crate) fn step<B: Backend<Mat = M>>(
+        &mut self,
+        be: &B,
+        params: Vec<&mut M>,
+        grads: &[M],
+    ) -> Result<()> {
+        if params.len() != self.moments.len() || grads.len() != self.moments.len() {
+            return Err(ModelError::Data(format!(
+                "optimiser holds {} parameters but got {} parameters and {} gradients",
+                self.moments.len(),
+                params.len(),
+                grads.len()
+            )));
+        }
+        let step = self.next_step();
+        for ((p, g), (m, v)) in params.into_iter().zip(grads).zip(&mut self.moments) {
+            be.adam_step(p, m, v, g, &step)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -2,16 +2,17 @@
 
 use std::ops::Range;
 
+use recs_core::ModelError;
 use recs_core::multiversion;
 use recs_core::simd::Madd;
 use recs_sparse::CsrMatrix;
 
-use super::{Backend, LOG_EPS, StepResult, StepSpec};
-use crate::error::{Result, VaeError};
+use super::{AdamSet, Backend, LOG_EPS, StepResult, StepSpec};
+use crate::Result;
 use crate::kernels::decode::{MR, PackedFactors};
 use crate::kernels::{self, MatRef, gemm, sparse};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::{self, AdamSet, AdamStep};
+use crate::optim::{self, AdamStep};
 use crate::team;
 
 /// A row-major matrix on the host.
@@ -48,7 +49,7 @@ const PAR_MIN: usize = 1 << 15;
 
 fn check_shape(what: &str, m: &HostMat, rows: usize, cols: usize) -> Result<()> {
     if m.rows != rows || m.cols != cols {
-        return Err(VaeError::InvalidData(format!(
+        return Err(ModelError::Data(format!(
             "{what}: expected a {rows}×{cols} matrix, got {}×{}",
             m.rows, m.cols
         )));
@@ -673,7 +674,7 @@ impl Native {
         let (b, k) = (x.n_rows(), enc.mu.w.cols);
         check_encoder(enc, x)?;
         if dec.k != k || dec.n != x.n_cols() || eps.len() != b * k {
-            return Err(VaeError::InvalidData(format!(
+            return Err(ModelError::Data(format!(
                 "step shapes differ: batch {b}×{}, k {k}, decoder {}×{}, noise {}",
                 x.n_cols(),
                 dec.n,
@@ -698,7 +699,7 @@ impl Backend for Native {
 
     fn upload(&self, data: Vec<f32>, rows: usize, cols: usize) -> Result<HostMat> {
         if data.len() != rows * cols {
-            return Err(VaeError::InvalidData(format!(
+            return Err(ModelError::Data(format!(
                 "{} values cannot fill a {rows}×{cols} matrix",
                 data.len()
             )));
@@ -716,7 +717,7 @@ impl Backend for Native {
 
     fn batch(&self, x: &CsrMatrix, rows: Range<usize>) -> Result<NativeBatch> {
         let ids: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
-        let x = x.select_rows(&ids)?;
+        let x = x.select_rows(&ids).map_err(ModelError::model)?;
         let xt = x.transpose();
         Ok(NativeBatch { x, xt })
     }
@@ -758,7 +759,7 @@ impl Backend for Native {
         let nll = parts.iter().map(|p| p.nll).sum();
         let kl = parts.iter().map(|p| p.kl).sum();
         if opt.moments_mut().len() != 2 * enc.hidden.len() + 4 {
-            return Err(VaeError::InvalidData("optimiser and encoder differ".into()));
+            return Err(ModelError::Data("optimiser and encoder differ".into()));
         }
         let step = opt.next_step();
         let h0 = enc.hidden[0].w.cols;
@@ -826,7 +827,7 @@ impl Backend for Native {
         check_encoder(enc, x)?;
         let (b, k) = (x.n_rows(), enc.mu.w.cols);
         if eps.len() != b * k {
-            return Err(VaeError::InvalidData(format!(
+            return Err(ModelError::Data(format!(
                 "noise has {} values, expected {}",
                 eps.len(),
                 b * k
@@ -910,7 +911,7 @@ impl Backend for Native {
 
     fn set_rows(&self, target: &mut HostMat, start: usize, src: &HostMat) -> Result<()> {
         if src.cols != target.cols || start + src.rows > target.rows {
-            return Err(VaeError::InvalidData(format!(
+            return Err(ModelError::Data(format!(
                 "cannot write {}×{} rows at row {start} of a {}×{} matrix",
                 src.rows, src.cols, target.rows, target.cols
             )));
@@ -930,9 +931,7 @@ fn check_encoder(enc: &GaussianEncoder<HostMat>, x: &CsrMatrix) -> Result<()> {
         fan_in = l.w.cols;
     }
     if enc.hidden.is_empty() {
-        return Err(VaeError::InvalidData(
-            "an encoder needs a hidden layer".into(),
-        ));
+        return Err(ModelError::Data("an encoder needs a hidden layer".into()));
     }
     let k = enc.mu.w.cols;
     for (what, l) in [("mu head", &enc.mu), ("std head", &enc.std)] {

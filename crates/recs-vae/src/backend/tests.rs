@@ -8,9 +8,8 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use super::candle::{CandleOps, activate, kl_terms, neg_log_likelihood};
 use super::native::{HostMat, Native};
-use super::{Backend, StepSpec};
+use super::{AdamSet, Backend, StepSpec};
 use crate::nn::{Activation, GaussianEncoder, Likelihood};
-use crate::optim::AdamSet;
 
 type HostEncoder = GaussianEncoder<(Vec<f32>, usize, usize)>;
 

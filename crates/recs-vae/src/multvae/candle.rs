@@ -15,18 +15,14 @@
 use candle_core::{DType, Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 use recs_core::Progress;
-use recs_metrics::Metric;
 use recs_sparse::CsrMatrix;
 
 use super::forward::{dropped_input, halves};
-use super::score::evaluate_scores;
-use super::train::kl_weight;
 use super::{MultVae, MultVaeData};
-use crate::backend::Backend;
-use crate::backend::candle::{CandleOps, dense_rows, densify, flat_index};
-use crate::error::Result;
+use crate::Result;
+use crate::backend::candle::{CandleOps, dense_rows, densify, flat_index, ops};
+use crate::backend::{AdamSet, Backend};
 use crate::kernels;
-use crate::optim::AdamSet;
 use crate::train::{EpochLoop, Epochs, Finished, shuffled_batches};
 
 /// Rows per batch when scoring on the device.
@@ -78,7 +74,7 @@ impl MultVae {
                     }
                 }
                 if p.variational {
-                    Some(Tensor::from_vec(eps, (b, k), device)?)
+                    Some(ops(|| Tensor::from_vec(eps, (b, k), device))?)
                 } else {
                     None
                 }
@@ -89,7 +85,7 @@ impl MultVae {
             }
         };
         let n_in = in_ids.len();
-        let in_ids = Tensor::from_vec(in_ids, n_in, device)?;
+        let in_ids = ops(|| Tensor::from_vec(in_ids, n_in, device))?;
         Ok(DeviceBatch {
             input: densify(device, b, n, &in_ids, in_vals)?,
             counts: dense_rows(device, x, rows)?.0,
@@ -101,20 +97,22 @@ impl MultVae {
     /// The network's parameters on `device`, `[w₀, b₀, w₁, b₁, …]` (`w` `fan_in × fan_out`,
     /// `b` `1 × fan_out`), from the flat weights `theta`.
     pub(super) fn upload_theta(&self, device: &Device, theta: &[f32]) -> Result<Vec<Tensor>> {
-        let mut out = Vec::with_capacity(2 * self.layers.len());
-        for l in &self.layers {
-            out.push(Tensor::from_slice(
-                &theta[l.w..l.w + l.fan_in * l.fan_out],
-                (l.fan_in, l.fan_out),
-                device,
-            )?);
-            out.push(Tensor::from_slice(
-                &theta[l.b..l.b + l.fan_out],
-                (1, l.fan_out),
-                device,
-            )?);
-        }
-        Ok(out)
+        ops(|| {
+            let mut out = Vec::with_capacity(2 * self.layers.len());
+            for l in &self.layers {
+                out.push(Tensor::from_slice(
+                    &theta[l.w..l.w + l.fan_in * l.fan_out],
+                    (l.fan_in, l.fan_out),
+                    device,
+                )?);
+                out.push(Tensor::from_slice(
+                    &theta[l.b..l.b + l.fan_out],
+                    (1, l.fan_out),
+                    device,
+                )?);
+            }
+            Ok(out)
+        })
     }
 
     /// The flat weights from the parameters on a device (the inverse of
@@ -123,9 +121,9 @@ impl MultVae {
         let n = self.layers.last().map_or(0, |l| l.b + l.fan_out);
         let mut theta = vec![0.0f32; n];
         for (l, wb) in self.layers.iter().zip(params.chunks_exact(2)) {
-            let w = wb[0].flatten_all()?.to_vec1::<f32>()?;
+            let w = ops(|| wb[0].flatten_all()?.to_vec1::<f32>())?;
             theta[l.w..l.w + w.len()].copy_from_slice(&w);
-            let b = wb[1].flatten_all()?.to_vec1::<f32>()?;
+            let b = ops(|| wb[1].flatten_all()?.to_vec1::<f32>())?;
             theta[l.b..l.b + b.len()].copy_from_slice(&b);
         }
         Ok(theta)
@@ -221,22 +219,24 @@ impl MultVae {
         batch: &DeviceBatch,
         beta: f32,
     ) -> Result<(Tensor, Vec<Tensor>)> {
-        let vars = params
-            .iter()
-            .map(Var::from_tensor)
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let tracked: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-        let loss = self.device_loss(&tracked, batch, beta)?;
-        let grads = loss.backward()?;
-        let g = vars
-            .iter()
-            .map(|v| match grads.get(v.as_tensor()) {
-                // Detached: the optimiser's moments must not hold this step's graph.
-                Some(g) => Ok(g.detach()),
-                None => v.as_tensor().zeros_like(),
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok((loss.detach(), g))
+        ops(|| {
+            let vars = params
+                .iter()
+                .map(Var::from_tensor)
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let tracked: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+            let loss = self.device_loss(&tracked, batch, beta)?;
+            let grads = loss.backward()?;
+            let g = vars
+                .iter()
+                .map(|v| match grads.get(v.as_tensor()) {
+                    // Detached: the optimiser's moments must not hold this step's graph.
+                    Some(g) => Ok(g.detach()),
+                    None => v.as_tensor().zeros_like(),
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Ok((loss.detach(), g))
+        })
     }
 
     /// Logits of `rows` of `x` at inference, computed on `device` in batches,
@@ -251,8 +251,11 @@ impl MultVae {
         let mut out = Vec::with_capacity(rows.len() * self.n_items);
         for chunk in rows.chunks(SCORE_ROWS) {
             let batch = self.device_batch(device, x, chunk, None)?;
-            let (logits, _) = self.device_forward(params, &batch.input, None)?;
-            out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
+            let logits = ops(|| {
+                let (logits, _) = self.device_forward(params, &batch.input, None)?;
+                logits.flatten_all()?.to_vec1::<f32>()
+            })?;
+            out.extend(logits);
         }
         Ok(out)
     }
@@ -274,25 +277,25 @@ struct Training<'a> {
 impl Epochs for Training<'_> {
     type Best = Vec<Tensor>;
 
-    /// The native epoch (see [`super::train`]), each step on the device.
+    /// The native epoch (the `train` module's), each step on the device.
     fn train_epoch(&mut self, _epoch: usize) -> Result<Vec<(&'static str, f64)>> {
         let device = self.be.device.clone();
         let batch_size = self.model.params.batch_size;
         // Σ batch loss × batch rows, summed on the device in f64 and read once.
-        let mut sum = Tensor::zeros((), DType::F64, &device)?;
+        let mut sum = ops(|| Tensor::zeros((), DType::F64, &device))?;
         for rows in shuffled_batches(&mut self.order, &mut self.rng, batch_size) {
-            let beta = kl_weight(&self.model.params, self.step);
+            let beta = self.model.params.kl_weight(self.step);
             let batch =
                 self.model
                     .device_batch(&device, self.data.train, rows, Some(&mut self.rng))?;
             let (loss, grads) = self.model.device_gradient(&self.params, &batch, beta)?;
             self.opt
                 .step(&self.be, self.params.iter_mut().collect(), &grads)?;
-            sum = sum.add(&loss.to_dtype(DType::F64)?.affine(rows.len() as f64, 0.0)?)?;
+            sum = ops(|| sum.add(&loss.to_dtype(DType::F64)?.affine(rows.len() as f64, 0.0)?))?;
             self.step += 1;
         }
         let n = self.order.len();
-        Ok(vec![("loss", sum.to_scalar::<f64>()? / n as f64)])
+        Ok(vec![("loss", ops(|| sum.to_scalar::<f64>())? / n as f64)])
     }
 
     /// NDCG@100 of the validation users, scored on the device.
@@ -304,15 +307,7 @@ impl Epochs for Training<'_> {
         let scores = self
             .model
             .device_logits(&self.be.device, &self.params, vin, &rows)?;
-        let r = evaluate_scores(
-            &scores,
-            self.model.n_items,
-            vin,
-            vout,
-            &[Metric::NdcgLiang],
-            &[100],
-        )?;
-        Ok(Some(r["ndcg_liang@100"]))
+        recs_core::validation::ndcg_at_k(&scores, vin, vout, 100).map(Some)
     }
 
     fn keep(&self) -> Vec<Tensor> {
@@ -323,7 +318,7 @@ impl Epochs for Training<'_> {
 }
 
 /// Trains `model` from the initial weights `theta` and the seeded stream `rng` on
-/// `device` (what [`MultVae::fit_on`] runs for [`Engine::Candle`](crate::Engine::Candle));
+/// `device` (what the fit runs for [`Engine::Candle`](crate::Engine::Candle));
 /// returns the model, what the loop finished with and the last weights, on the host.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn fit(

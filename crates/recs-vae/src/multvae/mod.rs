@@ -16,21 +16,27 @@
 //! row. Users not seen in training are scored from their fold-in rows ([`MultVae::scorer`]).
 //!
 //! That is the native engine; the candle engine (`device` `"cpu"`, `"cuda"`, `"cuda:N"`;
-//! [`MultVae::fit_on`]) trains the same model from the same draws as candle tensor ops on
-//! the device, differentiated by candle's autograd, with the same Adam.
+//! [`MultVaeModel::fit_on`]) trains the same model from the same draws as candle tensor ops
+//! on the device, differentiated by candle's autograd, with the same Adam.
 //!
-//! The module's files: `params` (the hyper-parameters and the training data), `layout`
-//! (the layers in the flat parameter vector and the update blocks), `forward` (the forward
-//! pass, the input's dropout and the softmax likelihood), `backward` (deltas and block
-//! gradients), `train` (fitting: the initialisation, the epochs, the fused step), `candle`
-//! (the candle engine's step and scoring), `score` (inference, evaluation, the fold-in
-//! scorer) and `persist` (model files).
+//! The models are [`MultVaeModel`] (`multvae`) and [`MultDaeModel`] (`multdae`): a
+//! [`MultVae`] network with its users' rows.
+//!
+//! The module's files: `model` (the two models: fitting from `TrainData`, validation users,
+//! scoring, fold-in, their `Recommender` impls), `params` (the hyper-parameters, their
+//! schema, the KL annealing schedule, the data a network trains on), `layout` (the layers
+//! in the flat parameter vector and the update blocks), `forward` (the forward pass, the
+//! input's dropout and the softmax likelihood), `backward` (deltas and block gradients),
+//! `train` (fitting a network: the initialisation, the epochs, the fused step), `candle`
+//! (the candle engine's step and scoring), `score` (inference, validation NDCG, the scorer
+//! of a set of rows), `persist` (model files) and `tests`.
 
 mod backward;
 #[cfg(feature = "candle")]
 mod candle;
 mod forward;
 mod layout;
+mod model;
 mod params;
 mod persist;
 mod score;
@@ -39,15 +45,13 @@ mod tests;
 mod train;
 
 use layout::Layer;
-pub use params::{MultVaeData, MultVaeParams};
-pub use score::FoldIn;
+pub use model::{MultDaeModel, MultVaeModel};
+use params::MultVaeData;
+pub use params::MultVaeParams;
+pub use score::RowScorer;
 
-/// Model kinds written in model files.
-pub const MODEL_KIND_VAE: &str = "multvae";
-/// See [`MODEL_KIND_VAE`].
-pub const MODEL_KIND_DAE: &str = "multdae";
-
-/// A trained Mult-VAE or Mult-DAE.
+/// A trained Mult-VAE or Mult-DAE network (what [`MultVaeModel`] and [`MultDaeModel`]
+/// score with).
 #[derive(Debug, Clone)]
 pub struct MultVae {
     params: MultVaeParams,

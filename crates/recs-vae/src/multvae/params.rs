@@ -1,11 +1,13 @@
-//! Mult-VAE's and Mult-DAE's hyper-parameters.
+//! Mult-VAE's and Mult-DAE's hyper-parameters, their schema and the KL annealing schedule
+//! they set; the data a network trains on.
 
+use recs_core::ModelParams;
+use recs_core::schema::{ParamSpec, Scale};
 use recs_sparse::CsrMatrix;
 use serde::{Deserialize, Serialize};
 
-use super::{MODEL_KIND_DAE, MODEL_KIND_VAE};
-
-/// Hyper-parameters of [`MultVae`](super::MultVae), in the project's shared vocabulary (the
+/// Hyper-parameters of [`MultVaeModel`](super::MultVaeModel) and
+/// [`MultDaeModel`](super::MultDaeModel) (a [`MultVae`](super::MultVae) network), in the project's shared vocabulary (the
 /// paper's latent dimension is `factors`, its L2 weight `reg`); the defaults are the paper's
 /// Mult-VAE on ml-20m ([I-600-200-600-I], batch 500, 200 000 annealing steps) except the
 /// batch (100) and annealing (1 000 steps), which follow the ml-100k reference.
@@ -39,10 +41,10 @@ pub struct MultVaeParams {
     pub patience: Option<usize>,
     /// Seed of the initialisation, shuffles, dropout and noise. Default 42.
     pub seed: u64,
-    /// Where [`MultVae::fit`](super::MultVae::fit) trains: `"native"` (default: the
-    /// hand-written CPU kernels), `"cpu"` (candle on the CPU), `"cuda"` or `"cuda:N"`
-    /// (candle on CUDA device 0 or `N`; needs a build with the `cuda` feature). Every engine
-    /// draws the same shuffles, dropout masks and noise. Scoring always runs on the CPU.
+    /// Where `fit` trains: `"native"` (default: the hand-written CPU kernels), `"cpu"`
+    /// (candle on the CPU), `"cuda"` or `"cuda:N"` (candle on CUDA device 0 or `N`; needs a
+    /// build with the `cuda` feature). Every engine draws the same shuffles, dropout masks
+    /// and noise. Scoring always runs on the CPU.
     pub device: String,
 }
 
@@ -67,31 +69,36 @@ impl Default for MultVaeParams {
 }
 
 impl MultVaeParams {
-    pub(super) fn kind(&self) -> &'static str {
-        if self.variational {
-            MODEL_KIND_VAE
+    /// β of the KL term at training step `step` (from 0): `min(cap, step /
+    /// total_anneal_steps)` (`cap` without annealing), 0 for the DAE.
+    pub(super) fn kl_weight(&self, step: usize) -> f32 {
+        if !self.variational {
+            0.0
+        } else if self.total_anneal_steps == 0 {
+            self.anneal_cap
         } else {
-            MODEL_KIND_DAE
+            self.anneal_cap
+                .min(step as f32 / self.total_anneal_steps as f32)
         }
     }
 }
 
-/// What [`MultVae::fit`](super::MultVae::fit) trains on: the training users' rows and,
-/// optionally, validation users to choose the epoch by.
+/// What a network trains on: the training users' rows and, optionally, validation users to
+/// choose the epoch by (the models build it from their `TrainData`).
 #[derive(Debug, Clone, Copy)]
-pub struct MultVaeData<'a> {
+pub(crate) struct MultVaeData<'a> {
     /// Users × items; every stored entry is a count (usually 1).
-    pub train: &'a CsrMatrix,
+    pub(crate) train: &'a CsrMatrix,
     /// Validation users as `(fold-in rows, held-out rows)`, both over the training items:
     /// after every epoch the users are encoded from their fold-in rows and their held-out
     /// items ranked (NDCG@100); the best epoch's weights are kept. `None`: no validation,
     /// the last epoch's weights.
-    pub validation: Option<(&'a CsrMatrix, &'a CsrMatrix)>,
+    pub(crate) validation: Option<(&'a CsrMatrix, &'a CsrMatrix)>,
 }
 
 impl<'a> MultVaeData<'a> {
     /// Training rows without validation.
-    pub fn new(train: &'a CsrMatrix) -> Self {
+    pub(crate) fn new(train: &'a CsrMatrix) -> Self {
         Self {
             train,
             validation: None,
@@ -99,7 +106,7 @@ impl<'a> MultVaeData<'a> {
     }
 
     /// The same training rows, with validation users' fold-in and held-out rows.
-    pub fn with_validation(self, fold_in: &'a CsrMatrix, held_out: &'a CsrMatrix) -> Self {
+    pub(crate) fn with_validation(self, fold_in: &'a CsrMatrix, held_out: &'a CsrMatrix) -> Self {
         Self {
             validation: Some((fold_in, held_out)),
             ..self
@@ -107,8 +114,59 @@ impl<'a> MultVaeData<'a> {
     }
 }
 
-impl<'a> From<&'a CsrMatrix> for MultVaeData<'a> {
-    fn from(train: &'a CsrMatrix) -> Self {
-        Self::new(train)
-    }
+impl ModelParams for MultVaeParams {
+    const SCHEMA: &'static [ParamSpec] = &[
+        ParamSpec::bool("variational", "Mult-VAE (true) or Mult-DAE (false)"),
+        ParamSpec::int_list(
+            "hidden",
+            (0, 16),
+            (1, 65_536),
+            "encoder hidden layer widths (the decoder mirrors them)",
+        ),
+        ParamSpec::int("factors", 1, 65_536, "latent dimension").tuned(50.0, 600.0, Scale::LogInt),
+        ParamSpec::float_below(
+            "dropout",
+            0.0,
+            1.0,
+            "dropout on the normalised input in training",
+        )
+        .tuned(0.0, 0.8, Scale::Linear),
+        ParamSpec::int("epochs", 1, 100_000, "passes over the users").tuned(
+            20.0,
+            400.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::int("batch_size", 1, u64::MAX, "users per batch").tuned(
+            32.0,
+            1024.0,
+            Scale::LogInt,
+        ),
+        ParamSpec::float_above("learning_rate", 0.0, 1.0, "Adam's learning rate").tuned(
+            1e-4,
+            1e-2,
+            Scale::Log,
+        ),
+        ParamSpec::float(
+            "anneal_cap",
+            0.0,
+            f64::INFINITY,
+            "largest KL weight of the annealing schedule",
+        )
+        .tuned(0.05, 1.0, Scale::Linear),
+        ParamSpec::int(
+            "total_anneal_steps",
+            0,
+            u64::MAX,
+            "updates over which the KL weight rises to its cap",
+        ),
+        ParamSpec::float("reg", 0.0, 1e30, "L2 weight on the weights"),
+        ParamSpec::optional_int(
+            "patience",
+            1,
+            u64::MAX,
+            "stop after this many epochs without improvement (none: run every epoch)",
+        ),
+        ParamSpec::seed(),
+        ParamSpec::device(),
+    ];
 }

@@ -1,12 +1,12 @@
-//! Inference: logits of fold-in rows, Liang's evaluation, and the fold-in scorer.
+//! Inference: logits of fold-in rows, Liang's NDCG@k of held-out rows, and the scorer of a
+//! set of rows.
 
 use rayon::prelude::*;
-use recs_metrics::{Candidates, EvalConfig, Metric, ScoreError, Scorer};
+use recs_core::{ModelError, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 
 use super::MultVae;
 use super::forward::forward;
-use crate::error::{Result, VaeError};
 
 impl MultVae {
     /// Scores (logits) of `rows` of `x` at inference, `rows.len() × n_items`.
@@ -23,22 +23,15 @@ impl MultVae {
         pass.outs.pop().expect("logits")
     }
 
-    /// Liang's NDCG@k of fold-in rows `x_in` against held-out rows `x_out` (fold-in items
-    /// excluded from the ranking), averaged over rows with held-out items.
-    pub fn ndcg_at(&self, x_in: &CsrMatrix, x_out: &CsrMatrix, k: usize) -> Result<f64> {
-        let r = self.evaluate(x_in, x_out, &[Metric::NdcgLiang], &[k])?;
-        Ok(r[&format!("ndcg_liang@{k}")])
-    }
-
-    /// Liang's Recall@k and NDCG@k (and any other `metrics`) of fold-in rows `x_in` against
-    /// held-out rows `x_out`, every item ranked, fold-in items excluded.
-    pub fn evaluate(
+    /// Liang's NDCG@k of fold-in rows `x_in` against held-out rows `x_out` (every item
+    /// ranked, fold-in items excluded), averaged over the rows with both
+    /// ([`recs_core::validation::ndcg_at_k`]): what validation picks the best epoch by.
+    pub fn ndcg_at(
         &self,
         x_in: &CsrMatrix,
         x_out: &CsrMatrix,
-        metrics: &[Metric],
-        ks: &[usize],
-    ) -> Result<std::collections::BTreeMap<String, f64>> {
+        k: usize,
+    ) -> Result<f64, ModelError> {
         let rows: Vec<u32> = (0..x_in.n_rows() as u32).collect();
         let n = self.n_items;
         let mut scores = vec![0.0f32; rows.len() * n];
@@ -51,75 +44,25 @@ impl MultVae {
             .par_chunks_mut(share * n)
             .zip(rows.par_chunks(share))
             .for_each(|(out, r)| out.copy_from_slice(&self.logits(x_in, r)));
-        evaluate_scores(&scores, n, x_in, x_out, metrics, ks)
+        recs_core::validation::ndcg_at_k(&scores, x_in, x_out, k)
     }
 
     /// A scorer of the users whose rows are `x` (training users, or held-out users' fold-in
     /// rows): each is encoded from its row and decoded to a score per item.
-    pub fn scorer<'a>(&'a self, x: &'a CsrMatrix) -> FoldIn<'a> {
-        FoldIn { model: self, x }
+    pub fn scorer<'a>(&'a self, x: &'a CsrMatrix) -> RowScorer<'a> {
+        RowScorer { model: self, x }
     }
 }
 
-/// [`MultVae::evaluate`] of scores computed beforehand (`x_in.n_rows() × n_items`,
-/// row-major), whichever engine computed them.
-pub(super) fn evaluate_scores(
-    scores: &[f32],
-    n_items: usize,
-    x_in: &CsrMatrix,
-    x_out: &CsrMatrix,
-    metrics: &[Metric],
-    ks: &[usize],
-) -> Result<std::collections::BTreeMap<String, f64>> {
-    let cfg = EvalConfig {
-        metrics: metrics.to_vec(),
-        ks: ks.to_vec(),
-        exclude_seen: true,
-        candidates: Candidates::All,
-        ..EvalConfig::default()
-    };
-    let pre = Precomputed { scores, n_items };
-    let r = recs_metrics::evaluate(&pre, x_in, x_out, &cfg)
-        .map_err(|e| VaeError::InvalidData(e.to_string()))?;
-    Ok(r.means)
-}
-
-/// Scores computed beforehand, row-major.
-struct Precomputed<'a> {
-    scores: &'a [f32],
-    n_items: usize,
-}
-
-impl Scorer for Precomputed<'_> {
-    fn n_users(&self) -> usize {
-        self.scores.len() / self.n_items
-    }
-
-    fn n_items(&self) -> usize {
-        self.n_items
-    }
-
-    fn score_user(&self, user: u32, out: &mut [f32]) -> std::result::Result<(), ScoreError> {
-        let u = user as usize;
-        if u >= self.n_users() {
-            return Err(ScoreError::UnknownUser {
-                user,
-                n_users: self.n_users(),
-            });
-        }
-        out.copy_from_slice(&self.scores[u * self.n_items..(u + 1) * self.n_items]);
-        Ok(())
-    }
-}
-
-/// [`MultVae::scorer`]: scores the users whose rows are `x`.
+/// [`MultVae::scorer`]: scores the users whose rows are `x`, a batch of users in one
+/// forward pass.
 #[derive(Debug, Clone, Copy)]
-pub struct FoldIn<'a> {
+pub struct RowScorer<'a> {
     model: &'a MultVae,
     x: &'a CsrMatrix,
 }
 
-impl Scorer for FoldIn<'_> {
+impl Scorer for RowScorer<'_> {
     fn n_users(&self) -> usize {
         self.x.n_rows()
     }
@@ -128,11 +71,11 @@ impl Scorer for FoldIn<'_> {
         self.model.n_items
     }
 
-    fn score_user(&self, user: u32, out: &mut [f32]) -> std::result::Result<(), ScoreError> {
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<(), ScoreError> {
         self.score_users(&[user], out)
     }
 
-    fn score_users(&self, users: &[u32], out: &mut [f32]) -> std::result::Result<(), ScoreError> {
+    fn score_users(&self, users: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
         if let Some(&u) = users.iter().find(|&&u| u as usize >= self.x.n_rows()) {
             return Err(ScoreError::UnknownUser {
                 user: u,

@@ -3,15 +3,22 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use recs_core::ModelParams as _;
-use recs_core::{Control, EpochReport, NoProgress};
-use recs_metrics::Scorer;
+use recs_core::{
+    Control, EpochReport, ModelError, ModelParams as _, NoProgress, Progress, Recommender, Scorer,
+    TrainData, load_path, save_path,
+};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use super::layout::blocks;
 use super::train::OptState;
 use super::*;
+use crate::Engine;
 use crate::optim::Adam;
+
+/// A network trained natively on `x` (no validation).
+fn fit(p: &MultVaeParams, x: &CsrMatrix, progress: &mut dyn Progress) -> MultVae {
+    train::fit(p, &MultVaeData::new(x), &Engine::Native, progress).unwrap()
+}
 
 fn toy() -> CsrMatrix {
     let (mut u, mut i) = (Vec::new(), Vec::new());
@@ -39,15 +46,14 @@ fn gradient_matches_finite_differences() {
             reg: 0.01,
             ..Default::default()
         };
-        let m = MultVae::fit(
+        let m = fit(
             &MultVaeParams {
                 epochs: 1,
                 ..p.clone()
             },
-            &MultVaeData::new(&x),
+            &x,
             &mut NoProgress,
-        )
-        .unwrap();
+        );
         let rows = [0u32, 4, 7, 11];
         let mut grad = vec![0.0; m.theta.len()];
         let loss = |theta: &[f32]| {
@@ -83,12 +89,7 @@ fn fused_step_is_the_gradient_then_adam() {
         reg: 0.01,
         ..Default::default()
     };
-    let m = MultVae::fit(
-        &MultVaeParams { epochs: 1, ..p },
-        &MultVaeData::new(&x),
-        &mut NoProgress,
-    )
-    .unwrap();
+    let m = fit(&MultVaeParams { epochs: 1, ..p }, &x, &mut NoProgress);
     let rows = [1u32, 2, 5, 9, 30];
     let mut grad = vec![0.0; m.theta.len()];
     let want_loss = m.gradient(
@@ -144,11 +145,7 @@ fn training_does_not_depend_on_the_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| {
-                MultVae::fit(&p, &MultVaeData::new(&x), &mut NoProgress)
-                    .unwrap()
-                    .theta
-            })
+            .install(|| fit(&p, &x, &mut NoProgress).theta)
     };
     assert_eq!(fit(1), fit(3));
 }
@@ -166,11 +163,10 @@ fn learns_groups_and_round_trips() {
         ..Default::default()
     };
     let mut losses = Vec::new();
-    let m = MultVae::fit(&p, &MultVaeData::new(&x), &mut |r: &EpochReport| {
+    let m = fit(&p, &x, &mut |r: &EpochReport| {
         losses.push(r.loss("loss").unwrap());
         Control::Continue
-    })
-    .unwrap();
+    });
     assert_eq!(losses.len(), 60);
     eprintln!(
         "losses {:?}",
@@ -199,11 +195,12 @@ fn learns_groups_and_round_trips() {
     assert!(same >= 4, "neighbours of item 0: {:?}", cos(0));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    m.save(&path).unwrap();
-    let back = MultVae::load(&path).unwrap();
+    save_path(&MultVaeModel::new(m.clone(), x.clone()), &path).unwrap();
+    let back: MultVaeModel = load_path(&path).unwrap();
     let mut s2 = vec![0.0; 30];
-    back.scorer(&x).score_user(0, &mut s2).unwrap();
+    back.score_user(0, &mut s2).unwrap();
     assert_eq!(s, s2);
+    assert_eq!(back.net().theta, m.theta);
     assert!(
         MultVaeParams {
             dropout: 1.0,
@@ -214,6 +211,105 @@ fn learns_groups_and_round_trips() {
         .to_string()
         .contains("dropout")
     );
+}
+
+#[test]
+fn validation_users_in_train_data_are_validated_on_not_trained_on() {
+    let _same = crate::simd_paths::same_level();
+    // Users 30..40 of the toy data are validation users: their last item is held out.
+    let x = toy();
+    let (mut keep, mut held) = ((vec![], vec![]), (vec![], vec![]));
+    for u in 0..40u32 {
+        let items = x.row(u as usize).indices;
+        for (k, &i) in items.iter().enumerate() {
+            let part = if u >= 30 && k + 1 == items.len() {
+                &mut held
+            } else {
+                &mut keep
+            };
+            part.0.push(u);
+            part.1.push(i);
+        }
+    }
+    let m = |(r, c): &(Vec<u32>, Vec<u32>)| {
+        CsrMatrix::from_triplets(40, 30, r, c, &vec![1.0; r.len()], DuplicatePolicy::Error).unwrap()
+    };
+    let (rows, held) = (m(&keep), m(&held));
+    let (train_users, val_users): (Vec<u32>, Vec<u32>) = ((0..30).collect(), (30..40).collect());
+    let train = rows.select_rows(&train_users).unwrap();
+    let (vin, vout) = (
+        rows.select_rows(&val_users).unwrap(),
+        held.select_rows(&val_users).unwrap(),
+    );
+    let p = MultVaeParams {
+        hidden: vec![8],
+        factors: 3,
+        epochs: 4,
+        batch_size: 7,
+        learning_rate: 0.01,
+        ..Default::default()
+    };
+    let (mut va, mut vb) = (vec![], vec![]);
+    let data = TrainData {
+        matrix: &rows,
+        validation: Some(&held),
+    };
+    let a = MultVaeModel::fit(&p, &data, &mut |r: &EpochReport| {
+        va.push(r.validation.unwrap());
+        Control::Continue
+    })
+    .unwrap();
+    // The same as training on the training users alone, validating on the others.
+    let b = train::fit(
+        &p,
+        &MultVaeData::new(&train).with_validation(&vin, &vout),
+        &Engine::Native,
+        &mut |r: &EpochReport| {
+            vb.push(r.validation.unwrap());
+            Control::Continue
+        },
+    )
+    .unwrap();
+    assert_eq!(va, vb);
+    assert_eq!(va[0].0, "validation_ndcg@100");
+    assert_eq!(a.net().theta, b.theta);
+    assert_eq!(a.net().epochs(), b.epochs());
+    // Every row is the model's user, validation users included.
+    assert_eq!(a.n_users(), 40);
+    // The validation NDCG is recs-metrics' NDCG (Liang's, every item ranked, fold-in items
+    // excluded), to the bit.
+    for k in [1, 3, 100] {
+        let cfg = recs_metrics::EvalConfig {
+            metrics: vec![recs_metrics::Metric::NdcgLiang],
+            ks: vec![k],
+            candidates: recs_metrics::Candidates::All,
+            ..Default::default()
+        };
+        let r = recs_metrics::evaluate(&b.scorer(&vin), &vin, &vout, &cfg).unwrap();
+        let ndcg = b.ndcg_at(&vin, &vout, k).unwrap();
+        assert_eq!(ndcg, r.means[&format!("ndcg_liang@{k}")], "k {k}");
+    }
+    // A validation part of another shape, or one that holds out every user, is refused.
+    let e = MultVaeModel::fit(
+        &p,
+        &TrainData {
+            matrix: &rows,
+            validation: Some(&vout),
+        },
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("same shape"), "{e}");
+    let everyone = MultVaeModel::fit(
+        &p,
+        &TrainData {
+            matrix: &x,
+            validation: Some(&x),
+        },
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(matches!(everyone, ModelError::Data(_)), "{everyone}");
 }
 
 #[test]
@@ -269,7 +365,7 @@ fn one_epoch_agrees_across_simd_paths() {
             ..Default::default()
         };
         let runs = crate::simd_paths::each_level(|_| {
-            let m = MultVae::fit(&p, &MultVaeData::new(&x), &mut NoProgress).unwrap();
+            let m = fit(&p, &x, &mut NoProgress);
             let mut s = vec![0.0; 30 * 40];
             let users: Vec<u32> = (0..40).collect();
             m.scorer(&x).score_users(&users, &mut s).unwrap();

@@ -1,22 +1,20 @@
 //! Fitting Mult-VAE / Mult-DAE: initialisation, the epochs, and the fused training step
 //! (each parameter block's gradient and Adam update while it is in cache).
 
-use recs_core::ModelParams as _;
 use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use recs_core::Progress;
+use recs_core::{ModelError, ModelParams as _, Progress};
 use recs_sparse::CsrMatrix;
 
 use super::layout::{BLOCK_FLOATS, Block, blocks, layout};
 use super::{MultVae, MultVaeData, MultVaeParams};
-use crate::Engine;
-use crate::error::{Result, VaeError};
 use crate::kernels;
 use crate::optim::{self, Adam};
 use crate::train::{EpochLoop, Epochs, Goal, shuffled_batches};
+use crate::{Engine, Result};
 
 /// Adam's state over the flat parameters.
 pub(super) struct OptState {
@@ -51,7 +49,7 @@ impl Epochs for Training<'_> {
         let train = self.data.train;
         let mut loss_sum = 0.0f64;
         for batch in shuffled_batches(&mut self.order, &mut self.rng, params.batch_size) {
-            let beta = kl_weight(params, self.step);
+            let beta = params.kl_weight(self.step);
             let loss = self.model.train_step(
                 &self.blocks,
                 &mut self.opt,
@@ -80,20 +78,6 @@ impl Epochs for Training<'_> {
 
     fn keep(&self) -> Vec<f32> {
         self.theta.clone()
-    }
-}
-
-/// β of the KL term at training step `step` (from 0): `min(cap, step / total_anneal_steps)`
-/// (`cap` without annealing), 0 for the DAE.
-pub(super) fn kl_weight(params: &MultVaeParams, step: usize) -> f32 {
-    if !params.variational {
-        0.0
-    } else if params.total_anneal_steps == 0 {
-        params.anneal_cap
-    } else {
-        params
-            .anneal_cap
-            .min(step as f32 / params.total_anneal_steps as f32)
     }
 }
 
@@ -148,90 +132,75 @@ pub(super) fn epoch_loop<B>(
     }
 }
 
-impl MultVae {
-    /// Trains with `params` on `data.train` (users × items; every stored entry is a count,
-    /// usually 1), choosing the epoch by NDCG@100 of `data.validation` (fold-in rows,
-    /// held-out rows) when given, on the engine `params.device` names
-    /// ([`Engine::from_device`]). Reports each epoch's `"loss"` (the batch-mean negative
-    /// ELBO) and, with validation, the measure `"validation_ndcg@100"`.
-    /// [`Control::Stop`](recs_core::Control::Stop) ends training early, keeping the best
-    /// epoch's weights with validation, else the current ones.
-    pub fn fit(
-        params: &MultVaeParams,
-        data: &MultVaeData<'_>,
-        progress: &mut dyn Progress,
-    ) -> Result<MultVae> {
-        params.validate()?;
-        Self::fit_on(
-            params,
-            data,
-            &Engine::from_device(&params.device)?,
-            progress,
-        )
+/// Trains a network with `params` on `data.train` (users × items; every stored entry is a
+/// count, usually 1), choosing the epoch by NDCG@100 of `data.validation` (fold-in rows,
+/// held-out rows) when given, on `engine`. Reports each epoch's `"loss"` (the batch-mean
+/// negative ELBO) and, with validation, the measure `"validation_ndcg@100"`.
+/// [`Control::Stop`](recs_core::Control::Stop) ends training early, keeping the best epoch's
+/// weights with validation, else the current ones.
+///
+/// Both engines train the same model from the same draws (initialisation, shuffles, dropout
+/// masks, noise); `Engine::Candle` keeps the weights, the optimiser and every batch's
+/// computation on its device.
+pub(super) fn fit(
+    params: &MultVaeParams,
+    data: &MultVaeData<'_>,
+    engine: &Engine,
+    progress: &mut dyn Progress,
+) -> Result<MultVae> {
+    params.validate()?;
+    let train = data.train;
+    if train.nnz() == 0 {
+        return Err(ModelError::Data(
+            "the training matrix holds no interaction".into(),
+        ));
     }
-
-    /// [`MultVae::fit`] on a chosen [`Engine`], whatever `params.device` says. Both engines
-    /// train the same model from the same draws (initialisation, shuffles, dropout masks,
-    /// noise); [`Engine::Candle`] keeps the weights, the optimiser and every batch's
-    /// computation on its device.
-    pub fn fit_on(
-        params: &MultVaeParams,
-        data: &MultVaeData<'_>,
-        engine: &Engine,
-        progress: &mut dyn Progress,
-    ) -> Result<MultVae> {
-        params.validate()?;
-        let train = data.train;
-        if train.nnz() == 0 {
-            return Err(VaeError::InvalidData(
-                "the training matrix holds no interaction".into(),
-            ));
-        }
-        let started = Instant::now();
-        let (model, theta, rng) = init(params, train.n_cols());
-        let order = training_users(train);
-        let (mut model, done, last) = match engine {
-            Engine::Native => {
-                let n_params = theta.len();
-                let blocks = blocks(&model.layers, BLOCK_FLOATS);
-                let opt = OptState {
-                    adam: Adam::new(params.learning_rate),
-                    m: vec![0.0f32; n_params],
-                    v: vec![0.0f32; n_params],
-                };
-                let mut t = Training {
-                    model,
-                    theta,
-                    blocks,
-                    opt,
-                    rng,
-                    order,
-                    step: 0,
-                    data,
-                };
-                let done = epoch_loop(params, data, started).run(&mut t, progress)?;
-                (t.model, done, t.theta)
-            }
-            #[cfg(feature = "candle")]
-            Engine::Candle(device) => super::candle::fit(
+    let started = Instant::now();
+    let (model, theta, rng) = init(params, train.n_cols());
+    let order = training_users(train);
+    let (mut model, done, last) = match engine {
+        Engine::Native => {
+            let n_params = theta.len();
+            let blocks = blocks(&model.layers, BLOCK_FLOATS);
+            let opt = OptState {
+                adam: Adam::new(params.learning_rate),
+                m: vec![0.0f32; n_params],
+                v: vec![0.0f32; n_params],
+            };
+            let mut t = Training {
                 model,
-                &theta,
+                theta,
+                blocks,
+                opt,
                 rng,
                 order,
+                step: 0,
                 data,
-                device,
-                epoch_loop(params, data, started),
-                progress,
-            )?,
-        };
-        model.epochs_trained = done.epochs_run;
-        (model.best_epoch, model.theta) = match done.best {
-            Some(best) => best,
-            None => (done.epochs_run, last),
-        };
-        Ok(model)
-    }
+            };
+            let done = epoch_loop(params, data, started).run(&mut t, progress)?;
+            (t.model, done, t.theta)
+        }
+        #[cfg(feature = "candle")]
+        Engine::Candle(device) => super::candle::fit(
+            model,
+            &theta,
+            rng,
+            order,
+            data,
+            device,
+            epoch_loop(params, data, started),
+            progress,
+        )?,
+    };
+    model.epochs_trained = done.epochs_run;
+    (model.best_epoch, model.theta) = match done.best {
+        Some(best) => best,
+        None => (done.epochs_run, last),
+    };
+    Ok(model)
+}
 
+impl MultVae {
     /// One training step on a batch: its gradient block by block, each block's Adam update
     /// applied while the block is in cache (blocks in parallel; no full gradient is ever
     /// stored). Returns the batch loss.

@@ -106,3 +106,33 @@ pub fn hit_rate(
     }
     (hits / users, random / users)
 }
+
+/// `top` over `bottom` (the same columns): one matrix, `top`'s rows first.
+pub fn stack(top: &CsrMatrix, bottom: &CsrMatrix) -> CsrMatrix {
+    assert_eq!(top.n_cols(), bottom.n_cols());
+    let (mut r, mut c, mut v) = (vec![], vec![], vec![]);
+    for (offset, m) in [(0, top), (top.n_rows(), bottom)] {
+        for u in 0..m.n_rows() {
+            let row = m.row(u);
+            for (&i, &x) in row.indices.iter().zip(row.values) {
+                r.push((offset + u) as u32);
+                c.push(i);
+                v.push(x);
+            }
+        }
+    }
+    let n = top.n_rows() + bottom.n_rows();
+    CsrMatrix::from_triplets(n, top.n_cols(), &r, &c, &v, DuplicatePolicy::Error).unwrap()
+}
+
+/// Mult-VAE's training data for held-out validation users: the training users' rows over
+/// the validation users' fold-in rows, and as validation the validation users' held-out
+/// rows below as many empty rows as there are training users.
+pub fn with_validation_users(
+    train: &CsrMatrix,
+    fold_in: &CsrMatrix,
+    held_out: &CsrMatrix,
+) -> (CsrMatrix, CsrMatrix) {
+    let empty = CsrMatrix::zeros(train.n_rows(), train.n_cols()).unwrap();
+    (stack(train, fold_in), stack(&empty, held_out))
+}
