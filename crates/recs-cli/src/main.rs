@@ -566,7 +566,13 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     }
     let data = source.load()?;
     let s = split.apply(&data, a.seed)?;
-    let train = s.train.to_csr(DuplicatePolicy::KeepLast)?;
+    // The training data as the model sees it: the matrix, the order of the source's rows,
+    // and their times where the source has them.
+    let (train, order, times) = s.train.to_csr_ordered(DuplicatePolicy::KeepLast)?;
+    let mut train_data = recs_core::TrainData::new(&train).with_order(&order)?;
+    if let Some(t) = &times {
+        train_data = train_data.with_timestamps(t)?;
+    }
     let pb = bar(0, a.quiet);
     pb.set_prefix(entry.kind());
     let mut curve: Vec<EpochReport> = Vec::new();
@@ -581,7 +587,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         curve.push(e.clone());
         Control::Continue
     };
-    let model = workflow::fit(entry, &train, &hp, false, &mut progress)?;
+    let model = workflow::fit(entry, &train_data, &hp, false, &mut progress)?;
     let seconds = started.elapsed().as_secs_f64();
     pb.finish_and_clear();
 

@@ -502,14 +502,24 @@ fn the_readme_lists_the_models_the_registry_declares() {
     let mut n = 0;
     for (i, _) in readme.match_indices("models with fold-in: ") {
         let rest = &readme[i + "models with fold-in: ".len()..];
-        let list: String = rest[..rest.find(')').unwrap()].split_whitespace().collect::<Vec<_>>().join(" ");
+        let list: String = rest[..rest.find(')').unwrap()]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         assert_eq!(list, fold, "README's fold-in list");
         n += 1;
     }
     for (i, _) in readme.match_indices("for models with fold-in (") {
         let rest = &readme[i + "for models with fold-in (".len()..];
-        assert_eq!(&rest[..rest.find(')').unwrap()], fold, "README's fold-in list");
+        assert_eq!(
+            &rest[..rest.find(')').unwrap()],
+            fold,
+            "README's fold-in list"
+        );
         n += 1;
     }
-    assert!(n >= 3, "the README names the fold-in models in three places");
+    assert!(
+        n >= 3,
+        "the README names the fold-in models in three places"
+    );
 }

@@ -231,6 +231,11 @@ pub struct TrainData<'a> {
     /// CSR order, for models that weigh interactions by age; `None` where the data has no
     /// times. Models that do not use time ignore it.
     pub timestamps: Option<&'a [i64]>,
+    /// The order the interactions were given in, as positions into `matrix`'s stored
+    /// entries (a permutation of `0..nnz`), for models whose result depends on the order
+    /// they visit interactions in (biased MF's SGD); `None`: the matrix's order, user by
+    /// user. `recs train` and the experiments pass the source's row order.
+    pub order: Option<&'a [usize]>,
 }
 
 impl<'a> TrainData<'a> {
@@ -240,7 +245,26 @@ impl<'a> TrainData<'a> {
             matrix,
             validation: None,
             timestamps: None,
+            order: None,
         }
+    }
+
+    /// The same data given in `order` (see [`TrainData::order`]); an error unless it is a
+    /// permutation of the matrix's entries.
+    pub fn with_order(mut self, order: &'a [usize]) -> Result<Self, ModelError> {
+        let n = self.matrix.nnz();
+        let mut seen = vec![false; n];
+        if order.len() != n
+            || order
+                .iter()
+                .any(|&p| p >= n || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(ModelError::Data(format!(
+                "the order of the interactions is not a permutation of the {n} entries"
+            )));
+        }
+        self.order = Some(order);
+        Ok(self)
     }
 
     /// The same data with a validation part.

@@ -233,6 +233,35 @@ impl Interactions {
         )?)
     }
 
+    /// As [`Interactions::to_csr`], with the order the rows gave the entries in (positions
+    /// into the matrix's stored entries, each once, at the first row that names it) and,
+    /// where the data has times, each entry's time (that of the last row naming it), in the
+    /// matrix's order: what a model's training data carries.
+    #[allow(clippy::type_complexity)]
+    pub fn to_csr_ordered(
+        &self,
+        policy: DuplicatePolicy,
+    ) -> Result<(CsrMatrix, Vec<usize>, Option<Vec<i64>>), DataError> {
+        let m = self.to_csr(policy)?;
+        let mut seen = vec![false; m.nnz()];
+        let mut order = Vec::with_capacity(m.nnz());
+        let mut times = self.timestamps().map(|_| vec![0i64; m.nnz()]);
+        for r in 0..self.len() {
+            let (u, i) = (self.users[r] as usize, self.items[r]);
+            let Ok(j) = m.row(u).indices.binary_search(&i) else {
+                continue;
+            };
+            let p = m.indptr()[u] + j;
+            if !std::mem::replace(&mut seen[p], true) {
+                order.push(p);
+            }
+            if let (Some(t), Some(ts)) = (times.as_mut(), self.timestamps()) {
+                t[p] = ts[r];
+            }
+        }
+        Ok((m, order, times))
+    }
+
     /// These interactions in another index space (a trained model's): users and items
     /// looked up by external id in `users` and `items`; rows whose user or item is not there
     /// are dropped, and counted.

@@ -98,18 +98,18 @@ pub fn evaluate_explained(
     })
 }
 
-/// Fits `entry` on `train` with its registered defaults and `hp` applied (a parameter the
+/// Fits `entry` on `data` with its registered defaults and `hp` applied (a parameter the
 /// model does not take is an error, unless `lenient`).
 pub fn fit(
     entry: &dyn Entry,
-    train: &CsrMatrix,
+    data: &TrainData<'_>,
     hp: &HyperParams,
     lenient: bool,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Box<dyn DynModel>> {
     let params = entry.params_for(hp, lenient)?;
     let model = entry
-        .fit(&params, &TrainData::new(train), progress)
+        .fit(&params, data, progress)
         .with_context(|| format!("training {}", entry.kind()))?;
     Ok(model)
 }
@@ -146,7 +146,7 @@ pub fn compare(
     // Every parameter given must be taken by at least one of the models; each model gets
     // those it takes.
     for name in hp.required_names() {
-        if !models.iter().any(|e| e.defaults().get(&name).is_some()) {
+        if !models.iter().any(|e| e.spec(&name).is_some()) {
             let names: Vec<&str> = models.iter().map(|e| e.kind()).collect();
             bail!(
                 "none of the models compared ({}) takes `{name}`",
@@ -155,7 +155,11 @@ pub fn compare(
         }
     }
     let s = split.apply(data, seed)?;
-    let train = s.train.to_csr(DuplicatePolicy::KeepLast)?;
+    let (train, order, times) = s.train.to_csr_ordered(DuplicatePolicy::KeepLast)?;
+    let mut data = TrainData::new(&train).with_order(&order)?;
+    if let Some(t) = &times {
+        data = data.with_timestamps(t)?;
+    }
     let mut rows = Vec::new();
     for &entry in models {
         let started = Instant::now();
@@ -164,7 +168,7 @@ pub fn compare(
             progress(kind, r);
             recs_core::Control::Continue
         };
-        let model = fit(entry, &train, hp, true, &mut cb)?;
+        let model = fit(entry, &data, hp, true, &mut cb)?;
         let train_seconds = started.elapsed().as_secs_f64();
         let e = evaluate_explained(&*model, &train, &s.test, ks)?;
         rows.push(CompareRow {

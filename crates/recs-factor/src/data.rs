@@ -10,15 +10,15 @@ use recs_sparse::CsrMatrix;
 #[derive(Debug, Clone)]
 pub(crate) struct Triples<'a> {
     users: Vec<u32>,
-    items: &'a [u32],
-    values: &'a [f32],
+    items: std::borrow::Cow<'a, [u32]>,
+    values: std::borrow::Cow<'a, [f32]>,
     n_users: usize,
     n_items: usize,
 }
 
 impl<'a> Triples<'a> {
     /// The entries of `x` (users × items); an error when it has none.
-    pub(crate) fn of(x: &'a CsrMatrix) -> Result<Self, ModelError> {
+    pub(crate) fn of(x: &'a CsrMatrix, order: Option<&[usize]>) -> Result<Self, ModelError> {
         if x.nnz() == 0 {
             return Err(ModelError::Data("no interaction to train on".into()));
         }
@@ -26,10 +26,28 @@ impl<'a> Triples<'a> {
         for u in 0..x.n_rows() {
             users.extend(std::iter::repeat_n(u as u32, x.row(u).indices.len()));
         }
+        if let Some(o) = order {
+            let mut seen = vec![false; x.nnz()];
+            if o.len() != x.nnz()
+                || o.iter()
+                    .any(|&p| p >= x.nnz() || std::mem::replace(&mut seen[p], true))
+            {
+                return Err(ModelError::Data(
+                    "the order is not a permutation of the entries".into(),
+                ));
+            }
+            return Ok(Self {
+                users: o.iter().map(|&p| users[p]).collect(),
+                items: o.iter().map(|&p| x.indices()[p]).collect::<Vec<_>>().into(),
+                values: o.iter().map(|&p| x.values()[p]).collect::<Vec<_>>().into(),
+                n_users: x.n_rows(),
+                n_items: x.n_cols(),
+            });
+        }
         Ok(Self {
             users,
-            items: x.indices(),
-            values: x.values(),
+            items: x.indices().into(),
+            values: x.values().into(),
             n_users: x.n_rows(),
             n_items: x.n_cols(),
         })
@@ -41,13 +59,13 @@ impl<'a> Triples<'a> {
     }
 
     /// Item index of every entry.
-    pub(crate) fn items(&self) -> &'a [u32] {
-        self.items
+    pub(crate) fn items(&self) -> &[u32] {
+        &self.items
     }
 
     /// Value (rating) of every entry.
-    pub(crate) fn values(&self) -> &'a [f32] {
-        self.values
+    pub(crate) fn values(&self) -> &[f32] {
+        &self.values
     }
 
     /// Number of users (user indices are below it).
@@ -91,7 +109,7 @@ impl<'a> Triples<'a> {
     /// How many entries each item has (length `n_items`).
     pub(crate) fn item_counts(&self) -> Vec<u32> {
         let mut c = vec![0u32; self.n_items];
-        for &i in self.items {
+        for &i in self.items.iter() {
             c[i as usize] += 1;
         }
         c

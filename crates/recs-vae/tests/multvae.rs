@@ -62,10 +62,7 @@ fn short_runs_fold_in_held_out_users_far_above_chance() {
     );
     assert_eq!((train.n_rows(), train.n_cols()), (564, 1365));
     let (rows, held_out) = with_validation_users(&train, &vin, &vout);
-    let data = TrainData {
-        matrix: &rows,
-        validation: Some(&held_out),
-    };
+    let data = TrainData::new(&rows).with_validation(&held_out);
     for variational in [true, false] {
         let params = MultVaeParams {
             variational,

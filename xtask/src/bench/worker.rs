@@ -215,7 +215,13 @@ fn one_epoch() -> HyperParams {
 fn fit_one_epoch(kind: &str, train: &CsrMatrix) -> anyhow::Result<Box<dyn recs_core::DynModel>> {
     let entry = recs_registry::find(kind)?;
     let mut quiet = |_: &recs_core::EpochReport| Control::Continue;
-    workflow::fit(entry, train, &one_epoch(), true, &mut quiet)
+    workflow::fit(
+        entry,
+        &recs_core::TrainData::new(train),
+        &one_epoch(),
+        true,
+        &mut quiet,
+    )
 }
 
 type Measured = Box<dyn FnMut() -> anyhow::Result<()>>;

@@ -1,7 +1,7 @@
 //! `als-ml100k`: implicit-feedback ALS on the `bpr-ml100k` protocol, next to implicit's
 //! `AlternatingLeastSquares` at the same settings.
 
-use recs_core::Recommender as _;
+use recs_core::{Recommender as _, TrainData};
 use recs_factor::{Als, AlsParams};
 
 use super::factor::fit_registered;
@@ -60,7 +60,7 @@ pub const ALS_ML100K: Experiment = Experiment {
 fn run_als(opts: &RunOptions, params: AlsParams) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, params.seed)?;
     let train = data.train.binarize();
-    let (model, train_seconds) = fit_registered(opts, Als::KIND, &params, &train)?;
+    let (model, train_seconds) = fit_registered(opts, Als::KIND, &params, &TrainData::new(&train))?;
     let metrics = protocol::ranking_at_10_auc(model.as_scorer(), &data)?;
     // The params as trained: the iterations actually run.
     let trained: AlsParams = serde_json::from_value(model.params_json())?;

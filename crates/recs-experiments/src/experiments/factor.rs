@@ -6,7 +6,7 @@ use std::time::Instant;
 use recs_core::{DynModel, Recommender as _, TrainData};
 use recs_data::{split, transform};
 use recs_factor::{BiasedMf, Bpr, BprParams, Control, EpochReport, MfParams};
-use recs_sparse::{CsrMatrix, DuplicatePolicy};
+use recs_sparse::DuplicatePolicy;
 
 use super::{Experiment, SeedRun};
 use crate::{Reference, RunOptions, protocol};
@@ -34,13 +34,13 @@ pub(super) fn fit_registered(
     opts: &RunOptions,
     kind: &str,
     params: &impl serde::Serialize,
-    train: &CsrMatrix,
+    train: &TrainData<'_>,
 ) -> anyhow::Result<(Box<dyn DynModel>, f64)> {
     let params = serde_json::to_value(params)?;
     let entry = recs_registry::find(kind)?;
     let mut cb = progress(opts);
     let started = Instant::now();
-    let model = entry.fit(&params, &TrainData::new(train), &mut cb)?;
+    let model = entry.fit(&params, train, &mut cb)?;
     Ok((model, started.elapsed().as_secs_f64()))
 }
 
@@ -94,8 +94,14 @@ pub const MF_ML100K: Experiment = Experiment {
 fn run_mf(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
     let data = protocol::random_rating_split(opts, "ml-100k", 0.9, seed)?;
     let params = mf_params(seed, opts.epochs);
-    let train = data.train.to_csr(DuplicatePolicy::Error)?;
-    let (model, train_seconds) = fit_registered(opts, BiasedMf::KIND, &params, &train)?;
+    // The matrix and the order of the training rows, as `recs train` hands them to the model.
+    let (train, order, _) = data.train.to_csr_ordered(DuplicatePolicy::Error)?;
+    let (model, train_seconds) = fit_registered(
+        opts,
+        BiasedMf::KIND,
+        &params,
+        &TrainData::new(&train).with_order(&order)?,
+    )?;
     let predictor = model
         .rating_predictor()
         .ok_or_else(|| anyhow::anyhow!("`{}` predicts no ratings", BiasedMf::KIND))?;
@@ -208,7 +214,7 @@ pub const BPR_ML100K_CORNAC: Experiment = Experiment {
 fn run_bpr(opts: &RunOptions, params: BprParams) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, params.seed)?;
     let train = data.train.binarize();
-    let (model, train_seconds) = fit_registered(opts, Bpr::KIND, &params, &train)?;
+    let (model, train_seconds) = fit_registered(opts, Bpr::KIND, &params, &TrainData::new(&train))?;
     let metrics = protocol::ranking_at_10_auc(model.as_scorer(), &data)?;
     Ok(SeedRun {
         train_seconds,
@@ -270,7 +276,7 @@ fn run_bpr_goodreads(opts: &RunOptions, seed: u64) -> anyhow::Result<SeedRun> {
         seed,
         ..BprParams::default()
     };
-    let (model, train_seconds) = fit_registered(opts, Bpr::KIND, &params, &train)?;
+    let (model, train_seconds) = fit_registered(opts, Bpr::KIND, &params, &TrainData::new(&train))?;
     let metrics = protocol::ranking_at_10_auc(model.as_scorer(), &data)?;
     Ok(SeedRun {
         train_seconds,

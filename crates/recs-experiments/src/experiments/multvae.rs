@@ -192,10 +192,7 @@ fn run(opts: &RunOptions, s: &HeldOutSplit, mut params: MultVaeParams) -> anyhow
     // the training users and picks its epoch by the validation users' NDCG@100.
     let rows = stack(&train, &vin)?;
     let held_out = stack(&CsrMatrix::zeros(train.n_rows(), train.n_cols())?, &vout)?;
-    let data = TrainData {
-        matrix: &rows,
-        validation: Some(&held_out),
-    };
+    let data = TrainData::new(&rows).with_validation(&held_out);
     let mut epochs = 0;
     let mut progress = |r: &EpochReport| {
         epochs = r.epoch;

@@ -5,7 +5,7 @@
 //! `CosineRecommender`, `BM25Recommender`, `TFIDFRecommender`, K 100) and `ease-ml100k`
 //! (EASE, λ 500, against the peer script's numpy closed form).
 
-use recs_core::Recommender as _;
+use recs_core::{Recommender as _, TrainData};
 use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Weighting};
 
 use super::factor::fit_registered;
@@ -45,7 +45,7 @@ fn run_with(
 ) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, seed)?;
     let train = data.train.binarize();
-    let (model, train_seconds) = fit_registered(opts, kind, params, &train)?;
+    let (model, train_seconds) = fit_registered(opts, kind, params, &TrainData::new(&train))?;
     if opts.verbose {
         eprintln!("fitted in {train_seconds:.3} s");
     }

@@ -19,7 +19,7 @@ pub(super) fn fit_biases(
 ) -> Result<BaselineOnly, ModelError> {
     let started = Instant::now();
     params.validate()?;
-    let data = Triples::of(x)?;
+    let data = Triples::of(x, None)?;
     let mu = data.mean();
     let (users, items, values) = (data.users(), data.items(), data.values());
     let (nu_c, ni_c) = (data.user_counts(), data.item_counts());
@@ -96,7 +96,7 @@ pub(super) fn fit_biases(
 
 /// The mean of `x`'s values; an error when it has none.
 pub(super) fn fit_mean(x: &CsrMatrix) -> Result<GlobalMean, ModelError> {
-    let data = Triples::of(x)?;
+    let data = Triples::of(x, None)?;
     Ok(GlobalMean {
         mean: data.mean() as f32,
         n_users: data.n_users(),

@@ -94,11 +94,12 @@ recs_core::multiversion! {
 pub(super) fn fit(
     params: &MfParams,
     x: &CsrMatrix,
+    order: Option<&[usize]>,
     progress: &mut dyn Progress,
 ) -> Result<BiasedMf, ModelError> {
     let started = Instant::now();
     params.validate()?;
-    let data = Triples::of(x)?;
+    let data = Triples::of(x, order)?;
     let (nu, ni, k) = (data.n_users(), data.n_items(), params.factors);
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let normal = Normal::new(params.init_mean, params.init_std)

@@ -51,7 +51,7 @@ impl Recommender for BiasedMf {
         data: &TrainData<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Self, ModelError> {
-        fit::fit(params, data.matrix, progress)
+        fit::fit(params, data.matrix, data.order, progress)
     }
 
     fn params(&self) -> &MfParams {

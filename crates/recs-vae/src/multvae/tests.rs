@@ -250,10 +250,7 @@ fn validation_users_in_train_data_are_validated_on_not_trained_on() {
         ..Default::default()
     };
     let (mut va, mut vb) = (vec![], vec![]);
-    let data = TrainData {
-        matrix: &rows,
-        validation: Some(&held),
-    };
+    let data = TrainData::new(&rows).with_validation(&held);
     let a = MultVaeModel::fit(&p, &data, &mut |r: &EpochReport| {
         va.push(r.validation.unwrap());
         Control::Continue
@@ -292,23 +289,13 @@ fn validation_users_in_train_data_are_validated_on_not_trained_on() {
     // A validation part of another shape, or one that holds out every user, is refused.
     let e = MultVaeModel::fit(
         &p,
-        &TrainData {
-            matrix: &rows,
-            validation: Some(&vout),
-        },
+        &TrainData::new(&rows).with_validation(&vout),
         &mut NoProgress,
     )
     .unwrap_err();
     assert!(e.to_string().contains("same shape"), "{e}");
-    let everyone = MultVaeModel::fit(
-        &p,
-        &TrainData {
-            matrix: &x,
-            validation: Some(&x),
-        },
-        &mut NoProgress,
-    )
-    .unwrap_err();
+    let everyone = MultVaeModel::fit(&p, &TrainData::new(&x).with_validation(&x), &mut NoProgress)
+        .unwrap_err();
     assert!(matches!(everyone, ModelError::Data(_)), "{everyone}");
 }
 
