@@ -129,5 +129,6 @@ pub(super) fn fit(
         user_factors: uf,
         item_factors: itf,
         item_gram: OnceLock::new(),
+        user_gram: OnceLock::new(),
     })
 }

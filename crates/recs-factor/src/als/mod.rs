@@ -50,7 +50,9 @@ mod score;
 mod tests;
 
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::{Capabilities, FoldIn, ItemVectors, ModelError, Progress, Recommender, TrainData};
+use recs_core::{
+    Capabilities, FoldIn, ItemVectors, ModelError, Progress, Recommender, RowSolver, TrainData,
+};
 
 pub use model::Als;
 pub use params::{AlsParams, AlsSolver};
@@ -63,6 +65,7 @@ impl Recommender for Als {
         item_vectors: true,
         user_vectors: true,
         fold_in: true,
+        row_solve: true,
         ..Capabilities::NONE
     };
     type Params = AlsParams;
@@ -110,6 +113,10 @@ impl Recommender for Als {
     }
 
     fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Some(self)
+    }
+
+    fn row_solver(&self) -> Option<&dyn RowSolver> {
         Some(self)
     }
 }

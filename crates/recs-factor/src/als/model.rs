@@ -15,6 +15,8 @@ pub struct Als {
     pub(super) item_factors: Vec<f32>,
     /// YᵀY + λI, computed on the first fold-in.
     pub(super) item_gram: OnceLock<Vec<f32>>,
+    /// XᵀX + λI, computed on the first item solve.
+    pub(super) user_gram: OnceLock<Vec<f32>>,
 }
 
 impl Als {

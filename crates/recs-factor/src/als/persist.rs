@@ -37,5 +37,6 @@ pub(super) fn load(file: &ModelReader) -> Result<Als, ModelError> {
         n_users: nu,
         n_items: ni,
         item_gram: OnceLock::new(),
+        user_gram: OnceLock::new(),
     })
 }

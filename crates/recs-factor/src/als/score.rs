@@ -1,7 +1,7 @@
 //! Scoring: x_u · y_i for a known user; for a new user, their factors solved exactly against
 //! the item factors first (implicit's `recalculate_user`: the fold-in).
 
-use recs_core::{FoldIn, ModelError, ScoreError, Scorer};
+use recs_core::{FoldIn, ModelError, RowSolver, ScoreError, Scorer};
 
 use super::kernels::{Half, Scratch, gram, scores_into, solve_rows};
 use super::model::Als;
@@ -14,38 +14,76 @@ impl Als {
     /// `recalculate_user`. Repeated items count once (the last value).
     pub fn recalculate_user(&self, items: &[u32], values: &[f32]) -> Result<Vec<f32>, ModelError> {
         let k = self.params.factors;
-        if items.len() != values.len() {
+        let gram = self
+            .item_gram
+            .get_or_init(|| gram(&self.item_factors, k, self.params.reg as f32).0);
+        self.solve_against(
+            &self.item_factors,
+            gram,
+            self.n_items,
+            "item",
+            items,
+            values,
+        )
+    }
+
+    /// The factors of an item that `users` interacted with, with `values`, solved exactly
+    /// against the fixed user factors: ALS's item half step for one item.
+    pub fn recalculate_item(&self, users: &[u32], values: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let k = self.params.factors;
+        let gram = self
+            .user_gram
+            .get_or_init(|| gram(&self.user_factors, k, self.params.reg as f32).0);
+        self.solve_against(
+            &self.user_factors,
+            gram,
+            self.n_users,
+            "user",
+            users,
+            values,
+        )
+    }
+
+    /// One row's exact solve against `fixed` (`n_fixed × k`, Gram `gram`): the other
+    /// side's indices `idx` with their values.
+    fn solve_against(
+        &self,
+        fixed: &[f32],
+        gram: &[f32],
+        n_fixed: usize,
+        what: &str,
+        idx: &[u32],
+        values: &[f32],
+    ) -> Result<Vec<f32>, ModelError> {
+        let k = self.params.factors;
+        if idx.len() != values.len() {
             return Err(ModelError::Data(format!(
-                "{} items but {} values",
-                items.len(),
+                "{} {what}s but {} values",
+                idx.len(),
                 values.len()
             )));
         }
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= self.n_items) {
+        if let Some(&bad) = idx.iter().find(|&&i| i as usize >= n_fixed) {
             return Err(ModelError::Data(format!(
-                "item index {bad} is out of range: the model knows {} items",
-                self.n_items
+                "{what} index {bad} is out of range: the model knows {n_fixed} {what}s"
             )));
         }
         if let Some(v) = values.iter().find(|v| !v.is_finite()) {
             return Err(ModelError::Data(format!("value {v} is not finite")));
         }
-        let mut row: Vec<(u32, f32)> = items.iter().copied().zip(values.iter().copied()).collect();
-        // sort by item, keeping the last value of a repeated item
+        let mut row: Vec<(u32, f32)> = idx.iter().copied().zip(values.iter().copied()).collect();
+        // sort by index, keeping the last value of a repeated one
         row.reverse();
         row.sort_by_key(|&(i, _)| i);
         row.dedup_by_key(|&mut (i, _)| i);
         let (idx, vals): (Vec<u32>, Vec<f32>) = row.into_iter().unzip();
-        let gram = self
-            .item_gram
-            .get_or_init(|| gram(&self.item_factors, k, self.params.reg as f32).0);
         let indptr = [0, idx.len()];
         let half = Half {
             indptr: &indptr,
             indices: &idx,
             values: &vals,
             alpha: self.params.alpha as f32,
-            fixed: &self.item_factors,
+            fixed,
             gram,
             k,
             solver: AlsSolver::Cholesky,
@@ -54,7 +92,7 @@ impl Als {
         let mut x = vec![0f32; k];
         solve_rows(&half, 0, &mut x, &mut Scratch::new(k, AlsSolver::Cholesky)).map_err(|_| {
             ModelError::Data(format!(
-                "the user's least-squares system is not positive definite (the model's reg is {})",
+                "the {what} side's least-squares system is not positive definite (the model's reg is {})",
                 self.params.reg
             ))
         })?;
@@ -86,6 +124,19 @@ impl Scorer for Als {
 
 impl FoldIn for Als {
     fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
+        self.score_rated(items, &vec![1.0; items.len()], None, out)
+    }
+
+    /// The user's factors solved with each item's value as its confidence (α·value), as
+    /// in training; times are not used.
+    fn score_rated(
+        &self,
+        items: &[u32],
+        values: &[f32],
+        timestamps: Option<&[i64]>,
+        out: &mut [f32],
+    ) -> Result<(), ScoreError> {
+        recs_core::model::check_rated(items, values, timestamps)?;
         if out.len() != self.n_items() {
             return Err(ScoreError::BufferLength {
                 got: out.len(),
@@ -93,9 +144,38 @@ impl FoldIn for Als {
             });
         }
         let x = self
-            .recalculate_user(items, &vec![1.0; items.len()])
+            .recalculate_user(items, values)
             .map_err(|e| ScoreError::Model(e.to_string()))?;
         self.scores_for(&x, out);
         Ok(())
     }
+}
+
+/// ALS's half steps for one row: a user against the item factors, an item against the user
+/// factors, each solved exactly (Cholesky).
+impl RowSolver for Als {
+    fn dim(&self) -> usize {
+        self.params.factors
+    }
+
+    fn solve_user(&self, items: &[u32], values: &[f32], out: &mut [f32]) -> Result<(), ScoreError> {
+        solved_into(self.recalculate_user(items, values), out)
+    }
+
+    fn solve_item(&self, users: &[u32], values: &[f32], out: &mut [f32]) -> Result<(), ScoreError> {
+        solved_into(self.recalculate_item(users, values), out)
+    }
+}
+
+/// Copies a solved row into `out` (its length checked), errors as scoring errors.
+fn solved_into(x: Result<Vec<f32>, ModelError>, out: &mut [f32]) -> Result<(), ScoreError> {
+    let x = x.map_err(|e| ScoreError::Model(e.to_string()))?;
+    if out.len() != x.len() {
+        return Err(ScoreError::BufferLength {
+            got: out.len(),
+            expected: x.len(),
+        });
+    }
+    out.copy_from_slice(&x);
+    Ok(())
 }

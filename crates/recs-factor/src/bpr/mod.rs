@@ -36,11 +36,14 @@ mod params;
 mod persist;
 mod score;
 mod shared;
+mod solve;
 #[cfg(test)]
 mod tests;
 
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::{Capabilities, ItemVectors, ModelError, Progress, Recommender, TrainData};
+use recs_core::{
+    Capabilities, ItemVectors, ModelError, Progress, Recommender, RowSolver, TrainData,
+};
 
 pub use model::Bpr;
 pub use params::{BprParams, NegativeSampling};
@@ -51,6 +54,7 @@ impl Recommender for Bpr {
     const CAPABILITIES: Capabilities = Capabilities {
         item_vectors: true,
         user_vectors: true,
+        row_solve: true,
         ..Capabilities::NONE
     };
     type Params = BprParams;
@@ -90,6 +94,10 @@ impl Recommender for Bpr {
             data: self.item_factors(),
             dim: self.params.factors,
         })
+    }
+
+    fn row_solver(&self) -> Option<&dyn RowSolver> {
+        Some(self)
     }
 
     fn user_vectors(&self) -> Option<ItemVectors<'_>> {

@@ -11,6 +11,7 @@
 //! [`Recommender`] impl is here.
 
 mod fit;
+mod fold;
 mod model;
 mod params;
 mod persist;
@@ -20,7 +21,8 @@ mod tests;
 
 use recs_core::modelfile::{ModelReader, ModelWriter};
 use recs_core::{
-    Capabilities, ItemVectors, ModelError, Progress, RatingPredictor, Recommender, TrainData,
+    Capabilities, FoldIn, ItemVectors, ModelError, Progress, RatingPredictor, Recommender,
+    TrainData,
 };
 
 pub use model::BiasedMf;
@@ -34,6 +36,7 @@ impl Recommender for BiasedMf {
         rating_prediction: true,
         item_vectors: true,
         user_vectors: true,
+        fold_in: true,
         ..Capabilities::NONE
     };
     type Params = MfParams;
@@ -64,6 +67,10 @@ impl Recommender for BiasedMf {
 
     fn load(file: &ModelReader) -> Result<Self, ModelError> {
         persist::load(file)
+    }
+
+    fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Some(self)
     }
 
     fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {

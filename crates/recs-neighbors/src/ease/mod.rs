@@ -30,7 +30,7 @@ mod score;
 mod tests;
 
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::{Capabilities, FoldIn, ModelError, Progress, Recommender, TrainData};
+use recs_core::{Capabilities, FoldIn, ModelError, Progress, Recommender, SimilarItems, TrainData};
 
 pub use model::Ease;
 pub use params::{Dtype, EaseParams};
@@ -41,6 +41,7 @@ impl Recommender for Ease {
     const CAPABILITIES: Capabilities = Capabilities {
         fold_in: true,
         batch_scoring: true,
+        similar_items: true,
         ..Capabilities::NONE
     };
     type Params = EaseParams;
@@ -69,6 +70,10 @@ impl Recommender for Ease {
     }
 
     fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Some(self)
+    }
+
+    fn similar_items(&self) -> Option<&dyn SimilarItems> {
         Some(self)
     }
 }

@@ -1,7 +1,7 @@
 //! Scoring: the sum of `B`'s rows of a user's items (a known user's training items, or a
 //! new user's: the fold-in).
 
-use recs_core::{FoldIn, ScoreError, Scorer};
+use recs_core::{FoldIn, ScoreError, Scorer, SimilarItems};
 
 use super::model::Ease;
 use crate::common::{check_len, check_user, fold_in_items, score_users_parallel};
@@ -47,5 +47,28 @@ impl FoldIn for Ease {
         let items = fold_in_items(items, self.n_items())?;
         self.add_rows(&items, out);
         Ok(())
+    }
+}
+
+/// `similar` for EASE: the item's row of `B`, what an interaction with it adds to each
+/// item's score (0 on the diagonal).
+impl SimilarItems for Ease {
+    fn similarity_row(&self, item: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        let n = self.n_items();
+        check_len(out, n)?;
+        check_item(item, n)?;
+        out.copy_from_slice(&self.b[item as usize * n..(item as usize + 1) * n]);
+        Ok(())
+    }
+}
+
+/// `Ok` when `item` is below `n_items` (a similarity row's query).
+fn check_item(item: u32, n_items: usize) -> Result<(), ScoreError> {
+    if (item as usize) < n_items {
+        Ok(())
+    } else {
+        Err(ScoreError::Model(format!(
+            "item index {item} is out of range: the model knows {n_items} items"
+        )))
     }
 }

@@ -38,7 +38,7 @@ mod score;
 mod tests;
 
 use recs_core::modelfile::{ModelReader, ModelWriter};
-use recs_core::{Capabilities, FoldIn, ModelError, Progress, Recommender, TrainData};
+use recs_core::{Capabilities, FoldIn, ModelError, Progress, Recommender, SimilarItems, TrainData};
 
 pub use fit::{top_k_similarity, weighted_items};
 pub use model::ItemKnn;
@@ -50,6 +50,7 @@ impl Recommender for ItemKnn {
     const CAPABILITIES: Capabilities = Capabilities {
         fold_in: true,
         batch_scoring: true,
+        similar_items: true,
         ..Capabilities::NONE
     };
     type Params = ItemKnnParams;
@@ -77,6 +78,10 @@ impl Recommender for ItemKnn {
     }
 
     fn fold_in(&self) -> Option<&dyn FoldIn> {
+        Some(self)
+    }
+
+    fn similar_items(&self) -> Option<&dyn SimilarItems> {
         Some(self)
     }
 }

@@ -1,7 +1,7 @@
 //! Scoring: a known user's row of the training matrix times the similarity; a new user's
 //! items (value 1 each) times the similarity (the fold-in).
 
-use recs_core::{FoldIn, ScoreError, Scorer};
+use recs_core::{FoldIn, ScoreError, Scorer, SimilarItems};
 
 use super::model::ItemKnn;
 use crate::common::{
@@ -37,5 +37,30 @@ impl FoldIn for ItemKnn {
         let ones = vec![1.0f32; items.len()];
         sparse_row_times_sparse(&items, &ones, &self.similarity, out);
         Ok(())
+    }
+}
+
+/// `similar` for ItemKNN: the item's row of the neighbour matrix (0 for a non-neighbour).
+impl SimilarItems for ItemKnn {
+    fn similarity_row(&self, item: u32, out: &mut [f32]) -> Result<(), ScoreError> {
+        check_len(out, self.n_items())?;
+        check_item(item, self.n_items())?;
+        out.fill(0.0);
+        let row = self.similarity.row(item as usize);
+        for (&j, &v) in row.indices.iter().zip(row.values) {
+            out[j as usize] = v;
+        }
+        Ok(())
+    }
+}
+
+/// `Ok` when `item` is below `n_items` (a similarity row's query).
+fn check_item(item: u32, n_items: usize) -> Result<(), ScoreError> {
+    if (item as usize) < n_items {
+        Ok(())
+    } else {
+        Err(ScoreError::Model(format!(
+            "item index {item} is out of range: the model knows {n_items} items"
+        )))
     }
 }
