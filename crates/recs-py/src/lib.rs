@@ -735,7 +735,7 @@ fn params_for(kind: &str, params: &str) -> PyResult<String> {
     let mut hp = recs_registry::HyperParams::new();
     for (k, v) in given {
         // None keeps the default (implicit's `random_state=None`).
-        if !v.is_null() || entry.spec(&k).is_some_and(|s| nullable(s)) {
+        if !v.is_null() || entry.spec(&k).is_some_and(nullable) {
             hp.set(&k, v);
         }
     }
