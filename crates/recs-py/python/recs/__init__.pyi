@@ -104,7 +104,7 @@ class AutoRec(RecommenderBase):
     def __init__(self, *, factors: int = ..., item_based: bool = ..., hidden_activation: str = ..., output_activation: Optional[str] = ..., reg: float = ..., epochs: int = ..., batch_size: int = ..., learning_rate: float = ..., validation_fraction: float = ..., patience: Optional[int] = ..., unseen: Any = ..., rating_range: Optional[Tuple[float, float]] = ..., seed: int = ..., threads: int = ..., device: str = ..., **aliases: Any) -> None: ...
 
 class MF(RecommenderBase):
-    """biased matrix factorization by SGD, Surprise's SVD; rating prediction, item vectors, user vectors (registry name ``mf``)."""
+    """biased matrix factorization by SGD, Surprise's SVD; rating prediction, item vectors, user vectors, fold-in (registry name ``mf``)."""
 
     def __init__(self, *, factors: int = ..., epochs: int = ..., learning_rate: float = ..., reg: float = ..., init_mean: float = ..., init_std: float = ..., shuffle: bool = ..., seed: int = ..., rating_range: Optional[Tuple[float, float]] = ..., **aliases: Any) -> None: ...
 
@@ -119,21 +119,21 @@ class GlobalMean(RecommenderBase):
     def __init__(self, **aliases: Any) -> None: ...
 
 class BPR(RecommenderBase):
-    """Bayesian personalized ranking (Rendle et al. 2009), Cornac's update; item vectors, user vectors (registry name ``bpr``)."""
+    """Bayesian personalized ranking (Rendle et al. 2009), Cornac's update; item vectors, user vectors, row solve (registry name ``bpr``)."""
 
     def __init__(self, *, factors: int = ..., epochs: int = ..., learning_rate: float = ..., reg: float = ..., negatives: str = ..., max_resample: int = ..., threads: int = ..., seed: int = ..., **aliases: Any) -> None: ...
 
 class ALS(RecommenderBase):
-    """alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; item vectors, user vectors, fold-in (registry name ``als``)."""
+    """alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; item vectors, user vectors, fold-in, row solve (registry name ``als``)."""
 
     def __init__(self, *, factors: int = ..., epochs: int = ..., reg: float = ..., alpha: float = ..., solver: str = ..., cg_steps: int = ..., threads: int = ..., seed: int = ..., **aliases: Any) -> None: ...
 
 class ItemKNN(RecommenderBase):
-    """item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting; fold-in, batch scoring (registry name ``itemknn``)."""
+    """item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting; fold-in, batch scoring, similar items (registry name ``itemknn``)."""
 
     def __init__(self, *, weighting: str = ..., neighbours: int = ..., k1: float = ..., b: float = ..., threads: int = ..., **aliases: Any) -> None: ...
 
 class EASE(RecommenderBase):
-    """EASE, the closed-form item-item autoencoder (Steck 2019), dense; fold-in, batch scoring (registry name ``ease``)."""
+    """EASE, the closed-form item-item autoencoder (Steck 2019), dense; fold-in, batch scoring, similar items (registry name ``ease``)."""
 
     def __init__(self, *, reg: float = ..., dtype: str = ..., max_memory_gb: float = ..., threads: int = ..., **aliases: Any) -> None: ...
