@@ -85,6 +85,18 @@ pub(crate) fn report_epoch(
     progress.on_epoch(&report) == Control::Stop
 }
 
+/// `Ok` when `out` holds one score per item.
+pub(crate) fn check_len(out: &[f32], n_items: usize) -> Result<(), ScoreError> {
+    if out.len() == n_items {
+        Ok(())
+    } else {
+        Err(ScoreError::BufferLength {
+            got: out.len(),
+            expected: n_items,
+        })
+    }
+}
+
 /// `Ok` when `user` is below `n_users` and `out` holds `n_items` scores.
 pub(crate) fn score_checks(
     user: u32,
@@ -95,13 +107,7 @@ pub(crate) fn score_checks(
     if user as usize >= n_users {
         return Err(ScoreError::UnknownUser { user, n_users });
     }
-    if out.len() != n_items {
-        return Err(ScoreError::BufferLength {
-            got: out.len(),
-            expected: n_items,
-        });
-    }
-    Ok(())
+    check_len(out, n_items)
 }
 
 /// The integer `training.key` of a model file.

@@ -31,6 +31,17 @@ pub(crate) fn with_threads<R: Send>(
 }
 
 /// `Ok` when `out` holds `expected` values.
+/// `Ok` when `item` is below `n_items` (a similarity row's query).
+pub(crate) fn check_item(item: u32, n_items: usize) -> Result<(), ScoreError> {
+    if (item as usize) < n_items {
+        Ok(())
+    } else {
+        Err(ScoreError::Model(format!(
+            "item index {item} is out of range: the model knows {n_items} items"
+        )))
+    }
+}
+
 pub(crate) fn check_len(out: &[f32], expected: usize) -> Result<(), ScoreError> {
     if out.len() == expected {
         Ok(())

@@ -6,7 +6,7 @@ use recs_core::{FoldIn, ModelError, RowSolver, ScoreError, Scorer};
 use super::kernels::{Half, Scratch, gram, scores_into, solve_rows};
 use super::model::Als;
 use super::params::AlsSolver;
-use crate::common::score_checks;
+use crate::common::{check_len, score_checks};
 
 impl Als {
     /// The factors of a user who interacted with `items` with the values `values` (one
@@ -137,12 +137,7 @@ impl FoldIn for Als {
         out: &mut [f32],
     ) -> Result<(), ScoreError> {
         recs_core::model::check_rated(items, values, timestamps)?;
-        if out.len() != self.n_items() {
-            return Err(ScoreError::BufferLength {
-                got: out.len(),
-                expected: self.n_items(),
-            });
-        }
+        check_len(out, self.n_items())?;
         let x = self
             .recalculate_user(items, values)
             .map_err(|e| ScoreError::Model(e.to_string()))?;

@@ -9,7 +9,7 @@
 use recs_core::{FoldIn, ScoreError, Scorer};
 
 use super::model::BiasedMf;
-use crate::common::dot;
+use crate::common::{check_len, dot};
 
 impl BiasedMf {
     /// The solved `[p_u, b_u]` of a user with `ratings` of `items`.
@@ -103,12 +103,7 @@ impl FoldIn for BiasedMf {
         out: &mut [f32],
     ) -> Result<(), ScoreError> {
         recs_core::model::check_rated(items, values, timestamps)?;
-        if out.len() != self.n_items() {
-            return Err(ScoreError::BufferLength {
-                got: out.len(),
-                expected: self.n_items(),
-            });
-        }
+        check_len(out, self.n_items())?;
         let k = self.params.factors;
         let z = self.fold_user(items, values)?;
         let (p, bu) = (&z[..k], z[k]);

@@ -4,7 +4,7 @@
 use recs_core::{FoldIn, ScoreError, Scorer, SimilarItems};
 
 use super::model::Ease;
-use crate::common::{check_len, check_user, fold_in_items, score_users_parallel};
+use crate::common::{check_item, check_len, check_user, fold_in_items, score_users_parallel};
 
 impl Ease {
     /// Writes the sum of `B`'s rows of `items` into `out` (length `n_items`).
@@ -59,16 +59,5 @@ impl SimilarItems for Ease {
         check_item(item, n)?;
         out.copy_from_slice(&self.b[item as usize * n..(item as usize + 1) * n]);
         Ok(())
-    }
-}
-
-/// `Ok` when `item` is below `n_items` (a similarity row's query).
-fn check_item(item: u32, n_items: usize) -> Result<(), ScoreError> {
-    if (item as usize) < n_items {
-        Ok(())
-    } else {
-        Err(ScoreError::Model(format!(
-            "item index {item} is out of range: the model knows {n_items} items"
-        )))
     }
 }

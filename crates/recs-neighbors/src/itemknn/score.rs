@@ -5,7 +5,7 @@ use recs_core::{FoldIn, ScoreError, Scorer, SimilarItems};
 
 use super::model::ItemKnn;
 use crate::common::{
-    check_len, check_user, fold_in_items, score_users_parallel, sparse_row_times_sparse,
+    check_item, check_len, check_user, fold_in_items, score_users_parallel, sparse_row_times_sparse,
 };
 
 impl Scorer for ItemKnn {
@@ -51,16 +51,5 @@ impl SimilarItems for ItemKnn {
             out[j as usize] = v;
         }
         Ok(())
-    }
-}
-
-/// `Ok` when `item` is below `n_items` (a similarity row's query).
-fn check_item(item: u32, n_items: usize) -> Result<(), ScoreError> {
-    if (item as usize) < n_items {
-        Ok(())
-    } else {
-        Err(ScoreError::Model(format!(
-            "item index {item} is out of range: the model knows {n_items} items"
-        )))
     }
 }
