@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use recs_core::modelfile::ModelReader;
-use recs_core::{Control, EpochReport, ModelFileError, Progress, ScoreError};
+use recs_core::{Control, EpochReport, ModelError, ModelFileError, Progress, ScoreError};
 
 /// Dot product of two equal-length slices: eight lane sums over chunks of 8, added in
 /// order, then the tail. Chunks (not indices) so that the compiler sees their length and
@@ -62,6 +62,20 @@ pub(crate) fn dot_diff(p: &[f32], a: &[f32], b: &[f32]) -> f32 {
         s += x * (y - z);
     }
     s
+}
+
+/// `Ok` while the epoch's loss is finite; otherwise training has diverged, and the error
+/// names the epoch and the value.
+pub(crate) fn check_loss(epoch: usize, loss: f64) -> Result<(), ModelError> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(ModelError::Diverged {
+            epoch,
+            what: "loss",
+            value: loss,
+        })
+    }
 }
 
 /// Reports epoch `epoch` of `epochs` (its training `loss` and an optional validation

@@ -7,7 +7,7 @@ use recs_sparse::CsrMatrix;
 
 use super::model::{BaselineOnly, GlobalMean};
 use super::params::BaselineParams;
-use crate::common::report_epoch;
+use crate::common::{check_loss, report_epoch};
 use crate::data::Triples;
 
 /// Fits the biases on the ratings of `x` (users × items); see
@@ -63,13 +63,7 @@ pub(super) fn fit_biases(
             })
             .sum();
         let loss = sse / data.len() as f64;
-        if !loss.is_finite() {
-            return Err(ModelError::Diverged {
-                epoch,
-                what: "loss",
-                value: loss,
-            });
-        }
+        check_loss(epoch, loss)?;
         trained = epoch;
         let validation = None;
         if report_epoch(

@@ -12,7 +12,7 @@ use recs_sparse::CsrMatrix;
 
 use super::model::BiasedMf;
 use super::params::MfParams;
-use crate::common::{dot, report_epoch};
+use crate::common::{check_loss, dot, report_epoch};
 use crate::data::Triples;
 
 /// One SGD update on rating `r` with Surprise's order; returns the error before the update.
@@ -135,13 +135,7 @@ pub(super) fn fit(
         };
         let sse = mf_epoch(&ep, &mut bu, &mut bi, &mut pu, &mut qi);
         let loss = sse / data.len() as f64;
-        if !loss.is_finite() {
-            return Err(ModelError::Diverged {
-                epoch,
-                what: "loss",
-                value: loss,
-            });
-        }
+        check_loss(epoch, loss)?;
         trained = epoch;
         let validation = None;
         if report_epoch(
