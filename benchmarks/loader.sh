@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The delimited loader before and after the csv crate, and Parquet, on the same 20M-row
-# synthetic data (issue 14): user, item, rating read (the timestamp column skipped), one
+# synthetic data: user, item, rating read (the timestamp column skipped), one
 # process per load, old and new back to back, each measured three times.
 # Data goes under ${TMPDIR:-/tmp}/recs-loader (≈ 420 MB CSV + the Parquet file); nothing
 # enters the repo. Usage: bash benchmarks/loader.sh [ROWS]   (about 5 minutes on 2 cores)

@@ -1,4 +1,4 @@
-"""Mult-VAE seconds per epoch in PyTorch on the file `multvae_scale` generated (issue 15's GPU check).
+"""Mult-VAE seconds per epoch in PyTorch on the file `multvae_scale` generated (the GPU check's timing).
 
 Adapted from ../shared/peers/multvae_torch.py (the peer the ml-100k reproduction follows): the
 same network ([I-600-200-600-I], tanh, dropout 0.5 on the L2-normalised input, Xavier-normal

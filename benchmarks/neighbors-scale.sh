@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# recs-neighbors at scale (issue 16), on 2 threads:
+# recs-neighbors at scale, on 2 threads:
 #  - ItemKNN BM25 (K 100) on the 20M-row synthetic file (138k users × 26.7k items, ≈12M
 #    distinct pairs; `load_bench` generates it), beside implicit's BM25Recommender on the
 #    same file, binarized the same way, one process each, back to back;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 15's GPU check, in two halves.
+# The GPU check, in two halves.
 #
 #   bash scripts/gpu-check.sh build [BUNDLE]
 #       Here (a machine with crates.io and PyPI, no GPU needed): installs CUDA 13.0's compiler

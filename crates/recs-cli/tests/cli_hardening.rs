@@ -1,5 +1,5 @@
 //! End-to-end tests of the `recs` binary against what a hostile user tries, one test per
-//! class of case (issue 14, "Command line"): a closed standard output, outputs that are not
+//! class of hostile command line: a closed standard output, outputs that are not
 //! a place for a file, a writer killed during its write and file permissions, negative flag
 //! values, splits no metric can be computed on, and `--threads 1` reproducibility.
 

@@ -1,4 +1,4 @@
-//! End-to-end tests of the input classes of issue 14, one per class: quoting and the
+//! End-to-end tests of the classes of hostile input files, one per class: quoting and the
 //! byte-order mark, header detection, a column given twice, repeated pairs, values far
 //! outside the data's range, Parquet input, `recs metrics` on repeated and headerless rows,
 //! and damaged files (an error naming the file, never a panic).

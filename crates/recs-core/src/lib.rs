@@ -32,10 +32,11 @@ pub mod validation;
 
 pub use model::{
     Capabilities, Capability, DynModel, FoldIn, ItemVectors, ModelError, ModelParams, Recommender,
-    RowSolver, SimilarItems, TrainData, load_path, recommend, save_path,
+    RowSolver, SimilarItems, TrainData, load_path, save_path,
 };
 pub use modelfile::{Catalog, ModelFileError, ModelMeta, ModelReader, ModelWriter};
 pub use params::ParamError;
 pub use progress::{Control, EpochReport, NoProgress, Progress};
+pub use ranking::recommend;
 pub use schema::{Kind, ParamSpec, Scale};
 pub use scorer::{RatingPredictor, ScoreError, Scorer};

@@ -16,7 +16,6 @@ use serde::de::DeserializeOwned;
 use crate::modelfile::{ModelFileError, ModelMeta, ModelReader, ModelWriter};
 use crate::params::ParamError;
 use crate::progress::Progress;
-use crate::ranking::{Filtered, Ranking};
 use crate::schema::ParamSpec;
 use crate::scorer::{RatingPredictor, ScoreError, Scorer};
 
@@ -492,20 +491,6 @@ impl<M: Recommender> DynModel for M {
     fn as_scorer(&self) -> &dyn Scorer {
         self
     }
-}
-
-/// The `k` best items for a known `user`, leaving out `exclude` (the user's seen items,
-/// a filter list; any order), best first, ties to the lower index.
-pub fn recommend(
-    model: &dyn Scorer,
-    user: u32,
-    k: usize,
-    exclude: &[u32],
-) -> Result<Vec<(u32, f32)>, ScoreError> {
-    let n = model.n_items();
-    let mut scores = vec![0.0f32; n];
-    model.score_user(user, &mut scores)?;
-    Ok(Ranking::new(n, k, Filtered::Drop).rank(&mut scores, exclude))
 }
 
 /// Writes `model` alone (no catalogue, no `extra`) to `path`, atomically.

@@ -1,5 +1,5 @@
-//! Ranking primitives every model and front-end shares: top-k selection, the dot product,
-//! cosine neighbours. Front-ends rank through [`crate::ranking`].
+//! Ranking primitives every model and front-end shares: top-k selection and the dot
+//! product. Front-ends rank through `ranking`.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -181,35 +181,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// The `k` rows of `vectors` (`n × dim`, row-major) with the largest cosine to row `item`,
-/// the item itself left out; rows of zero norm get cosine 0. `None` if `item` is not a row.
-/// One query of [`crate::ranking::Ranking::rank_similar`].
-pub fn similar_by_cosine(
-    vectors: &[f32],
-    dim: usize,
-    item: u32,
-    k: usize,
-) -> Option<Vec<(u32, f32)>> {
-    use crate::ranking::{Deadline, Filtered, Ranking, cosine_row, norms};
-    let n = vectors.len().checked_div(dim).unwrap_or(0);
-    if item as usize >= n {
-        return None;
-    }
-    let norms = norms(vectors, dim);
-    Ranking::new(n, k, Filtered::Drop)
-        .rank_similar(
-            &[item],
-            |q, out| {
-                cosine_row(vectors, dim, &norms, q, out);
-                Ok(())
-            },
-            false,
-            &Deadline::none(),
-        )
-        .ok()
-        .and_then(|mut v| v.pop())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,15 +193,6 @@ mod tests {
         assert_eq!(top_k(&s, 3, &[5, 1, 5]), [(3, 2.0), (0, 0.5), (4, -1.0)]);
         assert_eq!(top_k(&s, 0, &[]), []);
         assert_eq!(top_k(&s, 99, &[]).len(), 5, "NaN left out");
-    }
-
-    #[test]
-    fn cosine_neighbours() {
-        // Rows: (1,0), (2,0), (0,1), (0,0).
-        let v = [1.0, 0.0, 2.0, 0.0, 0.0, 1.0, 0.0, 0.0];
-        let r = similar_by_cosine(&v, 2, 0, 3).unwrap();
-        assert_eq!(r, [(1, 1.0), (2, 0.0), (3, 0.0)]);
-        assert!(similar_by_cosine(&v, 2, 4, 3).is_none());
     }
 
     proptest! {

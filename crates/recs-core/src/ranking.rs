@@ -303,6 +303,48 @@ impl Ranking {
     }
 }
 
+/// The `k` best items for a known `user`, leaving out `exclude` (the user's seen items,
+/// a filter list; any order), best first, ties to the lower index.
+pub fn recommend(
+    model: &dyn Scorer,
+    user: u32,
+    k: usize,
+    exclude: &[u32],
+) -> Result<Vec<(u32, f32)>, ScoreError> {
+    let n = model.n_items();
+    let mut scores = vec![0.0f32; n];
+    model.score_user(user, &mut scores)?;
+    Ok(Ranking::new(n, k, Filtered::Drop).rank(&mut scores, exclude))
+}
+
+/// The `k` rows of `vectors` (`n × dim`, row-major) with the largest cosine to row `item`,
+/// the item itself left out; rows of zero norm get cosine 0. `None` if `item` is not a row.
+/// One query of [`Ranking::rank_similar`].
+pub fn similar_by_cosine(
+    vectors: &[f32],
+    dim: usize,
+    item: u32,
+    k: usize,
+) -> Option<Vec<(u32, f32)>> {
+    let n = vectors.len().checked_div(dim).unwrap_or(0);
+    if item as usize >= n {
+        return None;
+    }
+    let norms = norms(vectors, dim);
+    Ranking::new(n, k, Filtered::Drop)
+        .rank_similar(
+            &[item],
+            |q, out| {
+                cosine_row(vectors, dim, &norms, q, out);
+                Ok(())
+            },
+            false,
+            &Deadline::none(),
+        )
+        .ok()
+        .and_then(|mut v| v.pop())
+}
+
 /// The Euclidean norm of each `dim`-long row of `vectors`.
 pub fn norms(vectors: &[f32], dim: usize) -> Vec<f32> {
     vectors
@@ -341,6 +383,15 @@ mod tests {
             out.copy_from_slice(&self.0[user as usize]);
             Ok(())
         }
+    }
+
+    #[test]
+    fn cosine_neighbours() {
+        // Rows: (1,0), (2,0), (0,1), (0,0).
+        let v = [1.0, 0.0, 2.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        let r = similar_by_cosine(&v, 2, 0, 3).unwrap();
+        assert_eq!(r, [(1, 1.0), (2, 0.0), (3, 0.0)]);
+        assert!(similar_by_cosine(&v, 2, 4, 3).is_none());
     }
 
     #[test]

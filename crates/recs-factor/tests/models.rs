@@ -3,7 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recs_core::rank::similar_by_cosine;
+use recs_core::ranking::similar_by_cosine;
 use recs_core::{Recommender, TrainData, load_path, save_path};
 use recs_factor::{
     BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, Control, EpochReport, GlobalMean,

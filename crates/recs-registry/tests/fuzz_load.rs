@@ -102,7 +102,7 @@ fn exercise(bytes: &[u8]) {
             let _ = r.predict(nu as u32, ni as u32);
         }
         if let Some(v) = m.item_vectors() {
-            let _ = recs_core::rank::similar_by_cosine(v.data, v.dim, 0, 5);
+            let _ = recs_core::ranking::similar_by_cosine(v.data, v.dim, 0, 5);
         }
         if let Some(f) = m.fold_in() {
             let mut s = vec![0.0f32; ni];

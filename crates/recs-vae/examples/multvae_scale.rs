@@ -1,4 +1,4 @@
-//! Mult-VAE seconds per epoch at scale (issue 15's GPU check): generates an ml-20m-shaped
+//! Mult-VAE seconds per epoch at scale (the GPU check's timing): generates an ml-20m-shaped
 //! synthetic file with recs-data's generator (power-law users and items), writes it as CSV
 //! (the PyTorch peer, `benchmarks/multvae_torch_scale.py`, reads the same file), loads it
 //! back through the generic loader (ids in order of first appearance, as pandas' factorize

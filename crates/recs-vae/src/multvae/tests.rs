@@ -190,7 +190,7 @@ fn learns_groups_and_round_trips() {
     let l = m.layers[m.layers.len() - 1];
     assert_eq!((v.len(), dim), (30 * 16, 16));
     assert_eq!(v[7 * dim + 3], m.theta[l.w + 3 * l.fan_out + 7]);
-    let cos = |i: u32| recs_core::rank::similar_by_cosine(&v, dim, i, 5).unwrap();
+    let cos = |i: u32| recs_core::ranking::similar_by_cosine(&v, dim, i, 5).unwrap();
     let same = cos(0).iter().filter(|(j, _)| j % 3 == 0).count();
     assert!(same >= 4, "neighbours of item 0: {:?}", cos(0));
     let dir = tempfile::tempdir().unwrap();
