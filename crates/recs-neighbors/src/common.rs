@@ -1,9 +1,11 @@
-//! Pieces both models share: the thread setting, the checks of a scoring call and of a new
-//! user's items, the sparse row product, batch scoring, and the check of a size a model file
-//! records.
+//! Pieces the models share: the thread setting, the checks of a scoring call and of a new
+//! user's items, the sparse item × item product with its per-row selection, the sparse row
+//! product, batch scoring, the check of a size a model file records, and sparse matrices in
+//! the model file.
 
 use rayon::prelude::*;
-use recs_core::modelfile::ModelReader;
+use recs_core::modelfile::{ModelReader, ModelWriter};
+use recs_core::rank::TopK;
 use recs_core::{ModelError, ModelFileError, ScoreError, Scorer};
 use recs_sparse::CsrMatrix;
 
@@ -30,7 +32,6 @@ pub(crate) fn with_threads<R: Send>(
     Ok(pool.install(f))
 }
 
-/// `Ok` when `out` holds `expected` values.
 /// `Ok` when `item` is below `n_items` (a similarity row's query).
 pub(crate) fn check_item(item: u32, n_items: usize) -> Result<(), ScoreError> {
     if (item as usize) < n_items {
@@ -42,6 +43,7 @@ pub(crate) fn check_item(item: u32, n_items: usize) -> Result<(), ScoreError> {
     }
 }
 
+/// `Ok` when `out` holds `expected` values.
 pub(crate) fn check_len(out: &[f32], expected: usize) -> Result<(), ScoreError> {
     if out.len() == expected {
         Ok(())
@@ -135,6 +137,237 @@ pub(crate) fn score_users_parallel<S: Scorer + Sync>(
     out.par_chunks_mut(n)
         .zip(users.par_iter())
         .try_for_each(|(row, &u)| s.score_user(u, row))
+}
+
+/// Items per rayon task in [`top_k_product`] (each task owns one accumulator).
+const CHUNK: usize = 16;
+
+/// The item × item product `left · right` (`left` items × users, `right` users × items),
+/// row by row: row i's entries `Σ_u left[i, u] · right[u, j]` over the items j that share a
+/// user with i, each passed through `finish(i, j, value)` (`None` drops the entry: the
+/// diagonal, a threshold), then the `k` largest kept (ties to the lower item index), or all
+/// of them for `k = None`. Accumulates in `f64` and stores `f32`; parallel over items on the
+/// current rayon pool, with the same result whatever its size. Memory beyond the result:
+/// one dense accumulator of `n_items` per task. ItemKNN's `WᵀW`, RP3beta's random walk and
+/// SAR's co-occurrence are this product.
+///
+/// Each task keeps a dense accumulator and a bitset of the items touched: the inner loop
+/// is one multiply-add and one OR per (user, item) pair, without a branch, and the touched
+/// items come out of the bitset in index order.
+pub(crate) fn top_k_product<F>(
+    left: &CsrMatrix,
+    right: &CsrMatrix,
+    k: Option<usize>,
+    finish: F,
+) -> Result<CsrMatrix, ModelError>
+where
+    F: Fn(usize, usize, f64) -> Option<f64> + Sync,
+{
+    let n = left.n_rows();
+    let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
+    let rows: Vec<Vec<(u32, f64)>> = starts
+        .par_iter()
+        .map(|&start| {
+            let mut acc = vec![0.0f64; right.n_cols()];
+            let mut touched = vec![0u64; right.n_cols().div_ceil(64)];
+            let mut top = k.map(TopK::new);
+            let mut out = Vec::with_capacity(CHUNK);
+            for i in start..(start + CHUNK).min(n) {
+                let ri = left.row(i);
+                for (&u, &w1) in ri.indices.iter().zip(ri.values) {
+                    let ru = right.row(u as usize);
+                    let w1 = f64::from(w1);
+                    for (&j, &w2) in ru.indices.iter().zip(ru.values) {
+                        let j = j as usize;
+                        acc[j] += w1 * f64::from(w2);
+                        touched[j >> 6] |= 1 << (j & 63);
+                    }
+                }
+                let (acc, touched) = (&mut acc, &mut touched);
+                let cand = touched.iter_mut().enumerate().flat_map(|(b, word)| {
+                    let mut bits = std::mem::take(word);
+                    std::iter::from_fn(move || {
+                        (bits != 0).then(|| {
+                            let j = b * 64 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            j
+                        })
+                    })
+                });
+                let cand = cand.filter_map(|j| {
+                    let v = std::mem::take(&mut acc[j]);
+                    finish(i, j, v).map(|v| (j as u32, v))
+                });
+                match &mut top {
+                    Some(top) => {
+                        for (j, v) in cand {
+                            top.push(j, v);
+                        }
+                        out.push(top.take_by_index());
+                    }
+                    None => out.push(cand.collect()),
+                }
+            }
+            out
+        })
+        .flatten()
+        .collect();
+    let nnz = rows.iter().map(Vec::len).sum();
+    let mut indptr = Vec::with_capacity(n + 1);
+    let mut indices = Vec::with_capacity(nnz);
+    let mut values = Vec::with_capacity(nnz);
+    indptr.push(0);
+    for r in rows {
+        for (j, v) in r {
+            indices.push(j);
+            values.push(v as f32);
+        }
+        indptr.push(indices.len());
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(ModelError::Data(
+            "an item–item similarity does not fit f32: the values are too large".into(),
+        ));
+    }
+    CsrMatrix::from_parts(n, right.n_cols(), indptr, indices, values).map_err(ModelError::model)
+}
+
+/// Records `m` as `prefix.indptr` (`u64`), `prefix.indices` (`u32`) and `prefix.values`
+/// (`f32`).
+fn write_csr<'a>(
+    w: &mut ModelWriter<'a>,
+    prefix: &str,
+    m: &'a CsrMatrix,
+) -> Result<(), ModelError> {
+    w.csr_pattern(&format!("{prefix}.indptr"), &format!("{prefix}.indices"), m)?;
+    w.f32(&format!("{prefix}.values"), &[m.nnz()], m.values())?;
+    Ok(())
+}
+
+/// The `n_rows × n_cols` matrix recorded by [`write_csr`] as `prefix`, checked (row
+/// pointers, columns in range and increasing, as many finite values as indices).
+fn read_csr(
+    file: &ModelReader,
+    prefix: &str,
+    n_rows: usize,
+    n_cols: usize,
+) -> Result<CsrMatrix, ModelError> {
+    let (ptr, idx, vals) = (
+        format!("{prefix}.indptr"),
+        format!("{prefix}.indices"),
+        format!("{prefix}.values"),
+    );
+    let pattern = file
+        .csr(&ptr, &idx, n_rows, n_cols)?
+        .ok_or_else(|| file.error(format!("tensors `{ptr}` and `{idx}` are missing")))?;
+    let values = file.f32(&vals, &[pattern.nnz()])?;
+    CsrMatrix::from_parts(
+        n_rows,
+        n_cols,
+        pattern.indptr().to_vec(),
+        pattern.indices().to_vec(),
+        values,
+    )
+    .map_err(|e| file.error(format!("`{prefix}`: {e}")).into())
+}
+
+/// A known user's scores for a model scored as the user's row of `user_items` times a
+/// sparse item × item `similarity` (ItemKNN, RP3beta, SAR).
+pub(crate) fn score_known(
+    user_items: &CsrMatrix,
+    similarity: &CsrMatrix,
+    user: u32,
+    out: &mut [f32],
+) -> Result<(), ScoreError> {
+    check_len(out, similarity.n_rows())?;
+    check_user(user, user_items.n_rows())?;
+    let r = user_items.row(user as usize);
+    sparse_row_times_sparse(r.indices, r.values, similarity, out);
+    Ok(())
+}
+
+/// A new user's scores for such a model: their items (a value of 1 each, repeats once)
+/// times `similarity`.
+pub(crate) fn score_new(
+    similarity: &CsrMatrix,
+    items: &[u32],
+    out: &mut [f32],
+) -> Result<(), ScoreError> {
+    check_len(out, similarity.n_rows())?;
+    let items = fold_in_items(items, similarity.n_rows())?;
+    let ones = vec![1.0f32; items.len()];
+    sparse_row_times_sparse(&items, &ones, similarity, out);
+    Ok(())
+}
+
+/// `item`'s row of a sparse `similarity`, 0 where it holds no entry.
+pub(crate) fn similarity_row(
+    similarity: &CsrMatrix,
+    item: u32,
+    out: &mut [f32],
+) -> Result<(), ScoreError> {
+    check_len(out, similarity.n_rows())?;
+    check_item(item, similarity.n_rows())?;
+    out.fill(0.0);
+    let row = similarity.row(item as usize);
+    for (&j, &v) in row.indices.iter().zip(row.values) {
+        out[j as usize] = v;
+    }
+    Ok(())
+}
+
+/// Records a model held as `user_items` and a sparse `similarity`: the sizes as training
+/// facts, `kind.user_items` and `kind.similarity` as CSR tensors.
+pub(crate) fn save_item_item<'a>(
+    out: &mut ModelWriter<'a>,
+    kind: &str,
+    user_items: &'a CsrMatrix,
+    similarity: &'a CsrMatrix,
+) -> Result<(), ModelError> {
+    out.meta_mut().training = serde_json::json!({
+        "n_users": user_items.n_rows(),
+        "n_items": similarity.n_rows(),
+    });
+    write_csr(out, &format!("{kind}.user_items"), user_items)?;
+    write_csr(out, &format!("{kind}.similarity"), similarity)
+}
+
+/// The `(user_items, similarity)` recorded by [`save_item_item`], checked; each similarity
+/// row holds at most `max_row` entries where the params bound it (`(k, param name)`).
+pub(crate) fn load_item_item(
+    file: &ModelReader,
+    kind: &str,
+    max_row: Option<(usize, &str)>,
+) -> Result<(CsrMatrix, CsrMatrix), ModelError> {
+    let n_users = meta_size(file, "n_users")?;
+    let n_items = meta_size(file, "n_items")?;
+    // Both sizes are checked against the tensors' row pointers before anything is
+    // allocated by them.
+    let similarity = read_csr(file, &format!("{kind}.similarity"), n_items, n_items)?;
+    let user_items = read_csr(file, &format!("{kind}.user_items"), n_users, n_items)?;
+    if let Some((k, param)) = max_row
+        && let Some(i) = (0..n_items).find(|&i| similarity.row(i).len() > k)
+    {
+        return Err(file
+            .error(format!(
+                "similarity row {i} holds {} neighbours, more than `{param}` = {k}",
+                similarity.row(i).len()
+            ))
+            .into());
+    }
+    Ok((user_items, similarity))
+}
+
+/// `m`'s pattern with `values` (one per stored entry).
+pub(crate) fn with_values(m: &CsrMatrix, values: Vec<f32>) -> Result<CsrMatrix, ModelError> {
+    CsrMatrix::from_parts(
+        m.n_rows(),
+        m.n_cols(),
+        m.indptr().to_vec(),
+        m.indices().to_vec(),
+        values,
+    )
+    .map_err(ModelError::model)
 }
 
 #[cfg(test)]

@@ -1,14 +1,12 @@
 //! Fitting: implicit's weighting of the user × item matrix, the sparse top-K item–item
 //! product, and the fit on the requested thread count.
 
-use rayon::prelude::*;
-use recs_core::rank::TopK;
 use recs_core::{ModelError, ModelParams as _};
 use recs_sparse::CsrMatrix;
 
 use super::model::ItemKnn;
 use super::params::{ItemKnnParams, Weighting};
-use crate::common::with_threads;
+use crate::common::{top_k_product, with_threads};
 
 /// Fits on `x` (users × items, values as given) with `params` (validated first).
 pub(super) fn fit(params: &ItemKnnParams, x: &CsrMatrix) -> Result<ItemKnn, ModelError> {
@@ -112,76 +110,10 @@ pub fn weighted_items(x: &CsrMatrix, params: &ItemKnnParams) -> Result<CsrMatrix
     .map_err(ModelError::model)
 }
 
-/// Items per rayon task in the similarity product (each task owns one accumulator).
-const CHUNK: usize = 16;
-
 /// The top-`k` item × item similarity `WᵀW` of the weighted items × users matrix `wt`
 /// (row i keeps the `k` largest entries of `Σ_u W[u, i] · W[u, ·]` over the items that
 /// share a user with i, i itself included). Accumulates in `f64`; parallel over items on
 /// the current rayon pool, with the same result whatever its size.
-///
-/// Each task keeps a dense accumulator and a bitset of the items touched: the inner loop
-/// is one multiply-add and one OR per (user, item) pair, without a branch, and the touched
-/// items come out of the bitset in index order.
 pub fn top_k_similarity(wt: &CsrMatrix, k: usize) -> Result<CsrMatrix, ModelError> {
-    let w = wt.transpose();
-    let n = wt.n_rows();
-    let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
-    let rows: Vec<Vec<(u32, f64)>> = starts
-        .par_iter()
-        .map(|&start| {
-            let mut acc = vec![0.0f64; n];
-            let mut touched = vec![0u64; n.div_ceil(64)];
-            let mut top = TopK::new(k);
-            let mut out = Vec::with_capacity(CHUNK);
-            for i in start..(start + CHUNK).min(n) {
-                let ri = wt.row(i);
-                for (&u, &w1) in ri.indices.iter().zip(ri.values) {
-                    let ru = w.row(u as usize);
-                    let w1 = f64::from(w1);
-                    for (&j, &w2) in ru.indices.iter().zip(ru.values) {
-                        let j = j as usize;
-                        acc[j] += w1 * f64::from(w2);
-                        touched[j >> 6] |= 1 << (j & 63);
-                    }
-                }
-                let (acc, touched) = (&mut acc, &mut touched);
-                let cand = touched.iter_mut().enumerate().flat_map(|(b, word)| {
-                    let mut bits = std::mem::take(word);
-                    std::iter::from_fn(move || {
-                        (bits != 0).then(|| {
-                            let j = b * 64 + bits.trailing_zeros() as usize;
-                            bits &= bits - 1;
-                            j
-                        })
-                    })
-                });
-                let cand = cand.map(|j| (j as u32, std::mem::take(&mut acc[j])));
-                for (j, v) in cand {
-                    top.push(j, v);
-                }
-                out.push(top.take_by_index());
-            }
-            out
-        })
-        .flatten()
-        .collect();
-    let nnz = rows.iter().map(Vec::len).sum();
-    let mut indptr = Vec::with_capacity(n + 1);
-    let mut indices = Vec::with_capacity(nnz);
-    let mut values = Vec::with_capacity(nnz);
-    indptr.push(0);
-    for r in rows {
-        for (j, v) in r {
-            indices.push(j);
-            values.push(v as f32);
-        }
-        indptr.push(indices.len());
-    }
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(ModelError::Data(
-            "an item–item similarity does not fit f32: the values are too large".into(),
-        ));
-    }
-    CsrMatrix::from_parts(n, n, indptr, indices, values).map_err(ModelError::model)
+    top_k_product(wt, &wt.transpose(), Some(k), |_, _, v| Some(v))
 }
