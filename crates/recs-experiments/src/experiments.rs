@@ -59,4 +59,5 @@ pub static EXPERIMENTS: &[Experiment] = &[
     neighbors::ITEMKNN_BM25_ML100K,
     neighbors::ITEMKNN_TFIDF_ML100K,
     neighbors::EASE_ML100K,
+    neighbors::RP3BETA_ML100K,
 ];

@@ -29,6 +29,7 @@ const GOLDEN: &[(&str, usize)] = &[
     ("itemknn-bm25-ml100k", 1),
     ("itemknn-tfidf-ml100k", 1),
     ("ease-ml100k", 1),
+    ("rp3beta-ml100k", 1),
 ];
 
 const TOLERANCE: f64 = 1e-4;

@@ -10,27 +10,35 @@
 //!   Cholesky factorisation in `f32` or `f64`; a user's scores are their binarized row
 //!   times `B`. Refuses, before allocating, a fit whose dense matrices would exceed
 //!   `max_memory_gb`.
+//! - [`Rp3Beta`] (`rp3beta`): Paudel et al.'s RP3beta, a three-step random walk user → item
+//!   → user → item with the transition probabilities raised to `alpha` and each target
+//!   divided by its popularity^`beta`, the top K kept per item (Dacrema et al.'s
+//!   `RP3betaRecommender`).
 //!
-//! Both are used through [`recs_core::Recommender`], implemented in their own modules:
+//! All three are used through [`recs_core::Recommender`], implemented in their own modules:
 //! `ItemKnn::fit(&params, &TrainData::new(&matrix), &mut progress)`, `save` and `load` into
-//! the one model file (`recs_core::modelfile`). Both train in one pass (no epochs, so
+//! the one model file (`recs_core::modelfile`). All train in one pass (no epochs, so
 //! `progress` is never called; no random draws: the same data gives the same model,
-//! whatever the thread count for ItemKNN, for a given thread count for EASE), score known
-//! users and new users from their items (fold-in), and report unusable data as
-//! `ModelError::Data`. Depends on recs-core and recs-sparse only (plus rayon and faer).
+//! whatever the thread count for ItemKNN and RP3beta, for a given thread count for
+//! EASE), score known users and new users from their items (fold-in), and report unusable
+//! data as `ModelError::Data`. Depends on recs-core and recs-sparse only (plus rayon and
+//! faer).
 //!
-//! Layout: one folder per model (`itemknn/`, `ease/`), each with `mod.rs` (the module's
+//! Layout: one folder per model (`itemknn/`, `ease/`, `rp3beta/`), each with `mod.rs` (the module's
 //! documentation and the `Recommender` impl), `params.rs` (the params and their schema),
 //! `model.rs` (the fitted type and its accessors), `fit.rs`, `score.rs` (`Scorer` and
 //! `FoldIn`), `persist.rs` (the model file's tensors and facts) and `tests.rs`; the files of
 //! a model use `params` and `model` and never the other way round. `common.rs` holds what
-//! both share (the thread setting, the scoring checks, the sparse row product, batch
-//! scoring, the check of a size a model file records).
+//! they share (the thread setting, the scoring checks, the item × item product with its
+//! per-row top K, the sparse row product, batch scoring, the model file's sparse matrices
+//! and the check of a size a model file records).
 #![deny(missing_docs)]
 
 mod common;
 pub mod ease;
 pub mod itemknn;
+pub mod rp3beta;
 
 pub use ease::{Dtype, Ease, EaseParams};
 pub use itemknn::{ItemKnn, ItemKnnParams, Weighting};
+pub use rp3beta::{Rp3Beta, Rp3BetaParams};

@@ -6,7 +6,7 @@ use recs_factor::{
     Als, AlsParams, BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean,
     GlobalMeanParams, MfParams,
 };
-use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams};
+use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Rp3Beta, Rp3BetaParams};
 use recs_vae::{
     AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams,
 };
@@ -57,6 +57,11 @@ pub(crate) static MODELS: &[&dyn Entry] = &[
         "EASE",
         "EASE, the closed-form item-item autoencoder (Steck 2019), dense",
         ease,
+    ),
+    &register::<Rp3Beta>(
+        "RP3beta",
+        "RP3beta, a popularity-penalised 3-step random walk on the item graph (Paudel et al. 2017)",
+        rp3beta,
     ),
 ];
 
@@ -176,4 +181,10 @@ pub fn itemknn() -> ItemKnnParams {
 /// EASE as `ease-ml100k` fits it: λ 500 (Steck's setting), f32, the params' defaults.
 pub fn ease() -> EaseParams {
     EaseParams::default()
+}
+
+/// RP3beta as `rp3beta-ml100k` fits it: α 1, β 0.6, K 100 (the params' defaults, Dacrema et
+/// al.'s and `graph_peers.py`'s).
+pub fn rp3beta() -> Rp3BetaParams {
+    Rp3BetaParams::default()
 }

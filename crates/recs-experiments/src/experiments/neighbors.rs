@@ -2,11 +2,13 @@
 //! of ml-100k, seed 42, binarized training matrix, every training item ranked with the
 //! user's training items left out, k = 10), side by side with `implicit_peers.py`:
 //! `itemknn-cosine-ml100k`, `itemknn-bm25-ml100k`, `itemknn-tfidf-ml100k` (implicit's
-//! `CosineRecommender`, `BM25Recommender`, `TFIDFRecommender`, K 100) and `ease-ml100k`
-//! (EASE, λ 500, against the peer script's numpy closed form).
+//! `CosineRecommender`, `BM25Recommender`, `TFIDFRecommender`, K 100), `ease-ml100k`
+//! (EASE, λ 500, against the peer script's numpy closed form), `rp3beta-ml100k` (α 1, β 0.6,
+//! K 100, against `graph_peers.py`'s formula), its reference measured on this very
+//! split (`benchmarks/graph-same-split.sh`).
 
 use recs_core::{Recommender as _, TrainData};
-use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Weighting};
+use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Rp3Beta, Weighting};
 
 use super::factor::fit_registered;
 use super::{Experiment, SeedRun};
@@ -107,6 +109,13 @@ const EASE_REFS: [Reference; 3] = refs(
     "EASE λ 500 in numpy (float64 inverse), implicit_peers.py",
 );
 
+const RP3BETA_REFS: [Reference; 3] = refs(
+    0.1238,
+    0.4284,
+    0.33,
+    "RP3beta α 1, β 0.6, K 100 in numpy/scipy (graph_peers.py's formula) on this split, graph-same-split.py",
+);
+
 /// implicit's `CosineRecommender` (K 100) on the `bpr-ml100k` protocol.
 pub const ITEMKNN_COSINE_ML100K: Experiment = Experiment {
     name: "itemknn-cosine-ml100k",
@@ -145,4 +154,21 @@ pub const EASE_ML100K: Experiment = Experiment {
     metrics: METRICS,
     references: &EASE_REFS,
     run: |opts, seed| run_with(opts, seed, Ease::KIND, &ease_params()),
+};
+
+/// RP3beta (α 1, β 0.6, K 100) on the `bpr-ml100k` protocol.
+pub const RP3BETA_ML100K: Experiment = Experiment {
+    name: "rp3beta-ml100k",
+    description: "RP3beta (α 1, β 0.6, K 100) on ml-100k, random 75/25 split",
+    datasets: &["ml-100k"],
+    metrics: METRICS,
+    references: &RP3BETA_REFS,
+    run: |opts, seed| {
+        run_with(
+            opts,
+            seed,
+            Rp3Beta::KIND,
+            &recs_registry::defaults::rp3beta(),
+        )
+    },
 };

@@ -137,3 +137,8 @@ class EASE(RecommenderBase):
     """EASE, the closed-form item-item autoencoder (Steck 2019), dense; fold-in, batch scoring, similar items (registry name ``ease``)."""
 
     def __init__(self, *, reg: float = ..., dtype: str = ..., max_memory_gb: float = ..., threads: int = ..., **aliases: Any) -> None: ...
+
+class RP3beta(RecommenderBase):
+    """RP3beta, a popularity-penalised 3-step random walk on the item graph (Paudel et al. 2017); fold-in, batch scoring, similar items (registry name ``rp3beta``)."""
+
+    def __init__(self, *, alpha: float = ..., beta: float = ..., neighbours: int = ..., normalize_similarity: bool = ..., threads: int = ..., **aliases: Any) -> None: ...
