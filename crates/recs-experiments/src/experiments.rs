@@ -60,4 +60,5 @@ pub static EXPERIMENTS: &[Experiment] = &[
     neighbors::ITEMKNN_TFIDF_ML100K,
     neighbors::EASE_ML100K,
     neighbors::RP3BETA_ML100K,
+    neighbors::SAR_ML100K,
 ];

@@ -30,6 +30,7 @@ const GOLDEN: &[(&str, usize)] = &[
     ("itemknn-tfidf-ml100k", 1),
     ("ease-ml100k", 1),
     ("rp3beta-ml100k", 1),
+    ("sar-ml100k", 1),
 ];
 
 const TOLERANCE: f64 = 1e-4;

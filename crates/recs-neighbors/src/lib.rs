@@ -14,17 +14,20 @@
 //!   → user → item with the transition probabilities raised to `alpha` and each target
 //!   divided by its popularity^`beta`, the top K kept per item (Dacrema et al.'s
 //!   `RP3betaRecommender`).
+//! - [`Sar`] (`sar`): Microsoft Recommenders' SAR: an item–item similarity from
+//!   co-occurrence counts (Jaccard, lift, counts, cosine, inclusion index, mutual
+//!   information) times each user's affinities, optionally decayed by age.
 //!
-//! All three are used through [`recs_core::Recommender`], implemented in their own modules:
+//! All four are used through [`recs_core::Recommender`], implemented in their own modules:
 //! `ItemKnn::fit(&params, &TrainData::new(&matrix), &mut progress)`, `save` and `load` into
 //! the one model file (`recs_core::modelfile`). All train in one pass (no epochs, so
 //! `progress` is never called; no random draws: the same data gives the same model,
-//! whatever the thread count for ItemKNN and RP3beta, for a given thread count for
+//! whatever the thread count for ItemKNN, RP3beta and SAR, for a given thread count for
 //! EASE), score known users and new users from their items (fold-in), and report unusable
 //! data as `ModelError::Data`. Depends on recs-core and recs-sparse only (plus rayon and
 //! faer).
 //!
-//! Layout: one folder per model (`itemknn/`, `ease/`, `rp3beta/`), each with `mod.rs` (the module's
+//! Layout: one folder per model (`itemknn/`, `ease/`, `rp3beta/`, `sar/`), each with `mod.rs` (the module's
 //! documentation and the `Recommender` impl), `params.rs` (the params and their schema),
 //! `model.rs` (the fitted type and its accessors), `fit.rs`, `score.rs` (`Scorer` and
 //! `FoldIn`), `persist.rs` (the model file's tensors and facts) and `tests.rs`; the files of
@@ -38,7 +41,9 @@ mod common;
 pub mod ease;
 pub mod itemknn;
 pub mod rp3beta;
+pub mod sar;
 
 pub use ease::{Dtype, Ease, EaseParams};
 pub use itemknn::{ItemKnn, ItemKnnParams, Weighting};
 pub use rp3beta::{Rp3Beta, Rp3BetaParams};
+pub use sar::{Sar, SarParams, Similarity};

@@ -6,7 +6,9 @@ use recs_factor::{
     Als, AlsParams, BaselineOnly, BaselineParams, BiasedMf, Bpr, BprParams, GlobalMean,
     GlobalMeanParams, MfParams,
 };
-use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Rp3Beta, Rp3BetaParams};
+use recs_neighbors::{
+    Ease, EaseParams, ItemKnn, ItemKnnParams, Rp3Beta, Rp3BetaParams, Sar, SarParams,
+};
 use recs_vae::{
     AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams,
 };
@@ -62,6 +64,11 @@ pub(crate) static MODELS: &[&dyn Entry] = &[
         "RP3beta",
         "RP3beta, a popularity-penalised 3-step random walk on the item graph (Paudel et al. 2017)",
         rp3beta,
+    ),
+    &register::<Sar>(
+        "SAR",
+        "SAR, co-occurrence similarity times time-decayed affinities (Microsoft Recommenders)",
+        sar,
     ),
 ];
 
@@ -187,4 +194,10 @@ pub fn ease() -> EaseParams {
 /// al.'s and `graph_peers.py`'s).
 pub fn rp3beta() -> Rp3BetaParams {
     Rp3BetaParams::default()
+}
+
+/// SAR as `sar-ml100k` fits it: Jaccard, no time decay, threshold 1 (the params' defaults,
+/// Recommenders' `SARSingleNode`'s).
+pub fn sar() -> SarParams {
+    SarParams::default()
 }

@@ -4,11 +4,12 @@
 //! `itemknn-cosine-ml100k`, `itemknn-bm25-ml100k`, `itemknn-tfidf-ml100k` (implicit's
 //! `CosineRecommender`, `BM25Recommender`, `TFIDFRecommender`, K 100), `ease-ml100k`
 //! (EASE, λ 500, against the peer script's numpy closed form), `rp3beta-ml100k` (α 1, β 0.6,
-//! K 100, against `graph_peers.py`'s formula), its reference measured on this very
-//! split (`benchmarks/graph-same-split.sh`).
+//! K 100, against `graph_peers.py`'s formula) and `sar-ml100k` (Jaccard, no time decay,
+//! the ratings as affinities, against Recommenders' `SARSingleNode`); the last two's
+//! references were measured on this very split (`benchmarks/graph-same-split.sh`).
 
 use recs_core::{Recommender as _, TrainData};
-use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Rp3Beta, Weighting};
+use recs_neighbors::{Ease, EaseParams, ItemKnn, ItemKnnParams, Rp3Beta, Sar, Weighting};
 
 use super::factor::fit_registered;
 use super::{Experiment, SeedRun};
@@ -45,8 +46,24 @@ fn run_with(
     kind: &str,
     params: &impl serde::Serialize,
 ) -> anyhow::Result<SeedRun> {
+    run_on(opts, seed, kind, params, true)
+}
+
+/// [`run_with`], on the training ratings as they are when `binarize` is false (SAR's
+/// affinities).
+fn run_on(
+    opts: &RunOptions,
+    seed: u64,
+    kind: &str,
+    params: &impl serde::Serialize,
+    binarize: bool,
+) -> anyhow::Result<SeedRun> {
     let data = protocol::random_split(opts, "ml-100k", 0.75, seed)?;
-    let train = data.train.binarize();
+    let train = if binarize {
+        data.train.binarize()
+    } else {
+        data.train.clone()
+    };
     let (model, train_seconds) = fit_registered(opts, kind, params, &TrainData::new(&train))?;
     if opts.verbose {
         eprintln!("fitted in {train_seconds:.3} s");
@@ -115,6 +132,12 @@ const RP3BETA_REFS: [Reference; 3] = refs(
     0.33,
     "RP3beta α 1, β 0.6, K 100 in numpy/scipy (graph_peers.py's formula) on this split, graph-same-split.py",
 );
+const SAR_REFS: [Reference; 3] = refs(
+    0.1078,
+    0.3790,
+    0.43,
+    "Microsoft Recommenders 1.2.1 SARSingleNode (Jaccard, no time decay) on this split, graph-same-split.py",
+);
 
 /// implicit's `CosineRecommender` (K 100) on the `bpr-ml100k` protocol.
 pub const ITEMKNN_COSINE_ML100K: Experiment = Experiment {
@@ -169,6 +192,25 @@ pub const RP3BETA_ML100K: Experiment = Experiment {
             seed,
             Rp3Beta::KIND,
             &recs_registry::defaults::rp3beta(),
+        )
+    },
+};
+
+/// SAR (Jaccard, no time decay, the ratings as affinities) on the `bpr-ml100k` protocol's
+/// split.
+pub const SAR_ML100K: Experiment = Experiment {
+    name: "sar-ml100k",
+    description: "SAR (Jaccard, no time decay, ratings as affinities) on ml-100k, random 75/25 split",
+    datasets: &["ml-100k"],
+    metrics: METRICS,
+    references: &SAR_REFS,
+    run: |opts, seed| {
+        run_on(
+            opts,
+            seed,
+            Sar::KIND,
+            &recs_registry::defaults::sar(),
+            false,
         )
     },
 };

@@ -142,3 +142,8 @@ class RP3beta(RecommenderBase):
     """RP3beta, a popularity-penalised 3-step random walk on the item graph (Paudel et al. 2017); fold-in, batch scoring, similar items (registry name ``rp3beta``)."""
 
     def __init__(self, *, alpha: float = ..., beta: float = ..., neighbours: int = ..., normalize_similarity: bool = ..., threads: int = ..., **aliases: Any) -> None: ...
+
+class SAR(RecommenderBase):
+    """SAR, co-occurrence similarity times time-decayed affinities (Microsoft Recommenders); fold-in, batch scoring, similar items (registry name ``sar``)."""
+
+    def __init__(self, *, similarity: str = ..., time_decay: bool = ..., half_life_days: float = ..., time_now: Optional[int] = ..., threshold: int = ..., threads: int = ..., **aliases: Any) -> None: ...
