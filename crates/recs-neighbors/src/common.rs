@@ -142,11 +142,20 @@ pub(crate) fn score_users_parallel<S: Scorer + Sync>(
 /// Items per rayon task in [`top_k_product`] (each task owns one accumulator).
 const CHUNK: usize = 16;
 
+/// Which entries of each row [`top_k_product`] keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cut {
+    /// The `k` largest (ties to the lower item index).
+    TopK(usize),
+    /// Every entry.
+    All,
+}
+
 /// The item × item product `left · right` (`left` items × users, `right` users × items),
 /// row by row: row i's entries `Σ_u left[i, u] · right[u, j]` over the items j that share a
 /// user with i, each passed through `finish(i, j, value)` (`None` drops the entry: the
-/// diagonal, a threshold), then the `k` largest kept (ties to the lower item index), or all
-/// of them for `k = None`. Accumulates in `f64` and stores `f32`; parallel over items on the
+/// diagonal, a threshold), then the `k` largest kept for `Cut::TopK(k)` (ties to the lower
+/// item index), or all of them for `Cut::All`. Accumulates in `f64` and stores `f32`; parallel over items on the
 /// current rayon pool, with the same result whatever its size. Memory beyond the result:
 /// one dense accumulator of `n_items` per task. ItemKNN's `WᵀW`, RP3beta's random walk and
 /// SAR's co-occurrence are this product.
@@ -157,21 +166,26 @@ const CHUNK: usize = 16;
 pub(crate) fn top_k_product<F>(
     left: &CsrMatrix,
     right: &CsrMatrix,
-    k: Option<usize>,
+    cut: Cut,
     finish: F,
 ) -> Result<CsrMatrix, ModelError>
 where
     F: Fn(usize, usize, f64) -> Option<f64> + Sync,
 {
+    let k = match cut {
+        Cut::TopK(k) => Some(k),
+        Cut::All => None,
+    };
     let n = left.n_rows();
     let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
-    let rows: Vec<Vec<(u32, f64)>> = starts
+    // Each task's rows: their lengths, then their entries.
+    let chunks: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = starts
         .par_iter()
         .map(|&start| {
             let mut acc = vec![0.0f64; right.n_cols()];
             let mut touched = vec![0u64; right.n_cols().div_ceil(64)];
             let mut top = k.map(TopK::new);
-            let mut out = Vec::with_capacity(CHUNK);
+            let (mut lens, mut idx, mut val) = (Vec::with_capacity(CHUNK), Vec::new(), Vec::new());
             for i in start..(start + CHUNK).min(n) {
                 let ri = left.row(i);
                 for (&u, &w1) in ri.indices.iter().zip(ri.values) {
@@ -183,46 +197,52 @@ where
                         touched[j >> 6] |= 1 << (j & 63);
                     }
                 }
-                let (acc, touched) = (&mut acc, &mut touched);
-                let cand = touched.iter_mut().enumerate().flat_map(|(b, word)| {
+                let before = idx.len();
+                for (b, word) in touched.iter_mut().enumerate() {
                     let mut bits = std::mem::take(word);
-                    std::iter::from_fn(move || {
-                        (bits != 0).then(|| {
-                            let j = b * 64 + bits.trailing_zeros() as usize;
-                            bits &= bits - 1;
-                            j
-                        })
-                    })
-                });
-                let cand = cand.filter_map(|j| {
-                    let v = std::mem::take(&mut acc[j]);
-                    finish(i, j, v).map(|v| (j as u32, v))
-                });
-                match &mut top {
-                    Some(top) => {
-                        for (j, v) in cand {
-                            top.push(j, v);
+                    while bits != 0 {
+                        let j = b * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        let v = std::mem::take(&mut acc[j]);
+                        if let Some(v) = finish(i, j, v) {
+                            match &mut top {
+                                Some(top) => top.push(j as u32, v),
+                                None => {
+                                    idx.push(j as u32);
+                                    val.push(v as f32);
+                                }
+                            }
                         }
-                        out.push(top.take_by_index());
                     }
-                    None => out.push(cand.collect()),
+                }
+                if let Some(top) = &mut top {
+                    for (j, v) in top.take_by_index() {
+                        idx.push(j);
+                        val.push(v as f32);
+                    }
+                }
+                lens.push(idx.len() - before);
+                if i == start {
+                    // The first row's length as the guess for the others: one allocation
+                    // per task, not one per doubling.
+                    idx.reserve(lens[0] * (CHUNK - 1));
+                    val.reserve(lens[0] * (CHUNK - 1));
                 }
             }
-            out
+            (lens, idx, val)
         })
-        .flatten()
         .collect();
-    let nnz = rows.iter().map(Vec::len).sum();
+    let nnz = chunks.iter().map(|c| c.1.len()).sum();
     let mut indptr = Vec::with_capacity(n + 1);
     let mut indices = Vec::with_capacity(nnz);
     let mut values = Vec::with_capacity(nnz);
     indptr.push(0);
-    for r in rows {
-        for (j, v) in r {
-            indices.push(j);
-            values.push(v as f32);
+    for (lens, idx, val) in chunks {
+        for len in lens {
+            indptr.push(indptr[indptr.len() - 1] + len);
         }
-        indptr.push(indices.len());
+        indices.extend_from_slice(&idx);
+        values.extend_from_slice(&val);
     }
     if values.iter().any(|v| !v.is_finite()) {
         return Err(ModelError::Data(

@@ -6,7 +6,7 @@ use recs_sparse::CsrMatrix;
 
 use super::model::ItemKnn;
 use super::params::{ItemKnnParams, Weighting};
-use crate::common::{top_k_product, with_threads};
+use crate::common::{Cut, top_k_product, with_threads};
 
 /// Fits on `x` (users × items, values as given) with `params` (validated first).
 pub(super) fn fit(params: &ItemKnnParams, x: &CsrMatrix) -> Result<ItemKnn, ModelError> {
@@ -115,5 +115,5 @@ pub fn weighted_items(x: &CsrMatrix, params: &ItemKnnParams) -> Result<CsrMatrix
 /// share a user with i, i itself included). Accumulates in `f64`; parallel over items on
 /// the current rayon pool, with the same result whatever its size.
 pub fn top_k_similarity(wt: &CsrMatrix, k: usize) -> Result<CsrMatrix, ModelError> {
-    top_k_product(wt, &wt.transpose(), Some(k), |_, _, v| Some(v))
+    top_k_product(wt, &wt.transpose(), Cut::TopK(k), |_, _, v| Some(v))
 }

@@ -5,7 +5,7 @@ use recs_sparse::CsrMatrix;
 
 use super::model::Rp3Beta;
 use super::params::Rp3BetaParams;
-use crate::common::{top_k_product, with_threads, with_values};
+use crate::common::{Cut, top_k_product, with_threads, with_values};
 
 /// Fits on `x` (users × items, values as given) with `params` (validated first).
 pub(super) fn fit(params: &Rp3BetaParams, x: &CsrMatrix) -> Result<Rp3Beta, ModelError> {
@@ -58,7 +58,7 @@ pub fn similarity(x: &CsrMatrix, params: &Rp3BetaParams) -> Result<CsrMatrix, Mo
             n => (n as f64).powf(-params.beta),
         })
         .collect();
-    let w = top_k_product(&piu, &pui, Some(params.neighbours), |i, j, v| {
+    let w = top_k_product(&piu, &pui, Cut::TopK(params.neighbours), |i, j, v| {
         let v = v * penalty[j];
         (i != j && v != 0.0).then_some(v)
     })?;

@@ -6,7 +6,7 @@ use recs_sparse::CsrMatrix;
 
 use super::model::Sar;
 use super::params::SarParams;
-use crate::common::{top_k_product, with_threads, with_values};
+use crate::common::{Cut, top_k_product, with_threads, with_values};
 
 /// Seconds in a day: `half_life_days` is in days, the data's times in seconds.
 const DAY: f64 = 86_400.0;
@@ -84,7 +84,7 @@ fn similarity(
     let bt = b.transpose();
     let threshold = params.threshold as f64;
     let kind = params.similarity;
-    top_k_product(&bt, &b, None, |i, j, c| {
+    top_k_product(&bt, &b, Cut::All, |i, j, c| {
         (c >= threshold).then(|| kind.of(c, f64::from(d[i]), f64::from(d[j]), n))
     })
 }
