@@ -473,7 +473,11 @@ mod tests {
                 hit[(state.hash_one(make(k).as_str()) as usize) & (buckets - 1)] = true;
             }
             let filled = hit.iter().filter(|&&h| h).count() as f64 / n as f64;
-            assert!(filled > 0.65, "{}…: {filled:.3} of the ids in distinct buckets", make(0));
+            assert!(
+                filled > 0.65,
+                "{}…: {filled:.3} of the ids in distinct buckets",
+                make(0)
+            );
         }
     }
 }
