@@ -99,13 +99,14 @@ soak() {
   echo "== soak: BPR ml-100k, $SOAK_SECONDS s of GETs at 16 connections, a reload every 3 s"
   [ -f "$WORK/bpr.recs" ] || "$RECS" train --model bpr --dataset ml-100k --quiet --out "$WORK/bpr.recs" >/dev/null
   cp "$WORK/bpr.recs" "$WORK/live.recs"
-  start_server --model "$WORK/live.recs"
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/admin.token"
+  start_server --model "$WORK/live.recs" --admin-token-file "$WORK/admin.token"
   users_lua "$WORK/live.recs"
   wrk -t1 -c16 -d"${SOAK_SECONDS}s" --latency -s "$WORK/users.lua" "$BASE" > "$WORK/soak.wrk" &
   local w=$! n=0 failed=0 r
   while kill -0 $w 2>/dev/null; do
     sleep 3
-    r=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$BASE/v1/reload" || true)
+    r=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -H "Authorization: Bearer $(cat "$WORK/admin.token")" "$BASE/v1/reload" || true)
     [ "$r" = 200 ] || failed=$((failed + 1))
     n=$((n + 1))
     [ $((n % 10)) = 0 ] && echo "  after $n reloads: RSS $(rss) MiB"

@@ -375,7 +375,8 @@ struct ServeArgs {
     #[arg(long = "model", value_name = "[NAME=]FILE", required = true, value_parser = parse_model_spec)]
     models: Vec<recs_serve::ModelSpec>,
     /// Address to listen on. The default is loopback only; binding another address (such
-    /// as 0.0.0.0:8080) exposes the API, which has no authentication, to that network
+    /// as 0.0.0.0:8080) exposes the API, whose only authentication is the admin token on
+    /// reload, to that network
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: std::net::SocketAddr,
     /// The largest k a request may ask for
@@ -393,6 +394,11 @@ struct ServeArgs {
     /// Threads: for the async I/O and, as many again at most, for scoring (0: all cores)
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1024))]
     threads: u64,
+    /// A file whose first line is the token `POST /v1/reload` must carry (`Authorization:
+    /// Bearer TOKEN`, at least 16 characters). Without it, reload over HTTP is off and
+    /// SIGHUP reloads
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 /// `[NAME=]FILE`: a NAME is letters, digits, `-`, `_` and `.`; without one, the file stem.
@@ -876,6 +882,12 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             max_batch: a.max_batch as usize,
         },
         titles: Some(Arc::new(model_titles)),
+        admin_token: a
+            .admin_token_file
+            .as_deref()
+            .map(recs_serve::AdminToken::read)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     };
     let started = Instant::now();
     let server = recs_serve::Server::load(config)?;
@@ -906,7 +918,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         }
         if !local.ip().is_loopback() {
             note!(
-                "recs serve: warning: listening on {local}, beyond this machine: the API has no authentication"
+                "recs serve: warning: listening on {local}, beyond this machine: only reload is authenticated (the admin token)"
             );
         }
         // The one line on standard output: where to reach the server (tests and scripts

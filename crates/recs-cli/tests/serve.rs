@@ -196,3 +196,61 @@ fn serve_refuses_a_bad_model_file_and_a_bad_flag() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--admin-token-file` names a regular file whose first line is a token of at least 16
+/// visible characters; anything else stops the server before it listens, naming the flag
+/// (a FIFO is refused without being opened, so nothing waits on it).
+#[test]
+fn serve_refuses_an_admin_token_file_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let short = dir.path().join("short");
+    std::fs::write(&short, "secret\n").unwrap();
+    let cases = [
+        (dir.path().join("missing"), "No such file"),
+        (fifo, "not a regular file"),
+        (short, "at least 16"),
+        (dir.path().to_path_buf(), "not a regular file"),
+    ];
+    for (path, want) in cases {
+        let mut child = recs(dir.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--model", "any.recs"])
+            .arg("--admin-token-file")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("{}: recs serve did not stop", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "{}: {err}", path.display());
+        assert!(
+            err.contains("--admin-token-file") && err.contains(want),
+            "{}: {err}",
+            path.display()
+        );
+    }
+}

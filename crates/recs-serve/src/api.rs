@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -111,7 +111,13 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .into_response()
 }
 
+/// The request timeout, for every route but reload: a reload takes as long as its files
+/// take to load (a model slower to load than the timeout could otherwise never be reloaded
+/// over HTTP), and answers with what happened.
 async fn timeout(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/v1/reload" {
+        return next.run(req).await;
+    }
     let limit = s.config().limits.timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
@@ -179,9 +185,41 @@ async fn no_method(req: Request) -> ApiError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(ApiError::internal(format!("the scoring task failed: {e}"))))
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        // The panic's message is for the log, not for the client.
+        eprintln!("recs serve: a scoring task failed: {e}");
+        Err(ApiError::internal(
+            "the server failed answering this request (a bug: please report it)",
+        ))
+    })
+}
+
+/// `Ok` when the request says its body is JSON (`Content-Type: application/json`, any
+/// parameters): a POST body of another type (a form a web page can send without the
+/// server's consent) is answered 415 before it is read.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_json = given.as_deref().is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if is_json {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Some("Content-Type"),
+        format!(
+            "the body must be JSON sent as `Content-Type: application/json` (curl --json '…'); got {}",
+            given.map_or("no Content-Type".to_string(), |g| format!(
+                "`{}`",
+                g.chars().take(100).collect::<String>()
+            ))
+        ),
+    ))
 }
 
 /// A request's query parameters, taken one by one; what is left is an error.
@@ -415,8 +453,10 @@ fn id_list(body: &mut Map<String, Value>, param: &str) -> Result<Option<Vec<Stri
 
 async fn recommend_post(
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    require_json(&headers)?;
     let limits = s.config().limits.clone();
     let body = body.map_err(|e| {
         let status = e.status();
@@ -567,10 +607,8 @@ fn model_json(m: &Served, default: &str) -> Value {
         "name": m.name,
         "default": m.name == default,
         "kind": d.kind(),
-        "file": m.q.path.display().to_string(),
         "params": d.params_json(),
         "training": meta.training,
-        "provenance": meta.extra,
         "crate_version": meta.crate_version,
         "users": m.q.users.len(),
         "items": m.q.items.len(),
@@ -594,29 +632,57 @@ async fn models(
     })))
 }
 
-async fn reload(State(s): State<AppState>) -> Response {
+async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = &s.config().admin_token else {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            None,
+            "reload over HTTP is off: start recs serve with --admin-token-file FILE and send \
+             `Authorization: Bearer <token>`, or send SIGHUP to the server's process",
+        )
+        .into_response();
+    };
+    if !token.authorizes(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes())) {
+        let mut r = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Some("Authorization"),
+            "reload needs `Authorization: Bearer <token>` with the server's admin token",
+        )
+        .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Bearer".parse().expect("a header value"),
+        );
+        return r;
+    }
     match s.reload().await {
         Ok(m) => Json(json!({
             "reloaded": m.by_name.values().map(|x| json!({
                 "name": x.name,
                 "kind": x.q.model().kind(),
-                "file": x.q.path.display().to_string(),
                 "load_seconds": x.load_seconds,
             })).collect::<Vec<_>>(),
             "generation": m.generation,
         }))
         .into_response(),
-        Err(e) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({
-                "error": format!("{e}; the previous models keep serving"),
-                "param": "model",
-                "model": e.name,
-                "file": e.path.display().to_string(),
-                "generation": s.models().generation,
-            })),
-        )
-            .into_response(),
+        Err(e) => {
+            // The file's path and the error chain go to the log; the client learns which
+            // model failed.
+            eprintln!("recs serve: reload failed: {e}");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({
+                    "error": format!(
+                        "model `{}` could not be loaded (the server's log says why); the previous models keep serving",
+                        e.name
+                    ),
+                    "param": "model",
+                    "model": e.name,
+                    "generation": s.models().generation,
+                })),
+            )
+                .into_response()
+        }
     }
 }
 

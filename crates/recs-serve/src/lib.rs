@@ -17,6 +17,7 @@
 //!   on SIGHUP.
 #![deny(missing_docs)]
 
+pub mod admin;
 mod api;
 pub mod error;
 pub mod metrics;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use recs_core::modelfile::ModelMeta;
 use recs_registry::query::Opened;
 
+pub use admin::AdminToken;
 pub use api::{RECOMMEND_BODY, ROUTES, Route, router};
 pub use error::ApiError;
 
@@ -79,6 +81,9 @@ pub struct Config {
     pub limits: Limits,
     /// Where item titles come from (`None`: no titles).
     pub titles: Option<TitlesFn>,
+    /// The token `POST /v1/reload` must carry (`None`: reload over HTTP is off; SIGHUP
+    /// still reloads).
+    pub admin_token: Option<AdminToken>,
 }
 
 impl std::fmt::Debug for Config {
@@ -87,6 +92,7 @@ impl std::fmt::Debug for Config {
             .field("models", &self.models)
             .field("limits", &self.limits)
             .field("titles", &self.titles.is_some())
+            .field("admin_token", &self.admin_token)
             .finish()
     }
 }
@@ -238,7 +244,25 @@ impl Server {
     /// Reads every model file again (on the blocking pool) and, when all of them load,
     /// swaps them in at once; when one fails, every model stays as it was and the error
     /// says which file and why. One reload at a time (a second waits for the first).
+    ///
+    /// The reload is a task of its own: a caller that goes away (an HTTP client that
+    /// disconnects) neither cancels it nor releases the one-at-a-time lock before its
+    /// files are loaded and swapped, so reloads never overlap, and each holds at most one
+    /// extra copy of the models while it loads.
     pub async fn reload(self: &Arc<Self>) -> Result<Arc<Models>, LoadError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.reload_now().await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(LoadError {
+                    name: String::new(),
+                    path: PathBuf::new(),
+                    message: format!("the reload task failed: {e}"),
+                })
+            })
+    }
+
+    async fn reload_now(self: Arc<Self>) -> Result<Arc<Models>, LoadError> {
         let _one = self.reloading.lock().await;
         let next = self.models().generation + 1;
         let this = self.clone();

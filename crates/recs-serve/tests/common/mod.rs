@@ -94,7 +94,22 @@ pub fn config(f: &Fixture, models: &[(&str, &Path)]) -> Config {
             .collect(),
         limits: Limits::default(),
         titles: Some(titles(f)),
+        admin_token: Some(recs_serve::AdminToken::new(ADMIN_TOKEN).unwrap()),
     }
+}
+
+/// The admin token the test servers are configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// `POST /v1/reload` with the admin token.
+pub fn reload(url: &str) -> (u16, Value) {
+    let mut r = agent()
+        .post(url)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .send("")
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, json(&r.body_mut().read_to_string().unwrap()))
 }
 
 /// A server running on its own runtime on 127.0.0.1:0 until [`Running::stop`] (or drop).
