@@ -388,6 +388,28 @@ struct RecommendBody<'a> {
     user: &'a str,
 }
 
+/// The body of a fold-in `POST /v1/recommend`.
+#[derive(serde::Serialize)]
+struct NewUserBody<'a> {
+    items: Ranked<'a>,
+    model: &'a str,
+}
+
+/// The body of a batch `POST /v1/recommend`: every user's list serialised straight from
+/// the ranked indices (no JSON tree of up to `max_batch × max_k` entries).
+#[derive(serde::Serialize)]
+struct BatchBody<'a> {
+    model: &'a str,
+    results: Vec<BatchResult<'a>>,
+}
+
+/// One user of a [`BatchBody`].
+#[derive(serde::Serialize)]
+struct BatchResult<'a> {
+    items: Ranked<'a>,
+    user: &'a str,
+}
+
 /// `body` as an `application/json` response, serialised on the calling (blocking) thread.
 fn json_bytes(body: &impl serde::Serialize) -> Result<Response, ApiError> {
     let bytes = serde_json::to_vec(body)
@@ -455,7 +477,7 @@ async fn recommend_post(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     require_json(&headers)?;
     let limits = s.config().limits.clone();
     let body = body.map_err(|e| {
@@ -534,10 +556,14 @@ async fn recommend_post(
                 let idx = m.q.item_indices(&items, "items").map_err(err)?;
                 let f = m.q.item_indices(&filter, "filter").map_err(err)?;
                 let top = m.q.recommend_new(&idx, k, &f).map_err(err)?;
-                Ok(Json(json!({
-                    "model": m.name,
-                    "items": items_json(&m, &top, "score"),
-                })))
+                json_bytes(&NewUserBody {
+                    items: Ranked {
+                        m: &m,
+                        top: &top,
+                        what: "score",
+                    },
+                    model: &m.name,
+                })
             })
             .await
         }
@@ -562,12 +588,22 @@ async fn recommend_post(
                     .map_err(err)?;
                 let f = m.q.item_indices(&filter, "filter").map_err(err)?;
                 let tops = m.q.recommend_users(&idx, k, &f, &deadline).map_err(err)?;
-                let results: Vec<Value> = users
+                let results = users
                     .iter()
                     .zip(&tops)
-                    .map(|(u, top)| json!({"user": u, "items": items_json(&m, top, "score")}))
+                    .map(|(u, top)| BatchResult {
+                        items: Ranked {
+                            m: &m,
+                            top,
+                            what: "score",
+                        },
+                        user: u,
+                    })
                     .collect();
-                Ok(Json(json!({"model": m.name, "results": results})))
+                json_bytes(&BatchBody {
+                    model: &m.name,
+                    results,
+                })
             })
             .await
         }
