@@ -42,6 +42,8 @@ pub mod ease;
 pub mod itemknn;
 pub mod rp3beta;
 pub mod sar;
+#[cfg(test)]
+mod testing;
 
 pub use ease::{Dtype, Ease, EaseParams};
 pub use itemknn::{ItemKnn, ItemKnnParams, Weighting};

@@ -25,22 +25,7 @@ fn matrix(n_users: usize, n_items: usize, cells: &[(u32, u32, f32)]) -> CsrMatri
 
 /// Seeded cells with counts 1–4 (about a third of the grid), item 5 empty.
 fn sample(n_users: usize, n_items: usize, seed: u64) -> CsrMatrix {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    let mut cells = Vec::new();
-    for u in 0..n_users as u32 {
-        for i in 0..n_items as u32 {
-            if i != 5 && next() % 3 == 0 {
-                cells.push((u, i, (1 + next() % 4) as f32));
-            }
-        }
-    }
-    matrix(n_users, n_items, &cells)
+    crate::testing::sample(n_users, n_items, seed, 5, 4)
 }
 
 /// implicit's weighting written out densely from the formulas (items × users, f64).

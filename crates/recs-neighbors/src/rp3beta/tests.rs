@@ -16,24 +16,7 @@ fn fit(p: &Rp3BetaParams, x: &CsrMatrix) -> Result<Rp3Beta, ModelError> {
 
 /// Seeded cells with values 1–4 (about a third of the grid), item 5 empty.
 fn sample(n_users: usize, n_items: usize, seed: u64) -> CsrMatrix {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    let (mut u, mut i, mut v) = (Vec::new(), Vec::new(), Vec::new());
-    for a in 0..n_users as u32 {
-        for b in 0..n_items as u32 {
-            if b != 5 && next() % 3 == 0 {
-                u.push(a);
-                i.push(b);
-                v.push((1 + next() % 4) as f32);
-            }
-        }
-    }
-    CsrMatrix::from_triplets(n_users, n_items, &u, &i, &v, DuplicatePolicy::KeepLast).unwrap()
+    crate::testing::sample(n_users, n_items, seed, 5, 4)
 }
 
 /// `W` before the top-K cut, dense, from the formula (f64).
