@@ -781,6 +781,24 @@ fn titles(source: &Source) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
+/// `s` for a terminal: control characters (a newline, an escape sequence) written as
+/// escapes (`\n`, `\u{1b}`), so an id or title from the data can neither forge lines of
+/// the output nor restyle the terminal. JSON output escapes them by itself.
+fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 fn print_items(
     rows: &[(String, f32)],
     titles: &HashMap<String, String>,
@@ -795,7 +813,8 @@ fn print_items(
         outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         for (rank, (id, s)) in rows.iter().enumerate() {
-            let t = titles.get(id).map_or("", String::as_str);
+            let t = shown(titles.get(id).map_or("", String::as_str));
+            let id = shown(id);
             outln!("{:>3}. {id:<10} {s:>8.4}  {t}", rank + 1)?;
         }
     }

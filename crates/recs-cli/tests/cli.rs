@@ -523,3 +523,63 @@ fn the_readme_lists_the_models_the_registry_declares() {
         "the README names the fold-in models in three places"
     );
 }
+
+/// Ids holding a newline or a terminal escape sequence are printed escaped in text output
+/// (they cannot forge lines or restyle the terminal) and as they are in JSON.
+#[test]
+fn control_characters_in_ids_are_escaped_in_text_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("odd-ids.csv");
+    let mut f = std::fs::File::create(&csv).unwrap();
+    writeln!(f, "user,item,rating").unwrap();
+    for u in 0..10 {
+        writeln!(f, "u{u},a,1\nu{u},b,1").unwrap();
+        if u > 0 {
+            writeln!(f, "u{u},\"\x1b[31mred\",1\nu{u},\"two\nlines\",1").unwrap();
+        }
+    }
+    drop(f);
+    let model = tmp.path().join("knn.recs");
+    recs(tmp.path())
+        .args([
+            "train", "--model", "itemknn", "--quiet", "--split", "none", "--input",
+        ])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let out = recs(tmp.path())
+        .args(["recommend", "--user", "u0", "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert_eq!(text.lines().count(), 2, "{text:?}");
+    assert!(
+        text.contains("\\u{1b}[31mred") && text.contains("two\\nlines"),
+        "{text:?}"
+    );
+    let out = recs(tmp.path())
+        .args(["recommend", "--json", "--user", "u0", "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["item"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"\x1b[31mred") && ids.contains(&"two\nlines"),
+        "{ids:?}"
+    );
+}
