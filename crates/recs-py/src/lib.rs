@@ -248,7 +248,13 @@ fn to_arrays<'py>(py: Python<'py>, rows: Vec<Vec<(u32, f32)>>, k: usize) -> PyRe
     let mut ids = Vec::with_capacity(n * k);
     let mut scores = Vec::with_capacity(n * k);
     for r in rows {
-        ids.extend(r.iter().map(|&(i, _)| i as i32));
+        for &(i, _) in &r {
+            ids.push(i32::try_from(i).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "item index {i} does not fit the int32 ids recommend returns"
+                ))
+            })?);
+        }
         scores.extend(r.iter().map(|&(_, s)| s));
     }
     Ok((
@@ -901,9 +907,19 @@ fn split_rows<'py>(
         }
         std::sync::Arc::new(m)
     };
+    let n = users.len();
+    // Codes are dense (pandas' factorize): each is below the number of rows. A larger one
+    // would size the id maps by it (one code of 4·10⁹ asks for 4·10⁹ ids).
+    for (name, codes) in [("users", &users), ("items", &items)] {
+        if let Some(&c) = codes.iter().find(|&&c| c as usize >= n) {
+            return Err(PyValueError::new_err(format!(
+                "{name} holds the code {c} for {n} rows: codes must be dense, each below the \
+                 number of rows (factorize the ids first)"
+            )));
+        }
+    }
     let n_u = users.iter().max().map_or(0, |&m| m as usize + 1);
     let n_i = items.iter().max().map_or(0, |&m| m as usize + 1);
-    let n = users.len();
     // The rows' positions ride along as the timestamps: the split keeps each row's fields.
     let data = recs_data::Interactions::from_parts(
         users,

@@ -120,6 +120,22 @@ def test_user_items_must_be_csr_with_one_row_per_user(fitted):
         model.recommend(0, ui[0], recalculate_user=True)
 
 
+def test_indices_and_counts_are_checked_not_coerced(fitted):
+    model, ui = fitted
+    # A string or a float is not an index (they were read as users 2 and 1).
+    for bad in ("2", 1.9, True, None):
+        with pytest.raises(TypeError, match="userid must be an integer"):
+            model.recommend(bad, ui[0])
+    with pytest.raises(TypeError, match="itemid must be an integer"):
+        model.similar_items("3")
+    assert model.recommend(np.int64(2), ui[2])[0].shape == (10,)
+    for bad in (-1, 0, 2**64, 2.5, "10"):
+        with pytest.raises(ValueError, match="N = .* is out of range"):
+            model.recommend(0, ui[0], N=bad)
+        with pytest.raises(ValueError, match="N = .* is out of range"):
+            model.similar_items(0, N=bad)
+
+
 def test_similar_items_and_users(fitted):
     model, ui = fitted
     for q in range(50):

@@ -143,3 +143,17 @@ def test_the_quickstart_gives_the_clis_numbers(ml100k, recs_bin, tmp_path):
         assert abs(py[key] - float(lines[key])) < 6e-5, (key, py[key], lines[key])
     assert py["map@10"] > 0.2
     assert pathlib.Path(script).is_file()
+
+
+def test_split_checks_its_seed_and_the_codes_it_is_given():
+    import pandas as pd
+    from recs import _native
+
+    df = pd.DataFrame({"userID": [1, 1, 2, 2], "itemID": [1, 2, 1, 3], "rating": 1.0})
+    for bad in (-1, 2**64, 1.5):
+        with pytest.raises(ValueError, match="seed = .* is out of range"):
+            recs.split(df, 0.5, seed=bad)
+    # One code far beyond the rows used to size the id maps by it (out of memory).
+    codes = np.array([0, 4_000_000_000], dtype=np.int64)
+    with pytest.raises(ValueError, match="codes must be dense"):
+        _native.split_rows(codes, np.array([0, 1], dtype=np.int64), "random:0.5", 1)

@@ -57,8 +57,14 @@ def _seed(v):
 
 
 def _ids(x, name):
-    """A query as a 1-D int64 array, and whether it was a scalar."""
-    if np.isscalar(x):
+    """A query as a 1-D int64 array, and whether it was a scalar. A scalar must be an
+    integer: a string or a float is not an index (``'2'`` and ``1.9`` are refused, not
+    read as 2 and 1)."""
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        x = x[()]
+    if np.ndim(x) == 0:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer index, not {type(x).__name__} {x!r}")
         return np.array([x], dtype=np.int64), True
     a = np.asarray(x)
     if a.ndim != 1:
@@ -66,6 +72,13 @@ def _ids(x, name):
     if a.size and not np.issubdtype(a.dtype, np.integer):
         raise ValueError(f"{name} must hold integers, not {a.dtype}")
     return np.ascontiguousarray(a, dtype=np.int64), False
+
+
+def _count(n, name):
+    """``n`` as a whole number ≥ 1, else a ``ValueError`` naming ``name`` and the range."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n < 2**63:
+        raise ValueError(f"{name} = {n!r} is out of range: allowed a whole number in 1..=2**63-1")
+    return int(n)
 
 
 def _opt_ids(x):
@@ -259,6 +272,7 @@ class RecommenderBase:
         lower item id."""
         model = self._fitted()
         users, scalar = _ids(userid, "userid")
+        N = _count(N, "N")
         rows = None
         if filter_already_liked_items or recalculate_user:
             if not _is_csr(user_items):
@@ -270,7 +284,7 @@ class RecommenderBase:
             raise ValueError("Can't set both items and filter_items in recommend call")
         ids, scores = model.recommend(
             users,
-            int(N),
+            N,
             None if rows is None else np.ascontiguousarray(rows.indptr),
             None if rows is None else np.ascontiguousarray(rows.indices),
             _opt_ids(filter_items),
@@ -305,7 +319,7 @@ class RecommenderBase:
             what = "users" if users else "items"
             raise ValueError(f"Can't set both {what} and filter_{what} in similar_{what} call")
         qs, scalar = _ids(q, name)
-        ids, scores = model.similar(qs, int(N), _opt_ids(filt), _opt_ids(cands), users)
+        ids, scores = model.similar(qs, _count(N, "N"), _opt_ids(filt), _opt_ids(cands), users)
         if scalar:
             return ids[0], scores[0]
         return ids, scores

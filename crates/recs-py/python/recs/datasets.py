@@ -51,6 +51,8 @@ def split(data, ratio=0.8, method="random", seed=42, col_user=HEADER[0], col_ite
     rows): ``method`` is ``"random"`` (over interactions), ``"stratified"`` (per user),
     ``"leave-one-out"`` (or any spec ``--split`` takes, such as ``"loo"``); returns
     ``(train, test)`` frames with the original index."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed = {seed!r} is out of range: allowed a whole number in 0..=2**64-1")
     u = pd.factorize(data[col_user])[0]
     i = pd.factorize(data[col_item])[0]
     if method in ("random", "stratified"):
