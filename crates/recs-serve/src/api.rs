@@ -30,6 +30,9 @@ pub struct Route {
     pub path: &'static str,
     /// The query parameters it takes (any other is answered 400).
     pub query: &'static [&'static str],
+    /// Whether the request timeout bounds it (every route but reload, which takes as long
+    /// as its files take to load and answers with what happened).
+    pub timed: bool,
     make: fn() -> MethodRouter<AppState>,
 }
 
@@ -39,42 +42,49 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/recommend",
         query: &["user", "k", "filter", "model"],
+        timed: true,
         make: || get(recommend_get),
     },
     Route {
         method: "POST",
         path: "/v1/recommend",
         query: &[],
+        timed: true,
         make: || post(recommend_post),
     },
     Route {
         method: "GET",
         path: "/v1/similar",
         query: &["item", "k", "model"],
+        timed: true,
         make: || get(similar),
     },
     Route {
         method: "GET",
         path: "/v1/models",
         query: &[],
+        timed: true,
         make: || get(models),
     },
     Route {
         method: "POST",
         path: "/v1/reload",
         query: &[],
+        timed: false,
         make: || post(reload),
     },
     Route {
         method: "GET",
         path: "/healthz",
         query: &[],
+        timed: true,
         make: || get(healthz),
     },
     Route {
         method: "GET",
         path: "/metrics",
         query: &[],
+        timed: true,
         make: || get(metrics),
     },
 ];
@@ -94,11 +104,16 @@ fn query_of(method: &str, path: &str) -> &'static [&'static str] {
 pub fn router(server: Arc<Server>) -> Router {
     let mut r: Router<AppState> = Router::new();
     for route in ROUTES {
-        r = r.route(route.path, (route.make)());
+        let methods = (route.make)();
+        let methods = if route.timed {
+            methods.route_layer(middleware::from_fn_with_state(server.clone(), timeout))
+        } else {
+            methods
+        };
+        r = r.route(route.path, methods);
     }
     let limits = server.config().limits.clone();
     r.route_layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .route_layer(middleware::from_fn_with_state(server.clone(), timeout))
         .route_layer(middleware::from_fn_with_state(server.clone(), measure))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .fallback(no_route)
@@ -111,13 +126,8 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .into_response()
 }
 
-/// The request timeout, for every route but reload: a reload takes as long as its files
-/// take to load (a model slower to load than the timeout could otherwise never be reloaded
-/// over HTTP), and answers with what happened.
+/// The request timeout, on the routes marked [`Route::timed`].
 async fn timeout(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if req.uri().path() == "/v1/reload" {
-        return next.run(req).await;
-    }
     let limit = s.config().limits.timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
