@@ -20,7 +20,7 @@
 #       ./gpu-check-out); sized for the device tool's 10-minute command on an H200 (a few
 #       minutes by estimate; no GPU has run it yet):
 #         1. recs-vae's CUDA tests (every test body run on `cuda`, and the missing-device error);
-#         2. the four ml-100k reproductions (bivae, multvae, multdae, autorec) on --device cuda
+#         2. the five ml-100k reproductions (bivae, multvae, multdae, autorec, recvae) on --device cuda
 #            and on native, numbers and train seconds side by side;
 #         3. Mult-VAE on a synthetic ml-20m-shaped file (generated there by multvae_scale), a few
 #            epochs, seconds per epoch, on cuda and beside PyTorch on the same GPU reading the
@@ -48,7 +48,7 @@ CUDA_RUNTIME_WHEELS=("nvidia-cublas==13.0.2.14" "nvidia-curand==10.4.0.35" "nvid
 # candle-kernels' static MoE kernels (built by nvcc); libcuda is the driver's.
 # libcuda.so.1 first.
 CUDA_LIBS=(libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13)
-EXPERIMENTS=(bivae-ml100k multvae-ml100k multdae-ml100k autorec-ml100k)
+EXPERIMENTS=(bivae-ml100k multvae-ml100k multdae-ml100k autorec-ml100k recvae-ml100k)
 
 # A libcuda.so.1 that exports every driver entry point cudarc's bindings name, each returning
 # CUDA_ERROR_NO_DEVICE (100): enough to link, never shipped (the GPU machine has the driver).

@@ -10,6 +10,7 @@ mod bivae;
 pub(crate) mod factor;
 pub(crate) mod multvae;
 pub(crate) mod neighbors;
+mod recvae;
 
 /// A named, reproducible experiment: data protocol, model, parameters and references.
 #[derive(Debug)]
@@ -55,6 +56,7 @@ pub static EXPERIMENTS: &[Experiment] = &[
     multvae::MULTDAE_ML100K,
     multvae::MULTVAE_ML20M,
     multvae::MULTDAE_ML20M,
+    recvae::RECVAE_ML100K,
     neighbors::ITEMKNN_COSINE_ML100K,
     neighbors::ITEMKNN_BM25_ML100K,
     neighbors::ITEMKNN_TFIDF_ML100K,

@@ -24,6 +24,7 @@ const GOLDEN: &[(&str, usize)] = &[
     ("autorec-ml100k", 20),
     ("multvae-ml100k", 10),
     ("multdae-ml100k", 10),
+    ("recvae-ml100k", 5),
     // One pass, no epochs: the count is ignored.
     ("itemknn-cosine-ml100k", 1),
     ("itemknn-bm25-ml100k", 1),

@@ -116,6 +116,7 @@ pub fn small_params(entry: &dyn Entry, seed: u64) -> serde_json::Value {
         .with("epochs", 3)
         .with("batch_size", 8)
         .with("hidden", vec![8])
+        .with("hidden_dim", 8)
         .with("threads", 1)
         .with("seed", seed);
     entry

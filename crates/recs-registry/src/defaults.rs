@@ -11,6 +11,7 @@ use recs_neighbors::{
 };
 use recs_vae::{
     AutoRec, AutoRecParams, BiVae, BiVaeParams, MultDaeModel, MultVaeModel, MultVaeParams,
+    RecVaeModel, RecVaeParams,
 };
 
 use crate::{Entry, register};
@@ -28,6 +29,11 @@ pub(crate) static MODELS: &[&dyn Entry] = &[
         multvae,
     ),
     &register::<MultDaeModel>("MultDAE", "Mult-DAE, its denoising counterpart", multdae),
+    &register::<RecVaeModel>(
+        "RecVAE",
+        "RecVAE, Mult-VAE with a composite prior and alternating updates (Shenbin et al. 2020)",
+        recvae,
+    ),
     &register::<AutoRec>("AutoRec", "I-AutoRec (Sedhain et al. 2015)", autorec),
     &register::<BiasedMf>(
         "MF",
@@ -101,6 +107,12 @@ pub fn multdae() -> MultVaeParams {
         variational: false,
         ..multvae()
     }
+}
+
+/// RecVAE as Cornac's `RecVAE` trains it by default: hidden 600, latent 200, batch 500,
+/// γ 0.005, Adam 5e-4, 50 epochs of 3 encoder and 1 decoder passes (the params' defaults).
+pub fn recvae() -> RecVaeParams {
+    RecVaeParams::default()
 }
 
 /// I-AutoRec as seed 003 trains it: 500 sigmoid hidden units, λ 100, Adam lr 0.001, batches

@@ -170,7 +170,9 @@ fn command_line_text_is_parsed_by_the_declared_type() {
 fn capabilities_are_known_before_any_fit() {
     use recs_core::Capability;
     let fold = recs_registry::with(Capability::FoldIn);
-    for k in ["multvae", "multdae", "als", "itemknn", "ease"] {
+    for k in [
+        "multvae", "multdae", "recvae", "als", "itemknn", "ease", "rp3beta", "sar",
+    ] {
         assert!(fold.contains(&k), "{k} folds in");
     }
     for k in recs_registry::without(Capability::FoldIn) {

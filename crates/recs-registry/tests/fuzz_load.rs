@@ -272,7 +272,7 @@ fn found_by_fuzzing() {
         let e = recs_registry::load(&p).unwrap_err().to_string();
         assert!(e.contains("clip"), "{kind}: {e}");
     }
-    for kind in ["multvae", "multdae"] {
+    for kind in ["multvae", "multdae", "recvae"] {
         for n in [1u64 << 40, 1 << 20, u64::MAX] {
             let b = with_training(file(kind), "n_items", json!(n));
             exercise(&b);

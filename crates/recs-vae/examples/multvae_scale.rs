@@ -1,17 +1,19 @@
-//! Mult-VAE seconds per epoch at scale (the GPU check's timing): generates an ml-20m-shaped
+//! Mult-VAE's (or, with `--model recvae`, RecVAE's) seconds per epoch at scale (the GPU
+//! check's timing): generates an ml-20m-shaped
 //! synthetic file with recs-data's generator (power-law users and items), writes it as CSV
 //! (the PyTorch peer, `benchmarks/multvae_torch_scale.py`, reads the same file), loads it
 //! back through the generic loader (ids in order of first appearance, as pandas' factorize
 //! numbers them), binarises it (every distinct user–item pair is a 1, as implicit feedback)
-//! and trains Mult-VAE [I-600-200-600-I] without validation for a few epochs on the device
-//! asked, printing each epoch's seconds and loss; `--json` writes them.
+//! and trains Mult-VAE [I-600-200-600-I] (or RecVAE at Cornac's defaults but the batch)
+//! without validation for a few epochs on the device asked, printing each epoch's seconds
+//! and loss; `--json` writes them.
 //!
 //! The shape defaults are ml-20m's after the Mult-VAE paper's preprocessing (136,677 users ×
 //! 20,108 items, 10M draws; repeated draws of a pair collapse, so the matrix has fewer), and
 //! the batch is the paper's 500 users.
 //!
 //! Usage: cargo run --release -p recs-vae --example multvae_scale [--features cuda] --
-//! [--device native|cpu|cuda[:N]] [--epochs 3] [--users 136677] [--items 20108]
+//! [--model multvae|recvae] [--device native|cpu|cuda[:N]] [--epochs 3] [--users 136677] [--items 20108]
 //! [--interactions 10000000] [--batch 500] [--seed 0] [--csv PATH] [--json PATH]
 //! (`--csv` defaults to a file in the system's temporary directory; an existing file of
 //! that name is reused only when `--reuse` is given).
@@ -23,11 +25,14 @@ use recs_core::TrainData;
 use recs_data::synthetic::{SyntheticParams, generate, write_csv};
 use recs_data::{DelimitedOptions, Duplicates, load_file};
 use recs_sparse::{CsrMatrix, DuplicatePolicy};
-use recs_vae::{Control, Engine, EpochReport, MultVaeModel, MultVaeParams};
+use recs_vae::{
+    Control, Engine, EpochReport, MultVaeModel, MultVaeParams, RecVaeModel, RecVaeParams,
+};
 
 type Error = Box<dyn std::error::Error>;
 
 struct Args {
+    model: String,
     device: String,
     epochs: usize,
     users: usize,
@@ -42,6 +47,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, Error> {
     let mut a = Args {
+        model: "multvae".into(),
         device: "native".into(),
         epochs: 3,
         users: 136_677,
@@ -71,6 +77,8 @@ fn parse_args() -> Result<Args, Error> {
         };
         match flag.as_str() {
             "--device" => a.device = value.clone(),
+            "--model" if value == "multvae" || value == "recvae" => a.model = value.clone(),
+            "--model" => return Err(format!("--model is multvae or recvae (got {value:?})").into()),
             "--epochs" => a.epochs = num()?,
             "--users" => a.users = num()?,
             "--items" => a.items = num()?,
@@ -133,39 +141,47 @@ fn run() -> Result<(), Error> {
     let load_s = t.elapsed().as_secs_f64();
     println!(
         "{}: {} users × {} items, {} pairs (generated in {generate_s:.1} s, loaded in {load_s:.1} s); \
-         Mult-VAE [I-600-200-600-I], batch {}, on {} ({})",
+         {}, batch {}, on {} ({})",
         a.csv.display(),
         x.n_rows(),
         x.n_cols(),
         x.nnz(),
+        a.model,
         a.batch,
         a.device,
         engine.describe()
     );
-    let params = MultVaeParams {
-        epochs: a.epochs,
-        batch_size: a.batch,
-        // The paper's ml-20m schedule (β reaches 0.2 after 200,000 steps).
-        total_anneal_steps: 200_000,
-        device: a.device.clone(),
-        ..MultVaeParams::default()
-    };
     let mut epochs: Vec<(f64, f64)> = Vec::new();
+    let mut progress = |r: &EpochReport| {
+        let loss = r.loss("loss").unwrap_or(f64::NAN);
+        println!(
+            "epoch {}/{}: {:.3} s, loss {loss:.4}",
+            r.epoch, r.epochs, r.seconds
+        );
+        epochs.push((r.seconds, loss));
+        Control::Continue
+    };
+    let data = TrainData::new(&x);
     let t = Instant::now();
-    MultVaeModel::fit_on(
-        &params,
-        &TrainData::new(&x),
-        &engine,
-        &mut |r: &EpochReport| {
-            let loss = r.loss("loss").unwrap_or(f64::NAN);
-            println!(
-                "epoch {}/{}: {:.3} s, loss {loss:.4}",
-                r.epoch, r.epochs, r.seconds
-            );
-            epochs.push((r.seconds, loss));
-            Control::Continue
-        },
-    )?;
+    if a.model == "recvae" {
+        let params = RecVaeParams {
+            epochs: a.epochs,
+            batch_size: a.batch,
+            device: a.device.clone(),
+            ..RecVaeParams::default()
+        };
+        RecVaeModel::fit_on(&params, &data, &engine, &mut progress)?;
+    } else {
+        let params = MultVaeParams {
+            epochs: a.epochs,
+            batch_size: a.batch,
+            // The paper's ml-20m schedule (β reaches 0.2 after 200,000 steps).
+            total_anneal_steps: 200_000,
+            device: a.device.clone(),
+            ..MultVaeParams::default()
+        };
+        MultVaeModel::fit_on(&params, &data, &engine, &mut progress)?;
+    }
     let fit_s = t.elapsed().as_secs_f64();
     // The first epoch carries the device's warm-up (kernel loading, allocator growth).
     let steady: Vec<f64> = epochs.iter().skip(1).map(|e| e.0).collect();
@@ -178,6 +194,7 @@ fn run() -> Result<(), Error> {
     if let Some(path) = &a.json {
         let report = serde_json::json!({
             "impl": "recs",
+            "model": a.model,
             "device": a.device,
             "engine": engine.describe(),
             "users": x.n_rows(),

@@ -77,6 +77,7 @@ mod kernels;
 pub mod multvae;
 pub mod nn;
 mod optim;
+pub mod recvae;
 #[cfg(test)]
 mod simd_paths;
 mod team;
@@ -90,6 +91,7 @@ pub use device::Engine;
 pub use multvae::{MultDaeModel, MultVae, MultVaeModel, MultVaeParams};
 pub use nn::{Activation, Likelihood};
 pub use recs_core::{Control, EpochReport, NoProgress, ParamError, Progress};
+pub use recvae::{RecVaeModel, RecVaeParams};
 
 /// Results of the crate's fallible steps: [`recs_core::ModelError`] unless said otherwise.
 pub(crate) type Result<T, E = recs_core::ModelError> = std::result::Result<T, E>;

@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use recs_core::{Control, EpochReport, ModelError, Progress};
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use crate::Result;
 use crate::kernels;
@@ -233,6 +234,48 @@ impl Noise {
         out.chunks_mut(Self::BLOCK).enumerate().for_each(fill);
         out
     }
+}
+
+/// The training rows (`rows` with the validation users' rows emptied), and the validation
+/// users' fold-in rows (their rows of `rows`) and held-out rows (of `held_out`): the users
+/// with held-out items are the validation users, in index order.
+pub(crate) fn validation_split(
+    rows: &CsrMatrix,
+    held_out: &CsrMatrix,
+) -> Result<(CsrMatrix, CsrMatrix, CsrMatrix)> {
+    if held_out.shape() != rows.shape() {
+        let ((a, b), (c, d)) = (held_out.shape(), rows.shape());
+        return Err(ModelError::Data(format!(
+            "the validation matrix is {a}×{b}, the training matrix {c}×{d}: they must be the \
+             same shape"
+        )));
+    }
+    let is_validation = |u: usize| !held_out.row(u).indices.is_empty();
+    let users: Vec<u32> = (0..rows.n_rows() as u32)
+        .filter(|&u| is_validation(u as usize))
+        .collect();
+    let (mut r, mut c) = (Vec::new(), Vec::new());
+    for u in (0..rows.n_rows()).filter(|&u| !is_validation(u)) {
+        for &i in rows.row(u).indices {
+            r.push(u as u32);
+            c.push(i);
+        }
+    }
+    if r.is_empty() {
+        return Err(ModelError::Data(
+            "every user with interactions has validation items: the users with validation \
+             items are held out of training (validated on, not trained on), so some users \
+             must have none"
+                .into(),
+        ));
+    }
+    let (n_users, n_items) = rows.shape();
+    let v = vec![1.0; r.len()];
+    let fit_rows = CsrMatrix::from_triplets(n_users, n_items, &r, &c, &v, DuplicatePolicy::Error)
+        .map_err(ModelError::model)?;
+    let fold_in = rows.select_rows(&users).map_err(ModelError::model)?;
+    let held_out = held_out.select_rows(&users).map_err(ModelError::model)?;
+    Ok((fit_rows, fold_in, held_out))
 }
 
 #[cfg(test)]

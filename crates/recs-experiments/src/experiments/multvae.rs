@@ -17,7 +17,7 @@ use crate::{Reference, RunOptions, protocol};
 
 const TORCH: &str = "PyTorch reference (multvae_torch.py), seed 1";
 const PAPER: &str = "Liang et al. 2018, ml-20m";
-const METRICS: &[&str] = &["recall@20", "recall@50", "ndcg@100"];
+pub(crate) const METRICS: &[&str] = &["recall@20", "recall@50", "ndcg@100"];
 
 /// The ml-100k reference's settings: [I-600-200-600-I], batch 100, 200 epochs,
 /// β = min(0.2, step / 1000), Adam 0.001, dropout 0.5.
@@ -164,9 +164,13 @@ pub const MULTDAE_ML20M: Experiment = Experiment {
     },
 };
 
-fn run_ml100k(opts: &RunOptions, params: MultVaeParams) -> anyhow::Result<SeedRun> {
+pub(crate) fn load_ml100k(opts: &RunOptions) -> anyhow::Result<HeldOutSplit> {
     let data = protocol::load(opts, "ml-100k")?;
-    run(opts, &split::held_out_by_user_id(&data)?, params)
+    Ok(split::held_out_by_user_id(&data)?)
+}
+
+fn run_ml100k(opts: &RunOptions, params: MultVaeParams) -> anyhow::Result<SeedRun> {
+    run(opts, &load_ml100k(opts)?, params)
 }
 
 fn run_ml20m(opts: &RunOptions, params: MultVaeParams) -> anyhow::Result<SeedRun> {
@@ -175,9 +179,27 @@ fn run_ml20m(opts: &RunOptions, params: MultVaeParams) -> anyhow::Result<SeedRun
     run(opts, &s, params)
 }
 
-fn run(opts: &RunOptions, s: &HeldOutSplit, mut params: MultVaeParams) -> anyhow::Result<SeedRun> {
+fn run(opts: &RunOptions, s: &HeldOutSplit, params: MultVaeParams) -> anyhow::Result<SeedRun> {
+    let kind = if params.variational {
+        MultVaeModel::KIND
+    } else {
+        MultDaeModel::KIND
+    };
+    run_held_out(opts, s, kind, serde_json::to_value(&params)?)
+}
+
+/// Fits the registry's `kind` with the params `json` (its `device` replaced by the run's,
+/// when given) on the training users of `s`, choosing the epoch by the validation users'
+/// NDCG@100, and scores the test users, folded in from their items: Recall@20, Recall@50
+/// and NDCG@100 as Liang et al. compute them.
+pub(crate) fn run_held_out(
+    opts: &RunOptions,
+    s: &HeldOutSplit,
+    kind: &str,
+    mut json: serde_json::Value,
+) -> anyhow::Result<SeedRun> {
     if let Some(d) = &opts.device {
-        params.device = d.clone();
+        json["device"] = serde_json::Value::String(d.clone());
     }
     let csr = |d: &recs_data::Interactions| d.to_csr(DuplicatePolicy::KeepLast);
     let (train, vin, vout, tin, tout) = (
@@ -202,13 +224,7 @@ fn run(opts: &RunOptions, s: &HeldOutSplit, mut params: MultVaeParams) -> anyhow
         Control::Continue
     };
     // Through the registry, as `recs train` fits it.
-    let kind = if params.variational {
-        MultVaeModel::KIND
-    } else {
-        MultDaeModel::KIND
-    };
     let entry = recs_registry::find(kind)?;
-    let json = serde_json::to_value(&params)?;
     let started = Instant::now();
     let model = entry.fit(&json, &data, &mut progress)?;
     let train_seconds = started.elapsed().as_secs_f64();

@@ -98,6 +98,11 @@ class MultDAE(RecommenderBase):
 
     def __init__(self, *, variational: bool = ..., hidden: Sequence[int] = ..., factors: int = ..., dropout: float = ..., epochs: int = ..., batch_size: int = ..., learning_rate: float = ..., anneal_cap: float = ..., total_anneal_steps: int = ..., reg: float = ..., patience: Optional[int] = ..., seed: int = ..., device: str = ..., **aliases: Any) -> None: ...
 
+class RecVAE(RecommenderBase):
+    """RecVAE, Mult-VAE with a composite prior and alternating updates (Shenbin et al. 2020); item vectors, fold-in, batch scoring (registry name ``recvae``)."""
+
+    def __init__(self, *, hidden_dim: int = ..., factors: int = ..., epochs: int = ..., enc_epochs: int = ..., dec_epochs: int = ..., batch_size: int = ..., learning_rate: float = ..., gamma: float = ..., beta: float = ..., dropout: float = ..., patience: Optional[int] = ..., seed: int = ..., device: str = ..., **aliases: Any) -> None: ...
+
 class AutoRec(RecommenderBase):
     """I-AutoRec (Sedhain et al. 2015); rating prediction, item vectors (registry name ``autorec``)."""
 

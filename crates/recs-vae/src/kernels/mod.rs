@@ -8,6 +8,7 @@
 //! within a few ulp of the libm results over the ranges the models use (tested below).
 
 pub(crate) mod decode;
+pub(crate) mod rows;
 pub(crate) mod sparse;
 
 use recs_core::multiversion;

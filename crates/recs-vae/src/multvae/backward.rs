@@ -6,10 +6,11 @@ use recs_core::multiversion;
 use recs_sparse::CsrMatrix;
 
 use super::MultVae;
-use super::forward::{halves, softmax_nll};
+use super::forward::halves;
 use super::layout::Part;
 #[cfg(test)]
 use super::layout::{BLOCK_FLOATS, blocks};
+use crate::kernels::rows::{softmax_nll, sparse_backward};
 use crate::kernels::{self, MatRef};
 
 /// One batch's pass up to every layer's delta, the batch's rows in order.
@@ -32,19 +33,6 @@ multiversion! {
     pub(super) fn mul_tanh_grad(g: &mut [f32], y: &[f32]) {
         for (g, &y) in g.iter_mut().zip(y) {
             *g *= 1.0 - y * y;
-        }
-    }
-}
-
-multiversion! {
-    /// Its weight gradient: `gw[item − first] += v · d[row]` for every batch entry.
-    pub(super) fn sparse_backward(input: &[(u32, u32, f32)], d: &[f32], h: usize, first: u32, gw: &mut [f32]) {
-        for &(j, i, v) in input {
-            let dj = &d[j as usize * h..(j as usize + 1) * h];
-            let at = (i - first) as usize * h;
-            for (g, &dv) in gw[at..at + h].iter_mut().zip(dj) {
-                *g += v * dv;
-            }
         }
     }
 }

@@ -17,12 +17,13 @@ use rand_chacha::ChaCha8Rng;
 use recs_core::Progress;
 use recs_sparse::CsrMatrix;
 
-use super::forward::{dropped_input, halves};
+use super::forward::halves;
 use super::{MultVae, MultVaeData};
 use crate::Result;
 use crate::backend::candle::{CandleOps, dense_rows, densify, flat_index, ops};
 use crate::backend::{AdamSet, Backend};
 use crate::kernels;
+use crate::kernels::rows::dropped_input;
 use crate::train::{EpochLoop, Epochs, Finished, shuffled_batches};
 
 /// Rows per batch when scoring on the device.
@@ -68,7 +69,7 @@ impl MultVae {
                     if part.is_empty() {
                         continue;
                     }
-                    push(dropped_input(p, x, part, Some(&mut r)), first)?;
+                    push(dropped_input(p.dropout, x, part, Some(&mut r)), first)?;
                     if p.variational {
                         eps.extend(kernels::normals(&mut r, part.len() * k));
                     }
@@ -80,7 +81,7 @@ impl MultVae {
                 }
             }
             None => {
-                push(dropped_input(p, x, rows, None), 0)?;
+                push(dropped_input(p.dropout, x, rows, None), 0)?;
                 None
             }
         };

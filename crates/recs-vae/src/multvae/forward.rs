@@ -8,6 +8,7 @@ use recs_sparse::CsrMatrix;
 
 use super::layout::Layer;
 use super::{MultVae, MultVaeParams};
+use crate::kernels::rows::{add_bias, dropped_input, sparse_forward};
 use crate::kernels::{self, MatRef};
 
 /// Activations of one forward pass over a batch, kept for the backward pass.
@@ -50,92 +51,9 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// `v ← e^(v − m)`; returns the sum (vectorised).
-    pub(super) fn exp_shift<M>(v: &mut [f32], m: f32) -> f64 {
-        let mut acc = [0.0f32; 8];
-        let mut chunks = v.chunks_exact_mut(8);
-        for c in &mut chunks {
-            for l in 0..8 {
-                c[l] = kernels::exp::<M>(c[l] - m);
-                acc[l] += c[l];
-            }
-        }
-        let mut s: f64 = acc.iter().map(|&a| f64::from(a)).sum();
-        for x in chunks.into_remainder() {
-            *x = kernels::exp::<M>(*x - m);
-            s += f64::from(*x);
-        }
-        s
-    }
-}
-
-// The elementwise loops below are compiled for AVX2 where the CPU has it (plain `*` and `+`,
-// never fused, so the numbers are the same on every path).
-multiversion! {
-    /// `y[row] += b` for every row.
-    pub(super) fn add_bias(y: &mut [f32], b: &[f32]) {
-        for row in y.chunks_exact_mut(b.len()) {
-            for (v, &c) in row.iter_mut().zip(b) {
-                *v += c;
-            }
-        }
-    }
-}
-
-multiversion! {
-    /// The sparse first layer: `a[row] += v · w[item]` for every batch entry.
-    pub(super) fn sparse_forward(input: &[(u32, u32, f32)], w: &[f32], h: usize, a: &mut [f32]) {
-        for &(j, i, v) in input {
-            let src = &w[i as usize * h..(i as usize + 1) * h];
-            for (o, &wv) in a[j as usize * h..(j as usize + 1) * h].iter_mut().zip(src) {
-                *o += v * wv;
-            }
-        }
-    }
-}
-
-/// The batch entries `(row in the batch, item, value)` of `rows` of `x`, each row
-/// L2-normalised and, in training (`train` given, `dropout > 0`), dropped out: an entry is
-/// kept with probability `1 − dropout` (one uniform draw from `train` per entry, in row
-/// order) and then scaled by `1 / (1 − dropout)`. Every engine builds its input with this.
-pub(super) fn dropped_input(
-    p: &MultVaeParams,
-    x: &CsrMatrix,
-    rows: &[u32],
-    mut train: Option<&mut ChaCha8Rng>,
-) -> Vec<(u32, u32, f32)> {
-    let keep = 1.0 - p.dropout;
-    let mut input = Vec::new();
-    for (j, &r) in rows.iter().enumerate() {
-        let row = x.row(r as usize);
-        let norm = row
-            .values
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-            .max(1e-12);
-        for (&i, &v) in row.indices.iter().zip(row.values) {
-            let mut val = v / norm;
-            if let Some(rng) = train.as_deref_mut() {
-                if p.dropout > 0.0 {
-                    if rng.random::<f32>() < keep {
-                        val /= keep;
-                    } else {
-                        continue;
-                    }
-                }
-            }
-            input.push((j as u32, i, val));
-        }
-    }
-    input
-}
-
 /// A training batch's rows in two halves, each with its own random stream seeded by one
 /// draw from `rng` (the first half's, then the second's), and the batch position of the
-/// half's first row. Each half draws its dropout masks ([`dropped_input`]) and then, for
+/// half's first row. Each half draws its dropout masks ([`dropped_input`](crate::kernels::rows::dropped_input)) and then, for
 /// the VAE, its noise ε ([`kernels::normals`], `rows × factors`) from its stream: so the
 /// native pass runs the halves in parallel, and every engine draws the same numbers.
 pub(super) fn halves<'r>(
@@ -162,7 +80,7 @@ pub(super) fn forward(
     mut train: Option<&mut ChaCha8Rng>,
 ) -> Pass {
     let b = rows.len();
-    let input = dropped_input(p, x, rows, train.as_deref_mut());
+    let input = dropped_input(p.dropout, x, rows, train.as_deref_mut());
     let mut outs: Vec<Vec<f32>> = Vec::with_capacity(layers.len());
     // First layer: sparse rows of W1.
     let l0 = layers[0];
@@ -234,34 +152,4 @@ pub(super) fn forward(
         z,
         eps,
     }
-}
-
-/// `Σ_rows −Σᵢ xᵢ log softmax(logits)ᵢ`, and `logits` replaced by `scale · (softmax · Σx − x)`.
-pub(super) fn softmax_nll(logits: &mut [f32], x: &CsrMatrix, rows: &[u32], scale: f32) -> f64 {
-    let n_items = x.n_cols();
-    logits
-        .chunks_mut(n_items)
-        .zip(rows.iter())
-        .map(|(l, &r)| {
-            let row = x.row(r as usize);
-            let m = l.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let mut nll = 0.0f64;
-            let mut picked = 0.0f64;
-            for (&i, &v) in row.indices.iter().zip(row.values) {
-                picked += f64::from(v) * f64::from(l[i as usize]);
-            }
-            let total: f32 = row.values.iter().sum();
-            let s = exp_shift(l, m);
-            let lse = f64::from(m) + s.ln();
-            nll += f64::from(total) * lse - picked;
-            let inv = (1.0 / s) as f32;
-            for v in l.iter_mut() {
-                *v *= inv * total * scale;
-            }
-            for (&i, &v) in row.indices.iter().zip(row.values) {
-                l[i as usize] -= v * scale;
-            }
-            nll
-        })
-        .sum()
 }

@@ -301,8 +301,9 @@ fn validation_users_in_train_data_are_validated_on_not_trained_on() {
 
 #[test]
 fn kernels_agree_across_simd_paths() {
-    use super::backward::{mul_tanh_grad, sparse_backward};
-    use super::forward::{add_bias, exp_shift, sparse_forward, tanh_inplace};
+    use super::backward::mul_tanh_grad;
+    use super::forward::tanh_inplace;
+    use crate::kernels::rows::{add_bias, exp_shift, sparse_backward, sparse_forward};
     let data = |n: usize, salt: f32| -> Vec<f32> {
         (0..n)
             .map(|i| (i as f32 * 0.618 + salt).sin() * 3.0)
