@@ -1,5 +1,6 @@
 //! The forward pass (sparse first layer, `gemm` dense layers, tanh, the reparameterisation)
-//! and the fused softmax likelihood with its gradient.
+//! and the batch's two seeded halves; the input's dropout, the sparse layer and the softmax
+//! likelihood are `kernels::rows`'.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
