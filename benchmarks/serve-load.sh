@@ -2,7 +2,7 @@
 # Load benchmark of `recs serve` (a benchmark, not a test): wrk on loopback, client and
 # server on the same 2 cores, each run bounded in time (wrk -d) and so in request count.
 #
-#   benchmarks/serve-load.sh [ml100k|foldin|20m|soak|all]   (default: ml100k foldin)
+#   benchmarks/serve-load.sh [ml100k|foldin|20m|soak|burst|all]   (default: ml100k foldin)
 #
 # Installs wrk outside the repository (apt-get), builds `recs` in release mode, trains the
 # models under $WORK (default /tmp/recs-serve-bench), and prints wrk's latency
@@ -117,13 +117,73 @@ soak() {
   stop_server
 }
 
+# ids of a model file (its `data.user_ids` tensor), one per line, to $WORK/ids.txt
+model_ids() {
+  python3 - "$1" > "$WORK/ids.txt" <<'PY'
+import json, struct, sys
+f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n))
+def tensor(name):
+    t = h[name]; a, b = t['data_offsets']; f.seek(8 + n + a); return f.read(b - a)
+raw = tensor('data.user_ids'); offs = struct.unpack('<%dQ' % (len(tensor('data.user_ids.offsets')) // 8), tensor('data.user_ids.offsets'))
+print('\n'.join(raw[offs[i]:offs[i + 1]].decode() for i in range(len(offs) - 1)))
+PY
+}
+cpu_ticks() { awk '{print $14 + $15}' /proc/$SERVER_PID/stat; }
+
+# A burst of the largest batch requests (1000 users, k 1000) against EASE on ml-latest-small
+# (9,066 items: about a second of scoring per request) with --timeout-ms 300: the answers'
+# statuses, then 1 s after the burst a simple GET's latency, and the server's CPU in 0.5 s
+# windows after the burst (idle is under 5 %); then a second burst with SIGTERM in its
+# middle, and how long the server takes to exit.
+burst() {
+  local small=${SMALL:-../shared/datasets/ml-latest-small-2016/ratings.csv}
+  echo "== burst: EASE on ml-latest-small, ${BURST_SECONDS:-20} s of batch POSTs (1000 users, k 1000) at $CONNS connections, --timeout-ms 300"
+  [ -f "$WORK/ease-small.recs" ] || "$RECS" train --model ease --input "$small" --split none --quiet --out "$WORK/ease-small.recs" >/dev/null
+  start_server --model "$WORK/ease-small.recs" --timeout-ms 300
+  model_ids "$WORK/ease-small.recs"
+  python3 - "$WORK/ids.txt" > "$WORK/batch.lua" <<'PY'
+import json, sys
+ids = open(sys.argv[1]).read().split()
+users = [ids[i % len(ids)] for i in range(1000)]
+body = json.dumps({"users": users, "k": 1000})
+print('local body = %s' % json.dumps(body))
+print('request = function() return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"}, body) end')
+print('local codes = {}')
+print('response = function(status, headers, b) codes[status] = (codes[status] or 0) + 1 end')
+print('done = function(summary, latency, requests) io.write(string.format("requests %d, p50 %.1f ms, max %.1f ms, socket errors %d, non-2xx %d\\n", summary.requests, latency:percentile(50)/1000, latency.max/1000, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.errors.status)) end')
+PY
+  local first; first=$(head -1 "$WORK/ids.txt")
+  wrk -t1 -c"$CONNS" -d"${BURST_SECONDS:-20}s" -s "$WORK/batch.lua" "$BASE"
+  local end_ns; end_ns=$(date +%s%N)
+  local c0; c0=$(cpu_ticks)
+  local hz; hz=$(getconf CLK_TCK)
+  for w in 1 2 3 4 5 6; do
+    sleep 0.5
+    local c1; c1=$(cpu_ticks)
+    echo "  CPU $(( (w - 1) * 500 ))-$(( w * 500 )) ms after the burst: $(( (c1 - c0) * 100 * 2 / hz )) % of one core"
+    c0=$c1
+    [ $w = 2 ] && echo "  a simple GET 1 s after the burst: $(curl -s -o /dev/null -w '%{http_code} in %{time_total} s' "$BASE/v1/recommend?user=$first&k=10")"
+  done
+  echo "== SIGTERM 5 s into a second burst (grace 5 s)"
+  wrk -t1 -c"$CONNS" -d20s -s "$WORK/batch.lua" "$BASE" > /dev/null 2>&1 &
+  local w=$!
+  sleep 5
+  local t0; t0=$(date +%s%N)
+  kill -TERM $SERVER_PID
+  wait $SERVER_PID || true
+  echo "  the server exited $(( ($(date +%s%N) - t0) / 1000000 )) ms after SIGTERM"
+  kill $w 2>/dev/null || true
+  wait $w 2>/dev/null || true
+}
+
 what=${1:-default}
 case $what in
   ml100k) ml100k ;;
   foldin) foldin ;;
   20m) big ;;
   soak) soak ;;
-  all) ml100k; foldin; big; soak ;;
+  burst) burst ;;
+  all) ml100k; foldin; big; soak; burst ;;
   default) ml100k; foldin ;;
-  *) echo "usage: $0 [ml100k|foldin|20m|soak|all]"; exit 2 ;;
+  *) echo "usage: $0 [ml100k|foldin|20m|soak|burst|all]"; exit 2 ;;
 esac

@@ -394,6 +394,17 @@ struct ServeArgs {
     /// Threads: for the async I/O and, as many again at most, for scoring (0: all cores)
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1024))]
     threads: u64,
+    /// The most scoring tasks at once (0: as many as --threads)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=4096))]
+    max_in_flight: u64,
+    /// The most requests waiting for a scoring place, each until its timeout; one beyond
+    /// them is answered 503 with Retry-After at once, before any work starts
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    max_queue: u64,
+    /// After SIGTERM or Ctrl-C, how long requests in flight may take to finish, in
+    /// milliseconds, before the server exits anyway
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    grace_ms: u64,
     /// A file whose first line is the token `POST /v1/reload` must carry (`Authorization:
     /// Bearer TOKEN`, at least 16 characters). Without it, reload over HTTP is off and
     /// SIGHUP reloads
@@ -899,6 +910,12 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             max_body_bytes: a.max_body_bytes as usize,
             timeout: std::time::Duration::from_millis(a.timeout_ms),
             max_batch: a.max_batch as usize,
+            max_in_flight: match a.max_in_flight {
+                0 => threads,
+                n => n as usize,
+            },
+            max_queue: a.max_queue as usize,
+            grace: std::time::Duration::from_millis(a.grace_ms),
         },
         titles: Some(Arc::new(model_titles)),
         admin_token: a
@@ -911,13 +928,16 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let server = recs_serve::Server::load(config)?;
     let load_seconds = started.elapsed().as_secs_f64();
+    // Scoring tasks are admitted up to the limit, so the blocking pool never queues them;
+    // one more thread is for reloading.
+    let scoring_threads = server.config().limits.max_in_flight + 1;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
-        .max_blocking_threads(threads)
+        .max_blocking_threads(scoring_threads)
         .enable_all()
         .build()
         .context("starting the server's threads")?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.addr)
             .await
             .with_context(|| format!("--addr {}: cannot listen there", a.addr))?;
@@ -945,9 +965,14 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         outln!("recs serve: listening on http://{local} (models loaded in {load_seconds:.2} s)")?;
         tokio::spawn(recs_serve::reload_on_sighup(server.clone()));
         recs_serve::serve(listener, server, recs_serve::shutdown_signal()).await?;
-        note!("recs serve: stopped");
         anyhow::Ok(())
-    })
+    });
+    // Scoring tasks still running past the grace period are not waited for: each is
+    // bounded by its deadline, but the process stops now.
+    rt.shutdown_timeout(std::time::Duration::from_millis(50));
+    served?;
+    note!("recs serve: stopped");
+    Ok(())
 }
 
 fn compare(a: CompareArgs) -> anyhow::Result<()> {

@@ -191,11 +191,34 @@ async fn no_method(req: Request) -> ApiError {
     )
 }
 
-/// Runs `f` on the blocking pool (scoring never runs on the async threads).
+/// Runs `f` on the blocking pool (scoring never runs on the async threads), if the server
+/// admits it: at most `max_in_flight` scoring tasks run at once and at most `max_queue`
+/// requests wait for a place (a waiting request whose time runs out is dropped before any
+/// work starts); a request beyond both is answered 503 with `Retry-After` at once. A task
+/// holds its place until it ends, even when its client has already been answered (a
+/// timeout): the limit bounds the work, not only the waiting.
 async fn blocking<T: Send + 'static>(
+    s: &Server,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+    let limits = &s.config().limits;
+    let place = match s.admit() {
+        Some(p) => p,
+        None => {
+            let Some(waiting) = s.wait_in_queue() else {
+                return Err(ApiError::busy(limits.max_in_flight, limits.max_queue));
+            };
+            let p = s.next_place().await;
+            drop(waiting);
+            p.ok_or_else(|| ApiError::busy(limits.max_in_flight, limits.max_queue))?
+        }
+    };
+    tokio::task::spawn_blocking(move || {
+        let _place = place;
+        f()
+    })
+    .await
+    .unwrap_or_else(|e| {
         // The panic's message is for the log, not for the client.
         eprintln!("recs serve: a scoring task failed: {e}");
         Err(ApiError::internal(
@@ -438,7 +461,7 @@ async fn recommend_get(
     let model = p.take("model")?;
     p.finish("/v1/recommend")?;
     let m = pick(&s, model.as_deref())?;
-    blocking(move || {
+    blocking(&s, move || {
         let err = |e| ApiError::from_query(e, "user");
         let u = m.q.user_or_err(&user).map_err(err)?;
         let f = m.q.item_indices(&filter, "filter").map_err(err)?;
@@ -561,7 +584,7 @@ async fn recommend_post(
             "give `items` (the items of a user the model never saw) or `users` (a batch of known users)",
         )),
         (Some(items), None) => {
-            blocking(move || {
+            blocking(&s, move || {
                 let err = |e| ApiError::from_query(e, "users");
                 let idx = m.q.item_indices(&items, "items").map_err(err)?;
                 let f = m.q.item_indices(&filter, "filter").map_err(err)?;
@@ -589,7 +612,7 @@ async fn recommend_post(
                 ));
             }
             let deadline = recs_core::ranking::Deadline::after(limits.timeout);
-            blocking(move || {
+            blocking(&s, move || {
                 let err = |e| ApiError::from_query(e, "users");
                 let idx: Vec<u32> = users
                     .iter()
@@ -630,7 +653,7 @@ async fn similar(
     let model = p.take("model")?;
     p.finish("/v1/similar")?;
     let m = pick(&s, model.as_deref())?;
-    blocking(move || {
+    blocking(&s, move || {
         let err = |e| ApiError::from_query(e, "item");
         let i = m.q.item(&item).ok_or_else(|| {
             ApiError::not_found("item", format!("item '{item}' is not in the training data"))

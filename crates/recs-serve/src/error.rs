@@ -18,6 +18,8 @@ pub struct ApiError {
     pub message: String,
     /// The parameter at fault (`user`, `k`, `body`, …), when one is.
     pub param: Option<String>,
+    /// Seconds after which to try again (a `Retry-After` header), when the server is busy.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -27,6 +29,23 @@ impl ApiError {
             status,
             message: message.into(),
             param: param.map(str::to_string),
+            retry_after: None,
+        }
+    }
+
+    /// 503 with `Retry-After: 1`: every place for scoring work, and in the queue for one,
+    /// is taken.
+    pub fn busy(max_in_flight: usize, max_queue: usize) -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                format!(
+                    "the server is busy: {max_in_flight} requests are being scored and \
+                     {max_queue} are waiting (its limits); retry in a second"
+                ),
+            )
         }
     }
 
@@ -82,6 +101,11 @@ impl IntoResponse for ApiError {
             Some(p) => json!({"error": self.message, "param": p}),
             None => json!({"error": self.message}),
         };
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        r
     }
 }

@@ -46,6 +46,14 @@ pub struct Limits {
     pub timeout: Duration,
     /// The most users one batch `POST /v1/recommend` may name. Default 1000.
     pub max_batch: usize,
+    /// The most scoring tasks running at once. Default: the machine's cores.
+    pub max_in_flight: usize,
+    /// The most requests waiting for a scoring place (each at most until its timeout); a
+    /// request beyond them is answered 503 with `Retry-After` at once. Default 64.
+    pub max_queue: usize,
+    /// After a shutdown signal, how long requests in flight may take to finish before the
+    /// server stops anyway. Default 5 s.
+    pub grace: Duration,
 }
 
 impl Default for Limits {
@@ -55,6 +63,9 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             timeout: Duration::from_secs(10),
             max_batch: 1000,
+            max_in_flight: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_queue: 64,
+            grace: Duration::from_secs(5),
         }
     }
 }
@@ -144,6 +155,10 @@ pub struct Server {
     pub metrics: metrics::Metrics,
     reloading: tokio::sync::Mutex<()>,
     started: Instant,
+    /// One permit per scoring task that may run ([`Limits::max_in_flight`]).
+    scoring: Arc<tokio::sync::Semaphore>,
+    /// One permit per request that may wait for a scoring place ([`Limits::max_queue`]).
+    queue: Arc<tokio::sync::Semaphore>,
 }
 
 fn message_chain(e: &dyn std::error::Error) -> String {
@@ -214,13 +229,34 @@ impl Server {
             }
         }
         let models = load_all(&config, 0)?;
+        let scoring = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_in_flight.max(1),
+        ));
+        let queue = Arc::new(tokio::sync::Semaphore::new(config.limits.max_queue));
         Ok(Arc::new(Self {
+            scoring,
+            queue,
             config,
             models: RwLock::new(Arc::new(models)),
             metrics: metrics::Metrics::default(),
             reloading: tokio::sync::Mutex::new(()),
             started: Instant::now(),
         }))
+    }
+
+    /// A place for one scoring task, if one is free (held until the task ends).
+    pub fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.scoring.clone().try_acquire_owned().ok()
+    }
+
+    /// A place in the queue for a scoring place, if one is free.
+    pub fn wait_in_queue(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.queue.clone().try_acquire_owned().ok()
+    }
+
+    /// The next scoring place to come free (`None` only if the server is closing them).
+    pub async fn next_place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.scoring.clone().acquire_owned().await.ok()
     }
 
     /// The configuration.
@@ -283,15 +319,40 @@ impl Server {
 }
 
 /// Serves `server` on `listener` until `shutdown` completes; then stops accepting, lets
-/// the requests in flight finish, and returns.
+/// the requests in flight finish for at most [`Limits::grace`], and returns (the caller then
+/// stops without waiting for scoring tasks still running: see the CLI).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     server: Arc<Server>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(server))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use std::future::IntoFuture as _;
+    let grace = server.config().limits.grace;
+    let (told, heard) = tokio::sync::oneshot::channel::<()>();
+    let signalled = async move {
+        shutdown.await;
+        let _ = told.send(());
+    };
+    let serving = axum::serve(listener, router(server))
+        .with_graceful_shutdown(signalled)
+        .into_future();
+    let grace_over = async move {
+        if heard.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = serving => r,
+        () = grace_over => {
+            eprintln!(
+                "recs serve: requests still running after the {} ms grace period are dropped",
+                grace.as_millis()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM.

@@ -744,3 +744,68 @@ fn reload_outlasts_the_request_timeout_and_reloads_are_serialized() {
     assert_eq!(s.server.models().generation, 5);
     s.stop().unwrap();
 }
+
+/// Scoring is admitted up to `max_in_flight` tasks and `max_queue` waiting requests: with
+/// every place taken and no room to wait, a request is answered 503 with `Retry-After` at
+/// once (no work queues behind it); a waiting request whose time runs out is answered 503
+/// without being scored; a place freed, the next request is answered.
+#[test]
+fn a_busy_server_answers_503_with_retry_after_at_once() {
+    let Some(f) = fixture() else { return };
+    let mut c = config(f, &[("vae", &f.multvae)]);
+    c.limits.max_in_flight = 1;
+    c.limits.max_queue = 1;
+    c.limits.timeout = Duration::from_millis(1500);
+    let s = start(c);
+    let place = s.server.admit().expect("a free place");
+    assert!(s.server.admit().is_none());
+    let waiter = {
+        let url = s.url("/v1/recommend?user=196&k=3");
+        std::thread::spawn(move || get(&url))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let mut r = agent()
+        .get(&s.url("/v1/recommend?user=196&k=3"))
+        .call()
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(
+        r.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string()),
+        Some("1".to_string())
+    );
+    let body = json(&r.body_mut().read_to_string().unwrap());
+    assert!(body["error"].as_str().unwrap().contains("busy"), "{body}");
+    // The waiting request runs out of time: 503, naming the limit.
+    let (st, text) = waiter.join().unwrap();
+    assert_eq!(st, 503, "{text}");
+    assert!(text.contains("1500 ms"), "{text}");
+    drop(place);
+    assert_eq!(get(&s.url("/v1/recommend?user=196&k=3")).0, 200);
+    s.stop().unwrap();
+}
+
+/// A request that never finishes (a body never sent) does not hold shutdown past the grace
+/// period.
+#[test]
+fn shutdown_waits_at_most_the_grace_period() {
+    let Some(f) = fixture() else { return };
+    let mut c = config(f, &[("vae", &f.multvae)]);
+    c.limits.timeout = Duration::from_secs(120);
+    c.limits.grace = Duration::from_millis(300);
+    let mut s = start(c);
+    let _conn = partial_request(
+        s.addr,
+        "POST /v1/recommend HTTP/1.1",
+        br#"{"items": ["50"]}"#,
+        5,
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let t = std::time::Instant::now();
+    s.begin_stop();
+    s.stop().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
