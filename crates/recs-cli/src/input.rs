@@ -102,6 +102,15 @@ pub struct FormatArgs {
     /// Timestamp column (name or position), if any
     #[arg(long)]
     pub timestamp_col: Option<String>,
+    /// The longest line (or quoted record over several lines) read, in bytes; a longer one
+    /// is an error naming the file and line
+    #[arg(long, value_name = "BYTES", default_value_t = recs_data::delimited::MAX_RECORD_BYTES)]
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+fn default_max_record_bytes() -> usize {
+    recs_data::delimited::MAX_RECORD_BYTES
 }
 
 fn column(s: &str) -> Column {
@@ -131,6 +140,7 @@ impl FormatArgs {
             timestamp: self.timestamp_col.as_deref().map(column),
             allow_extra_fields: true,
             comment: self.comment.and_then(|c| u8::try_from(c).ok()),
+            max_record_bytes: self.max_record_bytes,
         }
     }
 

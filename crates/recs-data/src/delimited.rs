@@ -90,7 +90,15 @@ pub struct DelimitedOptions {
     /// A byte that starts a comment line (skipped), e.g. `Some(b'#')`. Default `None`: a
     /// line starting with `#` is data like any other.
     pub comment: Option<u8>,
+    /// The longest line, or quoted record over several lines, read (bytes). Default
+    /// [`MAX_RECORD_BYTES`]; a longer one is an error naming the file and line, so memory
+    /// stays bounded on input without line breaks (a decompression bomb, `/dev/zero`, an
+    /// unclosed quote). Ids are fields of a record, so this bounds them too.
+    pub max_record_bytes: usize,
 }
+
+/// The default longest line or record: 1 MiB.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 impl Default for DelimitedOptions {
     fn default() -> Self {
@@ -103,6 +111,7 @@ impl Default for DelimitedOptions {
             timestamp: None,
             allow_extra_fields: true,
             comment: None,
+            max_record_bytes: MAX_RECORD_BYTES,
         }
     }
 }
@@ -119,6 +128,7 @@ impl DelimitedOptions {
             timestamp: Some(Column::Index(3)),
             allow_extra_fields: true,
             comment: None,
+            max_record_bytes: MAX_RECORD_BYTES,
         }
     }
 
@@ -143,6 +153,13 @@ impl DelimitedOptions {
     /// Checks the options: a delimiter that is neither empty nor a line break nor a quote,
     /// names only with a header, no column given for two roles.
     pub fn validate(&self) -> Result<(), DataError> {
+        if self.max_record_bytes == 0 {
+            return Err(DataError::Param {
+                name: "max-record-bytes",
+                value: "0".into(),
+                allowed: "at least 1",
+            });
+        }
         if self.delimiter.is_empty()
             || self.delimiter.contains(['\n', '\r'])
             || (self.delimiter.len() == 1 && self.delimiter == "\"")
@@ -279,6 +296,32 @@ fn io_error(path: &Path, line: usize, e: std::io::Error) -> DataError {
     }
 }
 
+/// `reader.read_until(b'\n', buf)`, reading at most `max + 1` bytes: `Ok(None)` when the
+/// line runs past `max` bytes (then `buf` holds its first `max + 1`), else the bytes read.
+fn read_capped(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<usize>> {
+    let n = (&mut *reader).take(max as u64 + 1).read_until(b'\n', buf)?;
+    if n > max && buf.last() != Some(&b'\n') {
+        return Ok(None);
+    }
+    Ok(Some(n))
+}
+
+/// The error for a line past `max` bytes.
+fn too_long(path: &Path, line: usize, max: usize) -> DataError {
+    DataError::parse(
+        path,
+        line,
+        format!(
+            "the line is longer than {max} bytes (a line break is missing, or this is not a \
+             text file); --max-record-bytes raises the limit"
+        ),
+    )
+}
+
 /// Reads lines of `reader` one at a time as UTF-8, calling `f(line_no, text)` for every
 /// non-empty line (line ending stripped). Invalid UTF-8 is refused naming the line.
 pub(crate) fn for_each_line(
@@ -290,9 +333,9 @@ pub(crate) fn for_each_line(
     let mut no = 0usize;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| io_error(path, no + 1, e))?;
+        let n = read_capped(&mut reader, &mut buf, MAX_RECORD_BYTES)
+            .map_err(|e| io_error(path, no + 1, e))?
+            .ok_or_else(|| too_long(path, no + 1, MAX_RECORD_BYTES))?;
         if n == 0 {
             return Ok(());
         }
@@ -366,15 +409,18 @@ struct CsvRecords<'p, R> {
     utf8: bool,
     lines_read: usize,
     line: usize,
+    /// The longest line or record read.
+    max: usize,
 }
 
 impl<'p, R: BufRead> CsvRecords<'p, R> {
-    fn new(path: &'p Path, reader: R, delim: u8, comment: Option<u8>) -> Self {
+    fn new(path: &'p Path, reader: R, delim: u8, comment: Option<u8>, max: usize) -> Self {
         Self {
             path,
             reader,
             delim,
             comment,
+            max,
             core: csv_core::ReaderBuilder::new()
                 .delimiter(delim)
                 .comment(comment)
@@ -393,10 +439,26 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
 
     /// Appends the next line to `buf`; `false` at the end of the input.
     fn read_line(&mut self) -> Result<bool, DataError> {
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| io_error(self.path, self.lines_read.saturating_add(1), e))?;
+        let at = self.lines_read.saturating_add(1);
+        // The buffer holds the record being read (cleared between records): it may grow to
+        // `max` bytes, over every line of the record.
+        let room = self.max.saturating_sub(self.buf.len());
+        let n = read_capped(&mut self.reader, &mut self.buf, room)
+            .map_err(|e| io_error(self.path, at, e))?;
+        let Some(n) = n else {
+            if self.pos > 0 || self.lines_read > self.line {
+                return Err(DataError::parse(
+                    self.path,
+                    self.line.max(1),
+                    format!(
+                        "the record starting here runs past {} bytes over several lines (an \
+                         unclosed quote?); --max-record-bytes raises the limit",
+                        self.max
+                    ),
+                ));
+            }
+            return Err(too_long(self.path, at, self.max));
+        };
         if n > 0 {
             self.lines_read += 1;
         }
@@ -533,16 +595,18 @@ struct LineRecords<'p, R> {
     buf: Vec<u8>,
     spans: Vec<(usize, usize)>,
     line: usize,
+    /// The longest line read.
+    max: usize,
 }
 
 impl<R: BufRead> Records for LineRecords<'_, R> {
     fn advance(&mut self) -> Result<bool, DataError> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| io_error(self.path, self.line.saturating_add(1), e))?;
+            let at = self.line.saturating_add(1);
+            let n = read_capped(&mut self.reader, &mut self.buf, self.max)
+                .map_err(|e| io_error(self.path, at, e))?
+                .ok_or_else(|| too_long(self.path, at, self.max))?;
             if n == 0 {
                 return Ok(false);
             }
@@ -814,7 +878,7 @@ pub(crate) fn scan(
     let reader = open_maybe_gz(path)?;
     let d = opts.delimiter.as_bytes();
     if d.len() == 1 {
-        let rec = CsvRecords::new(path, reader, d[0], opts.comment);
+        let rec = CsvRecords::new(path, reader, d[0], opts.comment, opts.max_record_bytes);
         scan_records(path, opts, rec, f)
     } else {
         let rec = LineRecords {
@@ -825,6 +889,7 @@ pub(crate) fn scan(
             buf: Vec::with_capacity(256),
             spans: Vec::with_capacity(8),
             line: 0,
+            max: opts.max_record_bytes,
         };
         scan_records(path, opts, rec, f)
     }
@@ -962,7 +1027,7 @@ mod tests {
     }
 
     fn via_ours(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
-        let mut rec = CsvRecords::new(Path::new("x"), bytes, b',', None);
+        let mut rec = CsvRecords::new(Path::new("x"), bytes, b',', None, MAX_RECORD_BYTES);
         let mut out = Vec::new();
         while rec.advance().unwrap() {
             out.push((0..rec.len()).map(|k| rec.field(k).to_vec()).collect());
@@ -1116,5 +1181,81 @@ mod tests {
         let p = write(dir.path(), "cut.csv.gz", &gz[..gz.len() / 2]);
         let e = load_delimited(&p, &o).unwrap_err().to_string();
         assert!(e.contains("cut.csv.gz") && e.contains("truncated"), "{e}");
+    }
+
+    /// Input without line breaks (a long line, a decompression bomb, `/dev/zero`) or an
+    /// unclosed quote is refused at the record limit, naming the file and line, instead of
+    /// growing a buffer until memory runs out; the limit can be raised.
+    #[test]
+    fn records_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = DelimitedOptions {
+            header: Header::No,
+            ..Default::default()
+        };
+        let mut long = b"1,2,3\n".to_vec();
+        long.extend(std::iter::repeat_n(b'7', 2 * MAX_RECORD_BYTES));
+        long.extend_from_slice(b",1,1\n");
+        let p = write(dir.path(), "long.csv", &long);
+        let e = load_delimited(&p, &o).unwrap_err().to_string();
+        assert!(
+            e.contains("long.csv") && e.contains(":2") && e.contains("longer than"),
+            "{e}"
+        );
+        // Raised, the same file loads (its second id is 2 MiB long).
+        let raised = DelimitedOptions {
+            max_record_bytes: 4 * MAX_RECORD_BYTES,
+            ..o.clone()
+        };
+        assert_eq!(load_delimited(&p, &raised).unwrap().len(), 2);
+        // The same through the multi-character delimiter's reader.
+        let p2 = write(
+            dir.path(),
+            "long.dat",
+            &long
+                .iter()
+                .map(|&b| if b == b',' { b'|' } else { b })
+                .collect::<Vec<_>>(),
+        );
+        let pipes = DelimitedOptions {
+            delimiter: "||".into(),
+            ..o.clone()
+        };
+        assert!(load_delimited(&p2, &pipes).is_err());
+        // 64 MiB of zeros gzipped to a few kilobytes, no line break.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![b'0'; 1 << 20];
+        for _ in 0..64 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let p = write(dir.path(), "bomb.csv.gz", &enc.finish().unwrap());
+        let e = load_delimited(&p, &o).unwrap_err().to_string();
+        assert!(
+            e.contains("bomb.csv.gz") && e.contains("longer than"),
+            "{e}"
+        );
+        #[cfg(unix)]
+        {
+            let e = load_delimited(Path::new("/dev/zero"), &o)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("longer than"), "{e}");
+        }
+        // An unclosed quote, then many ordinary lines: one record runs past the limit.
+        let mut text = b"u1,\"i1,4\n".to_vec();
+        for k in 0..200_000 {
+            text.extend_from_slice(format!("u{k},i{k},3\n").as_bytes());
+        }
+        let p = write(dir.path(), "quote.csv", &text);
+        let e = load_delimited(&p, &o).unwrap_err().to_string();
+        assert!(
+            e.contains("quote.csv:1") && e.contains("unclosed quote"),
+            "{e}"
+        );
+        let zero = DelimitedOptions {
+            max_record_bytes: 0,
+            ..o
+        };
+        assert!(zero.validate().is_err());
     }
 }

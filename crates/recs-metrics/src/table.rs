@@ -57,7 +57,10 @@ fn for_each_row(
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(buf);
+        .from_reader(LineCapped {
+            inner: buf,
+            since_newline: 0,
+        });
     let mut rec = csv::StringRecord::new();
     let mut first = true;
     loop {
@@ -73,6 +76,40 @@ fn for_each_row(
             continue;
         }
         f(line, &rec)?;
+    }
+}
+
+/// The longest line a metrics file may hold (1 MiB): memory stays bounded on a file without
+/// line breaks.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A reader that fails once a line runs past [`MAX_LINE_BYTES`] (the CSV reader would
+/// otherwise buffer a whole record, however long).
+struct LineCapped<R> {
+    inner: R,
+    since_newline: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LineCapped<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        for &b in &out[..n] {
+            if b == b'\n' {
+                self.since_newline = 0;
+            } else {
+                self.since_newline += 1;
+                if self.since_newline > MAX_LINE_BYTES {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "a line is longer than {MAX_LINE_BYTES} bytes (a line break is \
+                             missing, or this is not a text file)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(n)
     }
 }
 
