@@ -259,6 +259,41 @@ fn with_training(bytes: &[u8], key: &str, value: Value) -> Vec<u8> {
     modelfile::reseal(&out).unwrap()
 }
 
+/// A global-mean file has no tensor bounding its sizes: without the id lists, a declared
+/// size above the stated limit is refused before anything is allocated; with them, the lists
+/// must hold exactly that many ids.
+#[test]
+fn global_mean_sizes_are_bounded_by_ids_or_a_limit() {
+    let entry = recs_registry::find("global-mean").unwrap();
+    let data = conformance::small_data(12, 9, 3);
+    let params = conformance::small_params(entry, 5);
+    let m = entry
+        .fit(&params, &TrainData::new(&data), &mut recs_core::NoProgress)
+        .unwrap();
+    let bare = recs_registry::save_bytes(&*m, &Catalog::default(), json!({})).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.recs");
+    for (n, ok) in [
+        (9u64, true),
+        (1 << 24, true),
+        ((1 << 24) + 1, false),
+        (1 << 32, false),
+    ] {
+        std::fs::write(&p, with_training(&bare, "n_items", json!(n))).unwrap();
+        match recs_registry::load(&p) {
+            Ok(l) => assert!(ok && l.model.n_items() == n as usize, "n_items {n}"),
+            Err(e) => {
+                let e = e.to_string();
+                assert!(!ok && e.contains("n_items"), "n_items {n}: {e}");
+            }
+        }
+    }
+    // With ids, the declared size must match them.
+    let file = &files().iter().find(|(k, _)| *k == "global-mean").unwrap().1;
+    std::fs::write(&p, with_training(file, "n_items", json!(1 << 30))).unwrap();
+    assert!(recs_registry::load(&p).is_err());
+}
+
 /// What the fuzzing found, kept as plain cases: a reversed clip range (clamp panicked on
 /// the first prediction), and Mult-VAE/DAE sizes allocated from the metadata before any
 /// tensor was checked (a crafted `n_items` asked for hundreds of gigabytes).

@@ -2,7 +2,7 @@
 //! training facts; `GlobalMean`'s mean and sizes as training facts (no tensor).
 
 use recs_core::ModelError;
-use recs_core::modelfile::{ModelReader, ModelWriter};
+use recs_core::modelfile::{ITEM_IDS, ModelReader, ModelWriter, USER_IDS};
 
 use super::model::{BaselineOnly, GlobalMean};
 use super::params::BaselineParams;
@@ -51,9 +51,28 @@ pub(super) fn load_mean(file: &ModelReader) -> Result<GlobalMean, ModelError> {
     if !mean.is_finite() {
         return Err(file.error("metadata `mean` is not finite").into());
     }
+    // No tensor of a global-mean file has its sizes: they are bounded by the id lists when
+    // the file has them (the catalog must then list exactly that many), else by a limit.
+    let bounded = |key: &str, ids: &str, what: &str| -> Result<usize, ModelError> {
+        let n = meta_size(file, key)?;
+        if n > GLOBAL_MEAN_MAX_SIZE && !file.has(&format!("{ids}.offsets")) {
+            return Err(file
+                .error(format!(
+                    "metadata field `training.{key}` = {n}: a global-mean file without its {what} \
+                     id list may declare at most {GLOBAL_MEAN_MAX_SIZE} (nothing else in the file \
+                     bounds the size)"
+                ))
+                .into());
+        }
+        Ok(n)
+    };
     Ok(GlobalMean {
         mean,
-        n_users: meta_size(file, "n_users")?,
-        n_items: meta_size(file, "n_items")?,
+        n_users: bounded("n_users", USER_IDS, "user")?,
+        n_items: bounded("n_items", ITEM_IDS, "item")?,
     })
 }
+
+/// The most users or items a global-mean file may declare when it does not carry the id
+/// list that bounds them (2^24).
+pub const GLOBAL_MEAN_MAX_SIZE: usize = 1 << 24;
