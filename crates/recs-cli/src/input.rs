@@ -252,13 +252,58 @@ impl Source {
         }
     }
 
-    /// The directory of an installed MovieLens dataset, for titles.
+    /// The directory of an installed MovieLens dataset, for titles: only for a name the
+    /// dataset registry knows (a name recorded in a model file is not a path to follow).
     pub fn movielens_dir(&self) -> Option<PathBuf> {
         match self {
-            Source::Dataset(name) if name.starts_with("ml-") => {
+            Source::Dataset(name)
+                if name.starts_with("ml-") && recs_data::registry::dataset(name).is_ok() =>
+            {
                 Some(recs_data::registry::data_dir().join(name))
             }
             _ => None,
+        }
+    }
+
+    /// The source a model file recorded, as `recs evaluate` may load it again, given what
+    /// the user passed (`given`): a recorded dataset must be one the registry knows; a
+    /// recorded file is opened only when the user passes its path again (with `--input`,
+    /// then read with the recorded options) and only if it is a regular file (a pipe or a
+    /// device named in a model is never read).
+    pub fn recorded(
+        &self,
+        given: Option<&Source>,
+        model: &std::path::Path,
+    ) -> anyhow::Result<Source> {
+        match (self, given) {
+            (Source::File { path, format }, Some(Source::File { path: p, .. })) if p == path => {
+                if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+                    bail!(
+                        "{} (recorded in {}) is not a regular file; pass --train and --test files",
+                        path.display(),
+                        model.display()
+                    );
+                }
+                Ok(Source::File {
+                    path: path.clone(),
+                    format: format.clone(),
+                })
+            }
+            (_, Some(g)) => Ok(g.clone()),
+            (Source::File { path, .. }, None) => bail!(
+                "{} was trained on the file {}; a path recorded in a model file is not opened \
+                 unless you pass it again: add --input {} (read with the recorded options), or \
+                 pass --train and --test files",
+                model.display(),
+                path.display(),
+                path.display()
+            ),
+            (Source::Dataset(name), None) => {
+                recs_data::registry::dataset(name).map_err(|e| {
+                    anyhow::anyhow!("{} records the dataset `{name}`: {e}", model.display())
+                })?;
+                Ok(self.clone())
+            }
         }
     }
 }

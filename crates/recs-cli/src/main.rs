@@ -737,11 +737,12 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
                 a.model.display()
             )
         })?;
-        let source = if a.data.dataset.is_some() || a.data.input.is_some() {
-            a.data.source()?
+        let given = if a.data.dataset.is_some() || a.data.input.is_some() {
+            Some(a.data.source()?)
         } else {
-            prov.source.clone()
+            None
         };
+        let source = prov.source.recorded(given.as_ref(), &a.model)?;
         let data = source.load()?;
         let s = SplitSpec::parse(&prov.split)?.apply(&data, prov.seed)?;
         if input::fingerprint(&s.train) != prov.fingerprint {

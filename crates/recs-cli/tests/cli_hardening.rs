@@ -1,7 +1,8 @@
 //! End-to-end tests of the `recs` binary against what a hostile user tries, one test per
 //! class of hostile command line: a closed standard output, outputs that are not
 //! a place for a file, a writer killed during its write and file permissions, negative flag
-//! values, splits no metric can be computed on, and `--threads 1` reproducibility.
+//! values, splits no metric can be computed on, `--threads 1` reproducibility, and paths
+//! recorded in a model file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ fn closed_stdout_ends_quietly_for_every_command() {
     // 3000 items: a top-3000 list is far more than a pipe buffer holds, so the write fails
     // however the reader's close and the writes interleave.
     let big = csv(d, "big.csv", 40, 3000, 12);
+    let big_s = big.to_str().unwrap();
     train(d, "mf", &big, &d.join("m.recs"), &["--epochs", "2"]);
     std::fs::write(d.join("truth.csv"), "user,item,rating\nu1,i1,1\nu2,i2,1\n").unwrap();
     std::fs::write(
@@ -97,7 +99,15 @@ fn closed_stdout_ends_quietly_for_every_command() {
             "--json",
         ],
         &["similar", "--model", "m.recs", "--item", "i1", "-k", "3000"],
-        &["evaluate", "--model", "m.recs", "-k", "1,2,3,4,5,10,20,50"],
+        &[
+            "evaluate",
+            "--model",
+            "m.recs",
+            "--input",
+            big_s,
+            "-k",
+            "1,2,3,4,5,10,20,50",
+        ],
         &[
             "train", "--model", "mf", "--epochs", "2", "--input", "big.csv", "--out", "n.recs",
         ],
@@ -443,6 +453,8 @@ fn splits_without_any_metric_say_why() {
     recs(d)
         .args(["evaluate", "--model"])
         .arg(&model)
+        .arg("--input")
+        .arg(&one)
         .assert()
         .code(1)
         .stderr(predicate::str::contains("gives no metric"));
@@ -575,4 +587,85 @@ fn a_model_without_a_gpu_path_refuses_cuda_and_help_lists_each_parameter() {
     ] {
         assert!(help.contains(line), "missing {line:?} in\n{help}");
     }
+}
+
+/// Paths recorded in a model file are never followed on their own: a recorded file is read
+/// only when passed again and only if it is a regular file (a FIFO there is refused, not
+/// waited on); a recorded dataset name that is a path gives no titles and is refused by
+/// `evaluate`.
+#[test]
+fn paths_recorded_in_a_model_are_not_followed() {
+    use std::time::Duration;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let input = csv(d, "in.csv", 30, 20, 3);
+    train(d, "bpr", &input, &d.join("m.recs"), &["--epochs", "2"]);
+    recs(d)
+        .args(["evaluate", "--model", "m.recs"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--input").and(predicate::str::contains("in.csv")));
+    recs(d)
+        .args(["evaluate", "--model", "m.recs", "--input"])
+        .arg(&input)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    // A model whose recorded dataset name climbs out of the data directory, to a directory
+    // whose `u.item` is a FIFO (reading it would block for ever).
+    let l = recs_registry::load(&d.join("m.recs")).unwrap();
+    let mut cat = l.catalog.clone();
+    cat.seen = l.seen().unwrap();
+    let mut extra = l.meta.extra.clone();
+    extra["source"] = serde_json::json!({"dataset": "ml-100k/../../evil"});
+    recs_registry::save(&*l.model, &cat, extra, &d.join("evil.recs")).unwrap();
+    std::fs::create_dir_all(d.join("data/ml-100k")).unwrap();
+    std::fs::create_dir_all(d.join("evil")).unwrap();
+    #[cfg(unix)]
+    {
+        let fifo = d.join("evil/u.item");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        recs(d)
+            .args([
+                "recommend",
+                "--model",
+                "evil.recs",
+                "--user",
+                "u1",
+                "-k",
+                "3",
+            ])
+            .timeout(Duration::from_secs(60))
+            .assert()
+            .success();
+        // The recorded file replaced by a FIFO: passed again, it is refused, not read.
+        std::fs::remove_file(&input).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&input)
+                .status()
+                .unwrap()
+                .success()
+        );
+        recs(d)
+            .args(["evaluate", "--model", "m.recs", "--input"])
+            .arg(&input)
+            .timeout(Duration::from_secs(60))
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("not a regular file"));
+    }
+    recs(d)
+        .args(["evaluate", "--model", "evil.recs"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ml-100k/../../evil"));
 }

@@ -28,13 +28,36 @@ pub fn load_ml_csv(dir: &Path) -> Result<Interactions, DataError> {
     load_delimited(&dir.join("ratings.csv"), &DelimitedOptions::uirt(",", true))
 }
 
+/// The largest titles file [`item_titles`] reads (MovieLens 20M's `movies.csv` is 1.4 MB).
+pub const TITLES_MAX_BYTES: u64 = 64 << 20;
+
 /// External item id → title, from whichever of `u.item` (latin-1, `|`-separated),
 /// `movies.dat` (`::`) or `movies.csv` (quoted CSV with a header) `dir` holds.
+///
+/// Only regular files are read (a pipe or a device in their place is refused, never read),
+/// each at most [`TITLES_MAX_BYTES`].
 pub fn item_titles(dir: &Path) -> Result<HashMap<String, String>, DataError> {
     let mut out = HashMap::new();
     let u_item = dir.join("u.item");
     let dat = dir.join("movies.dat");
     let csv_path = dir.join("movies.csv");
+    for p in [&u_item, &dat, &csv_path] {
+        if let Ok(m) = std::fs::metadata(p) {
+            if !m.is_file() {
+                return Err(DataError::parse(p, 0, "not a regular file".to_string()));
+            }
+            if m.len() > TITLES_MAX_BYTES {
+                return Err(DataError::parse(
+                    p,
+                    0,
+                    format!(
+                        "{} bytes: a titles file is at most {TITLES_MAX_BYTES} bytes",
+                        m.len()
+                    ),
+                ));
+            }
+        }
+    }
     if u_item.exists() || dat.exists() {
         let (path, sep) = if u_item.exists() {
             (u_item, "|")
