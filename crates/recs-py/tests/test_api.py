@@ -246,6 +246,38 @@ def test_pickle_fitted_and_unfitted(fitted):
     assert un.factors == 5 and un.item_factors is None
 
 
+def test_a_pickle_is_checked_like_a_file(fitted):
+    """A pickle of a BPR whose file holds an ALS model is refused, and the model file's
+    params win over the pickled ones."""
+    model, ui = fitted
+    als = recs.ALS(factors=4, iterations=2, random_state=1).fit(ui, show_progress=False)
+    state = als.__getstate__()
+    forged = recs.BPR.__new__(recs.BPR)
+    with pytest.raises(ValueError, match="`als` model"):
+        forged.__setstate__(state)
+    state = model.__getstate__()
+    state["params"] = dict(state["params"], factors=999)
+    back = recs.BPR.__new__(recs.BPR)
+    back.__setstate__(state)
+    assert back.factors == model.factors == 8
+    bad = recs.BPR.__new__(recs.BPR)
+    with pytest.raises(ValueError, match="factors"):
+        bad.__setstate__({"params": {"factors": -3}, "file": None})
+
+
+def test_corrupted_csr_arrays_are_refused_before_scipy_reads_them():
+    ui = parity(20)
+    for name, broken in [
+        ("indptr", lambda m: setattr(m, "indptr", m.indptr[::-1].copy())),
+        ("indptr", lambda m: m.indptr.__setitem__(5, 10**9)),
+        ("indices", lambda m: m.indices.__setitem__(0, 10**6)),
+    ]:
+        m = ui.copy()
+        broken(m)
+        with pytest.raises(ValueError, match=name):
+            bpr().fit(m, show_progress=False)
+
+
 def test_save_load_paths_and_file_objects(fitted, tmp_path):
     model, ui = fitted
     p = tmp_path / "model.npz"

@@ -154,6 +154,29 @@ def _as_csr(m, name="user_items"):
     raise ValueError(f"{name} must be a scipy.sparse CSR matrix, not {type(m).__name__}")
 
 
+def _check_csr_arrays(m, name="user_items"):
+    """Checks a CSR matrix's own arrays before scipy or recs reads them (scipy's C routines
+    trust them: a corrupted ``indptr`` would read out of bounds)."""
+    n_rows, n_cols = (int(x) for x in m.shape)
+    indptr, indices = np.asarray(m.indptr), np.asarray(m.indices)
+    if indptr.ndim != 1 or len(indptr) != n_rows + 1:
+        raise ValueError(
+            f"{name}.indptr has {len(indptr)} entries; a {n_rows}-row CSR matrix needs {n_rows + 1}"
+        )
+    if len(indptr) and (indptr[0] != 0 or indptr[-1] != len(indices) or len(m.data) != len(indices)):
+        raise ValueError(
+            f"{name}.indptr must run from 0 to len(indices) = {len(indices)} (and data be as long "
+            f"as indices); it runs from {indptr[0]} to {indptr[-1]}"
+        )
+    if len(indptr) > 1 and np.any(np.diff(indptr) < 0):
+        raise ValueError(f"{name}.indptr must never decrease")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_cols):
+        raise ValueError(
+            f"{name}.indices must lie in 0..{n_cols - 1} (the number of columns); found "
+            f"{indices.min()}..{indices.max()}"
+        )
+
+
 class RecommenderBase:
     """A recs model with implicit's API. Subclasses are generated from the registry; each
     sets ``_kind``. Keyword arguments are the model's hyper-parameters (the registry's
@@ -218,6 +241,7 @@ class RecommenderBase:
         (external ids in index order) are saved with the model, for ``recs recommend
         --user ID``. The GIL is released while training. Returns ``self``."""
         m = _as_csr(user_items)
+        _check_csr_arrays(m)
         if not m.has_canonical_format:
             m = m.copy()
             m.sum_duplicates()
@@ -432,10 +456,23 @@ class RecommenderBase:
         return {"params": self._params, "file": None if self._native is None else self._bytes()}
 
     def __setstate__(self, state):
-        self._params = state["params"]
+        """A pickle is trusted no more than a file: the model must be of this class's kind,
+        and its params are the model file's (the pickled dict is used only for an unfitted
+        model, and checked like keyword arguments)."""
         self._native = None
-        if state["file"] is not None:
-            _, _, self._native = _native.open_model(data=state["file"], name="<pickle>")
+        if state["file"] is None:
+            self._params = self._validate(dict(state["params"]))
+            return
+        kind, params, model = _native.open_model(data=state["file"], name="<pickle>")
+        if kind != self._kind:
+            from . import _classes
+
+            raise ValueError(
+                f"the pickle holds a `{kind}` model ({_classes[kind].__name__}), not a "
+                f"{type(self).__name__}"
+            )
+        self._params = json.loads(params)
+        self._native = model
 
 
 def make_class(kind, title, about, defaults, schema):
