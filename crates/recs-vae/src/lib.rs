@@ -81,6 +81,8 @@ pub mod recvae;
 #[cfg(test)]
 mod simd_paths;
 mod team;
+#[cfg(test)]
+mod testing;
 mod train;
 
 pub use autorec::{AutoRec, AutoRecParams, Unseen};

@@ -14,6 +14,7 @@ use super::train::{BatchBuffers, Moments, batch_step, zeros2};
 use super::*;
 use crate::nn::HostLinear;
 use crate::optim::AdamStep;
+use crate::testing::rel_diff;
 
 fn toy(seed: u64) -> CsrMatrix {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -378,16 +379,6 @@ fn one_epoch_agrees_across_simd_paths() {
             1e-5,
         );
     }
-}
-
-/// `max |a − b| / max |b|`: a difference relative to the size of the values compared.
-fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
-    let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
-        m.max((f64::from(x) - f64::from(y)).abs())
-    });
-    diff / scale.max(1e-30)
 }
 
 #[test]

@@ -4,8 +4,9 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use recs_core::ScoreError;
 use recs_core::multiversion;
-use recs_sparse::CsrMatrix;
+use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use crate::kernels;
 
@@ -133,4 +134,23 @@ pub(crate) fn softmax_nll(logits: &mut [f32], x: &CsrMatrix, rows: &[u32], scale
             nll
         })
         .sum()
+}
+
+/// A new user's items as a one-row matrix over `n_items` (what fold-in encodes); an item
+/// index out of range is an error naming it.
+pub(crate) fn items_row(items: &[u32], n_items: usize) -> Result<CsrMatrix, ScoreError> {
+    if let Some(&bad) = items.iter().find(|&&i| i as usize >= n_items) {
+        return Err(ScoreError::Model(format!(
+            "item index {bad} is out of range: the model knows {n_items} items"
+        )));
+    }
+    CsrMatrix::from_triplets(
+        1,
+        n_items,
+        &vec![0; items.len()],
+        items,
+        &vec![1.0; items.len()],
+        DuplicatePolicy::KeepLast,
+    )
+    .map_err(|e| ScoreError::Model(e.to_string()))
 }

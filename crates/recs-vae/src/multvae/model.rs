@@ -7,7 +7,7 @@ use recs_core::{
     Capabilities, FoldIn, ItemVectors, ModelError, ModelParams as _, ParamError, Progress,
     Recommender, ScoreError, Scorer, TrainData,
 };
-use recs_sparse::{CsrMatrix, DuplicatePolicy};
+use recs_sparse::CsrMatrix;
 
 use crate::train::validation_split;
 
@@ -153,21 +153,7 @@ impl Scorer for MultVaeModel {
 
 impl FoldIn for MultVaeModel {
     fn score_items(&self, items: &[u32], out: &mut [f32]) -> Result<(), ScoreError> {
-        let n = self.net.n_items();
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= n) {
-            return Err(ScoreError::Model(format!(
-                "item index {bad} is out of range: the model knows {n} items"
-            )));
-        }
-        let row = CsrMatrix::from_triplets(
-            1,
-            n,
-            &vec![0; items.len()],
-            items,
-            &vec![1.0; items.len()],
-            DuplicatePolicy::KeepLast,
-        )
-        .map_err(|e| ScoreError::Model(e.to_string()))?;
+        let row = crate::kernels::rows::items_row(items, self.net.n_items())?;
         self.net.scorer(&row).score_user(0, out)
     }
 }

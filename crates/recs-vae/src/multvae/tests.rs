@@ -14,24 +14,11 @@ use super::train::OptState;
 use super::*;
 use crate::Engine;
 use crate::optim::Adam;
+use crate::testing::{rel_diff, toy};
 
 /// A network trained natively on `x` (no validation).
 fn fit(p: &MultVaeParams, x: &CsrMatrix, progress: &mut dyn Progress) -> MultVae {
     train::fit(p, &MultVaeData::new(x), &Engine::Native, progress).unwrap()
-}
-
-fn toy() -> CsrMatrix {
-    let (mut u, mut i) = (Vec::new(), Vec::new());
-    for a in 0..40u32 {
-        for b in 0..30u32 {
-            if (a % 3 == b % 3) && (a * 7 + b * 3) % 5 != 0 {
-                u.push(a);
-                i.push(b);
-            }
-        }
-    }
-    let v = vec![1.0; u.len()];
-    CsrMatrix::from_triplets(40, 30, &u, &i, &v, DuplicatePolicy::Error).unwrap()
 }
 
 #[test]
@@ -367,16 +354,6 @@ fn one_epoch_agrees_across_simd_paths() {
             1e-5,
         );
     }
-}
-
-/// `max |a − b| / max |b|`: a difference relative to the size of the values compared.
-fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
-    let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
-        m.max((f64::from(x) - f64::from(y)).abs())
-    });
-    diff / scale.max(1e-30)
 }
 
 #[test]

@@ -16,21 +16,7 @@ use super::net::{self, Layout};
 use super::train::{self, Data};
 use super::*;
 use crate::Engine;
-
-/// 40 users in three groups over 30 items (a user of group g likes items ≡ g mod 3).
-fn toy() -> CsrMatrix {
-    let (mut u, mut i) = (Vec::new(), Vec::new());
-    for a in 0..40u32 {
-        for b in 0..30u32 {
-            if (a % 3 == b % 3) && (a * 7 + b * 3) % 5 != 0 {
-                u.push(a);
-                i.push(b);
-            }
-        }
-    }
-    let v = vec![1.0; u.len()];
-    CsrMatrix::from_triplets(40, 30, &u, &i, &v, DuplicatePolicy::Error).unwrap()
-}
+use crate::testing::{rel_diff, toy};
 
 fn small() -> RecVaeParams {
     RecVaeParams {
@@ -40,16 +26,6 @@ fn small() -> RecVaeParams {
         learning_rate: 0.01,
         ..Default::default()
     }
-}
-
-/// `max |a − b| / max |b|`.
-fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
-    let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
-        m.max((f64::from(x) - f64::from(y)).abs())
-    });
-    diff / scale.max(1e-30)
 }
 
 fn fit(p: &RecVaeParams, x: &CsrMatrix, engine: &Engine) -> train::Trained {
