@@ -70,6 +70,138 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
+/// Checks a Parquet file's footer metadata before the `parquet` crate decodes it: every
+/// list, set, map and string length it declares must fit in the bytes that remain, and
+/// structs nest at most 64 deep. The crate reserves a list's declared length up front (a
+/// forged count of 2^31 asks for hundreds of gigabytes, an allocation failure that ends the
+/// process), so a length the data cannot hold is refused here. Files that are not plain
+/// Parquet (too short, another magic, an encrypted footer) are left to the crate's errors.
+fn check_footer(path: &Path, file: &mut File) -> Result<(), DataError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    if len < 12 {
+        return Ok(());
+    }
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8))
+        .and_then(|_| file.read_exact(&mut tail))
+        .map_err(|e| DataError::io(path, e))?;
+    if &tail[4..] != b"PAR1" {
+        return Ok(());
+    }
+    let meta_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if meta_len + 8 > len {
+        return Ok(());
+    }
+    let mut meta = vec![0u8; meta_len as usize];
+    file.seek(SeekFrom::End(-8 - meta_len as i64))
+        .and_then(|_| file.read_exact(&mut meta))
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
+        .map_err(|e| DataError::io(path, e))?;
+    let mut at = 0usize;
+    skim(&meta, &mut at, 12, 0).map_err(|why| corrupt(path, format!("its footer metadata {why}")))
+}
+
+/// Walks one thrift compact-protocol value of type `kind` at `b[*at..]` (a struct when
+/// `kind` is 12), checking declared lengths against the bytes left.
+fn skim(b: &[u8], at: &mut usize, kind: u8, depth: usize) -> Result<(), String> {
+    fn byte(b: &[u8], at: &mut usize) -> Result<u8, String> {
+        let v = *b.get(*at).ok_or("ends early")?;
+        *at += 1;
+        Ok(v)
+    }
+    fn varint(b: &[u8], at: &mut usize) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let x = byte(b, at)?;
+            v |= u64::from(x & 0x7f) << shift.min(63);
+            if x & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("holds a varint longer than 10 bytes".into())
+    }
+    fn take(b: &[u8], at: &mut usize, n: u64) -> Result<(), String> {
+        let left = (b.len() - *at) as u64;
+        if n > left {
+            return Err(format!("declares {n} bytes where {left} remain"));
+        }
+        *at += n as usize;
+        Ok(())
+    }
+    if depth > 64 {
+        return Err("nests structs more than 64 deep".into());
+    }
+    match kind {
+        1 | 2 => Ok(()),
+        3 => take(b, at, 1),
+        4..=6 => varint(b, at).map(|_| ()),
+        7 => take(b, at, 8),
+        8 => {
+            let n = varint(b, at)?;
+            take(b, at, n)
+        }
+        9 | 10 => {
+            let h = byte(b, at)?;
+            let n = match h >> 4 {
+                15 => varint(b, at)?,
+                n => u64::from(n),
+            };
+            let left = (b.len() - *at) as u64;
+            if n > left {
+                return Err(format!(
+                    "declares a list of {n} values where {left} bytes remain"
+                ));
+            }
+            let elem = h & 0x0f;
+            for _ in 0..n {
+                // A bool in a list is one byte.
+                if elem == 1 || elem == 2 {
+                    take(b, at, 1)?
+                } else {
+                    skim(b, at, elem, depth + 1)?
+                }
+            }
+            Ok(())
+        }
+        11 => {
+            let n = varint(b, at)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let left = (b.len() - *at) as u64;
+            if n > left {
+                return Err(format!(
+                    "declares a map of {n} entries where {left} bytes remain"
+                ));
+            }
+            let kv = byte(b, at)?;
+            for _ in 0..n {
+                for t in [kv >> 4, kv & 0x0f] {
+                    if t == 1 || t == 2 {
+                        take(b, at, 1)?
+                    } else {
+                        skim(b, at, t, depth + 1)?
+                    }
+                }
+            }
+            Ok(())
+        }
+        12 => loop {
+            let h = byte(b, at)?;
+            if h == 0 {
+                return Ok(());
+            }
+            if h >> 4 == 0 {
+                varint(b, at)?;
+            }
+            skim(b, at, h & 0x0f, depth + 1)?;
+        },
+        13 => take(b, at, 16),
+        other => Err(format!("holds an unknown thrift type {other}")),
+    }
+}
+
 fn corrupt(path: &Path, e: impl std::fmt::Display) -> DataError {
     DataError::Format {
         path: path.to_path_buf(),
@@ -198,13 +330,14 @@ pub(crate) fn scan_parquet(
     f: &mut dyn FnMut(Row<'_>) -> Result<ControlFlow<()>, DataError>,
 ) -> Result<(), DataError> {
     // Only the columns matter here: the delimiter, header and comment options do not apply.
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(DataError::io(
             path,
             std::io::Error::new(std::io::ErrorKind::IsADirectory, "a directory, not a file"),
         ));
     }
+    check_footer(path, &mut file)?;
     let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file))
         .map_err(|e| corrupt(path, e))?
         .map_err(|e| corrupt(path, e))?;

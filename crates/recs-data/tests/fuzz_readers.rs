@@ -339,3 +339,22 @@ fn parquet_seeds_load() {
         "{e}"
     );
 }
+
+/// What the fuzzing found, kept as a plain case: two insertions into a valid file's footer
+/// made the `parquet` crate reserve a forged list length (67 MB here; up to 2^31 elements).
+#[test]
+fn found_by_fuzzing() {
+    let ix = |raw: u128, n: usize| ((n as u128 * raw) >> 64) as usize;
+    let mut b = parquet_seed(0);
+    let at = ix(5338286066346815581, b.len() + 1);
+    b.splice(at..at, [44u8, 241, 255, 128, 43, 0]);
+    let at = ix(5382755991689475126, b.len() + 1);
+    b.splice(at..at, [43u8, 0]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "f.parquet", &b);
+    check(|| {
+        let e = recs_data::load_parquet(&p, &DelimitedOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("f.parquet"), "{e}");
+    })
+    .unwrap();
+}
