@@ -15,7 +15,7 @@ use recs_sparse::CsrMatrix;
 
 use super::RecVaeParams;
 use super::net::{self, LAYERS, LN_EPS, Layout, MIXTURE, WIDE_LOG_VAR};
-use super::train::Steps;
+use super::steps::Steps;
 use crate::Result;
 use crate::backend::candle::{CandleOps, dense_rows, densify, flat_index, ops};
 use crate::backend::{AdamSet, Backend};

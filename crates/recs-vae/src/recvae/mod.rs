@@ -24,7 +24,8 @@
 //! (`device` `"cpu"`, `"cuda"`, `"cuda:N"`) writes the same model as candle tensor ops,
 //! differentiated by candle's autograd, from the same draws. The files: `params`, `net`
 //! (the parameter layout, initialisation and the native forward and backward passes),
-//! `train` (the epochs on either engine), `candle` (the candle engine), `model` (the model
+//! `steps` (what an engine provides), `train` (the epochs on either engine), `candle` (the
+//! candle engine), `model` (the model
 //! type and its `Recommender` impl), `persist` (model files) and `tests`.
 
 #[cfg(feature = "candle")]
@@ -33,6 +34,7 @@ mod model;
 mod net;
 mod params;
 mod persist;
+mod steps;
 #[cfg(test)]
 mod tests;
 mod train;

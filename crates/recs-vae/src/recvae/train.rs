@@ -10,6 +10,7 @@ use recs_sparse::CsrMatrix;
 
 use super::RecVaeParams;
 use super::net::{self, Layout};
+use super::steps::Steps;
 use crate::optim::Adam;
 use crate::train::{EpochLoop, Epochs, Goal, shuffled_batches};
 use crate::{Engine, Result};
@@ -30,26 +31,6 @@ pub(super) struct Trained {
 pub(super) struct Data<'a> {
     pub train: &'a CsrMatrix,
     pub validation: Option<(&'a CsrMatrix, &'a CsrMatrix)>,
-}
-
-/// One engine's training steps.
-pub(super) trait Steps {
-    /// An encoder step on the batch `rows` (drawing from `rng`); returns the batch's mean
-    /// negative ELBO.
-    fn encoder_step(&mut self, rows: &[u32], rng: &mut ChaCha8Rng) -> Result<f64>;
-    /// The prior's encoder becomes the current encoder (and its heads on every training
-    /// row are computed once, for the next encoder passes and the decoder passes).
-    fn update_prior(&mut self) -> Result<()>;
-    /// A decoder step on the batch `rows`; returns the batch's mean negative log-likelihood.
-    fn decoder_step(&mut self, rows: &[u32], rng: &mut ChaCha8Rng) -> Result<f64>;
-    /// Logits of `rows` of `x` at inference, `rows.len() × n_items`.
-    fn logits(&self, x: &CsrMatrix, rows: &[u32]) -> Result<Vec<f32>>;
-    /// A copy of the encoder's and decoder's parameters where they live.
-    type Snapshot;
-    /// The current parameters (taken when validation improves).
-    fn snapshot(&self) -> Self::Snapshot;
-    /// A snapshot's encoder and decoder parameters on the host.
-    fn to_host(&self, s: Self::Snapshot) -> Result<(Vec<f32>, Vec<f32>)>;
 }
 
 /// The encoder's and the decoder's parameters, on the host.
