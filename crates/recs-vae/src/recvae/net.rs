@@ -246,7 +246,8 @@ multiversion! {
     }
 }
 
-/// `f(rows of a, rows of b, …)` over tasks of [`ROWS_PER_TASK`] rows each.
+/// The elements of [`ROWS_PER_TASK`] rows of width `h`: one parallel task of the row-wise
+/// kernels.
 fn row_tasks(h: usize) -> usize {
     ROWS_PER_TASK * h.max(1)
 }
