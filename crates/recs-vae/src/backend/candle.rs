@@ -134,6 +134,32 @@ pub(crate) fn encoder_forward(
     Ok((hidden, mu, std_pre))
 }
 
+/// `(loss, gradients)` of `loss_of(tracked params)` with respect to every tensor of
+/// `params` (in order; zeros for one the loss does not reach), by candle's autograd. Both are
+/// detached: an optimiser's moments must not hold this step's graph.
+pub(crate) fn autograd(
+    params: &[Tensor],
+    loss_of: impl FnOnce(&[Tensor]) -> candle_core::Result<Tensor>,
+) -> Result<(Tensor, Vec<Tensor>)> {
+    ops(|| {
+        let vars = params
+            .iter()
+            .map(candle_core::Var::from_tensor)
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let tracked: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let loss = loss_of(&tracked)?;
+        let grads = loss.backward()?;
+        let g = vars
+            .iter()
+            .map(|v| match grads.get(v.as_tensor()) {
+                Some(g) => Ok(g.detach()),
+                None => v.as_tensor().zeros_like(),
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok((loss.detach(), g))
+    })
+}
+
 /// The flat position `row · cols + col` of a dense `· × cols` batch as a `u32` (what
 /// [`densify`] indexes with), or an error when the batch is too large for that.
 pub(crate) fn flat_index(row: usize, col: u32, cols: usize) -> Result<u32> {

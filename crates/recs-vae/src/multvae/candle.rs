@@ -12,7 +12,7 @@
 //! once per epoch. Validation scores are computed on the device too, batch by batch, and
 //! ranked on the host.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use rand_chacha::ChaCha8Rng;
 use recs_core::Progress;
 use recs_sparse::CsrMatrix;
@@ -20,7 +20,7 @@ use recs_sparse::CsrMatrix;
 use super::forward::halves;
 use super::{MultVae, MultVaeData};
 use crate::Result;
-use crate::backend::candle::{CandleOps, dense_rows, densify, flat_index, ops};
+use crate::backend::candle::{CandleOps, autograd, dense_rows, densify, flat_index, ops};
 use crate::backend::{AdamSet, Backend};
 use crate::kernels;
 use crate::kernels::rows::dropped_input;
@@ -220,24 +220,7 @@ impl MultVae {
         batch: &DeviceBatch,
         beta: f32,
     ) -> Result<(Tensor, Vec<Tensor>)> {
-        ops(|| {
-            let vars = params
-                .iter()
-                .map(Var::from_tensor)
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let tracked: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-            let loss = self.device_loss(&tracked, batch, beta)?;
-            let grads = loss.backward()?;
-            let g = vars
-                .iter()
-                .map(|v| match grads.get(v.as_tensor()) {
-                    // Detached: the optimiser's moments must not hold this step's graph.
-                    Some(g) => Ok(g.detach()),
-                    None => v.as_tensor().zeros_like(),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            Ok((loss.detach(), g))
-        })
+        autograd(params, |tracked| self.device_loss(tracked, batch, beta))
     }
 
     /// Logits of `rows` of `x` at inference, computed on `device` in batches,

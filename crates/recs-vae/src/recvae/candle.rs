@@ -9,7 +9,7 @@
 //! prior's log-sum-exp), not in the native engine's simplified derivative, so the two
 //! engines check each other.
 
-use candle_core::{DType, Tensor, Var};
+use candle_core::{DType, Tensor};
 use rand_chacha::ChaCha8Rng;
 use recs_sparse::CsrMatrix;
 
@@ -17,7 +17,7 @@ use super::RecVaeParams;
 use super::net::{self, LAYERS, LN_EPS, Layout, MIXTURE, WIDE_LOG_VAR};
 use super::steps::Steps;
 use crate::Result;
-use crate::backend::candle::{CandleOps, dense_rows, densify, flat_index, ops};
+use crate::backend::candle::{CandleOps, autograd, dense_rows, densify, flat_index, ops};
 use crate::backend::{AdamSet, Backend};
 use crate::kernels::rows::dropped_input;
 
@@ -218,28 +218,14 @@ impl<'a> Device<'a> {
         Ok((z, mu, lv))
     }
 
-    /// `(loss, gradients)` of `loss_of(tracked params)` with respect to `params`.
+    /// `(loss, gradients)` of `loss_of(tracked params)` with respect to `params`, the loss
+    /// read back to the host.
     fn gradient(
         params: &[Tensor],
         loss_of: impl FnOnce(&[Tensor]) -> candle_core::Result<Tensor>,
     ) -> Result<(f64, Vec<Tensor>)> {
-        ops(|| {
-            let vars = params
-                .iter()
-                .map(Var::from_tensor)
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let tracked: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-            let loss = loss_of(&tracked)?;
-            let grads = loss.backward()?;
-            let g = vars
-                .iter()
-                .map(|v| match grads.get(v.as_tensor()) {
-                    Some(g) => Ok(g.detach()),
-                    None => v.as_tensor().zeros_like(),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, g))
-        })
+        let (loss, g) = autograd(params, loss_of)?;
+        Ok((ops(|| loss.to_dtype(DType::F64)?.to_scalar::<f64>())?, g))
     }
 }
 
