@@ -103,7 +103,8 @@ pub struct FormatArgs {
     #[arg(long)]
     pub timestamp_col: Option<String>,
     /// The longest line (or quoted record over several lines) read, in bytes; a longer one
-    /// is an error naming the file and line
+    /// is an error naming the file and line. In Parquet: the longest id, and 1/64 of the
+    /// largest page
     #[arg(long, value_name = "BYTES", default_value_t = recs_data::delimited::MAX_RECORD_BYTES)]
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,

@@ -30,7 +30,10 @@ use arrow_array::types::{Float32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::file::metadata::ParquetMetaData;
 
 use crate::delimited::{Column, DelimitedOptions, Row};
 use crate::{DataError, Interactions};
@@ -102,6 +105,20 @@ fn check_footer(path: &Path, file: &mut File) -> Result<(), DataError> {
     skim(&meta, &mut at, 12, 0).map_err(|why| corrupt(path, format!("its footer metadata {why}")))
 }
 
+/// A thrift compact-protocol varint at `b[*at..]`.
+fn varint(b: &[u8], at: &mut usize) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..70).step_by(7) {
+        let x = *b.get(*at).ok_or("ends early")?;
+        *at += 1;
+        v |= u64::from(x & 0x7f) << shift.min(63);
+        if x & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("holds a varint longer than 10 bytes".into())
+}
+
 /// Walks one thrift compact-protocol value of type `kind` at `b[*at..]` (a struct when
 /// `kind` is 12), checking declared lengths against the bytes left.
 fn skim(b: &[u8], at: &mut usize, kind: u8, depth: usize) -> Result<(), String> {
@@ -109,17 +126,6 @@ fn skim(b: &[u8], at: &mut usize, kind: u8, depth: usize) -> Result<(), String> 
         let v = *b.get(*at).ok_or("ends early")?;
         *at += 1;
         Ok(v)
-    }
-    fn varint(b: &[u8], at: &mut usize) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
-            let x = byte(b, at)?;
-            v |= u64::from(x & 0x7f) << shift.min(63);
-            if x & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("holds a varint longer than 10 bytes".into())
     }
     fn take(b: &[u8], at: &mut usize, n: u64) -> Result<(), String> {
         let left = (b.len() - *at) as u64;
@@ -217,8 +223,16 @@ fn row_error(path: &Path, row: usize, message: String) -> DataError {
     }
 }
 
-/// The ids column as UTF-8 strings.
-fn ids(path: &Path, a: &ArrayRef, what: &str, first_row: usize) -> Result<ArrayRef, DataError> {
+/// The ids column as UTF-8 string views (a string column is read as views already, so a
+/// dictionary-encoded page's values are shared, not copied once per row), each id at most
+/// `max` bytes.
+fn ids(
+    path: &Path,
+    a: &ArrayRef,
+    what: &str,
+    first_row: usize,
+    max: usize,
+) -> Result<ArrayRef, DataError> {
     let ok = matches!(
         a.data_type(),
         DataType::Int8
@@ -247,15 +261,222 @@ fn ids(path: &Path, a: &ArrayRef, what: &str, first_row: usize) -> Result<ArrayR
             ),
         ));
     }
-    let out = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
-        row_error(
-            path,
-            first_row,
-            format!("the {what} column cannot be read as ids: {e}"),
-        )
-    })?;
+    let out = if a.data_type() == &DataType::Utf8View {
+        Arc::clone(a)
+    } else {
+        arrow_cast::cast(a, &DataType::Utf8View).map_err(|e| {
+            row_error(
+                path,
+                first_row,
+                format!("the {what} column cannot be read as ids: {e}"),
+            )
+        })?
+    };
     no_nulls(path, &out, a, what, first_row)?;
+    // A view's low 32 bits are its value's length.
+    if let Some(k) = out
+        .as_string_view()
+        .views()
+        .iter()
+        .position(|&v| v as u32 as usize > max)
+    {
+        let len = out.as_string_view().views()[k] as u32;
+        return Err(row_error(
+            path,
+            first_row + k,
+            format!(
+                "the {what} id is {len} bytes, over the limit of {max} (--max-record-bytes raises it)"
+            ),
+        ));
+    }
     Ok(out)
+}
+
+/// `plain`'s reader metadata with the id columns (`ids`, positions among the top-level
+/// columns) read as string views when they hold strings or bytes: a dictionary page's
+/// values are then shared by the rows that use them (a 1 MiB id repeated on 64 Ki rows of a
+/// batch stays 1 MiB, not 64 GiB). `None` when the crate cannot read them so.
+fn ids_as_views(plain: &ArrowReaderMetadata, ids: &[usize]) -> Option<ArrowReaderMetadata> {
+    let view = |t: &DataType| match t {
+        DataType::Utf8 | DataType::LargeUtf8 => Some(DataType::Utf8View),
+        DataType::Binary | DataType::LargeBinary => Some(DataType::BinaryView),
+        DataType::Dictionary(_, v) => match v.as_ref() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(DataType::Utf8View),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+                Some(DataType::BinaryView)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let schema = plain.schema();
+    let mut changed = false;
+    let fields: Vec<arrow_schema::FieldRef> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(k, f)| match view(f.data_type()).filter(|_| ids.contains(&k)) {
+            Some(t) => {
+                changed = true;
+                Arc::new(f.as_ref().clone().with_data_type(t))
+            }
+            None => Arc::clone(f),
+        })
+        .collect();
+    if !changed {
+        return None;
+    }
+    let hinted = Arc::new(arrow_schema::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ));
+    let options = ArrowReaderOptions::new().with_schema(hinted);
+    guarded(|| ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options))
+        .ok()?
+        .ok()
+}
+
+/// Checks, before any page of the columns read (`roots`, positions among the top-level
+/// columns) is decompressed, that each column chunk lies inside the file, uses a codec the
+/// reader has, and that each of its pages declares at most [`PAGES_PER_RECORD`] ×
+/// `max_record` bytes uncompressed and a compressed size inside its chunk: the crate
+/// allocates a page's declared size before decoding it, so a small file declaring (or
+/// holding, compressed) a gigabyte-long value is refused here.
+fn check_pages(
+    path: &Path,
+    file: &File,
+    meta: &ParquetMetaData,
+    roots: &[usize],
+    max_record: usize,
+) -> Result<(), DataError> {
+    use parquet::basic::Compression;
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let cap = (max_record as u64).saturating_mul(PAGES_PER_RECORD);
+    let schema = meta.file_metadata().schema_descr();
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        for (leaf, chunk) in group.columns().iter().enumerate() {
+            if leaf >= schema.num_columns() || !roots.contains(&schema.get_column_root_idx(leaf)) {
+                continue;
+            }
+            let column = chunk.column_path().string();
+            let here = || format!("row group {g}, column `{column}`");
+            if matches!(chunk.compression(), Compression::LZO) {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "{} is compressed with LZO, which recs cannot read (zstd, snappy, gzip, lz4 and brotli it can)",
+                        here()
+                    ),
+                ));
+            }
+            let (start, size) = chunk.byte_range();
+            let end = start.checked_add(size).filter(|&e| e <= len).ok_or_else(|| {
+                corrupt(
+                    path,
+                    format!(
+                        "{} declares bytes {start}..+{size}, beyond the file's {len} bytes",
+                        here()
+                    ),
+                )
+            })?;
+            let mut at = start;
+            while at < end {
+                let (header, compressed, uncompressed) = page_header(file, at, end)
+                    .map_err(|why| corrupt(path, format!("{}: the page at byte {at} {why}", here())))?;
+                if uncompressed > cap {
+                    return Err(DataError::Format {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "{}: the page at byte {at} holds {uncompressed} bytes uncompressed, over the limit of {cap} ({PAGES_PER_RECORD} × the longest record, {max_record} bytes; --max-record-bytes raises it)",
+                            here()
+                        ),
+                    });
+                }
+                at += header + compressed;
+                if at > end {
+                    return Err(corrupt(
+                        path,
+                        format!("{}: a page runs past its column chunk", here()),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many times the longest record a page may hold uncompressed (64 MiB at the default
+/// 1 MiB; writers' pages are about 1 MiB).
+const PAGES_PER_RECORD: u64 = 64;
+
+/// The page header at byte `at` of `file` (its chunk ending at `end`): its own length, the
+/// page's compressed and uncompressed sizes. Read in a growing window (a header with
+/// statistics is a few hundred bytes; at most 1 MiB is read).
+fn page_header(file: &File, at: u64, end: u64) -> Result<(u64, u64, u64), String> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut window = 256u64;
+    loop {
+        let n = window.min(end - at) as usize;
+        let mut b = vec![0u8; n];
+        let mut f = file;
+        f.seek(SeekFrom::Start(at))
+            .and_then(|_| f.read_exact(&mut b))
+            .map_err(|e| format!("cannot be read: {e}"))?;
+        match page_sizes(&b) {
+            Ok((h, c, u)) => {
+                if c > end - at - h {
+                    return Err(format!(
+                        "declares {c} compressed bytes where {} remain in its chunk",
+                        end - at - h
+                    ));
+                }
+                return Ok((h, c, u));
+            }
+            // A field may run past the window: read more while there is more.
+            Err(_) if (n as u64) < end - at && window < 1 << 20 => {
+                window *= 4;
+            }
+            Err(e) => return Err(format!("has a malformed header ({e})")),
+        }
+    }
+}
+
+/// A thrift-compact `PageHeader` at the start of `b`: its length, and its fields 3
+/// (`compressed_page_size`) and 2 (`uncompressed_page_size`), both required and ≥ 0.
+fn page_sizes(b: &[u8]) -> Result<(u64, u64, u64), String> {
+    let mut at = 0usize;
+    let (mut field, mut compressed, mut uncompressed) = (0i64, None, None);
+    loop {
+        let h = *b.get(at).ok_or("ends early")?;
+        at += 1;
+        if h == 0 {
+            break;
+        }
+        field = match h >> 4 {
+            0 => zigzag(varint(b, &mut at)?),
+            d => field + i64::from(d),
+        };
+        let kind = h & 0x0f;
+        if (field == 2 || field == 3) && kind == 5 {
+            let v = zigzag(varint(b, &mut at)?);
+            let v = u64::try_from(v).map_err(|_| format!("declares a page size of {v}"))?;
+            if field == 2 {
+                uncompressed = Some(v);
+            } else {
+                compressed = Some(v);
+            }
+        } else {
+            skim(b, &mut at, kind, 1)?;
+        }
+    }
+    match (compressed, uncompressed) {
+        (Some(c), Some(u)) => Ok((at as u64, c, u)),
+        _ => Err("lacks its page sizes".into()),
+    }
+}
+
+fn zigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
 }
 
 /// Refuses nulls (in the original column, or where a cast failed).
@@ -338,10 +559,10 @@ pub(crate) fn scan_parquet(
         ));
     }
     check_footer(path, &mut file)?;
-    let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file))
+    let plain = guarded(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
         .map_err(|e| corrupt(path, e))?
         .map_err(|e| corrupt(path, e))?;
-    let schema = Arc::clone(builder.schema());
+    let schema = Arc::clone(plain.schema());
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let resolve = |c: &Column, what: &str| -> Result<usize, DataError> {
         let k = match c {
@@ -369,6 +590,11 @@ pub(crate) fn scan_parquet(
     }
     let mut projected: Vec<usize> = pos.clone();
     projected.sort_unstable();
+    check_pages(path, &file, plain.metadata(), &projected, opts.max_record_bytes)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+        file,
+        ids_as_views(&plain, &pos[..2]).unwrap_or(plain),
+    );
     // Where each role's column lands in a projected batch (columns keep file order).
     let at: Vec<usize> = pos
         .iter()
@@ -396,8 +622,9 @@ pub(crate) fn scan_parquet(
                 format!("the data is corrupt or cannot be decoded: {e}"),
             )
         })?;
-        let users = ids(path, batch.column(at[0]), "user", first_row)?;
-        let items = ids(path, batch.column(at[1]), "item", first_row)?;
+        let max = opts.max_record_bytes;
+        let users = ids(path, batch.column(at[0]), "user", first_row, max)?;
+        let items = ids(path, batch.column(at[1]), "item", first_row, max)?;
         let mut k = 2;
         let rs = if has_rating {
             k += 1;
@@ -410,7 +637,7 @@ pub(crate) fn scan_parquet(
         } else {
             None
         };
-        let (users, items) = (users.as_string::<i32>(), items.as_string::<i32>());
+        let (users, items) = (users.as_string_view(), items.as_string_view());
         let rs = rs.as_ref().map(|a| a.as_primitive::<Float32Type>());
         let ts = ts.as_ref().map(|a| a.as_primitive::<Int64Type>());
         for r in 0..batch.num_rows() {

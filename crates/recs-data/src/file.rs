@@ -30,6 +30,22 @@ impl FileFormat {
             _ => FileFormat::Delimited,
         }
     }
+
+    /// By the file name as [`FileFormat::of_path`], and a regular file without a Parquet
+    /// extension by its first bytes: one starting with Parquet's magic `PAR1` is Parquet
+    /// (only a regular file is looked into: a pipe's first bytes would be consumed).
+    pub fn detect(path: &Path) -> Self {
+        use std::io::Read as _;
+        let by_name = Self::of_path(path);
+        if by_name == FileFormat::Parquet || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return by_name;
+        }
+        let mut magic = [0u8; 4];
+        match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)) {
+            Ok(()) if &magic == b"PAR1" => FileFormat::Parquet,
+            _ => by_name,
+        }
+    }
 }
 
 /// What [`load_file`] found besides the rows.
@@ -88,7 +104,7 @@ fn locate(path: &Path, format: FileFormat, opts: &DelimitedOptions, row: usize) 
 }
 
 /// Loads `path` (its format from `format`, else from its name, see
-/// [`FileFormat::of_path`]) and resolves repeated (user, item) pairs by `duplicates`:
+/// [`FileFormat::detect`]) and resolves repeated (user, item) pairs by `duplicates`:
 /// [`Duplicates::Error`] refuses the file naming the two lines. Values far outside the
 /// data's range are kept and reported.
 pub fn load_file(
@@ -98,7 +114,7 @@ pub fn load_file(
     duplicates: Duplicates,
 ) -> Result<(Interactions, LoadReport), DataError> {
     opts.validate()?;
-    let format = format.unwrap_or_else(|| FileFormat::of_path(path));
+    let format = format.unwrap_or_else(|| FileFormat::detect(path));
     let mut b = Interactions::builder();
     scan(path, format, opts, &mut |r| {
         b.push(r.user, r.item, r.rating, r.timestamp);

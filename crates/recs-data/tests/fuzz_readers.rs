@@ -358,3 +358,133 @@ fn found_by_fuzzing() {
     })
     .unwrap();
 }
+
+/// A Parquet file of `rows` rows whose user id is `user` on every row, items `i0`, `i1`, ….
+fn parquet_of(user: &str, rows: usize, compression: parquet::basic::Compression) -> Vec<u8> {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    let users: ArrayRef = Arc::new(StringArray::from(vec![user; rows]));
+    let items: ArrayRef = Arc::new(StringArray::from(
+        (0..rows).map(|k| format!("i{k}")).collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_from_iter([("u", users), ("i", items)]).unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .build();
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// The error of a load that must fail (an `Ok` is reported by its size: its ids may be
+/// megabytes long).
+fn load_error(p: &Path, opts: &DelimitedOptions) -> String {
+    match recs_data::load_parquet(p, opts) {
+        Ok(d) => panic!("{} loaded: {} interactions", p.display(), d.len()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A small file holding one value far longer than any record (a compressed run of one
+/// byte) is refused from its page header, before the page is decompressed; with a page
+/// limit it fits, the id itself is refused by its length.
+#[test]
+fn a_page_larger_than_its_limit_is_refused_before_decompressing() {
+    use parquet::basic::{Compression, ZstdLevel};
+    let dir = tempfile::tempdir().unwrap();
+    // 20 MiB: under the fuzz targets' allocation bound, which runs beside them.
+    let huge = "a".repeat(20 << 20);
+    let bytes = parquet_of(&huge, 1, Compression::ZSTD(ZstdLevel::default()));
+    drop(huge);
+    assert!(bytes.len() < 1 << 20, "{} bytes", bytes.len());
+    let p = write(dir.path(), "bomb.parquet", &bytes);
+    let small = DelimitedOptions {
+        rating: None,
+        max_record_bytes: 256 << 10,
+        ..Default::default()
+    };
+    check(|| {
+        let e = load_error(&p, &small);
+        assert!(
+            e.contains("bomb.parquet")
+                && e.contains("column `u`")
+                && e.contains("over the limit of 16777216")
+                && e.contains("--max-record-bytes"),
+            "{e}"
+        );
+    })
+    .unwrap();
+    let e = load_error(
+        &p,
+        &DelimitedOptions {
+            rating: None,
+            ..Default::default()
+        },
+    );
+    assert!(
+        e.contains("row 1") && e.contains("the user id is 20971520 bytes, over the limit of 1048576"),
+        "{e}"
+    );
+}
+
+/// A dictionary page's value used on every row is shared, not copied per row: 2,000 rows
+/// of one 64 KiB id read as 128 MiB of strings before.
+#[test]
+fn a_dictionary_value_is_not_copied_once_per_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = "u".repeat(64 << 10);
+    let p = write(
+        dir.path(),
+        "dict.parquet",
+        &parquet_of(&user, 2000, parquet::basic::Compression::SNAPPY),
+    );
+    let opts = DelimitedOptions {
+        rating: None,
+        ..Default::default()
+    };
+    check(|| {
+        let d = recs_data::load_parquet(&p, &opts).unwrap();
+        assert_eq!((d.len(), d.n_users(), d.n_items()), (2000, 1, 2000));
+        assert_eq!(d.user_map().ids()[0].len(), 64 << 10);
+    })
+    .unwrap();
+}
+
+/// Every codec the `parquet` crate reads is compiled in (lz4 and brotli files are common
+/// from older Spark and Hive setups).
+#[test]
+fn lz4_and_brotli_files_load() {
+    use parquet::basic::{BrotliLevel, Compression};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DelimitedOptions {
+        rating: None,
+        ..Default::default()
+    };
+    for (name, c) in [
+        ("lz4.parquet", Compression::LZ4_RAW),
+        ("lz4h.parquet", Compression::LZ4),
+        ("brotli.parquet", Compression::BROTLI(BrotliLevel::default())),
+    ] {
+        let p = write(dir.path(), name, &parquet_of("x", 50, c));
+        let d = recs_data::load_parquet(&p, &opts).unwrap();
+        assert_eq!((d.len(), d.n_users()), (50, 1), "{name}");
+    }
+}
+
+/// A Parquet file is known by its first bytes when its name does not say so.
+#[test]
+fn parquet_without_its_extension_is_read_as_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = parquet_seed(0);
+    let named = write(dir.path(), "s0.parquet", &bytes);
+    let want = recs_data::load_parquet(&named, &DelimitedOptions::default()).unwrap();
+    for name in ["ratings", "ratings.csv"] {
+        let p = write(dir.path(), name, &bytes);
+        let (d, _) =
+            recs_data::load_file(&p, None, &DelimitedOptions::default(), Duplicates::Sum).unwrap();
+        assert_eq!((d.users(), d.items(), d.values()), (want.users(), want.items(), want.values()), "{name}");
+    }
+}
