@@ -405,11 +405,43 @@ struct ServeArgs {
     /// milliseconds, before the server exits anyway
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     grace_ms: u64,
+    /// How long a request body may stop arriving, in milliseconds, before the request is
+    /// answered 400 (a Content-Length larger than the body sent)
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    body_idle_ms: u64,
     /// A file whose first line is the token `POST /v1/reload` must carry (`Authorization:
     /// Bearer TOKEN`, at least 16 characters). Without it, reload over HTTP is off and
     /// SIGHUP reloads
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+    /// A host name requests may carry in their Host header (repeatable). On a loopback
+    /// --addr, localhost, 127.0.0.1 and ::1 are allowed besides; on another address any
+    /// name is, unless this is given. A request naming another host is answered 403 (a web
+    /// page reaching the server through a name of its own)
+    #[arg(long = "allowed-host", value_name = "NAME", value_parser = parse_host_name)]
+    allowed_hosts: Vec<String>,
+}
+
+/// A host name or address for `--allowed-host`: letters, digits, `.`, `-`, `_` and `:`
+/// (IPv6), optionally in brackets, at most 253 characters.
+fn parse_host_name(s: &str) -> Result<String, String> {
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    let ok = !bare.is_empty()
+        && bare.len() <= 253
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    if ok {
+        Ok(bare.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not a host name (letters, digits, `.`, `-`, `_`, or an IPv6 address; at most 253 characters)",
+            s.escape_debug()
+        ))
+    }
 }
 
 /// `[NAME=]FILE`: a NAME is letters, digits, `-`, `_` and `.`; without one, the file stem.
@@ -917,6 +949,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             },
             max_queue: a.max_queue as usize,
             grace: std::time::Duration::from_millis(a.grace_ms),
+            body_idle: std::time::Duration::from_millis(a.body_idle_ms),
         },
         titles: Some(Arc::new(model_titles)),
         admin_token: a
@@ -925,6 +958,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             .map(recs_serve::AdminToken::read)
             .transpose()
             .map_err(anyhow::Error::msg)?,
+        allowed_hosts: recs_serve::allowed_hosts(a.addr, &a.allowed_hosts),
     };
     let started = Instant::now();
     let server = recs_serve::Server::load(config)?;
@@ -961,9 +995,20 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                 "recs serve: warning: listening on {local}, beyond this machine: only reload is authenticated (the admin token)"
             );
         }
+        if let Some(hosts) = &server.config().allowed_hosts {
+            note!(
+                "recs serve: answering requests for the host names {} (--allowed-host adds one)",
+                hosts.join(", ")
+            );
+        }
         // The one line on standard output: where to reach the server (tests and scripts
-        // read it to find an ephemeral port).
-        outln!("recs serve: listening on http://{local} (models loaded in {load_seconds:.2} s)")?;
+        // read it to find an ephemeral port). A closed standard output (`recs serve … |
+        // true`) is no reason to stop serving: the line goes to standard error instead.
+        let line = format!("recs serve: listening on http://{local} (models loaded in {load_seconds:.2} s)");
+        if let Err(e) = outln!("{line}") {
+            note!("{line}");
+            note!("recs serve: standard output is closed ({e}); serving on");
+        }
         tokio::spawn(recs_serve::reload_on_sighup(server.clone()));
         recs_serve::serve(listener, server, recs_serve::shutdown_signal()).await?;
         anyhow::Ok(())

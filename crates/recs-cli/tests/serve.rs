@@ -150,7 +150,7 @@ fn serve_answers_reloads_on_sighup_and_stops_gracefully_on_sigterm() {
     let body = br#"{"users": ["196", "1"], "k": 3}"#;
     let mut c = TcpStream::connect(&addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(c, "POST /v1/recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+    write!(c, "POST /v1/recommend HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
     c.write_all(&body[..8]).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     signal(&child, "-TERM");
@@ -253,4 +253,74 @@ fn serve_refuses_an_admin_token_file_it_cannot_use() {
             path.display()
         );
     }
+}
+
+/// `recs serve … | true`: a closed standard output does not stop the server; the listening
+/// line goes to standard error.
+#[test]
+fn serve_keeps_serving_when_its_standard_output_is_closed() {
+    let Some(data) = ml100k_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("gm.recs");
+    let out = recs(&data)
+        .args([
+            "train",
+            "--model",
+            "global-mean",
+            "--dataset",
+            "ml-100k",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = recs(&data)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--model",
+        ])
+        .arg(&model)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    let mut seen = String::new();
+    for _ in 0..20 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if let Some(a) = line.split("listening on http://").nth(1) {
+            addr = a.split_whitespace().next().map(str::to_string);
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no listening line on standard error: {seen}"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    assert_eq!(get(&agent, &format!("http://{addr}/healthz")).0, 200);
+    signal(&child, "-TERM");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{seen}{rest}");
+    assert!(
+        rest.contains("standard output is closed") || seen.contains("standard output is closed"),
+        "{seen}{rest}"
+    );
 }

@@ -315,13 +315,15 @@ fn ids_as_views(plain: &ArrowReaderMetadata, ids: &[usize]) -> Option<ArrowReade
         .fields()
         .iter()
         .enumerate()
-        .map(|(k, f)| match view(f.data_type()).filter(|_| ids.contains(&k)) {
-            Some(t) => {
-                changed = true;
-                Arc::new(f.as_ref().clone().with_data_type(t))
-            }
-            None => Arc::clone(f),
-        })
+        .map(
+            |(k, f)| match view(f.data_type()).filter(|_| ids.contains(&k)) {
+                Some(t) => {
+                    changed = true;
+                    Arc::new(f.as_ref().clone().with_data_type(t))
+                }
+                None => Arc::clone(f),
+            },
+        )
         .collect();
     if !changed {
         return None;
@@ -370,19 +372,24 @@ fn check_pages(
                 ));
             }
             let (start, size) = chunk.byte_range();
-            let end = start.checked_add(size).filter(|&e| e <= len).ok_or_else(|| {
-                corrupt(
-                    path,
-                    format!(
-                        "{} declares bytes {start}..+{size}, beyond the file's {len} bytes",
-                        here()
-                    ),
-                )
-            })?;
+            let end = start
+                .checked_add(size)
+                .filter(|&e| e <= len)
+                .ok_or_else(|| {
+                    corrupt(
+                        path,
+                        format!(
+                            "{} declares bytes {start}..+{size}, beyond the file's {len} bytes",
+                            here()
+                        ),
+                    )
+                })?;
             let mut at = start;
             while at < end {
-                let (header, compressed, uncompressed) = page_header(file, at, end)
-                    .map_err(|why| corrupt(path, format!("{}: the page at byte {at} {why}", here())))?;
+                let (header, compressed, uncompressed) =
+                    page_header(file, at, end).map_err(|why| {
+                        corrupt(path, format!("{}: the page at byte {at} {why}", here()))
+                    })?;
                 if uncompressed > cap {
                     return Err(DataError::Format {
                         path: path.to_path_buf(),
@@ -590,7 +597,13 @@ pub(crate) fn scan_parquet(
     }
     let mut projected: Vec<usize> = pos.clone();
     projected.sort_unstable();
-    check_pages(path, &file, plain.metadata(), &projected, opts.max_record_bytes)?;
+    check_pages(
+        path,
+        &file,
+        plain.metadata(),
+        &projected,
+        opts.max_record_bytes,
+    )?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
         file,
         ids_as_views(&plain, &pos[..2]).unwrap_or(plain),

@@ -425,7 +425,8 @@ fn a_page_larger_than_its_limit_is_refused_before_decompressing() {
         },
     );
     assert!(
-        e.contains("row 1") && e.contains("the user id is 20971520 bytes, over the limit of 1048576"),
+        e.contains("row 1")
+            && e.contains("the user id is 20971520 bytes, over the limit of 1048576"),
         "{e}"
     );
 }
@@ -466,7 +467,10 @@ fn lz4_and_brotli_files_load() {
     for (name, c) in [
         ("lz4.parquet", Compression::LZ4_RAW),
         ("lz4h.parquet", Compression::LZ4),
-        ("brotli.parquet", Compression::BROTLI(BrotliLevel::default())),
+        (
+            "brotli.parquet",
+            Compression::BROTLI(BrotliLevel::default()),
+        ),
     ] {
         let p = write(dir.path(), name, &parquet_of("x", 50, c));
         let d = recs_data::load_parquet(&p, &opts).unwrap();
@@ -485,6 +489,10 @@ fn parquet_without_its_extension_is_read_as_parquet() {
         let p = write(dir.path(), name, &bytes);
         let (d, _) =
             recs_data::load_file(&p, None, &DelimitedOptions::default(), Duplicates::Sum).unwrap();
-        assert_eq!((d.users(), d.items(), d.values()), (want.users(), want.items(), want.values()), "{name}");
+        assert_eq!(
+            (d.users(), d.items(), d.values()),
+            (want.users(), want.items(), want.values()),
+            "{name}"
+        );
     }
 }

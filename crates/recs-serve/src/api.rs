@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -118,7 +117,32 @@ pub fn router(server: Arc<Server>) -> Router {
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
+        .layer(middleware::from_fn_with_state(server.clone(), check_host))
         .with_state(server)
+}
+
+/// Refuses (403) a request whose `Host` is not one of [`crate::Config::allowed_hosts`],
+/// before any route runs. A request without `Host` (HTTP/1.0 tools) passes: a browser,
+/// the client a rebound name would use, always sends one.
+async fn check_host(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if let (Some(allowed), Some(given)) =
+        (&s.config().allowed_hosts, req.headers().get(header::HOST))
+    {
+        let given = String::from_utf8_lossy(given.as_bytes());
+        if !allowed.contains(&crate::host_name(&given)) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                Some("Host"),
+                format!(
+                    "this server answers to the host names {}, not `{}` (recs serve --allowed-host NAME adds one)",
+                    allowed.join(", "),
+                    given.chars().take(100).collect::<String>().escape_debug()
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -428,12 +452,67 @@ struct NewUserBody<'a> {
     model: &'a str,
 }
 
-/// The body of a batch `POST /v1/recommend`: every user's list serialised straight from
-/// the ranked indices (no JSON tree of up to `max_batch × max_k` entries).
-#[derive(serde::Serialize)]
-struct BatchBody<'a> {
-    model: &'a str,
-    results: Vec<BatchResult<'a>>,
+/// The body of a batch `POST /v1/recommend`, `{"model": …, "results": [{"items": …,
+/// "user": …}, …]}`, streamed in pieces of about [`BATCH_CHUNK`] bytes as the client reads
+/// them: a request holds its ranked indices (8 bytes an entry, each user's freed once
+/// written) and one piece, never the whole answer (up to `max_batch × max_k` entries). The
+/// pieces are written on the I/O thread, a few hundred microseconds each, after the scoring
+/// place is given back; a client that goes away drops the rest.
+struct BatchChunks {
+    m: Arc<Served>,
+    users: Vec<String>,
+    tops: Vec<Vec<(u32, f32)>>,
+    next: usize,
+    done: bool,
+}
+
+/// The size a streamed answer's pieces reach before they are sent.
+const BATCH_CHUNK: usize = 64 << 10;
+
+impl Iterator for BatchChunks {
+    type Item = Result<Vec<u8>, std::io::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut buf = Vec::with_capacity(BATCH_CHUNK + (BATCH_CHUNK >> 2));
+        let mut write = |buf: &mut Vec<u8>| -> serde_json::Result<()> {
+            if self.next == 0 {
+                buf.extend_from_slice(b"{\"model\":");
+                serde_json::to_writer(&mut *buf, &self.m.name)?;
+                buf.extend_from_slice(b",\"results\":[");
+            }
+            while self.next < self.users.len() && buf.len() < BATCH_CHUNK {
+                let u = self.next;
+                if u > 0 {
+                    buf.push(b',');
+                }
+                let top = std::mem::take(&mut self.tops[u]);
+                serde_json::to_writer(
+                    &mut *buf,
+                    &BatchResult {
+                        items: Ranked {
+                            m: &self.m,
+                            top: &top,
+                            what: "score",
+                        },
+                        user: &self.users[u],
+                    },
+                )?;
+                self.next += 1;
+            }
+            if self.next == self.users.len() {
+                buf.extend_from_slice(b"]}");
+                self.done = true;
+            }
+            Ok(())
+        };
+        Some(write(&mut buf).map(|()| buf).map_err(|e| {
+            self.done = true;
+            std::io::Error::other(e)
+        }))
+    }
 }
 
 /// One user of a [`BatchBody`].
@@ -506,39 +585,149 @@ fn id_list(body: &mut Map<String, Value>, param: &str) -> Result<Option<Vec<Stri
     }
 }
 
+/// Reads a request body of at most `limits.max_body_bytes`: a larger `Content-Length` is
+/// answered 413 before anything is read; a body that stops arriving (a `Content-Length`
+/// larger than what is sent) is answered 400 once nothing has come for `limits.body_idle`,
+/// naming how much came.
+async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limits: &crate::Limits,
+) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt as _;
+    let max = limits.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("body"),
+            format!("the request body is over the limit of {max} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let idle = limits.body_idle;
+    let mut stream = body.into_data_stream();
+    let mut got = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    loop {
+        match tokio::time::timeout(idle, stream.next()).await {
+            Ok(None) => return Ok(got),
+            Ok(Some(Ok(chunk))) => {
+                if got.len() + chunk.len() > max {
+                    return Err(too_large());
+                }
+                got.extend_from_slice(&chunk);
+            }
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad(
+                    "body",
+                    format!(
+                        "could not read the body ({} of {} bytes came): {e}",
+                        got.len(),
+                        declared.map_or("its".to_string(), |n| n.to_string())
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(ApiError::bad(
+                    "body",
+                    format!(
+                        "the body stopped arriving: {} of {} bytes (its Content-Length) came, then nothing for {} ms",
+                        got.len(),
+                        declared.map_or("the".to_string(), |n| n.to_string()),
+                        idle.as_millis()
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// A JSON request body: an object whose keys are each given once, or what else it was.
+enum BodyJson {
+    Object(Map<String, Value>),
+    Repeated(String),
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for BodyJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BodyJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<BodyJson, A::Error> {
+                let mut m = Map::new();
+                while let Some(k) = a.next_key::<String>()? {
+                    let v: Value = a.next_value()?;
+                    if m.contains_key(&k) {
+                        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                        return Ok(BodyJson::Repeated(k));
+                    }
+                    m.insert(k, v);
+                }
+                Ok(BodyJson::Object(m))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<BodyJson, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(BodyJson::Other("a list"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<BodyJson, E> {
+                Ok(BodyJson::Other("a string"))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<BodyJson, E> {
+                Ok(BodyJson::Other("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<BodyJson, E> {
+                Ok(BodyJson::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<BodyJson, E> {
+                Ok(BodyJson::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<BodyJson, E> {
+                Ok(BodyJson::Other("a number"))
+            }
+            fn visit_unit<E>(self) -> Result<BodyJson, E> {
+                Ok(BodyJson::Other("null"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 async fn recommend_post(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
     let limits = s.config().limits.clone();
-    let body = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                Some("body"),
-                format!(
-                    "the request body is over the limit of {} bytes",
-                    limits.max_body_bytes
-                ),
-            )
-        } else {
-            ApiError::new(
-                status,
-                Some("body"),
-                format!("could not read the body: {e}"),
-            )
-        }
-    })?;
-    let v: Value = serde_json::from_slice(&body)
+    let body = read_body(&headers, body, &limits).await?;
+    let parsed: BodyJson = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad("body", format!("malformed JSON: {e}")))?;
-    let Value::Object(mut o) = v else {
-        return Err(ApiError::unprocessable(
-            "body",
-            "the body must be a JSON object: {\"items\": [...], \"k\": 10} or {\"users\": [...], \"k\": 10}",
-        ));
+    let mut o = match parsed {
+        BodyJson::Object(o) => o,
+        BodyJson::Repeated(key) => {
+            return Err(ApiError::unprocessable(
+                &key,
+                format!("the field `{key}` is given twice; give each field once"),
+            ));
+        }
+        BodyJson::Other(what) => {
+            return Err(ApiError::unprocessable(
+                "body",
+                format!(
+                    "the body must be a JSON object, not {what}: {{\"items\": [...], \"k\": 10}} or {{\"users\": [...], \"k\": 10}}"
+                ),
+            ));
+        }
     };
     let k = match o.remove("k") {
         None | Some(Value::Null) => 10.min(limits.max_k),
@@ -621,24 +810,23 @@ async fn recommend_post(
                     .map_err(err)?;
                 let f = m.q.item_indices(&filter, "filter").map_err(err)?;
                 let tops = m.q.recommend_users(&idx, k, &f, &deadline).map_err(err)?;
-                let results = users
-                    .iter()
-                    .zip(&tops)
-                    .map(|(u, top)| BatchResult {
-                        items: Ranked {
-                            m: &m,
-                            top,
-                            what: "score",
-                        },
-                        user: u,
-                    })
-                    .collect();
-                json_bytes(&BatchBody {
-                    model: &m.name,
-                    results,
-                })
+                Ok((m, users, tops))
             })
             .await
+            .map(|(m, users, tops)| {
+                let chunks = BatchChunks {
+                    m,
+                    users,
+                    tops,
+                    next: 0,
+                    done: false,
+                };
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+                )
+                    .into_response()
+            })
         }
     }
 }

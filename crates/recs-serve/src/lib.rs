@@ -54,6 +54,9 @@ pub struct Limits {
     /// After a shutdown signal, how long requests in flight may take to finish before the
     /// server stops anyway. Default 5 s.
     pub grace: Duration,
+    /// How long a request body may stop arriving before the request is answered 400 (a
+    /// `Content-Length` larger than what the client sends). Default 1 s.
+    pub body_idle: Duration,
 }
 
 impl Default for Limits {
@@ -66,6 +69,7 @@ impl Default for Limits {
             max_in_flight: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_queue: 64,
             grace: Duration::from_secs(5),
+            body_idle: Duration::from_secs(1),
         }
     }
 }
@@ -95,6 +99,37 @@ pub struct Config {
     /// The token `POST /v1/reload` must carry (`None`: reload over HTTP is off; SIGHUP
     /// still reloads).
     pub admin_token: Option<AdminToken>,
+    /// The host names a request's `Host` header may carry (`None`: any). A page a browser
+    /// loads from another site can reach a loopback server by a name of its own that
+    /// resolves to 127.0.0.1 (DNS rebinding); it cannot send a `Host` outside this list.
+    /// See [`allowed_hosts`].
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+/// The host names a server on `addr` answers to: on a loopback address `localhost`,
+/// `127.0.0.1`, `::1` and `extra`; elsewhere only `extra`, or any when it is empty (the
+/// machine's names are not known here).
+pub fn allowed_hosts(addr: std::net::SocketAddr, extra: &[String]) -> Option<Vec<String>> {
+    let mut hosts: Vec<String> = extra.iter().map(|h| host_name(h)).collect();
+    if addr.ip().is_loopback() {
+        hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+    } else if hosts.is_empty() {
+        return None;
+    }
+    hosts.sort();
+    hosts.dedup();
+    Some(hosts)
+}
+
+/// The host part of a `Host` value (`[::1]:8080` → `::1`, `Example.COM.` → `example.com`).
+pub(crate) fn host_name(v: &str) -> String {
+    let v = v.trim();
+    let host = match v.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None if v.matches(':').count() == 1 => v.split(':').next().unwrap_or(v),
+        None => v,
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl std::fmt::Debug for Config {
@@ -104,6 +139,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("titles", &self.titles.is_some())
             .field("admin_token", &self.admin_token)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }

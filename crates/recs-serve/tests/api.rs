@@ -608,6 +608,7 @@ fn slow_requests_time_out() {
     let Some(f) = fixture() else { return };
     let mut c = config(f, &[("vae", &f.multvae)]);
     c.limits.timeout = Duration::from_millis(300);
+    c.limits.body_idle = Duration::from_secs(60);
     let s = start(c);
     let mut conn = partial_request(
         s.addr,
@@ -795,6 +796,7 @@ fn shutdown_waits_at_most_the_grace_period() {
     let Some(f) = fixture() else { return };
     let mut c = config(f, &[("vae", &f.multvae)]);
     c.limits.timeout = Duration::from_secs(120);
+    c.limits.body_idle = Duration::from_secs(120);
     c.limits.grace = Duration::from_millis(300);
     let mut s = start(c);
     let _conn = partial_request(
@@ -808,4 +810,146 @@ fn shutdown_waits_at_most_the_grace_period() {
     s.begin_stop();
     s.stop().unwrap();
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+/// A browser page can reach a loopback server through a name of its own (DNS rebinding):
+/// a `Host` outside the allowed names is refused before any route, 404s included.
+#[test]
+fn requests_for_another_host_are_refused() {
+    let Some(f) = fixture() else { return };
+    let s = start(config(f, &[("bpr", &f.bpr)]));
+    let port = s.addr.port();
+    let with_host = |host: &str, path: &str| {
+        let mut r = agent()
+            .get(s.url(path))
+            .header("host", host)
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "LOCALHOST.".to_string(),
+    ] {
+        assert_eq!(with_host(&host, "/healthz").0, 200, "{host}");
+    }
+    for (host, path) in [
+        (format!("evil.example:{port}"), "/v1/models"),
+        ("rebound.example".to_string(), "/v1/recommend?user=196&k=3"),
+        ("127.0.0.2".to_string(), "/no-such-route"),
+    ] {
+        let (st, text) = with_host(&host, path);
+        assert_eq!(st, 403, "{host}: {text}");
+        let v = json(&text);
+        assert_eq!(v["param"], "Host");
+        assert!(
+            v["error"].as_str().unwrap().contains("--allowed-host"),
+            "{v}"
+        );
+    }
+    s.stop().unwrap();
+    assert_eq!(
+        recs_serve::allowed_hosts(([0, 0, 0, 0], 8080).into(), &[]),
+        None,
+        "beyond loopback without names, any host"
+    );
+    assert_eq!(
+        recs_serve::allowed_hosts(([10, 0, 0, 1], 8080).into(), &["Recs.Example".into()]),
+        Some(vec!["recs.example".to_string()])
+    );
+}
+
+/// A body shorter than its `Content-Length` is answered 400 once it stops arriving (not at
+/// the request timeout), naming how much came; a `Content-Length` over the limit is 413
+/// before the body is read; a field given twice is 422 naming it.
+#[test]
+fn bodies_that_stop_or_repeat_fields_are_refused_at_once() {
+    let Some(f) = fixture() else { return };
+    let mut c = config(f, &[("bpr", &f.bpr)]);
+    c.limits.timeout = Duration::from_secs(30);
+    c.limits.body_idle = Duration::from_millis(300);
+    let s = start(c);
+    let t = std::time::Instant::now();
+    let mut conn = partial_request(
+        s.addr,
+        "POST /v1/recommend HTTP/1.1",
+        br#"{"users": ["196"], "k": 3}"#,
+        7,
+    );
+    let (st, text) = read_response(&mut conn);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(st, 400, "{text}");
+    let v = json(&text);
+    assert_eq!(v["param"], "body");
+    assert!(
+        v["error"].as_str().unwrap().contains("7 of 26 bytes"),
+        "{v}"
+    );
+
+    use std::io::Write as _;
+    let mut conn = std::net::TcpStream::connect(s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /v1/recommend HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\n\r\n"
+    )
+    .unwrap();
+    let (st, text) = read_response(&mut conn);
+    assert_eq!(st, 413, "{text}");
+
+    for (body, key) in [
+        (r#"{"k": 3, "users": ["196"], "k": 1000000}"#, "k"),
+        (r#"{"users": ["196"], "users": ["1"]}"#, "users"),
+    ] {
+        let (st, v) = post_json(&s.url("/v1/recommend"), body);
+        assert_eq!((st, v["param"].as_str()), (422, Some(key)), "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("given twice"), "{v}");
+    }
+    let (st, v) = post_json(&s.url("/v1/recommend"), "[1, 2]");
+    assert_eq!(st, 422, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("not a list"), "{v}");
+    s.stop().unwrap();
+}
+
+/// A batch answer is streamed (chunked, no `Content-Length`), and is the same JSON, user by
+/// user, as each user's own answer.
+#[test]
+fn batch_answers_are_streamed() {
+    let Some(f) = fixture() else { return };
+    let s = start(config(f, &[("bpr", &f.bpr)]));
+    let users: Vec<String> = direct(&f.bpr).users.iter().take(1000).cloned().collect();
+    let body = serde_json::json!({"users": users, "k": 200}).to_string();
+    let mut r = agent()
+        .post(s.url("/v1/recommend"))
+        .header("content-type", "application/json")
+        .send(&body)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("content-length").is_none());
+    assert_eq!(
+        r.headers()
+            .get("transfer-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("chunked")
+    );
+    let text = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .unwrap();
+    let v = json(&text);
+    assert_eq!(v["model"], "bpr");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), users.len());
+    for (k, u) in [0usize, 1, users.len() / 2, users.len() - 1].map(|k| (k, &users[k])) {
+        assert_eq!(results[k]["user"], u.as_str());
+        let (st, one) = get_json(&s.url(&format!("/v1/recommend?user={u}&k=200")));
+        assert_eq!(st, 200);
+        assert_eq!(results[k]["items"], one["items"], "user {u}");
+    }
+    s.stop().unwrap();
 }

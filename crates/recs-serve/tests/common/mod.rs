@@ -95,6 +95,7 @@ pub fn config(f: &Fixture, models: &[(&str, &Path)]) -> Config {
         limits: Limits::default(),
         titles: Some(titles(f)),
         admin_token: Some(recs_serve::AdminToken::new(ADMIN_TOKEN).unwrap()),
+        allowed_hosts: recs_serve::allowed_hosts(([127, 0, 0, 1], 0).into(), &[]),
     }
 }
 
@@ -236,7 +237,7 @@ pub fn partial_request(addr: SocketAddr, head: &str, body: &[u8], sent: usize) -
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         c,
-        "{head}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{head}\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
