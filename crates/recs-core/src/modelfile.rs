@@ -49,6 +49,10 @@ pub const CHECKSUM_KEY: &str = "recs.checksum";
 pub const FORMAT_VERSION: u32 = 2;
 /// The most bytes the JSON metadata may take: whatever grows with the data is a tensor.
 pub const MAX_META_BYTES: usize = 64 * 1024;
+
+/// The largest header a model file may have: its metadata and checksum, and an entry of
+/// tens of bytes per tensor (models have tens of tensors).
+pub const MAX_HEADER_BYTES: u64 = 1 << 20;
 /// Tensor: row pointers of the users' training items (`u64`, `n_users + 1`).
 pub const SEEN_INDPTR: &str = "data.seen.indptr";
 /// Tensor: the users' training items, row after row (`u32` item indices, increasing per row).
@@ -504,6 +508,19 @@ impl ModelReader {
 
     /// As [`ModelReader::open`], from the file's bytes (`path` names it in errors).
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        // The header is the metadata (at most MAX_META_BYTES) and a line per tensor: a larger
+        // one is not a recs file, and is refused before it is parsed.
+        let declared = bytes
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        if let Some(n) = declared.filter(|&n| n > MAX_HEADER_BYTES) {
+            return Err(bad(
+                path,
+                format!(
+                    "its header declares {n} bytes, more than the {MAX_HEADER_BYTES} a model file's header holds"
+                ),
+            ));
+        }
         let (n, header): (usize, Metadata) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| {
                 bad(
@@ -518,6 +535,15 @@ impl ModelReader {
                 format!("no `{META_KEY}` metadata: not a model saved by recs"),
             )
         })?;
+        if json.len() > MAX_META_BYTES {
+            return Err(bad(
+                path,
+                format!(
+                    "the `{META_KEY}` metadata takes {} bytes, more than the {MAX_META_BYTES} a model file's metadata holds",
+                    json.len()
+                ),
+            ));
+        }
         let raw: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| bad(path, format!("unreadable `{META_KEY}` metadata: {e}")))?;
         let version = raw
@@ -913,10 +939,25 @@ impl Catalog {
 
     /// Reads the ids only (`seen` left `None`: read one user's row with
     /// [`ModelReader::csr_row`], or all with [`ModelReader::seen`]).
+    /// An id given twice in either list is an error (which user or item would it name?).
     pub fn read_ids(file: &ModelReader, n_users: usize, n_items: usize) -> Result<Self> {
+        let unique = |name: &str, ids: Option<Vec<String>>| -> Result<Option<Vec<String>>> {
+            if let Some(v) = &ids {
+                let mut first = std::collections::HashMap::with_capacity(v.len());
+                for (k, id) in v.iter().enumerate() {
+                    if let Some(j) = first.insert(id.as_str(), k) {
+                        return Err(file.error(format!(
+                            "tensor `{name}`: the id `{}` is given twice (at {j} and {k}): the file is ambiguous",
+                            id.chars().take(64).collect::<String>().escape_debug()
+                        )));
+                    }
+                }
+            }
+            Ok(ids)
+        };
         Ok(Self {
-            user_ids: file.strings(USER_IDS, Some(n_users))?,
-            item_ids: file.strings(ITEM_IDS, Some(n_items))?,
+            user_ids: unique(USER_IDS, file.strings(USER_IDS, Some(n_users))?)?,
+            item_ids: unique(ITEM_IDS, file.strings(ITEM_IDS, Some(n_items))?)?,
             seen: None,
         })
     }
@@ -1065,6 +1106,41 @@ mod tests {
         let w = [f32::NAN];
         let mut wr = ModelWriter::new(ModelMeta::new("toy", "1", serde_json::json!({})));
         assert!(wr.f32("w", &[1], &w).is_err());
+    }
+
+    /// The size limits are checked on read too (a checksum is not a signature: anyone can
+    /// reseal a file), and an id list naming one id twice is refused.
+    #[test]
+    fn oversized_metadata_and_repeated_ids_are_refused_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample(dir.path());
+        let good = std::fs::read(&p).unwrap();
+        let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let mut head: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
+        let mut meta: serde_json::Value =
+            serde_json::from_str(head["__metadata__"][META_KEY].as_str().unwrap()).unwrap();
+        meta["extra"] = serde_json::json!({"big": "x".repeat(2 * MAX_META_BYTES)});
+        head["__metadata__"][META_KEY] = meta.to_string().into();
+        let mut h = serde_json::to_vec(&head).unwrap();
+        h.resize(h.len().next_multiple_of(8), b' ');
+        let mut b = (h.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(&h);
+        b.extend_from_slice(&good[8 + n..]);
+        let b = reseal(&b).unwrap();
+        let e = ModelReader::from_bytes(&p, b).unwrap_err().to_string();
+        assert!(e.contains("more than the 65536"), "{e}");
+
+        let mut huge = good.clone();
+        huge[..8].copy_from_slice(&(50u64 << 20).to_le_bytes());
+        let e = ModelReader::from_bytes(&p, huge).unwrap_err().to_string();
+        assert!(e.contains("header declares 52428800 bytes"), "{e}");
+
+        let mut wr = ModelWriter::new(ModelMeta::new("toy", "1", serde_json::json!({})));
+        wr.strings(ITEM_IDS, &["a".into(), "b".into(), "a".into()]);
+        wr.write(&p).unwrap();
+        let r = ModelReader::open(&p).unwrap();
+        let e = Catalog::read_ids(&r, 0, 3).unwrap_err().to_string();
+        assert!(e.contains("`a` is given twice (at 0 and 2)"), "{e}");
     }
 
     #[test]
