@@ -316,6 +316,44 @@ pub fn verify_dir(info: &DatasetInfo, dir: &Path) -> Result<Interactions, DataEr
     Ok(data)
 }
 
+/// A failed check of the staged copy in `staged` (removed when the install fails), as an
+/// error naming the source file in `from` and saying that nothing was installed.
+fn in_source(e: DataError, staged: &Path, from: &Path) -> DataError {
+    let source = |p: PathBuf| match p.strip_prefix(staged) {
+        Ok(rest) => from.join(rest),
+        Err(_) => p,
+    };
+    match e {
+        DataError::Verify { path, message } | DataError::Format { path, message } => {
+            DataError::Verify {
+                path: source(path),
+                message,
+            }
+        }
+        DataError::Parse {
+            path,
+            line,
+            message,
+        } => DataError::Verify {
+            path: source(path),
+            message: format!("line {line}: {message}"),
+        },
+        DataError::Row { path, row, message } => DataError::Verify {
+            path: source(path),
+            message: format!("row {row}: {message}"),
+        },
+        DataError::Empty { path } => DataError::Verify {
+            path: source(path),
+            message: "the file holds no interaction".into(),
+        },
+        DataError::Io { path, source: err } => DataError::Verify {
+            path: source(path),
+            message: format!("cannot be read ({err})"),
+        },
+        other => other,
+    }
+}
+
 /// Installs `name` from the local directory `from` (holding the dataset's files directly)
 /// into `data_dir`, verifying every checksum and count first. Atomic: the files are copied
 /// into a temporary directory beside the destination and renamed into place only once
@@ -348,14 +386,7 @@ pub fn install_from_dir(name: &str, from: &Path, data_dir: &Path) -> Result<Path
             std::fs::copy(&src, tmp.path().join(extra)).map_err(|e| DataError::io(&src, e))?;
         }
     }
-    verify_dir(&info, tmp.path()).map_err(|e| match e {
-        // Name the source file, not the temporary copy.
-        DataError::Verify { path, message } => DataError::Verify {
-            path: path.file_name().map(|n| from.join(n)).unwrap_or(path),
-            message,
-        },
-        other => other,
-    })?;
+    verify_dir(&info, tmp.path()).map_err(|e| in_source(e, tmp.path(), from))?;
     let staged = tmp.keep();
     if let Err(e) = std::fs::rename(&staged, &dest) {
         let _ = std::fs::remove_dir_all(&staged);
@@ -409,6 +440,28 @@ mod mirror_tests {
 #[cfg(test)]
 mod verification_tests {
     use super::*;
+
+    /// A cut source file (here a dataset without checksums, so its parse fails) is named
+    /// in the source directory, not in the staging copy that is removed with the failure.
+    #[test]
+    fn a_failed_install_names_the_source_file_and_leaves_nothing() {
+        let info = dataset("ml-1m").unwrap();
+        let (from, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for f in &info.files {
+            std::fs::write(from.path().join(&f.name), "1::1193::5::978300760\n1::661::").unwrap();
+        }
+        let e = install_from_dir("ml-1m", from.path(), data.path())
+            .unwrap_err()
+            .to_string();
+        let ratings = from.path().join(&info.files[0].name);
+        assert!(
+            e.starts_with(&ratings.display().to_string()) && e.contains("nothing was installed"),
+            "{e}"
+        );
+        assert!(!e.contains(".partial"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(data.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 
     #[test]
     fn only_datasets_with_checksums_are_called_verified() {
