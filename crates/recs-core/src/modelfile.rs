@@ -517,7 +517,7 @@ impl ModelReader {
             return Err(bad(
                 path,
                 format!(
-                    "its header declares {n} bytes, more than the {MAX_HEADER_BYTES} a model file's header holds"
+                    "not a safetensors file, or corrupt (its header declares {n} bytes, more than the {MAX_HEADER_BYTES} a model file's header holds)"
                 ),
             ));
         }

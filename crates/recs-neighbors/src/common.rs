@@ -252,6 +252,167 @@ where
     CsrMatrix::from_parts(n, right.n_cols(), indptr, indices, values).map_err(ModelError::model)
 }
 
+/// An item × item matrix, held sparse (CSR: 8 bytes a stored entry) or, when at least half
+/// its entries are stored, dense (row-major `f32`: 4 bytes an entry, and no index to follow).
+/// Scoring gives the same floats either way: a user's rows are summed in the same order, and
+/// an entry the sparse form does not store is a zero that adds nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemMatrix {
+    /// The stored entries.
+    Sparse(CsrMatrix),
+    /// Every entry, row by row (`n × n` values).
+    Dense {
+        /// Rows and columns.
+        n: usize,
+        /// Row-major values.
+        values: Vec<f32>,
+    },
+}
+
+impl ItemMatrix {
+    /// Rows (= columns).
+    pub fn n_rows(&self) -> usize {
+        match self {
+            ItemMatrix::Sparse(m) => m.n_rows(),
+            ItemMatrix::Dense { n, .. } => *n,
+        }
+    }
+
+    /// Whether it is held dense.
+    pub fn is_dense(&self) -> bool {
+        matches!(self, ItemMatrix::Dense { .. })
+    }
+
+    /// The nonzero entries.
+    pub fn nnz(&self) -> usize {
+        match self {
+            ItemMatrix::Sparse(m) => m.values().iter().filter(|&&v| v != 0.0).count(),
+            ItemMatrix::Dense { values, .. } => values.iter().filter(|&&v| v != 0.0).count(),
+        }
+    }
+
+    /// Entry `(i, j)` (0 where none is stored).
+    pub fn get(&self, i: usize, j: usize) -> f32 {
+        match self {
+            ItemMatrix::Sparse(m) => m.get(i, j).unwrap_or(0.0),
+            ItemMatrix::Dense { n, values } => values[i * n + j],
+        }
+    }
+
+    /// `out` = row `i` (0 where none is stored).
+    pub(crate) fn row_into(&self, i: usize, out: &mut [f32]) {
+        match self {
+            ItemMatrix::Sparse(m) => {
+                out.fill(0.0);
+                let row = m.row(i);
+                for (&j, &v) in row.indices.iter().zip(row.values) {
+                    out[j as usize] = v;
+                }
+            }
+            ItemMatrix::Dense { n, values } => out.copy_from_slice(&values[i * n..(i + 1) * n]),
+        }
+    }
+
+    /// `out = Σ_i x_i · row_i` over the given `(i, x_i)`.
+    pub(crate) fn times(&self, indices: &[u32], xs: &[f32], out: &mut [f32]) {
+        match self {
+            ItemMatrix::Sparse(m) => sparse_row_times_sparse(indices, xs, m, out),
+            ItemMatrix::Dense { n, values } => {
+                out.fill(0.0);
+                for (&i, &x) in indices.iter().zip(xs) {
+                    let row = &values[i as usize * n..(i as usize + 1) * n];
+                    for (o, &s) in out.iter_mut().zip(row) {
+                        *o += x * s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `left · right` (as [`top_k_product`] computes it, every entry kept) stores at
+/// least half of its entries, judged on every `⌈n/64⌉`-th row: then a dense matrix is
+/// smaller than a sparse one, and faster to build and to score with.
+pub(crate) fn product_is_dense(left: &CsrMatrix, right: &CsrMatrix) -> bool {
+    let (n, m) = (left.n_rows(), right.n_cols());
+    if n == 0 || m == 0 {
+        return false;
+    }
+    let step = n.div_ceil(64);
+    let mut seen = vec![u32::MAX; m];
+    let (mut rows, mut touched) = (0usize, 0usize);
+    for i in (0..n).step_by(step) {
+        rows += 1;
+        for &u in left.row(i).indices {
+            for &j in right.row(u as usize).indices {
+                if seen[j as usize] != i as u32 {
+                    seen[j as usize] = i as u32;
+                    touched += 1;
+                }
+            }
+        }
+    }
+    2 * touched >= rows * m
+}
+
+/// [`top_k_product`] with every entry kept, into a dense row-major `n × m` matrix (0 where
+/// `finish` drops an entry or no user is shared): the same values, without the sparse
+/// form's indices; parallel over blocks of rows, the same result whatever the pool's size.
+pub(crate) fn dense_product<F>(
+    left: &CsrMatrix,
+    right: &CsrMatrix,
+    finish: F,
+) -> Result<Vec<f32>, ModelError>
+where
+    F: Fn(usize, usize, f64) -> Option<f64> + Sync,
+{
+    let (n, m) = (left.n_rows(), right.n_cols());
+    let size = n.checked_mul(m).ok_or_else(|| {
+        ModelError::Data(format!(
+            "a dense {n} × {m} item–item matrix does not fit in memory"
+        ))
+    })?;
+    let mut out = vec![0.0f32; size];
+    if m == 0 {
+        return Ok(out);
+    }
+    out.par_chunks_mut(m * CHUNK).enumerate().for_each_init(
+        || (vec![0.0f64; m], vec![0u64; m.div_ceil(64)]),
+        |(acc, touched), (c, rows)| {
+            for (r, row) in rows.chunks_mut(m).enumerate() {
+                let i = c * CHUNK + r;
+                let ri = left.row(i);
+                for (&u, &w1) in ri.indices.iter().zip(ri.values) {
+                    let ru = right.row(u as usize);
+                    let w1 = f64::from(w1);
+                    for (&j, &w2) in ru.indices.iter().zip(ru.values) {
+                        let j = j as usize;
+                        acc[j] += w1 * f64::from(w2);
+                        touched[j >> 6] |= 1 << (j & 63);
+                    }
+                }
+                for (b, word) in touched.iter_mut().enumerate() {
+                    let mut bits = std::mem::take(word);
+                    while bits != 0 {
+                        let j = b * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        let v = std::mem::take(&mut acc[j]);
+                        if let Some(v) = finish(i, j, v) {
+                            row[j] = v as f32;
+                        }
+                    }
+                }
+            }
+        },
+    );
+    if out.iter().any(|v| !v.is_finite()) {
+        return Err(ModelError::Data(
+            "an item–item similarity does not fit f32: the values are too large".into(),
+        ));
+    }
+    Ok(out)
+}
+
 /// Records `m` as `prefix.indptr` (`u64`), `prefix.indices` (`u32`) and `prefix.values`
 /// (`f32`).
 fn write_csr<'a>(
@@ -344,12 +505,23 @@ pub(crate) fn save_item_item<'a>(
     user_items: &'a CsrMatrix,
     similarity: &'a CsrMatrix,
 ) -> Result<(), ModelError> {
+    save_user_items(out, kind, user_items, similarity.n_rows())?;
+    write_csr(out, &format!("{kind}.similarity"), similarity)
+}
+
+/// The sizes as training facts and `kind.user_items` as CSR tensors (a model whose
+/// similarity is recorded otherwise).
+pub(crate) fn save_user_items<'a>(
+    out: &mut ModelWriter<'a>,
+    kind: &str,
+    user_items: &'a CsrMatrix,
+    n_items: usize,
+) -> Result<(), ModelError> {
     out.meta_mut().training = serde_json::json!({
         "n_users": user_items.n_rows(),
-        "n_items": similarity.n_rows(),
+        "n_items": n_items,
     });
-    write_csr(out, &format!("{kind}.user_items"), user_items)?;
-    write_csr(out, &format!("{kind}.similarity"), similarity)
+    write_csr(out, &format!("{kind}.user_items"), user_items)
 }
 
 /// The `(user_items, similarity)` recorded by [`save_item_item`], checked; each similarity
@@ -359,12 +531,11 @@ pub(crate) fn load_item_item(
     kind: &str,
     max_row: Option<(usize, &str)>,
 ) -> Result<(CsrMatrix, CsrMatrix), ModelError> {
-    let n_users = meta_size(file, "n_users")?;
     let n_items = meta_size(file, "n_items")?;
     // Both sizes are checked against the tensors' row pointers before anything is
     // allocated by them.
     let similarity = read_csr(file, &format!("{kind}.similarity"), n_items, n_items)?;
-    let user_items = read_csr(file, &format!("{kind}.user_items"), n_users, n_items)?;
+    let user_items = load_user_items(file, kind)?;
     if let Some((k, param)) = max_row
         && let Some(i) = (0..n_items).find(|&i| similarity.row(i).len() > k)
     {
@@ -376,6 +547,13 @@ pub(crate) fn load_item_item(
             .into());
     }
     Ok((user_items, similarity))
+}
+
+/// The `user_items` recorded by [`save_user_items`] (or [`save_item_item`]), checked.
+pub(crate) fn load_user_items(file: &ModelReader, kind: &str) -> Result<CsrMatrix, ModelError> {
+    let n_users = meta_size(file, "n_users")?;
+    let n_items = meta_size(file, "n_items")?;
+    read_csr(file, &format!("{kind}.user_items"), n_users, n_items)
 }
 
 /// `m`'s pattern with `values` (one per stored entry).

@@ -45,6 +45,7 @@ pub mod sar;
 #[cfg(test)]
 mod testing;
 
+pub use common::ItemMatrix;
 pub use ease::{Dtype, Ease, EaseParams};
 pub use itemknn::{ItemKnn, ItemKnnParams, Weighting};
 pub use rp3beta::{Rp3Beta, Rp3BetaParams};

@@ -6,7 +6,9 @@ use recs_sparse::CsrMatrix;
 
 use super::model::Sar;
 use super::params::SarParams;
-use crate::common::{Cut, top_k_product, with_threads, with_values};
+use crate::common::{
+    Cut, ItemMatrix, dense_product, product_is_dense, top_k_product, with_threads, with_values,
+};
 
 /// Seconds in a day: `half_life_days` is in days, the data's times in seconds.
 const DAY: f64 = 86_400.0;
@@ -40,7 +42,9 @@ pub(super) fn fit(params: &SarParams, data: &TrainData<'_>) -> Result<Sar, Model
     let counts = x.col_counts();
     let popularity = popularity(&counts, params.threshold);
     let n = counts.iter().filter(|&&c| c > 0).count() as f64;
-    let similarity = with_threads(params.threads, || similarity(x, params, &popularity, n))??;
+    let similarity = with_threads(params.threads, || {
+        similarity(x, params, &popularity, n, None)
+    })??;
     Ok(Sar {
         params: params.clone(),
         affinity,
@@ -72,19 +76,35 @@ pub(super) fn popularity(counts: &[u32], threshold: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The sparse similarity from the binarized `x`'s co-occurrence, `d` the items' counts
-/// after the threshold and `n` the items with a user; see the [module docs](super).
-fn similarity(
+/// The similarity from the binarized `x`'s co-occurrence, `d` the items' counts after the
+/// threshold and `n` the items with a user (see the [module docs](super)); dense when `dense`
+/// says so, or, for `None`, when at least half its entries co-occur (as on ml-100k, where
+/// 60 % do): the same values either way.
+pub(super) fn similarity(
     x: &CsrMatrix,
     params: &SarParams,
     d: &[f32],
     n: f64,
-) -> Result<CsrMatrix, ModelError> {
+    dense: Option<bool>,
+) -> Result<ItemMatrix, ModelError> {
     let b = x.binarize();
     let bt = b.transpose();
     let threshold = params.threshold as f64;
     let kind = params.similarity;
-    top_k_product(&bt, &b, Cut::All, |i, j, c| {
+    let finish = |i: usize, j: usize, c: f64| {
         (c >= threshold).then(|| kind.of(c, f64::from(d[i]), f64::from(d[j]), n))
-    })
+    };
+    if dense.unwrap_or_else(|| product_is_dense(&bt, &b)) {
+        Ok(ItemMatrix::Dense {
+            n: bt.n_rows(),
+            values: dense_product(&bt, &b, finish)?,
+        })
+    } else {
+        Ok(ItemMatrix::Sparse(top_k_product(
+            &bt,
+            &b,
+            Cut::All,
+            finish,
+        )?))
+    }
 }

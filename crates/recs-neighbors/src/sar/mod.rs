@@ -13,9 +13,11 @@
 //!    `cooccurrence`), `jaccard` `C_ij / (d_i + d_j − C_ij)`, `lift` `C_ij / (d_i d_j)`,
 //!    `cosine` `C_ij / √(d_i d_j)`, `inclusion_index` `C_ij / min(d_i, d_j)`,
 //!    `mutual_information` `log2(n · C_ij / (d_i d_j))` with `n` the items that have a
-//!    user, and `lexicographers_mutual_information` `C_ij` times that. `S` is sparse:
-//!    it holds the pairs that co-occur (at least `threshold` times), the diagonal
-//!    included, and nothing else. For the five ratio measures that is every nonzero entry
+//!    user, and `lexicographers_mutual_information` `C_ij` times that. `S` holds the
+//!    pairs that co-occur (at least `threshold` times), the diagonal included, and 0
+//!    elsewhere; it is kept sparse, or dense (4 bytes an entry, no indices) when at least
+//!    half the pairs co-occur, as on ml-100k (60 %) and most real catalogues of a few
+//!    thousand items: the same values and scores either way. For the five ratio measures that is every nonzero entry
 //!    of Recommenders' dense matrix; for the two information measures Recommenders' dense
 //!    matrix holds `−∞` (or NaN) for pairs that never co-occur, which poisons any user
 //!    who has such a pair, where recs reads a pair that never co-occurs as no evidence (0).

@@ -7,10 +7,7 @@ use recs_core::{FoldIn, ScoreError, Scorer, SimilarItems};
 
 use super::fit::decay;
 use super::model::Sar;
-use crate::common::{
-    check_len, check_user, fold_in_items, score_new, score_users_parallel, similarity_row,
-    sparse_row_times_sparse,
-};
+use crate::common::{check_item, check_len, check_user, fold_in_items, score_users_parallel};
 
 impl Sar {
     /// `out = Σ a_i · S[i]` over the user's `(item, affinity)`, or the popularity when they
@@ -19,7 +16,7 @@ impl Sar {
         if items.is_empty() {
             out.copy_from_slice(&self.popularity);
         } else {
-            sparse_row_times_sparse(items, affinities, &self.similarity, out);
+            self.similarity.times(items, affinities, out);
         }
     }
 }
@@ -55,7 +52,10 @@ impl FoldIn for Sar {
             out.copy_from_slice(&self.popularity);
             return Ok(());
         }
-        score_new(&self.similarity, items, out)
+        check_len(out, self.n_items())?;
+        let items = fold_in_items(items, self.n_items())?;
+        self.similarity.times(&items, &vec![1.0; items.len()], out);
+        Ok(())
     }
 
     /// Each value is the item's affinity, decayed by its time against the model's
@@ -99,6 +99,9 @@ impl FoldIn for Sar {
 /// with).
 impl SimilarItems for Sar {
     fn similarity_row(&self, item: u32, out: &mut [f32]) -> Result<(), ScoreError> {
-        similarity_row(&self.similarity, item, out)
+        check_len(out, self.n_items())?;
+        check_item(item, self.n_items())?;
+        self.similarity.row_into(item as usize, out);
+        Ok(())
     }
 }

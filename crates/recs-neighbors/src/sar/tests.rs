@@ -248,3 +248,71 @@ fn bad_params_are_refused() {
         assert!(matches!(fit(&p, &x), Err(ModelError::Param(_))), "{p:?}");
     }
 }
+
+/// The similarity is held dense when most pairs co-occur and sparse otherwise; both hold
+/// the same values, score the same bytes (known users, fold-in, similar items) and keep
+/// their form through the model file.
+#[test]
+fn dense_and_sparse_similarities_are_the_same_model() {
+    use crate::common::ItemMatrix;
+    use recs_core::FoldIn as _;
+    // A third of the grid is filled: most pairs co-occur, so the fit goes dense.
+    let x = sample(60, 30, 8);
+    for kind in ALL {
+        let p = SarParams {
+            similarity: kind,
+            ..Default::default()
+        };
+        let dense = fit(&p, &x).unwrap();
+        assert!(dense.similarity().is_dense(), "{kind:?}");
+        let n = dense.popularity().iter().filter(|&&d| d > 0.0).count() as f64;
+        let sparse_s = super::fit::similarity(&x, &p, dense.popularity(), n, Some(false)).unwrap();
+        assert!(!sparse_s.is_dense());
+        for i in 0..30 {
+            for j in 0..30 {
+                assert_eq!(
+                    dense.similarity().get(i, j).to_bits(),
+                    sparse_s.get(i, j).to_bits(),
+                    "{kind:?} S[{i},{j}]"
+                );
+            }
+        }
+        let sparse = Sar {
+            similarity: sparse_s,
+            ..dense.clone()
+        };
+        let users: Vec<u32> = (0..60).collect();
+        let (mut a, mut b) = (vec![0.0f32; 60 * 30], vec![0.0f32; 60 * 30]);
+        dense.score_users(&users, &mut a).unwrap();
+        sparse.score_users(&users, &mut b).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b), "{kind:?}");
+        let (mut a, mut b) = (vec![0.0f32; 30], vec![0.0f32; 30]);
+        dense.score_items(&[3, 1, 17], &mut a).unwrap();
+        sparse.score_items(&[3, 1, 17], &mut b).unwrap();
+        assert_eq!(bits(&a), bits(&b), "{kind:?}");
+        dense.similarity_row(7, &mut a).unwrap();
+        sparse.similarity_row(7, &mut b).unwrap();
+        assert_eq!(bits(&a), bits(&b), "{kind:?}");
+        let dir = tempfile::tempdir().unwrap();
+        for m in [&dense, &sparse] {
+            let path = dir.path().join("sar.recs");
+            save_path(m, &path).unwrap();
+            let back: Sar = load_path(&path).unwrap();
+            assert_eq!(back.similarity(), m.similarity());
+            assert_eq!(back.affinity(), m.affinity());
+        }
+    }
+    // Few co-occurring pairs: sparse.
+    let thin = CsrMatrix::from_triplets(
+        4,
+        40,
+        &[0, 0, 1, 2, 3],
+        &[0, 1, 2, 3, 4],
+        &[1.0; 5],
+        DuplicatePolicy::Error,
+    )
+    .unwrap();
+    let m = fit(&SarParams::default(), &thin).unwrap();
+    assert!(matches!(m.similarity(), ItemMatrix::Sparse(_)));
+}
