@@ -371,7 +371,22 @@ fn check_pages(
                     ),
                 ));
             }
-            let (start, size) = chunk.byte_range();
+            // `byte_range` asserts what a damaged footer breaks: read the fields instead.
+            let first = chunk
+                .dictionary_page_offset()
+                .unwrap_or_else(|| chunk.data_page_offset());
+            let (Ok(start), Ok(size)) =
+                (u64::try_from(first), u64::try_from(chunk.compressed_size()))
+            else {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "{} declares a negative offset ({first}) or size ({})",
+                        here(),
+                        chunk.compressed_size()
+                    ),
+                ));
+            };
             let end = start
                 .checked_add(size)
                 .filter(|&e| e <= len)
@@ -597,13 +612,16 @@ pub(crate) fn scan_parquet(
     }
     let mut projected: Vec<usize> = pos.clone();
     projected.sort_unstable();
-    check_pages(
-        path,
-        &file,
-        plain.metadata(),
-        &projected,
-        opts.max_record_bytes,
-    )?;
+    guarded(|| {
+        check_pages(
+            path,
+            &file,
+            plain.metadata(),
+            &projected,
+            opts.max_record_bytes,
+        )
+    })
+    .map_err(|e| corrupt(path, e))??;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
         file,
         ids_as_views(&plain, &pos[..2]).unwrap_or(plain),

@@ -357,6 +357,27 @@ fn found_by_fuzzing() {
         assert!(e.to_string().contains("f.parquet"), "{e}");
     })
     .unwrap();
+    // One flipped bit in a column chunk's offset: the crate's `byte_range` asserted it
+    // non-negative (a panic) before the pages were checked.
+    let mut b = parquet_seed(2);
+    let at = ix(9282591118953361849, b.len());
+    b[at] ^= 1;
+    let p = write(dir.path(), "g.parquet", &b);
+    let opts = DelimitedOptions {
+        user: "user".into(),
+        item: "item".into(),
+        rating: Some("rating".into()),
+        timestamp: Some("ts".into()),
+        ..Default::default()
+    };
+    for o in [&opts, &DelimitedOptions::default()] {
+        check(|| {
+            if let Err(e) = recs_data::load_parquet(&p, o) {
+                assert!(e.to_string().contains("g.parquet"), "{e}");
+            }
+        })
+        .unwrap();
+    }
 }
 
 /// A Parquet file of `rows` rows whose user id is `user` on every row, items `i0`, `i1`, ….
