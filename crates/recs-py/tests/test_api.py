@@ -395,3 +395,16 @@ def test_parameters_come_from_the_schema_as_in_the_cli(tmp_path):
     doc = recs.ALS.__doc__
     assert "``alpha`` (float, default ``1.0``)" in doc and "allowed (0, 1000000]" in doc
     assert "allowed 1..=4096" in doc
+
+
+def test_als_regularisation_scales_by_count_when_asked():
+    ui = parity(40)
+    kw = dict(factors=8, iterations=5, regularization=0.5, random_state=3, num_threads=1)
+    plain = recs.ALS(**kw).fit(ui, show_progress=False)
+    wr = recs.ALS(reg_scaling="count", **kw).fit(ui, show_progress=False)
+    assert wr.get_params()["reg_scaling"] == "count"
+    assert not np.allclose(plain.item_factors, wr.item_factors)
+    # λ·n holds each factor back n times as much: ALS-WR's factors are the smaller.
+    assert np.linalg.norm(wr.item_factors) < np.linalg.norm(plain.item_factors)
+    with pytest.raises(ValueError, match="reg_scaling"):
+        recs.ALS(reg_scaling="rows")

@@ -12,7 +12,7 @@ use recs_sparse::CsrMatrix;
 
 use super::kernels::{Half, ROWS_PER_TASK, Scratch, gram, solve_rows};
 use super::model::Als;
-use super::params::AlsParams;
+use super::params::{AlsParams, RegScaling};
 use crate::common::report_epoch;
 
 /// Solves every row of `m` (confidences, rows × fixed rows) into `x` against `fixed`;
@@ -36,6 +36,7 @@ pub(super) fn half_iteration(
         k,
         solver: params.solver,
         cg_steps: params.cg_steps,
+        count_reg: (params.reg_scaling == RegScaling::Count).then_some(reg),
     };
     let losses: Vec<Result<f64, usize>> = x
         .par_chunks_mut(k * ROWS_PER_TASK)
@@ -97,6 +98,15 @@ pub(super) fn fit(
         .sum::<f64>()
         + (nu as f64 * ni as f64 - train.nnz() as f64);
     let reg = f64::from(params.reg as f32);
+    let alpha = params.alpha as f32;
+    let user_counts: Option<Vec<f64>> = (params.reg_scaling == RegScaling::Count).then(|| {
+        (0..nu)
+            .map(|u| {
+                let r = train.row(u);
+                r.values.iter().filter(|&&v| alpha * v > 0.0).count().max(1) as f64
+            })
+            .collect()
+    });
     let mut trained = 0;
     for epoch in 1..=params.epochs {
         let t0 = Instant::now();
@@ -105,7 +115,16 @@ pub(super) fn fit(
             None => half_iteration(m, x, fixed, params),
         };
         on_pool(train, &mut uf, &itf)?;
-        let (item_loss, user_norm) = on_pool(&by_item, &mut itf, &uf)?;
+        let (item_loss, plain_norm) = on_pool(&by_item, &mut itf, &uf)?;
+        // λ's weight on the users' factors: ‖U‖², or Σ n_u ‖u‖² under count scaling.
+        let user_norm = match &user_counts {
+            None => plain_norm,
+            Some(n) => uf
+                .chunks_exact(k)
+                .zip(n)
+                .map(|(u, &n)| n * u.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
+                .sum(),
+        };
         let loss = (item_loss + reg * user_norm) / total_weight.max(1.0);
         if !loss.is_finite() || uf.iter().chain(&itf).any(|v| !v.is_finite()) {
             return Err(ModelError::Diverged {

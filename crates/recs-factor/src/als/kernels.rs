@@ -105,6 +105,9 @@ pub(super) struct Half<'a> {
     pub(super) k: usize,
     pub(super) solver: AlsSolver,
     pub(super) cg_steps: usize,
+    /// λ when it scales with each row's positive entries (the Gram matrix holds λ once;
+    /// a row of n adds λ(n − 1)); `None` for a λ the same on every row.
+    pub(super) count_reg: Option<f32>,
 }
 
 /// (weight of p = 1 in b, |c| − 1 added to A, |c|) of the entry of confidence `c`.
@@ -118,6 +121,23 @@ fn weights(c: f32) -> (f32, f32, f32) {
 }
 
 impl Half<'_> {
+    /// What row `row`'s system adds to its diagonal beyond the Gram matrix's λ: λ(n − 1)
+    /// under count scaling, n its positive entries (at least 1), else 0.
+    #[inline(always)]
+    fn extra_reg(&self, vals: &[f32]) -> f32 {
+        match self.count_reg {
+            None => 0.0,
+            Some(reg) => {
+                let n = vals
+                    .iter()
+                    .filter(|&&v| self.alpha * v > 0.0)
+                    .count()
+                    .max(1);
+                reg * (n - 1) as f32
+            }
+        }
+    }
+
     /// The row of factor `i` of the fixed side.
     #[inline(always)]
     fn fixed_row(&self, i: u32) -> &[f32] {
@@ -133,6 +153,7 @@ impl Half<'_> {
             return 0.0;
         }
         let (idx, vals) = (&self.indices[lo..hi], &self.values[lo..hi]);
+        let extra = self.extra_reg(vals);
         let Scratch { r, p, ap, b, .. } = s;
         b.fill(0.0);
         // r collects −Σ (|c| − 1)(y·x) y first.
@@ -152,6 +173,9 @@ impl Half<'_> {
         }
         // r = b − A x
         symv::<M>(self.gram, x, ap);
+        if extra != 0.0 {
+            axpy::<M>(extra, x, ap);
+        }
         for ((r, &b), &g) in r.iter_mut().zip(b.iter()).zip(ap.iter()) {
             *r = b + *r - g;
         }
@@ -160,6 +184,9 @@ impl Half<'_> {
         if rsold >= 1e-20 {
             for _ in 0..self.cg_steps {
                 symv::<M>(self.gram, p, ap);
+                if extra != 0.0 {
+                    axpy::<M>(extra, p, ap);
+                }
                 for (&i, &v) in idx.iter().zip(vals) {
                     let (_, w, _) = weights(self.alpha * v);
                     if w != 0.0 {
@@ -202,9 +229,13 @@ impl Half<'_> {
         }
         let k = self.k;
         let (idx, vals) = (&self.indices[lo..hi], &self.values[lo..hi]);
+        let extra = self.extra_reg(vals);
         let Scratch { b, a, l, .. } = s;
         b.fill(0.0);
         a.copy_from_slice(self.gram);
+        for j in 0..k {
+            a[j * k + j] += extra;
+        }
         let mut total = 0f64;
         for (&i, &v) in idx.iter().zip(vals) {
             let y = self.fixed_row(i);

@@ -12,7 +12,9 @@
 //! ```
 //!
 //! exactly as implicit builds it: YᵀY (+ λI) is computed once per half-iteration and only
-//! the user's own items are touched. (The paper writes the weight of an observed entry as
+//! the user's own items are touched. With `reg_scaling = count` ([`RegScaling::Count`],
+//! ALS-WR, Spark MLlib's ALS) λ becomes λ·n_u, n_u the row's positive entries (at least 1):
+//! the row adds λ(n_u − 1) to the diagonal of its own system. (The paper writes the weight of an observed entry as
 //! 1 + α·r; implicit, and so recs, weighs it α·r, so α = 1 on binary data gives observed
 //! and unobserved entries the same weight.) Two solvers ([`AlsSolver`]):
 //!
@@ -55,7 +57,7 @@ use recs_core::{
 };
 
 pub use model::Als;
-pub use params::{AlsParams, AlsSolver};
+pub use params::{AlsParams, AlsSolver, RegScaling};
 
 /// `als`: ranking from the interactions' values as confidences; item and user vectors,
 /// fold-in (implicit's `recalculate_user`).

@@ -17,6 +17,19 @@ pub enum AlsSolver {
     Cholesky,
 }
 
+/// How λ weighs on a row's factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RegScaling {
+    /// λ on every row (implicit's; default).
+    #[default]
+    None,
+    /// λ times the row's count of positive entries (ALS-WR, Zhou et al. 2008: Spark MLlib's
+    /// ALS): a heavy user's or popular item's factors are held back as much as its data
+    /// pulls them. A row without a positive entry counts 1.
+    Count,
+}
+
 /// Hyper-parameters of `Als`; the defaults are implicit's `AlternatingLeastSquares`
 /// defaults. Missing fields take their defaults when deserialised; unknown fields are an
 /// error.
@@ -32,6 +45,9 @@ pub struct AlsParams {
     /// default 0.01; in [0, 1e6]). Training uses it as an `f32`. With 0, a row's system
     /// can be singular: the Cholesky solver then refuses.
     pub reg: f64,
+    /// How λ scales per row (default [`RegScaling::None`], implicit's; `count` is Spark
+    /// MLlib's ALS-WR).
+    pub reg_scaling: RegScaling,
     /// Confidence scale α: an entry of value r has confidence α·r (default 1.0; in
     /// (0, 1e6]).
     pub alpha: f64,
@@ -53,6 +69,7 @@ impl Default for AlsParams {
             factors: 100,
             epochs: 15,
             reg: 0.01,
+            reg_scaling: RegScaling::None,
             alpha: 1.0,
             solver: AlsSolver::Cg,
             cg_steps: 3,
@@ -77,11 +94,18 @@ impl ModelParams for AlsParams {
         )
         .tuned(3.0, 50.0, Scale::Int),
         ParamSpec::float("reg", 0.0, 1e6, "L2 weight on the factors").tuned(1e-3, 10.0, Scale::Log),
-        ParamSpec::float_above("alpha", 0.0, 1e6, "confidence scale: c = 1 + alpha * value").tuned(
-            0.1,
-            100.0,
-            Scale::Log,
+        ParamSpec::choice(
+            "reg_scaling",
+            &["none", "count"],
+            "lambda per row: as given (implicit's) or times the row's positive entries (ALS-WR, Spark MLlib's)",
         ),
+        ParamSpec::float_above(
+            "alpha",
+            0.0,
+            1e6,
+            "confidence scale: an entry of value r has confidence alpha * r",
+        )
+        .tuned(0.1, 100.0, Scale::Log),
         ParamSpec::choice(
             "solver",
             &["cg", "cholesky"],

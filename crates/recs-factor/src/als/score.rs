@@ -5,7 +5,7 @@ use recs_core::{FoldIn, ModelError, RowSolver, ScoreError, Scorer};
 
 use super::kernels::{Half, Scratch, gram, scores_into, solve_rows};
 use super::model::Als;
-use super::params::AlsSolver;
+use super::params::{AlsSolver, RegScaling};
 use crate::common::{check_len, score_checks};
 
 impl Als {
@@ -88,6 +88,8 @@ impl Als {
             k,
             solver: AlsSolver::Cholesky,
             cg_steps: 0,
+            count_reg: (self.params.reg_scaling == RegScaling::Count)
+                .then_some(self.params.reg as f32),
         };
         let mut x = vec![0f32; k];
         solve_rows(&half, 0, &mut x, &mut Scratch::new(k, AlsSolver::Cholesky)).map_err(|_| {

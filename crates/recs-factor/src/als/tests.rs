@@ -11,7 +11,7 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use super::fit::half_iteration;
 use super::model::Als;
-use super::params::{AlsParams, AlsSolver};
+use super::params::{AlsParams, AlsSolver, RegScaling};
 
 fn random_matrix(nu: u32, ni: u32, density: f32, seed: u64, values: bool) -> CsrMatrix {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -60,11 +60,20 @@ fn direct_loss(m: &Als, x: &CsrMatrix) -> f64 {
             }
         }
     }
-    let norm: f64 = m
-        .user_factors
-        .iter()
-        .chain(&m.item_factors)
-        .map(|v| f64::from(*v) * f64::from(*v))
+    // λ's weight per row: 1, or its positive entries (at least 1) under count scaling.
+    let weight = |row: &[f32]| match m.params.reg_scaling {
+        RegScaling::None => 1.0,
+        RegScaling::Count => row
+            .iter()
+            .filter(|&&v| alpha as f32 * v > 0.0)
+            .count()
+            .max(1) as f64,
+    };
+    let sq = |v: &[f32]| v.iter().map(|&a| f64::from(a) * f64::from(a)).sum::<f64>();
+    let xt = x.transpose();
+    let norm: f64 = (0..m.n_users)
+        .map(|u| weight(x.row(u).values) * sq(&m.user_factors[u * k..][..k]))
+        .chain((0..m.n_items).map(|i| weight(xt.row(i).values) * sq(&m.item_factors[i * k..][..k])))
         .sum();
     (loss + reg * norm) / total
 }
@@ -403,4 +412,92 @@ fn save_and_load_round_trip() {
     assert_eq!(back.user_factors, m.user_factors);
     assert_eq!(back.item_factors, m.item_factors);
     assert_eq!(back.params, m.params);
+}
+
+/// Under count scaling (ALS-WR) λ weighs n times on a row of n positive entries: the
+/// reported loss is that objective, the exact solve zeroes its gradient, and CG approaches
+/// the exact solve.
+#[test]
+fn count_scaled_reg_is_als_wr() {
+    let x = random_matrix(30, 20, 0.25, 5, true);
+    let base = AlsParams {
+        factors: 5,
+        epochs: 4,
+        alpha: 0.7,
+        reg: 0.3,
+        reg_scaling: RegScaling::Count,
+        ..AlsParams::default()
+    };
+    let mut last = 0.0;
+    let exact = Als::fit(
+        &AlsParams {
+            solver: AlsSolver::Cholesky,
+            ..base.clone()
+        },
+        &TrainData::new(&x),
+        &mut |e: &EpochReport| {
+            last = e.total_loss();
+            Control::Continue
+        },
+    )
+    .unwrap();
+    let want = direct_loss(&exact, &x);
+    assert!(
+        (last - want).abs() < 1e-4 * want.max(1.0),
+        "{last} vs {want}"
+    );
+    let k = 5;
+    let reg = 0.3f32 as f64;
+    let xt = x.transpose();
+    for i in 0..20 {
+        let yi = &exact.item_factors[i * k..][..k];
+        let n = xt.row(i).len().max(1) as f64;
+        let mut grad = vec![0f64; k];
+        for u in 0..30 {
+            let xu = &exact.user_factors[u * k..][..k];
+            let pred: f64 = xu
+                .iter()
+                .zip(yi)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            let (pv, w) = match x.get(u, i) {
+                Some(v) => (1.0, f64::from(0.7f32 * v)),
+                None => (0.0, 1.0),
+            };
+            for j in 0..k {
+                grad[j] += w * (pred - pv) * f64::from(xu[j]);
+            }
+        }
+        for j in 0..k {
+            grad[j] += reg * n * f64::from(yi[j]);
+            assert!(grad[j].abs() < 1e-3, "item {i} grad {grad:?}");
+        }
+    }
+    let plain = Als::fit(
+        &AlsParams {
+            reg_scaling: RegScaling::None,
+            solver: AlsSolver::Cholesky,
+            ..base.clone()
+        },
+        &TrainData::new(&x),
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_ne!(plain.item_factors, exact.item_factors);
+    let cg = Als::fit(
+        &AlsParams {
+            cg_steps: 20,
+            ..base.clone()
+        },
+        &TrainData::new(&x),
+        &mut NoProgress,
+    )
+    .unwrap();
+    let diff = cg
+        .item_factors
+        .iter()
+        .zip(&exact.item_factors)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-3, "CG vs Cholesky: {diff}");
 }
