@@ -42,6 +42,11 @@ use crate::{DataError, Interactions};
 /// batch of string ids stays a few MB.
 const BATCH_ROWS: usize = 64 * 1024;
 
+/// The most bytes of pages a record batch's rows may span (see `scan_parquet`): files whose
+/// pages hold a few bytes a value read [`BATCH_ROWS`] rows a batch; a page of one long value
+/// makes the batches that short.
+const BATCH_BYTES: u64 = 64 << 20;
+
 thread_local! {
     /// Set while this thread runs a `parquet` crate call whose panics become errors.
     static QUIET: Cell<bool> = const { Cell::new(false) };
@@ -339,20 +344,23 @@ fn ids_as_views(plain: &ArrowReaderMetadata, ids: &[usize]) -> Option<ArrowReade
 }
 
 /// Checks, before any page of the columns read (`roots`, positions among the top-level
-/// columns) is decompressed, that each column chunk lies inside the file, uses a codec the
-/// reader has, and that each of its pages declares at most [`PAGES_PER_RECORD`] ×
-/// `max_record` bytes uncompressed and a compressed size inside its chunk: the crate
-/// allocates a page's declared size before decoding it, so a small file declaring (or
-/// holding, compressed) a gigabyte-long value is refused here.
+/// columns) is decompressed, that each column chunk lies inside the file and uses a codec
+/// the reader has, and that each of its pages declares at most [`PAGES_PER_RECORD`] ×
+/// `max_record` bytes uncompressed, a compressed size inside its chunk, and decodes to no
+/// more than it declares ([`check_expansion`]): the crate allocates a page's declared size,
+/// or decodes it whole, before any value is seen, so a small file holding (or declaring) a
+/// gigabyte-long value is refused here. Returns the most bytes a data page spends per
+/// value (what a batch of rows may hold per row).
 fn check_pages(
     path: &Path,
     file: &File,
     meta: &ParquetMetaData,
     roots: &[usize],
     max_record: usize,
-) -> Result<(), DataError> {
+) -> Result<u64, DataError> {
     use parquet::basic::Compression;
     let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let mut widest = 1u64;
     let cap = (max_record as u64).saturating_mul(PAGES_PER_RECORD);
     let schema = meta.file_metadata().schema_descr();
     for (g, group) in meta.row_groups().iter().enumerate() {
@@ -399,22 +407,56 @@ fn check_pages(
                         ),
                     )
                 })?;
+            let codec = chunk.compression();
             let mut at = start;
             while at < end {
-                let (header, compressed, uncompressed) =
-                    page_header(file, at, end).map_err(|why| {
+                let page = page_header(file, at, end).map_err(|why| {
+                    corrupt(path, format!("{}: the page at byte {at} {why}", here()))
+                })?;
+                let too_large = |what: &str, n: u64| DataError::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "{}: the page at byte {at} {what} {n} bytes, over the limit of {cap} ({PAGES_PER_RECORD} × the longest record, {max_record} bytes; --max-record-bytes raises it)",
+                        here()
+                    ),
+                };
+                if page.uncompressed > cap {
+                    return Err(too_large("holds", page.uncompressed));
+                }
+                if page.compressed > cap + cap / 8 + (1 << 20) {
+                    return Err(too_large("takes", page.compressed));
+                }
+                let data_at = at + page.header;
+                // Only the codecs the crate decodes whole are decoded here (of a snappy page,
+                // its preamble); a page stored plain, or in raw LZ4 blocks, is sized by its
+                // header.
+                let decoded_whole = matches!(
+                    codec,
+                    Compression::GZIP(_)
+                        | Compression::BROTLI(_)
+                        | Compression::ZSTD(_)
+                        | Compression::LZ4
+                );
+                let needed = match codec {
+                    Compression::SNAPPY => Some(page.compressed.min(page.levels + 10)),
+                    _ if decoded_whole => Some(page.compressed),
+                    _ => None,
+                };
+                if let Some(needed) =
+                    needed.filter(|_| page.compressed_values && page.levels <= page.compressed)
+                {
+                    let data = read_at(file, data_at, needed as usize).map_err(|why| {
                         corrupt(path, format!("{}: the page at byte {at} {why}", here()))
                     })?;
-                if uncompressed > cap {
-                    return Err(DataError::Format {
-                        path: path.to_path_buf(),
-                        message: format!(
-                            "{}: the page at byte {at} holds {uncompressed} bytes uncompressed, over the limit of {cap} ({PAGES_PER_RECORD} × the longest record, {max_record} bytes; --max-record-bytes raises it)",
-                            here()
-                        ),
-                    });
+                    check_expansion(codec, &data[page.levels as usize..], page.uncompressed)
+                        .map_err(|why| {
+                            corrupt(path, format!("{}: the page at byte {at} {why}", here()))
+                        })?;
                 }
-                at += header + compressed;
+                if let Some(n) = page.values.filter(|&n| n > 0) {
+                    widest = widest.max(page.uncompressed.div_ceil(n));
+                }
+                at = data_at + page.compressed;
                 if at > end {
                     return Err(corrupt(
                         path,
@@ -424,77 +466,237 @@ fn check_pages(
             }
         }
     }
-    Ok(())
+    Ok(widest)
 }
 
 /// How many times the longest record a page may hold uncompressed (64 MiB at the default
 /// 1 MiB; writers' pages are about 1 MiB).
 const PAGES_PER_RECORD: u64 = 64;
 
-/// The page header at byte `at` of `file` (its chunk ending at `end`): its own length, the
-/// page's compressed and uncompressed sizes. Read in a growing window (a header with
-/// statistics is a few hundred bytes; at most 1 MiB is read).
-fn page_header(file: &File, at: u64, end: u64) -> Result<(u64, u64, u64), String> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
+/// What [`check_pages`] reads of a page header.
+struct PageInfo {
+    /// The header's own length.
+    header: u64,
+    compressed: u64,
+    uncompressed: u64,
+    /// A data page's values (v1 or v2), `None` for a dictionary or index page.
+    values: Option<u64>,
+    /// A v2 data page's level bytes (stored uncompressed before the values), and whether
+    /// its values are compressed.
+    levels: u64,
+    compressed_values: bool,
+}
+
+/// The page header at byte `at` of `file` (its chunk ending at `end`). Read in a growing
+/// window (a header with statistics is a few hundred bytes; at most 1 MiB is read).
+fn page_header(file: &File, at: u64, end: u64) -> Result<PageInfo, String> {
     let mut window = 256u64;
     loop {
         let n = window.min(end - at) as usize;
-        let mut b = vec![0u8; n];
-        let mut f = file;
-        f.seek(SeekFrom::Start(at))
-            .and_then(|_| f.read_exact(&mut b))
-            .map_err(|e| format!("cannot be read: {e}"))?;
-        match page_sizes(&b) {
-            Ok((h, c, u)) => {
-                if c > end - at - h {
+        let b = read_at(file, at, n)?;
+        match page_info(&b) {
+            Ok(p) => {
+                if p.compressed > end - at - p.header {
                     return Err(format!(
-                        "declares {c} compressed bytes where {} remain in its chunk",
-                        end - at - h
+                        "declares {} compressed bytes where {} remain in its chunk",
+                        p.compressed,
+                        end - at - p.header
                     ));
                 }
-                return Ok((h, c, u));
+                return Ok(p);
             }
             // A field may run past the window: read more while there is more.
             Err(_) if (n as u64) < end - at && window < 1 << 20 => {
                 window *= 4;
             }
-            Err(e) => return Err(format!("has a malformed header ({e})")),
+            Err(e) => return Err(format!("has a header recs does not read ({e})")),
         }
     }
 }
 
-/// A thrift-compact `PageHeader` at the start of `b`: its length, and its fields 3
-/// (`compressed_page_size`) and 2 (`uncompressed_page_size`), both required and ≥ 0.
-fn page_sizes(b: &[u8]) -> Result<(u64, u64, u64), String> {
-    let mut at = 0usize;
-    let (mut field, mut compressed, mut uncompressed) = (0i64, None, None);
-    loop {
-        let h = *b.get(at).ok_or("ends early")?;
-        at += 1;
-        if h == 0 {
-            break;
+/// `n` bytes of `file` from byte `at`.
+fn read_at(file: &File, at: u64, n: usize) -> Result<Vec<u8>, String> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut b = vec![0u8; n];
+    let mut f = file;
+    f.seek(SeekFrom::Start(at))
+        .and_then(|_| f.read_exact(&mut b))
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    Ok(b)
+}
+
+/// A struct field's header at `b[*at..]` after the field `last`: `None` at the struct's
+/// end, else its id (computed as the `parquet` crate computes it: an `i16`, a delta that
+/// overflows refused) and wire type.
+fn field_begin(b: &[u8], at: &mut usize, last: i16) -> Result<Option<(i16, u8)>, String> {
+    let h = *b.get(*at).ok_or("ends early")?;
+    *at += 1;
+    let kind = h & 0x0f;
+    if kind == 0 {
+        return Ok(None);
+    }
+    let id = match h >> 4 {
+        0 => {
+            let v = zigzag(varint(b, at)?);
+            i16::try_from(v).map_err(|_| format!("holds a field id {v}"))?
         }
-        field = match h >> 4 {
-            0 => zigzag(varint(b, &mut at)?),
-            d => field + i64::from(d),
-        };
-        let kind = h & 0x0f;
-        if (field == 2 || field == 3) && kind == 5 {
-            let v = zigzag(varint(b, &mut at)?);
-            let v = u64::try_from(v).map_err(|_| format!("declares a page size of {v}"))?;
-            if field == 2 {
-                uncompressed = Some(v);
-            } else {
-                compressed = Some(v);
+        d => last
+            .checked_add(i16::from(d))
+            .ok_or("holds a field id past 32767")?,
+    };
+    Ok(Some((id, kind)))
+}
+
+/// A struct (wire type `kind`, which must be a struct) whose fields `ints` must be `i32`s
+/// and `bools` booleans, each given at most once, any other field skipped: the values of
+/// the `ints` given, by id. Stricter than the `parquet` crate (which reads an `i32` field
+/// whatever its wire type, and keeps a repeated field's last value), so that what passes
+/// here is read the same way there.
+fn strict_struct(
+    b: &[u8],
+    at: &mut usize,
+    kind: u8,
+    ints: &[i16],
+    bools: &[i16],
+    depth: usize,
+) -> Result<Vec<(i16, i64)>, String> {
+    if kind != 12 {
+        return Err(format!("holds a struct field of wire type {kind}"));
+    }
+    let (mut last, mut seen, mut out) = (0i16, Vec::new(), Vec::new());
+    while let Some((id, kind)) = field_begin(b, at, last)? {
+        if ints.contains(&id) || bools.contains(&id) {
+            if seen.contains(&id) {
+                return Err(format!("repeats field {id}"));
             }
-        } else {
-            skim(b, &mut at, kind, 1)?;
+            seen.push(id);
         }
+        if ints.contains(&id) {
+            if kind != 5 {
+                return Err(format!("holds field {id} of wire type {kind}, not i32"));
+            }
+            let v = zigzag(varint(b, at)?);
+            let v = i32::try_from(v).map_err(|_| format!("holds field {id} = {v}"))?;
+            out.push((id, i64::from(v)));
+        } else if bools.contains(&id) {
+            if kind != 1 && kind != 2 {
+                return Err(format!("holds field {id} of wire type {kind}, not bool"));
+            }
+            out.push((id, i64::from(kind == 1)));
+        } else {
+            skim(b, at, kind, depth + 1)?;
+        }
+        last = id;
+    }
+    Ok(out)
+}
+
+/// A thrift-compact `PageHeader` at the start of `b`, read strictly (see [`strict_struct`]):
+/// its length, sizes (required, ≥ 0), a data page's value count and a v2 page's levels.
+fn page_info(b: &[u8]) -> Result<PageInfo, String> {
+    let get = |f: &[(i16, i64)], k: i16| f.iter().find(|x| x.0 == k).map(|x| x.1);
+    let mut at = 0usize;
+    let (mut last, mut seen) = (0i16, Vec::new());
+    let (mut compressed, mut uncompressed, mut values) = (None, None, None);
+    let (mut levels, mut compressed_values) = (0u64, true);
+    while let Some((id, kind)) = field_begin(b, &mut at, last)? {
+        if (1..=8).contains(&id) {
+            if seen.contains(&id) {
+                return Err(format!("repeats field {id}"));
+            }
+            seen.push(id);
+        }
+        match id {
+            // type, uncompressed_page_size, compressed_page_size, crc
+            1..=4 => {
+                if kind != 5 {
+                    return Err(format!("holds field {id} of wire type {kind}, not i32"));
+                }
+                let v = zigzag(varint(b, &mut at)?);
+                let v = i32::try_from(v).map_err(|_| format!("holds field {id} = {v}"))?;
+                if id == 2 || id == 3 {
+                    let v = u64::try_from(v).map_err(|_| format!("declares a page size of {v}"))?;
+                    *(if id == 2 {
+                        &mut uncompressed
+                    } else {
+                        &mut compressed
+                    }) = Some(v);
+                }
+            }
+            // DataPageHeader: num_values, encodings; statistics skipped.
+            5 => {
+                let f = strict_struct(b, &mut at, kind, &[1, 2, 3, 4], &[], 1)?;
+                values = get(&f, 1);
+            }
+            // IndexPageHeader: no field read.
+            6 => {
+                strict_struct(b, &mut at, kind, &[], &[], 1)?;
+            }
+            // DictionaryPageHeader: num_values, encoding, is_sorted.
+            7 => {
+                strict_struct(b, &mut at, kind, &[1, 2], &[3], 1)?;
+            }
+            // DataPageHeaderV2: num_values, nulls, rows, encoding, level lengths,
+            // is_compressed; statistics skipped.
+            8 => {
+                let f = strict_struct(b, &mut at, kind, &[1, 2, 3, 4, 5, 6], &[7], 1)?;
+                values = get(&f, 1);
+                levels = (get(&f, 5).unwrap_or(0).max(0) + get(&f, 6).unwrap_or(0).max(0)) as u64;
+                compressed_values = get(&f, 7).unwrap_or(1) != 0;
+            }
+            _ => skim(b, &mut at, kind, 1)?,
+        }
+        last = id;
     }
     match (compressed, uncompressed) {
-        (Some(c), Some(u)) => Ok((at as u64, c, u)),
+        (Some(compressed), Some(uncompressed)) => Ok(PageInfo {
+            header: at as u64,
+            compressed,
+            uncompressed,
+            values: values.map(|v| v.max(0) as u64),
+            levels,
+            compressed_values,
+        }),
         _ => Err("lacks its page sizes".into()),
     }
+}
+
+/// Checks that the page `data` (its values from byte `levels` on, compressed with `codec`)
+/// decodes to at most `limit` bytes, by decoding it into a bounded sink: the `parquet`
+/// crate decodes gzip, brotli, zstd and LZ4 frames to their end whatever the header
+/// declares, and sizes a snappy page by the length snappy's own preamble declares. A page
+/// the codec cannot decode is left to the crate's error.
+fn check_expansion(
+    codec: parquet::basic::Compression,
+    data: &[u8],
+    limit: u64,
+) -> Result<(), String> {
+    use parquet::basic::Compression;
+    use std::io::Read;
+    let bounded = |r: &mut dyn Read| -> u64 {
+        let mut r = r.take(limit + 1);
+        std::io::copy(&mut r, &mut std::io::sink()).unwrap_or(0)
+    };
+    let out = match codec {
+        Compression::SNAPPY => snap::raw::decompress_len(data).map_or(0, |n| n as u64),
+        Compression::GZIP(_) => bounded(&mut flate2::read::MultiGzDecoder::new(data)),
+        Compression::BROTLI(_) => bounded(&mut brotli::Decompressor::new(data, 4096)),
+        Compression::ZSTD(_) => match zstd::stream::read::Decoder::new(data) {
+            Ok(mut d) => bounded(&mut d),
+            Err(_) => 0,
+        },
+        // LZ4 (Hadoop's framing, then LZ4 frames, then a raw block: the crate tries them in
+        // turn); Hadoop blocks and raw blocks are decoded into the declared size, frames to
+        // their end.
+        Compression::LZ4 => bounded(&mut lz4_flex::frame::FrameDecoder::new(data)),
+        _ => 0,
+    };
+    if out > limit {
+        return Err(format!(
+            "decodes to more than the {limit} bytes its header declares"
+        ));
+    }
+    Ok(())
 }
 
 fn zigzag(v: u64) -> i64 {
@@ -612,7 +814,7 @@ pub(crate) fn scan_parquet(
     }
     let mut projected: Vec<usize> = pos.clone();
     projected.sort_unstable();
-    guarded(|| {
+    let widest = guarded(|| {
         check_pages(
             path,
             &file,
@@ -622,6 +824,10 @@ pub(crate) fn scan_parquet(
         )
     })
     .map_err(|e| corrupt(path, e))??;
+    // A batch holds the pages its rows come from (string views point into them): at most
+    // BATCH_BYTES of them by the widest page's bytes per value, beyond the pages it starts
+    // and ends in.
+    let batch_rows = (BATCH_BYTES / widest).clamp(1, BATCH_ROWS as u64) as usize;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
         file,
         ids_as_views(&plain, &pos[..2]).unwrap_or(plain),
@@ -635,7 +841,7 @@ pub(crate) fn scan_parquet(
     let mut reader = guarded(|| {
         builder
             .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
+            .with_batch_size(batch_rows)
             .build()
     })
     .map_err(|e| corrupt(path, e))?

@@ -32,7 +32,7 @@ impl FileFormat {
     }
 
     /// By the file name as [`FileFormat::of_path`], and a regular file without a Parquet
-    /// extension by its first bytes: one starting with Parquet's magic `PAR1` is Parquet
+    /// extension by its bytes: one starting and ending with Parquet's magic `PAR1` is Parquet
     /// (only a regular file is looked into: a pipe's first bytes would be consumed).
     pub fn detect(path: &Path) -> Self {
         use std::io::Read as _;
@@ -40,9 +40,16 @@ impl FileFormat {
         if by_name == FileFormat::Parquet || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
             return by_name;
         }
-        let mut magic = [0u8; 4];
-        match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)) {
-            Ok(()) if &magic == b"PAR1" => FileFormat::Parquet,
+        use std::io::{Seek as _, SeekFrom};
+        // Parquet's magic both opens and closes the file.
+        let (mut head, mut tail) = ([0u8; 4], [0u8; 4]);
+        let read = std::fs::File::open(path).and_then(|mut f| {
+            f.read_exact(&mut head)?;
+            f.seek(SeekFrom::End(-4))?;
+            f.read_exact(&mut tail)
+        });
+        match read {
+            Ok(()) if &head == b"PAR1" && &tail == b"PAR1" => FileFormat::Parquet,
             _ => by_name,
         }
     }

@@ -6,7 +6,7 @@
 //! - Loaders: [`movielens`] (100k, 1M, 10M, 20M, latest-small), [`goodreads`] (JSON lines,
 //!   gzip), the generic [`load_delimited`] (the `csv` crate: any delimiter, RFC 4180
 //!   quoting, BOM dropped, header detected, columns by name or position), [`load_parquet`],
-//!   and [`load_file`] (either, by file name, with repeated pairs resolved by a
+//!   and [`load_file`] (either, by its name or its first bytes, with repeated pairs resolved by a
 //!   [`Duplicates`] policy and a [`LoadReport`] of what was found).
 //! - [`transform`]: binarize, minimum counts and k-core, de-duplication.
 //! - [`split`]: random, stratified, temporal, leave-one-out, and the held-out-users split of

@@ -517,3 +517,65 @@ fn parquet_without_its_extension_is_read_as_parquet() {
         );
     }
 }
+
+/// The thrift-compact varint of `v`.
+fn varint(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// A page whose header declares less than its data decodes to is refused before the
+/// `parquet` crate decodes it (the crate decodes gzip, brotli and zstd pages to their end,
+/// and sizes a snappy page by snappy's own preamble, whatever the header says): the header
+/// of a 20 MiB value rewritten to declare 1 MiB, under a 4 MiB page limit.
+#[test]
+fn a_page_that_decodes_to_more_than_it_declares_is_refused() {
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "a".repeat(20 << 20);
+    let opts = DelimitedOptions {
+        rating: None,
+        max_record_bytes: 64 << 10,
+        ..Default::default()
+    };
+    let zz = |v: u64| v << 1;
+    for (name, c) in [
+        ("zstd", Compression::ZSTD(ZstdLevel::default())),
+        ("snappy", Compression::SNAPPY),
+        ("gzip", Compression::GZIP(GzipLevel::default())),
+        ("brotli", Compression::BROTLI(BrotliLevel::default())),
+    ] {
+        let mut bytes = parquet_of(&huge, 1, c);
+        // The first page header's uncompressed_page_size (field 2, i32) of about 20 MiB,
+        // followed by field 3: rewritten to 1 MiB + 1 (a varint of the same length).
+        let at = (20u64 << 20..(20 << 20) + 64)
+            .find_map(|n| {
+                let mut pat = vec![0x15];
+                pat.extend(varint(zz(n)));
+                pat.push(0x15);
+                bytes.windows(pat.len()).position(|w| w == pat.as_slice())
+            })
+            .unwrap_or_else(|| panic!("{name}: no page header of about 20 MiB"));
+        let small = varint(zz((1 << 20) + 1));
+        assert_eq!(small.len(), 4);
+        bytes[at + 1..at + 5].copy_from_slice(&small);
+        let p = write(dir.path(), &format!("{name}.parquet"), &bytes);
+        check(|| {
+            let e = load_error(&p, &opts);
+            assert!(
+                e.contains(&format!("{name}.parquet"))
+                    && e.contains("decodes to more than the 1048577 bytes its header declares"),
+                "{name}: {e}"
+            );
+        })
+        .unwrap();
+    }
+}
