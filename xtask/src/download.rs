@@ -113,15 +113,21 @@ fn download(info: &registry::DatasetInfo, data_dir: &Path) -> anyhow::Result<Pat
         fetch(&info.url, &archive).map_err(no_network)?;
         extract(info, &archive, &extracted)?;
     }
-    // The download is removed with `work`: an error names the file inside the archive and
-    // the URL, not the directory that is gone.
-    registry::install_from_dir(&info.name, &extracted, data_dir).map_err(|e| {
-        let prefix = format!("{}{}", extracted.display(), std::path::MAIN_SEPARATOR);
-        anyhow::anyhow!(
-            "{} (the file from {}; the download was removed)",
-            e.to_string().replace(&prefix, ""),
-            info.url
-        )
+    // The download is removed with `work`: a failed check names the file inside the
+    // archive and the URL, not the directory that is gone.
+    registry::install_from_dir(&info.name, &extracted, data_dir).map_err(|e| match e {
+        recs_data::DataError::Verify { .. } => {
+            let prefix = format!("{}{}", extracted.display(), std::path::MAIN_SEPARATOR);
+            anyhow::anyhow!(
+                "{} (the file from {}; the download was removed)",
+                e.to_string().replace(&prefix, ""),
+                info.url
+            )
+        }
+        other => anyhow::Error::new(other).context(format!(
+            "installing {} downloaded from {}",
+            info.name, info.url
+        )),
     })
 }
 

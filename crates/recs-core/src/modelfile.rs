@@ -373,7 +373,15 @@ impl<'a> ModelWriter<'a> {
                 .iter()
                 .map(|(n, t)| (n.as_str(), t.kind.name(), t.shape.as_slice(), &*t.bytes)),
         );
-        self.header(json, sum)
+        let header = self.header(json, sum)?;
+        // What a reader refuses is not written.
+        if header.len() as u64 > MAX_HEADER_BYTES {
+            return Err(ModelFileError::Write(format!(
+                "the header takes {} bytes, more than {MAX_HEADER_BYTES}: too many tensors",
+                header.len()
+            )));
+        }
+        Ok(header)
     }
 
     /// The file's bytes, exactly what [`ModelWriter::write`] writes (for pickles and file

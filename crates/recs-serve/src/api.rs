@@ -462,6 +462,7 @@ struct BatchChunks {
     m: Arc<Served>,
     users: Vec<String>,
     tops: Vec<Vec<(u32, f32)>>,
+    started: bool,
     next: usize,
     done: bool,
 }
@@ -478,7 +479,8 @@ impl Iterator for BatchChunks {
         }
         let mut buf = Vec::with_capacity(BATCH_CHUNK + (BATCH_CHUNK >> 2));
         let mut write = |buf: &mut Vec<u8>| -> serde_json::Result<()> {
-            if self.next == 0 {
+            if !self.started {
+                self.started = true;
                 buf.extend_from_slice(b"{\"model\":");
                 serde_json::to_writer(&mut *buf, &self.m.name)?;
                 buf.extend_from_slice(b",\"results\":[");
@@ -515,7 +517,7 @@ impl Iterator for BatchChunks {
     }
 }
 
-/// One user of a [`BatchBody`].
+/// One user of a batch answer ([`BatchChunks`]).
 #[derive(serde::Serialize)]
 struct BatchResult<'a> {
     items: Ranked<'a>,
@@ -612,7 +614,8 @@ async fn read_body(
     }
     let idle = limits.body_idle;
     let mut stream = body.into_data_stream();
-    let mut got = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    // Reserved as it arrives beyond 64 KiB: a declared length is not yet a body.
+    let mut got = Vec::with_capacity(declared.unwrap_or(0).min(64 << 10) as usize);
     loop {
         match tokio::time::timeout(idle, stream.next()).await {
             Ok(None) => return Ok(got),
@@ -818,6 +821,7 @@ async fn recommend_post(
                     m,
                     users,
                     tops,
+                    started: false,
                     next: 0,
                     done: false,
                 };

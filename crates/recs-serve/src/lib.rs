@@ -107,14 +107,19 @@ pub struct Config {
 }
 
 /// The host names a server on `addr` answers to: on a loopback address `localhost`,
-/// `127.0.0.1`, `::1` and `extra`; elsewhere only `extra`, or any when it is empty (the
-/// machine's names are not known here).
+/// `127.0.0.1`, `::1`, the address itself and `extra`; elsewhere `extra` and the address
+/// (unless it is 0.0.0.0 or ::), or any name when `extra` is empty (the machine's names are
+/// not known here).
 pub fn allowed_hosts(addr: std::net::SocketAddr, extra: &[String]) -> Option<Vec<String>> {
     let mut hosts: Vec<String> = extra.iter().map(|h| host_name(h)).collect();
     if addr.ip().is_loopback() {
         hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
     } else if hosts.is_empty() {
         return None;
+    }
+    // The address itself (127.0.0.2, or the one IP a server is bound to).
+    if !addr.ip().is_unspecified() {
+        hosts.push(addr.ip().to_string());
     }
     hosts.sort();
     hosts.dedup();

@@ -857,7 +857,12 @@ fn requests_for_another_host_are_refused() {
     );
     assert_eq!(
         recs_serve::allowed_hosts(([10, 0, 0, 1], 8080).into(), &["Recs.Example".into()]),
-        Some(vec!["recs.example".to_string()])
+        Some(vec!["10.0.0.1".to_string(), "recs.example".to_string()])
+    );
+    let other_loopback = recs_serve::allowed_hosts(([127, 0, 0, 2], 8080).into(), &[]).unwrap();
+    assert!(
+        other_loopback.contains(&"127.0.0.2".to_string()),
+        "{other_loopback:?}"
     );
 }
 
