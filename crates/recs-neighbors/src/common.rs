@@ -151,6 +151,52 @@ pub(crate) enum Cut {
     All,
 }
 
+/// One row of an item × item product being summed: a dense `f64` accumulator and a bitset of
+/// the columns touched, so that the inner loop is one multiply-add and one OR per (user,
+/// item) pair, without a branch, and the touched columns come out in index order.
+struct RowAcc {
+    acc: Vec<f64>,
+    touched: Vec<u64>,
+}
+
+impl RowAcc {
+    fn new(n_cols: usize) -> Self {
+        Self {
+            acc: vec![0.0; n_cols],
+            touched: vec![0; n_cols.div_ceil(64)],
+        }
+    }
+
+    /// Adds row `i` of `left · right`: `Σ_u left[i, u] · right[u, ·]`.
+    #[inline(always)]
+    fn add_row(&mut self, left: &CsrMatrix, right: &CsrMatrix, i: usize) {
+        let ri = left.row(i);
+        for (&u, &w1) in ri.indices.iter().zip(ri.values) {
+            let ru = right.row(u as usize);
+            let w1 = f64::from(w1);
+            for (&j, &w2) in ru.indices.iter().zip(ru.values) {
+                let j = j as usize;
+                self.acc[j] += w1 * f64::from(w2);
+                self.touched[j >> 6] |= 1 << (j & 63);
+            }
+        }
+    }
+
+    /// Calls `f(j, value)` for each touched column in index order, leaving the accumulator
+    /// empty for the next row.
+    #[inline(always)]
+    fn drain(&mut self, mut f: impl FnMut(usize, f64)) {
+        for (b, word) in self.touched.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let j = b * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                f(j, std::mem::take(&mut self.acc[j]));
+            }
+        }
+    }
+}
+
 /// The item × item product `left · right` (`left` items × users, `right` users × items),
 /// row by row: row i's entries `Σ_u left[i, u] · right[u, j]` over the items j that share a
 /// user with i, each passed through `finish(i, j, value)` (`None` drops the entry: the
@@ -160,9 +206,7 @@ pub(crate) enum Cut {
 /// one dense accumulator of `n_items` per task. ItemKNN's `WᵀW`, RP3beta's random walk and
 /// SAR's co-occurrence are this product.
 ///
-/// Each task keeps a dense accumulator and a bitset of the items touched: the inner loop
-/// is one multiply-add and one OR per (user, item) pair, without a branch, and the touched
-/// items come out of the bitset in index order.
+/// Each task keeps one [`RowAcc`].
 pub(crate) fn top_k_product<F>(
     left: &CsrMatrix,
     right: &CsrMatrix,
@@ -182,39 +226,23 @@ where
     let chunks: Vec<(Vec<usize>, Vec<u32>, Vec<f32>)> = starts
         .par_iter()
         .map(|&start| {
-            let mut acc = vec![0.0f64; right.n_cols()];
-            let mut touched = vec![0u64; right.n_cols().div_ceil(64)];
+            let mut acc = RowAcc::new(right.n_cols());
             let mut top = k.map(TopK::new);
             let (mut lens, mut idx, mut val) = (Vec::with_capacity(CHUNK), Vec::new(), Vec::new());
             for i in start..(start + CHUNK).min(n) {
-                let ri = left.row(i);
-                for (&u, &w1) in ri.indices.iter().zip(ri.values) {
-                    let ru = right.row(u as usize);
-                    let w1 = f64::from(w1);
-                    for (&j, &w2) in ru.indices.iter().zip(ru.values) {
-                        let j = j as usize;
-                        acc[j] += w1 * f64::from(w2);
-                        touched[j >> 6] |= 1 << (j & 63);
-                    }
-                }
+                acc.add_row(left, right, i);
                 let before = idx.len();
-                for (b, word) in touched.iter_mut().enumerate() {
-                    let mut bits = std::mem::take(word);
-                    while bits != 0 {
-                        let j = b * 64 + bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        let v = std::mem::take(&mut acc[j]);
-                        if let Some(v) = finish(i, j, v) {
-                            match &mut top {
-                                Some(top) => top.push(j as u32, v),
-                                None => {
-                                    idx.push(j as u32);
-                                    val.push(v as f32);
-                                }
+                acc.drain(|j, v| {
+                    if let Some(v) = finish(i, j, v) {
+                        match &mut top {
+                            Some(top) => top.push(j as u32, v),
+                            None => {
+                                idx.push(j as u32);
+                                val.push(v as f32);
                             }
                         }
                     }
-                }
+                });
                 if let Some(top) = &mut top {
                     for (j, v) in top.take_by_index() {
                         idx.push(j);
@@ -330,27 +358,20 @@ impl ItemMatrix {
     }
 }
 
-/// Whether `left · right` (as [`top_k_product`] computes it, every entry kept) stores at
-/// least half of its entries, judged on every `⌈n/64⌉`-th row: then a dense matrix is
-/// smaller than a sparse one, and faster to build and to score with.
-pub(crate) fn product_is_dense(left: &CsrMatrix, right: &CsrMatrix) -> bool {
+/// Whether `left · right`, its entries below `min_value` dropped (as [`top_k_product`]
+/// keeps them), stores at least half of its entries, judged on every `⌈n/64⌉`-th row: then
+/// a dense matrix is smaller than a sparse one, and faster to build and to score with.
+pub(crate) fn product_is_dense(left: &CsrMatrix, right: &CsrMatrix, min_value: f64) -> bool {
     let (n, m) = (left.n_rows(), right.n_cols());
     if n == 0 || m == 0 {
         return false;
     }
-    let step = n.div_ceil(64);
-    let mut seen = vec![u32::MAX; m];
+    let mut acc = RowAcc::new(m);
     let (mut rows, mut touched) = (0usize, 0usize);
-    for i in (0..n).step_by(step) {
+    for i in (0..n).step_by(n.div_ceil(64)) {
         rows += 1;
-        for &u in left.row(i).indices {
-            for &j in right.row(u as usize).indices {
-                if seen[j as usize] != i as u32 {
-                    seen[j as usize] = i as u32;
-                    touched += 1;
-                }
-            }
-        }
+        acc.add_row(left, right, i);
+        acc.drain(|_, v| touched += usize::from(v >= min_value));
     }
     2 * touched >= rows * m
 }
@@ -377,31 +398,16 @@ where
         return Ok(out);
     }
     out.par_chunks_mut(m * CHUNK).enumerate().for_each_init(
-        || (vec![0.0f64; m], vec![0u64; m.div_ceil(64)]),
-        |(acc, touched), (c, rows)| {
+        || RowAcc::new(m),
+        |acc, (c, rows)| {
             for (r, row) in rows.chunks_mut(m).enumerate() {
                 let i = c * CHUNK + r;
-                let ri = left.row(i);
-                for (&u, &w1) in ri.indices.iter().zip(ri.values) {
-                    let ru = right.row(u as usize);
-                    let w1 = f64::from(w1);
-                    for (&j, &w2) in ru.indices.iter().zip(ru.values) {
-                        let j = j as usize;
-                        acc[j] += w1 * f64::from(w2);
-                        touched[j >> 6] |= 1 << (j & 63);
+                acc.add_row(left, right, i);
+                acc.drain(|j, v| {
+                    if let Some(v) = finish(i, j, v) {
+                        row[j] = v as f32;
                     }
-                }
-                for (b, word) in touched.iter_mut().enumerate() {
-                    let mut bits = std::mem::take(word);
-                    while bits != 0 {
-                        let j = b * 64 + bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        let v = std::mem::take(&mut acc[j]);
-                        if let Some(v) = finish(i, j, v) {
-                            row[j] = v as f32;
-                        }
-                    }
-                }
+                });
             }
         },
     );

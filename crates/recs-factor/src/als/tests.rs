@@ -119,12 +119,19 @@ fn cholesky_rows_solve_their_normal_equations() {
     };
     let m = Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
     // After the item half, every item row is optimal given the user factors.
-    let k = 4;
-    let reg = 0.5f32 as f64;
-    for i in 0..15 {
+    assert_items_optimal(&m, &x, |_| 1.0);
+}
+
+/// Asserts that every item row of `m` zeroes the gradient of its weighted least-squares
+/// problem on `x` given the user factors (confidence α·v, p = 1 on stored entries; weight
+/// 1, p = 0 elsewhere), λ weighing `lambda_weight(i)` times on item `i`.
+fn assert_items_optimal(m: &Als, x: &CsrMatrix, lambda_weight: impl Fn(usize) -> f64) {
+    let k = m.params.factors;
+    let (alpha, reg) = (m.params.alpha as f32, f64::from(m.params.reg as f32));
+    for i in 0..m.n_items {
         let yi = &m.item_factors[i * k..][..k];
         let mut grad = vec![0f64; k];
-        for u in 0..25 {
+        for u in 0..m.n_users {
             let xu = &m.user_factors[u * k..][..k];
             let pred: f64 = xu
                 .iter()
@@ -132,7 +139,7 @@ fn cholesky_rows_solve_their_normal_equations() {
                 .map(|(a, b)| f64::from(*a) * f64::from(*b))
                 .sum();
             let (pv, w) = match x.get(u, i) {
-                Some(v) => (1.0, f64::from(2.0f32 * v)),
+                Some(v) => (1.0, f64::from(alpha * v)),
                 None => (0.0, 1.0),
             };
             for j in 0..k {
@@ -140,7 +147,7 @@ fn cholesky_rows_solve_their_normal_equations() {
             }
         }
         for j in 0..k {
-            grad[j] += reg * f64::from(yi[j]);
+            grad[j] += reg * lambda_weight(i) * f64::from(yi[j]);
             assert!(grad[j].abs() < 1e-3, "item {i} grad {grad:?}");
         }
     }
@@ -446,33 +453,8 @@ fn count_scaled_reg_is_als_wr() {
         (last - want).abs() < 1e-4 * want.max(1.0),
         "{last} vs {want}"
     );
-    let k = 5;
-    let reg = 0.3f32 as f64;
     let xt = x.transpose();
-    for i in 0..20 {
-        let yi = &exact.item_factors[i * k..][..k];
-        let n = xt.row(i).len().max(1) as f64;
-        let mut grad = vec![0f64; k];
-        for u in 0..30 {
-            let xu = &exact.user_factors[u * k..][..k];
-            let pred: f64 = xu
-                .iter()
-                .zip(yi)
-                .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                .sum();
-            let (pv, w) = match x.get(u, i) {
-                Some(v) => (1.0, f64::from(0.7f32 * v)),
-                None => (0.0, 1.0),
-            };
-            for j in 0..k {
-                grad[j] += w * (pred - pv) * f64::from(xu[j]);
-            }
-        }
-        for j in 0..k {
-            grad[j] += reg * n * f64::from(yi[j]);
-            assert!(grad[j].abs() < 1e-3, "item {i} grad {grad:?}");
-        }
-    }
+    assert_items_optimal(&exact, &x, |i| xt.row(i).len().max(1) as f64);
     let plain = Als::fit(
         &AlsParams {
             reg_scaling: RegScaling::None,

@@ -94,7 +94,7 @@ pub(super) fn similarity(
     let finish = |i: usize, j: usize, c: f64| {
         (c >= threshold).then(|| kind.of(c, f64::from(d[i]), f64::from(d[j]), n))
     };
-    if dense.unwrap_or_else(|| product_is_dense(&bt, &b)) {
+    if dense.unwrap_or_else(|| product_is_dense(&bt, &b, threshold)) {
         Ok(ItemMatrix::Dense {
             n: bt.n_rows(),
             values: dense_product(&bt, &b, finish)?,

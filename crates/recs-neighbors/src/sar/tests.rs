@@ -315,4 +315,10 @@ fn dense_and_sparse_similarities_are_the_same_model() {
     .unwrap();
     let m = fit(&SarParams::default(), &thin).unwrap();
     assert!(matches!(m.similarity(), ItemMatrix::Sparse(_)));
+    // Pairs that co-occur but fall below the threshold are not stored: they do not count.
+    let high = SarParams {
+        threshold: 1000,
+        ..Default::default()
+    };
+    assert!(!fit(&high, &x).unwrap().similarity().is_dense());
 }
