@@ -17,6 +17,7 @@
 //! parameter, the value and the range, in the same words for every front-end.
 #![deny(missing_docs)]
 
+pub mod blocks;
 pub mod conformance;
 pub mod defaults;
 pub mod query;

@@ -4,8 +4,6 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use recs_core::{ModelError, ModelParams as _, Progress};
 use recs_sparse::CsrMatrix;
@@ -16,23 +14,35 @@ use super::params::{AlsParams, RegScaling};
 use crate::common::report_epoch;
 
 /// Solves every row of `m` (confidences, rows × fixed rows) into `x` against `fixed`;
-/// the rows' loss total.
+/// the rows' loss total and ‖fixed‖².
 pub(super) fn half_iteration(
     m: &CsrMatrix,
     x: &mut [f32],
     fixed: &[f32],
     params: &AlsParams,
 ) -> Result<(f64, f64), ModelError> {
+    let (g, fixed_norm) = gram(fixed, params.factors, params.reg as f32);
+    Ok((solve_with_gram(m, x, fixed, &g, params)?, fixed_norm))
+}
+
+/// Solves every row of `m` into `x` against `fixed` and its Gram matrix (+ λI) `g`; the
+/// rows' loss total.
+pub(super) fn solve_with_gram(
+    m: &CsrMatrix,
+    x: &mut [f32],
+    fixed: &[f32],
+    g: &[f32],
+    params: &AlsParams,
+) -> Result<f64, ModelError> {
     let k = params.factors;
     let reg = params.reg as f32;
-    let (g, fixed_norm) = gram(fixed, k, reg);
     let half = Half {
         indptr: m.indptr(),
         indices: m.indices(),
         values: m.values(),
         alpha: params.alpha as f32,
         fixed,
-        gram: &g,
+        gram: g,
         k,
         solver: params.solver,
         cg_steps: params.cg_steps,
@@ -56,7 +66,7 @@ pub(super) fn half_iteration(
             ))
         })?;
     }
-    Ok((loss, fixed_norm))
+    Ok(loss)
 }
 
 /// Trains on the confidences of `train`; see
@@ -86,9 +96,7 @@ pub(super) fn fit(
     };
     let started = Instant::now();
     let (nu, ni, k) = (train.n_rows(), train.n_cols(), params.factors);
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let mut uf: Vec<f32> = (0..nu * k).map(|_| rng.random::<f32>() * 0.01).collect();
-    let mut itf: Vec<f32> = (0..ni * k).map(|_| rng.random::<f32>() * 0.01).collect();
+    let (mut uf, mut itf) = super::blocks::initial_factors(params, nu, ni);
     let by_item = train.transpose();
     // implicit's denominator: the weight of every entry, stored or not.
     let total_weight: f64 = train

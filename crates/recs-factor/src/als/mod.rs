@@ -39,9 +39,11 @@
 //! The module's files: `params` ([`AlsParams`], [`AlsSolver`], the schema), `model`
 //! ([`Als`] and its accessors), `kernels` (the row solvers, the Gram matrix, the scores),
 //! `fit` (the half-iterations and the iteration loop), `score` (known users, and new users
-//! through `recalculate_user`: the fold-in), `persist` (the model file); the
+//! through `recalculate_user`: the fold-in), `persist` (the model file), [`blocks`] (the
+//! half-iterations cut into blocks of rows, for training across processes); the
 //! [`Recommender`] impl is here.
 
+pub mod blocks;
 mod fit;
 mod kernels;
 mod model;

@@ -483,3 +483,58 @@ fn count_scaled_reg_is_als_wr() {
         .fold(0f32, f32::max);
     assert!(diff < 1e-3, "CG vs Cholesky: {diff}");
 }
+
+/// Blocks of rows solved apart against one Gram matrix per half-iteration give the
+/// one-process fit's factors bit for bit, for both solvers and both λ scalings; the model
+/// assembled from them is that fit's.
+#[test]
+fn blocks_solved_apart_equal_the_fit() {
+    use super::blocks::{gram, initial_factors, solve_block};
+    let m = random_matrix(53, 41, 0.2, 9, true);
+    for (solver, scaling) in [
+        (AlsSolver::Cg, RegScaling::None),
+        (AlsSolver::Cholesky, RegScaling::Count),
+    ] {
+        let p = AlsParams {
+            factors: 8,
+            epochs: 3,
+            solver,
+            reg_scaling: scaling,
+            reg: 0.1,
+            ..AlsParams::default()
+        };
+        let fitted = Als::fit(&p, &TrainData::new(&m), &mut NoProgress).unwrap();
+        let (mut uf, mut itf) = initial_factors(&p, 53, 41);
+        let by_item = m.transpose();
+        let k = p.factors;
+        let half = |mat: &CsrMatrix, x: &mut Vec<f32>, fixed: &[f32], cuts: &[usize]| {
+            let (g, _) = gram(fixed, &p).unwrap();
+            for w in cuts.windows(2) {
+                let rows: Vec<u32> = (w[0] as u32..w[1] as u32).collect();
+                let block = mat.select_rows(&rows).unwrap();
+                let mut xb = x[w[0] * k..w[1] * k].to_vec();
+                solve_block(&block, &mut xb, fixed, &g, &p).unwrap();
+                x[w[0] * k..w[1] * k].copy_from_slice(&xb);
+            }
+        };
+        for _ in 0..p.epochs {
+            half(&m, &mut uf, &itf, &[0, 20, 21, 53]);
+            half(&by_item, &mut itf, &uf, &[0, 7, 41]);
+        }
+        assert_eq!(uf, fitted.user_factors);
+        assert_eq!(itf, fitted.item_factors);
+        let rebuilt = Als::from_factors(p.clone(), uf, itf).unwrap();
+        assert_eq!(rebuilt.n_users, 53);
+        assert_eq!(rebuilt.n_items, 41);
+        // Wrong shapes are refused, naming what is wrong.
+        let (g, _) = gram(&rebuilt.item_factors, &p).unwrap();
+        let mut short = vec![0f32; 3];
+        let e = solve_block(&m, &mut short, &rebuilt.item_factors, &g, &p).unwrap_err();
+        assert!(
+            e.to_string().contains("the block's factors hold 3 values"),
+            "{e}"
+        );
+        assert!(Als::from_factors(p.clone(), vec![0.0; 7], vec![]).is_err());
+        assert!(Als::from_factors(p.clone(), vec![f32::NAN; 8], vec![]).is_err());
+    }
+}
