@@ -260,12 +260,29 @@ impl RankingTable {
     }
 
     /// Every metric at every k, keyed as in the fixture's expected.json (`precision@5`,
-    /// `map_full@10`, `recall_liang@20`, …).
+    /// `map_full@10`, `recall_liang@20`, …): each [`RankingTable::sums`] total over its
+    /// count (0 where nothing counts).
     pub fn metrics(
         &self,
         ks: &[usize],
         liang_ks: &[usize],
     ) -> Result<BTreeMap<String, f64>, MetricsError> {
+        Ok(self
+            .sums(ks, liang_ks)?
+            .into_iter()
+            .map(|(name, s)| (name, s.value()))
+            .collect())
+    }
+
+    /// Each metric's per-user total and the number of users it averages over. Tables of
+    /// disjoint sets of users (a partition each, every user's rows in one) add up to the
+    /// whole table's: their sum (`+`) then [`Sum::value`] gives [`RankingTable::metrics`]'
+    /// values, up to the order of the additions.
+    pub fn sums(
+        &self,
+        ks: &[usize],
+        liang_ks: &[usize],
+    ) -> Result<BTreeMap<String, Sum>, MetricsError> {
         if let Some(&k) = ks.iter().chain(liang_ks).find(|&&k| k == 0) {
             return Err(MetricsError::Param {
                 name: "k",
@@ -290,7 +307,8 @@ impl RankingTable {
                 })
             })
             .collect();
-        let n_common = common.len().max(1) as f64;
+        let n_common = common.len() as f64;
+        let sum = |total: f64, count: f64| Sum { total, count };
         for &k in ks {
             let (mut p, mut r, mut m, mut mf, mut rp, mut n_rp) = (0.0, 0.0, 0.0, 0.0, 0.0, 0usize);
             let mut nd = [0.0f64; 3];
@@ -308,17 +326,14 @@ impl RankingTable {
                     *s += ndcg(rk, *rel, k, g);
                 }
             }
-            out.insert(format!("precision@{k}"), p / n_common);
-            out.insert(format!("recall@{k}"), r / n_common);
-            out.insert(format!("map@{k}"), m / n_common);
-            out.insert(format!("map_full@{k}"), mf / n_common);
-            out.insert(
-                format!("r_precision@{k}"),
-                if n_rp > 0 { rp / n_rp as f64 } else { 0.0 },
-            );
-            out.insert(format!("ndcg@{k}"), nd[0] / n_truth);
-            out.insert(format!("ndcg_raw@{k}"), nd[1] / n_truth);
-            out.insert(format!("ndcg_exp@{k}"), nd[2] / n_truth);
+            out.insert(format!("precision@{k}"), sum(p, n_common));
+            out.insert(format!("recall@{k}"), sum(r, n_common));
+            out.insert(format!("map@{k}"), sum(m, n_common));
+            out.insert(format!("map_full@{k}"), sum(mf, n_common));
+            out.insert(format!("r_precision@{k}"), sum(rp, n_rp as f64));
+            out.insert(format!("ndcg@{k}"), sum(nd[0], n_truth));
+            out.insert(format!("ndcg_raw@{k}"), sum(nd[1], n_truth));
+            out.insert(format!("ndcg_exp@{k}"), sum(nd[2], n_truth));
         }
         for &k in liang_ks {
             let (mut r, mut n) = (0.0, 0.0);
@@ -326,10 +341,41 @@ impl RankingTable {
                 r += at_k(rk, *rel, k).recall_liang;
                 n += ndcg(rk, *rel, k, Gain::Binary);
             }
-            out.insert(format!("recall_liang@{k}"), r / n_common);
-            out.insert(format!("ndcg_liang@{k}"), n / n_common);
+            out.insert(format!("recall_liang@{k}"), sum(r, n_common));
+            out.insert(format!("ndcg_liang@{k}"), sum(n, n_common));
         }
         Ok(out)
+    }
+}
+
+/// A metric's total over users and how many users it averages over.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Sum {
+    /// The per-user values added up.
+    pub total: f64,
+    /// The users they average over.
+    pub count: f64,
+}
+
+/// Two disjoint sets of users' sums together.
+impl std::ops::Add for Sum {
+    type Output = Sum;
+    fn add(self, other: Sum) -> Sum {
+        Sum {
+            total: self.total + other.total,
+            count: self.count + other.count,
+        }
+    }
+}
+
+impl Sum {
+    /// The mean: total over count, 0 when no user counts.
+    pub fn value(self) -> f64 {
+        if self.count > 0.0 {
+            self.total / self.count
+        } else {
+            0.0
+        }
     }
 }
 
@@ -397,6 +443,53 @@ mod tests {
         ));
         std::fs::write(&p, text).unwrap();
         Tmp(p)
+    }
+
+    /// Tables of disjoint users add up to the whole table's metrics: how an engine
+    /// computes them per partition.
+    #[test]
+    fn sums_of_disjoint_users_add_up_to_the_whole() {
+        let (mut truth, mut pred) = (Vec::new(), Vec::new());
+        for u in 0..40u32 {
+            for i in 0..(u % 7 + 1) {
+                truth.push((
+                    format!("u{u}"),
+                    format!("i{}", (u * 3 + i * 5) % 23),
+                    (i % 5 + 1) as f32,
+                ));
+            }
+            // a few truth users have no predictions, a few predicted users no truth
+            if u % 9 != 4 {
+                for i in 0..10u32 {
+                    pred.push((
+                        format!("u{u}"),
+                        format!("i{}", (u + i * 2) % 23),
+                        f64::from(10 - i),
+                    ));
+                }
+            }
+        }
+        pred.push(("ghost".into(), "i1".into(), 1.0));
+        let whole = RankingTable::from_rows(truth.clone(), pred.clone())
+            .unwrap()
+            .metrics(&[1, 5, 10], &[5])
+            .unwrap();
+        let part = |odd: bool| {
+            let keep = |u: &String| u.len() % 2 == usize::from(odd);
+            RankingTable::from_rows(
+                truth.iter().filter(|r| keep(&r.0)).cloned(),
+                pred.iter().filter(|r| keep(&r.0)).cloned(),
+            )
+            .unwrap()
+            .sums(&[1, 5, 10], &[5])
+            .unwrap()
+        };
+        let (a, b) = (part(false), part(true));
+        assert_eq!(whole.len(), a.len());
+        for (name, v) in &whole {
+            let got = (a[name] + b[name]).value();
+            assert!((got - v).abs() < 1e-12, "{name}: {got} vs {v}");
+        }
     }
 
     #[test]
