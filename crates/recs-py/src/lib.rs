@@ -25,6 +25,8 @@ use recs_core::{
 use recs_registry::RegistryError;
 use recs_sparse::CsrMatrix;
 
+mod blocks;
+
 /// The error and everything it wraps, joined by ": " (as the CLI prints it).
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -790,13 +792,44 @@ fn word_aliases() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
+/// The ranking table of truth and prediction columns.
+fn table(
+    truth_users: Vec<String>,
+    truth_items: Vec<String>,
+    truth_ratings: Vec<f64>,
+    pred_users: Vec<String>,
+    pred_items: Vec<String>,
+    pred_scores: Vec<f64>,
+) -> PyResult<recs_metrics::table::RankingTable> {
+    if truth_users.len() != truth_items.len()
+        || truth_users.len() != truth_ratings.len()
+        || pred_users.len() != pred_items.len()
+        || pred_users.len() != pred_scores.len()
+    {
+        return Err(PyValueError::new_err("columns differ in length"));
+    }
+    let truth = truth_users
+        .into_iter()
+        .zip(truth_items)
+        .zip(truth_ratings)
+        .map(|((u, i), r)| (u, i, r as f32));
+    let pred = pred_users
+        .into_iter()
+        .zip(pred_items)
+        .zip(pred_scores)
+        .map(|((u, i), s)| (u, i, s));
+    recs_metrics::table::RankingTable::from_rows(truth, pred).map_err(value_err)
+}
+
 /// Metrics of predictions against the truth, as `recs metrics` computes them (Microsoft
 /// Recommenders' definitions): a dict keyed `map@10`, `ndcg@10`, … for every k in `ks`.
+/// With `sums`, each value is `(total over users, users counted)` instead of the mean:
+/// what a partition of the users contributes (Spark's evaluation adds them up).
 #[pyfunction]
-#[pyo3(signature = (truth_users, truth_items, truth_ratings, pred_users, pred_items, pred_scores, ks, liang_ks=Vec::new()))]
+#[pyo3(signature = (truth_users, truth_items, truth_ratings, pred_users, pred_items, pred_scores, ks, liang_ks=Vec::new(), sums=false))]
 #[allow(clippy::too_many_arguments)]
-fn ranking_metrics(
-    py: Python<'_>,
+fn ranking_metrics<'py>(
+    py: Python<'py>,
     truth_users: Vec<String>,
     truth_items: Vec<String>,
     truth_ratings: Vec<f64>,
@@ -805,28 +838,29 @@ fn ranking_metrics(
     pred_scores: Vec<f64>,
     ks: Vec<usize>,
     liang_ks: Vec<usize>,
-) -> PyResult<std::collections::BTreeMap<String, f64>> {
-    if truth_users.len() != truth_items.len()
-        || truth_users.len() != truth_ratings.len()
-        || pred_users.len() != pred_items.len()
-        || pred_users.len() != pred_scores.len()
-    {
-        return Err(PyValueError::new_err("columns differ in length"));
+    sums: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    let t = py.detach(|| {
+        table(
+            truth_users,
+            truth_items,
+            truth_ratings,
+            pred_users,
+            pred_items,
+            pred_scores,
+        )
+    })?;
+    if sums {
+        for (k, v) in t.sums(&ks, &liang_ks).map_err(value_err)? {
+            out.set_item(k, (v.total, v.count))?;
+        }
+    } else {
+        for (k, v) in t.metrics(&ks, &liang_ks).map_err(value_err)? {
+            out.set_item(k, v)?;
+        }
     }
-    py.detach(|| {
-        let truth = truth_users
-            .into_iter()
-            .zip(truth_items)
-            .zip(truth_ratings)
-            .map(|((u, i), r)| (u, i, r as f32));
-        let pred = pred_users
-            .into_iter()
-            .zip(pred_items)
-            .zip(pred_scores)
-            .map(|((u, i), s)| (u, i, s));
-        recs_metrics::table::RankingTable::from_rows(truth, pred)?.metrics(&ks, &liang_ks)
-    })
-    .map_err(value_err)
+    Ok(out)
 }
 
 /// RMSE, MAE and MSE of paired ratings and predictions.
@@ -940,6 +974,36 @@ fn split_rows<'py>(
     ))
 }
 
+/// Sizes rayon's pool, which ranking, scoring and training use when a model's `threads`
+/// is 0, to `n` threads; returns the size in force. The pool is made on first use, so
+/// this must come first in a process (a Ray actor's or a Spark worker's); once made, asking
+/// for another size is an error.
+#[pyfunction]
+fn set_num_threads(n: usize) -> PyResult<usize> {
+    if n == 0 {
+        return Err(PyValueError::new_err(
+            "n = 0 is out of range: allowed a whole number of threads in 1..=1024",
+        ));
+    }
+    if n > 1024 {
+        return Err(PyValueError::new_err(format!(
+            "n = {n} is out of range: allowed a whole number of threads in 1..=1024"
+        )));
+    }
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+    {
+        Ok(()) => Ok(n),
+        Err(_) if rayon::current_num_threads() == n => Ok(n),
+        Err(_) => Err(PyRuntimeError::new_err(format!(
+            "this process already runs {} threads for recs; set_num_threads({n}) must come \
+             before the first recommend, fit or score",
+            rayon::current_num_threads()
+        ))),
+    }
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -955,6 +1019,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(datasets, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(split_rows, m)?)?;
+    blocks::add(m)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -408,3 +408,30 @@ def test_als_regularisation_scales_by_count_when_asked():
     assert np.linalg.norm(wr.item_factors) < np.linalg.norm(plain.item_factors)
     with pytest.raises(ValueError, match="reg_scaling"):
         recs.ALS(reg_scaling="rows")
+
+
+def test_set_num_threads_sizes_the_pool_once():
+    import subprocess
+    import sys
+
+    code = """
+import recs, numpy as np, scipy.sparse as sp
+for bad in (0, 5000):
+    try:
+        recs.set_num_threads(bad)
+        raise SystemExit('accepted ' + str(bad))
+    except ValueError as e:
+        assert '1..=1024' in str(e), e
+assert recs.set_num_threads(1) == 1
+assert recs.set_num_threads(1) == 1
+m = sp.random(30, 20, density=0.3, format='csr', random_state=0, dtype=np.float32)
+recs.ALS(factors=4, iterations=2).fit(m, show_progress=False)
+try:
+    recs.set_num_threads(2)
+    raise SystemExit('resized a running pool')
+except RuntimeError as e:
+    assert 'already runs 1 threads' in str(e), e
+print('ok')
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

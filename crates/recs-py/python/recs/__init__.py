@@ -5,7 +5,8 @@ Every model of recs' registry is a class here (``recs.BPR``, ``recs.BiVAE``, ``r
 ``scipy.sparse.csr_matrix`` of users × items, ``recommend``, ``similar_items``,
 ``save``/``load`` the same model files as the ``recs`` command. ``recs.metrics`` scores
 predictions with Microsoft Recommenders' names; ``recs.datasets`` loads the registry's
-datasets as pandas frames.
+datasets as pandas frames. ``recs.ray`` (extra ``ray``) and ``recs.spark`` (extra
+``spark``) run batch recommendation, evaluation and ALS training on those engines.
 
     >>> import recs
     >>> model = recs.BPR(factors=64, iterations=30, random_state=42)
@@ -33,6 +34,15 @@ def load(file):
     """Reads a model file of any kind (a path or an open binary file), as ``recs train``
     or ``Model.save`` wrote it."""
     return RecommenderBase.load(file)
+
+
+def set_num_threads(n):
+    """Sizes the thread pool recs ranks, scores and trains on (for models whose
+    ``num_threads`` is 0) to ``n`` threads, as ``RAYON_NUM_THREADS`` would: call it first in
+    a process, before any ``fit`` or ``recommend`` (an engine's worker does, with the CPUs
+    the engine gave it). Returns ``n``; asking for another size once the pool runs raises
+    ``RuntimeError``."""
+    return _native.set_num_threads(n)
 
 
 from . import datasets, metrics  # noqa: E402
@@ -65,6 +75,7 @@ __all__ = [
     "r_precision_at_k",
     "recall_at_k",
     "rmse",
+    "set_num_threads",
     "split",
     "to_csr",
 ] + [c.__name__ for c in _classes.values()]
