@@ -66,7 +66,7 @@ mod common;
 mod data;
 pub mod mf;
 
-pub use als::{Als, AlsParams, AlsSolver, RegScaling};
+pub use als::{Als, AlsInit, AlsParams, AlsSolver, RegScaling};
 pub use baseline::{BaselineOnly, BaselineParams, GlobalMean, GlobalMeanParams};
 pub use bpr::{Bpr, BprParams, NegativeSampling};
 pub use mf::{BiasedMf, MfParams};

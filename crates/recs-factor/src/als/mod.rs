@@ -30,8 +30,10 @@
 //! with fused multiply-adds on the vector paths (AVX2 and AVX-512 use the same 16 lanes and
 //! sum order, so they agree bit for bit; the portable path agrees to rounding).
 //!
-//! Initialisation is implicit's idea: factors uniform in [0, 0.01), users then items, from
-//! the seed. The reported `"loss"` is implicit's training loss (`calculate_loss`) after each
+//! Initialisation is implicit's by default: factors uniform in [0, 0.01), users then items,
+//! from the seed; `init = normal` ([`AlsInit::Normal`]) starts each row at a unit-length
+//! standard normal draw, as Spark MLlib does, which ranks better after a few iterations.
+//! The reported `"loss"` is implicit's training loss (`calculate_loss`) after each
 //! iteration, computed from what the item half-iteration already has (the residual of
 //! each item's system), so it costs two dot products per item.
 
@@ -59,7 +61,7 @@ use recs_core::{
 };
 
 pub use model::Als;
-pub use params::{AlsParams, AlsSolver, RegScaling};
+pub use params::{AlsInit, AlsParams, AlsSolver, RegScaling};
 
 /// `als`: ranking from the interactions' values as confidences; item and user vectors,
 /// fold-in (implicit's `recalculate_user`).

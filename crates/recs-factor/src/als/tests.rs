@@ -11,7 +11,7 @@ use recs_sparse::{CsrMatrix, DuplicatePolicy};
 
 use super::fit::half_iteration;
 use super::model::Als;
-use super::params::{AlsParams, AlsSolver, RegScaling};
+use super::params::{AlsInit, AlsParams, AlsSolver, RegScaling};
 
 fn random_matrix(nu: u32, ni: u32, density: f32, seed: u64, values: bool) -> CsrMatrix {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -491,20 +491,30 @@ fn count_scaled_reg_is_als_wr() {
 fn blocks_solved_apart_equal_the_fit() {
     use super::blocks::{gram, initial_factors, solve_block};
     let m = random_matrix(53, 41, 0.2, 9, true);
-    for (solver, scaling) in [
-        (AlsSolver::Cg, RegScaling::None),
-        (AlsSolver::Cholesky, RegScaling::Count),
+    for (solver, scaling, init) in [
+        (AlsSolver::Cg, RegScaling::None, AlsInit::Uniform),
+        (AlsSolver::Cholesky, RegScaling::Count, AlsInit::Uniform),
+        (AlsSolver::Cg, RegScaling::Count, AlsInit::Normal),
     ] {
         let p = AlsParams {
             factors: 8,
             epochs: 3,
             solver,
+            init,
             reg_scaling: scaling,
             reg: 0.1,
             ..AlsParams::default()
         };
         let fitted = Als::fit(&p, &TrainData::new(&m), &mut NoProgress).unwrap();
         let (mut uf, mut itf) = initial_factors(&p, 53, 41);
+        if init == AlsInit::Normal {
+            // Spark's start: every row of unit length, not all of one sign.
+            for row in uf.chunks_exact(8).chain(itf.chunks_exact(8)) {
+                let norm: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+            }
+            assert!(uf.iter().any(|&x| x < 0.0));
+        }
         let by_item = m.transpose();
         let k = p.factors;
         let half = |mat: &CsrMatrix, x: &mut Vec<f32>, fixed: &[f32], cuts: &[usize]| {

@@ -132,7 +132,7 @@ class BPR(RecommenderBase):
 class ALS(RecommenderBase):
     """alternating least squares for implicit feedback (Hu et al. 2008), implicit's conjugate gradient; item vectors, user vectors, fold-in, row solve (registry name ``als``)."""
 
-    def __init__(self, *, factors: int = ..., epochs: int = ..., reg: float = ..., reg_scaling: str = ..., alpha: float = ..., solver: str = ..., cg_steps: int = ..., threads: int = ..., seed: int = ..., **aliases: Any) -> None: ...
+    def __init__(self, *, factors: int = ..., epochs: int = ..., reg: float = ..., reg_scaling: str = ..., alpha: float = ..., solver: str = ..., cg_steps: int = ..., init: str = ..., threads: int = ..., seed: int = ..., **aliases: Any) -> None: ...
 
 class ItemKNN(RecommenderBase):
     """item-item nearest neighbours with implicit's cosine, BM25 or TF-IDF weighting; fold-in, batch scoring, similar items (registry name ``itemknn``)."""
