@@ -129,6 +129,13 @@ def _solve(params, block, x, fixed, gram, threads):
     return out, loss, _ray().get_runtime_context().get_node_id()
 
 
+def _warm():
+    """Imports recs in a worker (a task's first call pays for it otherwise)."""
+    from . import _native  # noqa: F401
+
+    return _ray().get_runtime_context().get_node_id()
+
+
 def _blocks(m, n_blocks):
     """``m``'s rows cut into ``n_blocks`` contiguous blocks of about equal interactions:
     ``[(first row, end row, (shape, indptr, indices, data))]``."""
@@ -204,7 +211,11 @@ class ALS(_classes["als"]):
         item_refs = [(a, b, ray.put(blk)) for a, b, blk in by_item]
         solve = ray.remote(num_cpus=self.num_cpus, max_retries=self.max_retries,
                            retry_exceptions=True)(type(self)._task).options(
-            name="recs-als-block", scheduling_strategy="SPREAD")
+            name="recs-als-block", scheduling_strategy="SPREAD", num_returns=3)
+        # The workers start and import recs before the first iteration, not during it.
+        warm = ray.remote(num_cpus=self.num_cpus)(_warm).options(scheduling_strategy="SPREAD")
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        ray.get([warm.remote() for _ in range(max(1, cpus // self.num_cpus))])
         uf, itf = _native.als_initial_factors(pj, nu, ni)
         # implicit's loss denominator: every entry's weight, stored or not.
         conf = alpha * m.data.astype(np.float64)
@@ -218,12 +229,15 @@ class ALS(_classes["als"]):
 
         progress = _Progress(show_progress, callback, "ALS on Ray")
         nodes, seconds, tasks = [], [], []
+        # Each block's factors stay in the object store between iterations: a task's
+        # result is the next one's start (the conjugate-gradient solver's warm start).
+        self._prev = {}
         trained = 0
         try:
             for epoch in range(1, p["epochs"] + 1):
                 t0 = time.perf_counter()
-                uf, _, user_nodes = self._half(ray, solve, pj, user_refs, uf, itf)
-                itf, item_loss, item_nodes = self._half(ray, solve, pj, item_refs, itf, uf)
+                uf, _, user_nodes = self._half(ray, solve, pj, user_refs, uf, itf, "u")
+                itf, item_loss, item_nodes = self._half(ray, solve, pj, item_refs, itf, uf, "i")
                 tasks.append((len(user_nodes), len(item_nodes)))
                 nodes.append((sorted(set(user_nodes)), sorted(set(item_nodes))))
                 if counts is None:
@@ -241,6 +255,7 @@ class ALS(_classes["als"]):
         finally:
             progress.close()
             del user_refs, item_refs
+            self._prev = {}
         params = dict(p, epochs=trained)
         ids = lambda v: None if v is None else [str(x) for x in v]  # noqa: E731
         self._params = params
@@ -256,20 +271,23 @@ class ALS(_classes["als"]):
         }
         return self
 
-    def _half(self, ray, solve, pj, refs, x, fixed):
+    def _half(self, ray, solve, pj, refs, x, fixed, side):
         """One half-iteration: the Gram matrix of ``fixed`` on the driver, then one task per
         block; the new factors of this side, its loss and each task's node."""
         gram, _ = _native.als_gram(pj, fixed)
         fixed_ref, gram_ref = ray.put(fixed), ray.put(gram)
-        futures = [solve.remote(pj, blk, x[a:b], fixed_ref, gram_ref, self.num_cpus)
-                   for a, b, blk in refs]
+        calls = []
+        for n, (a, b, blk) in enumerate(refs):
+            start = self._prev.get((side, n))
+            calls.append(solve.remote(pj, blk, x[a:b] if start is None else start, fixed_ref,
+                                      gram_ref, self.num_cpus))
         out = np.empty_like(x)
-        loss, nodes = 0.0, []
-        for (a, b, _), (xb, lb, node) in zip(refs, ray.get(futures)):
-            out[a:b] = xb
-            loss += lb
-            nodes.append(node)
-        return out, loss, nodes
+        losses = ray.get([c[1] for c in calls])
+        nodes = ray.get([c[2] for c in calls])
+        for n, ((a, b, _), (xb_ref, _, _)) in enumerate(zip(refs, calls)):
+            out[a:b] = ray.get(xb_ref)
+            self._prev[(side, n)] = xb_ref
+        return out, float(sum(losses)), nodes
 
     def __getstate__(self):
         state = super().__getstate__()
