@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use recs_core::modelfile::Catalog;
 use recs_registry::blocks::als;
 
-use crate::{Model, csr, py_err, value_err};
+use crate::{Model, check_ids, csr, py_err, value_err};
 
 type Factors<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
 
@@ -133,19 +133,7 @@ pub(crate) fn als_model(
     let n_nnz = indices.len()?;
     let ones = vec![1f32; n_nnz].into_pyarray(py);
     let seen = csr(shape, indptr, indices, ones.as_any())?;
-    for (ids, n, what) in [
-        (&user_ids, shape.0, "user_ids"),
-        (&item_ids, shape.1, "item_ids"),
-    ] {
-        if let Some(ids) = ids
-            && ids.len() != n
-        {
-            return Err(PyValueError::new_err(format!(
-                "{what} has {} entries; the factors have {n} rows",
-                ids.len()
-            )));
-        }
-    }
+    check_ids(&user_ids, &item_ids, shape, "the factors' side")?;
     let model = als::model(&p, u, i).map_err(py_err)?;
     Ok(Model::new(
         model,

@@ -171,6 +171,30 @@ fn csr(
         .map_err(|e| PyValueError::new_err(format!("user_items is not a valid CSR matrix: {e}")))
 }
 
+/// External ids, where given, one per user and item of `shape`; `of` names what has those
+/// users and items in the error ("the matrix").
+fn check_ids(
+    user_ids: &Option<Vec<String>>,
+    item_ids: &Option<Vec<String>>,
+    shape: (usize, usize),
+    of: &str,
+) -> PyResult<()> {
+    for (ids, n, what) in [
+        (user_ids, shape.0, "user_ids"),
+        (item_ids, shape.1, "item_ids"),
+    ] {
+        if let Some(ids) = ids
+            && ids.len() != n
+        {
+            return Err(PyValueError::new_err(format!(
+                "{what} has {} entries; {of} has {n}",
+                ids.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Per-epoch reports into a Python callable, which runs with the GIL; Ctrl-C (a pending
 /// signal) or an exception in the callable stops training, and the error is raised once
 /// `fit` returns.
@@ -331,19 +355,7 @@ impl Model {
     ) -> PyResult<Self> {
         let entry = recs_registry::find(kind).map_err(py_err)?;
         let params: serde_json::Value = serde_json::from_str(params).map_err(value_err)?;
-        for (ids, n, what) in [
-            (&user_ids, shape.0, "user_ids"),
-            (&item_ids, shape.1, "item_ids"),
-        ] {
-            if let Some(ids) = ids
-                && ids.len() != n
-            {
-                return Err(PyValueError::new_err(format!(
-                    "{what} has {} entries; the matrix has {n}",
-                    ids.len()
-                )));
-            }
-        }
+        check_ids(&user_ids, &item_ids, shape, "the matrix")?;
         let matrix = csr(shape, indptr, indices, data)?;
         let mut progress = PyProgress {
             callback,

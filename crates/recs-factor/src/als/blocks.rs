@@ -13,35 +13,13 @@ use recs_sparse::CsrMatrix;
 
 use super::kernels;
 use super::model::Als;
-use super::params::{AlsInit, AlsParams};
+use super::params::AlsParams;
 
 /// The initial user and item factors (`n_users × k`, `n_items × k`, row-major) that
-/// [`Als`]'s fit starts from with these params' seed and [`AlsInit`], users then items.
+/// [`Als`]'s fit starts from with these params' seed and [`AlsInit`](super::AlsInit),
+/// users then items.
 pub fn initial_factors(params: &AlsParams, n_users: usize, n_items: usize) -> (Vec<f32>, Vec<f32>) {
-    use rand::{Rng, SeedableRng};
-    use rand_distr::{Distribution, StandardNormal};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(params.seed);
-    let k = params.factors;
-    let mut side = |n: usize| -> Vec<f32> {
-        match params.init {
-            AlsInit::Uniform => (0..n * k).map(|_| rng.random::<f32>() * 0.01).collect(),
-            AlsInit::Normal => {
-                let mut v: Vec<f32> = (0..n * k)
-                    .map(|_| StandardNormal.sample(&mut rng))
-                    .collect();
-                for row in v.chunks_exact_mut(k) {
-                    let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-                    if norm > 0.0 {
-                        row.iter_mut().for_each(|x| *x /= norm);
-                    }
-                }
-                v
-            }
-        }
-    };
-    let uf = side(n_users);
-    let itf = side(n_items);
-    (uf, itf)
+    super::fit::initial_factors(params, n_users, n_items)
 }
 
 /// The fixed side's Gram matrix plus λI (`k × k`, full, row-major) and ‖fixed‖², on the

@@ -10,8 +10,41 @@ use recs_sparse::CsrMatrix;
 
 use super::kernels::{Half, ROWS_PER_TASK, Scratch, gram, solve_rows};
 use super::model::Als;
-use super::params::{AlsParams, RegScaling};
+use super::params::{AlsInit, AlsParams, RegScaling};
 use crate::common::report_epoch;
+
+/// The initial user and item factors (`n_users × k`, `n_items × k`, row-major) that
+/// the fit starts from with these params' seed and [`AlsInit`], users then items.
+pub(super) fn initial_factors(
+    params: &AlsParams,
+    n_users: usize,
+    n_items: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(params.seed);
+    let k = params.factors;
+    let mut side = |n: usize| -> Vec<f32> {
+        match params.init {
+            AlsInit::Uniform => (0..n * k).map(|_| rng.random::<f32>() * 0.01).collect(),
+            AlsInit::Normal => {
+                let mut v: Vec<f32> = (0..n * k)
+                    .map(|_| StandardNormal.sample(&mut rng))
+                    .collect();
+                for row in v.chunks_exact_mut(k) {
+                    let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    if norm > 0.0 {
+                        row.iter_mut().for_each(|x| *x /= norm);
+                    }
+                }
+                v
+            }
+        }
+    };
+    let uf = side(n_users);
+    let itf = side(n_items);
+    (uf, itf)
+}
 
 /// Solves every row of `m` (confidences, rows × fixed rows) into `x` against `fixed`;
 /// the rows' loss total and ‖fixed‖².
@@ -96,7 +129,7 @@ pub(super) fn fit(
     };
     let started = Instant::now();
     let (nu, ni, k) = (train.n_rows(), train.n_cols(), params.factors);
-    let (mut uf, mut itf) = super::blocks::initial_factors(params, nu, ni);
+    let (mut uf, mut itf) = initial_factors(params, nu, ni);
     let by_item = train.transpose();
     // implicit's denominator: the weight of every entry, stored or not.
     let total_weight: f64 = train
