@@ -11,9 +11,20 @@
 //!   [`MAX_META_BYTES`] whatever the data size, and under [`CHECKSUM_KEY`] an xxh3-128
 //!   checksum over the metadata and every tensor's name, dtype, shape and bytes.
 //!
-//! [`ModelReader::open`] reads the file once, verifies the checksum, the version and every
-//! floating-point scalar in the metadata, and then hands out tensors checked against the
-//! dtype and shape the caller expects (and `f32` values checked finite). Indices are checked
+//! [`ModelReader::open`] maps the file read-only (or reads it once, where it cannot be
+//! mapped or `RECS_MMAP=0` says not to), verifies the checksum over every byte, the version
+//! and every floating-point scalar in the metadata, and then hands out tensors checked
+//! against the dtype and shape the caller expects (and `f32` values checked finite).
+//! [`ModelReader::f32_shared`] hands out an `f32` tensor in place ([`Floats`]): a model
+//! that keeps its weights so reads them from the mapping, and every process that opens the
+//! same file shares the same pages of memory.
+//!
+//! The mapping and the file: recs replaces a file by renaming a new one over it, so a file
+//! recs has mapped is never changed under it (the mapping keeps the old inode). Another
+//! program that truncates a mapped file in place makes the reading process's next access to
+//! a lost page raise `SIGBUS`, which ends the process, as it does for every reader that maps
+//! files (numpy's `memmap`, safetensors' `safe_open`); set `RECS_MMAP=0` where files may be
+//! rewritten in place, and they are read into memory instead. Indices are checked
 //! against the shapes they point into ([`ModelReader::csr`]). Writes go to a temporary file
 //! in the target's directory, then are renamed over it, so a reader never sees half a file.
 //!
@@ -35,7 +46,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use memmap2::Mmap;
 use recs_sparse::CsrMatrix;
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use serde::{Deserialize, Serialize};
@@ -451,12 +464,159 @@ impl<'a> ModelWriter<'a> {
     }
 }
 
-/// A model file read once and verified: its metadata and its tensors, handed out checked.
+/// A model file's bytes: read into memory, or mapped read-only.
+#[derive(Debug, Clone)]
+enum Storage {
+    Owned(Arc<Vec<u8>>),
+    Mapped(Arc<Mmap>),
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Owned(v) => v,
+            Storage::Mapped(m) => m,
+        }
+    }
+}
+
+/// Whether [`ModelReader::open`] maps files: unless `RECS_MMAP` is `0`.
+fn mmap_wanted() -> bool {
+    std::env::var_os("RECS_MMAP").is_none_or(|v| v != "0")
+}
+
+/// Values of a model (`f32` weights, `u32` indices): its own, or read in place from a
+/// mapped model file (shared with every process that maps the same file). Dereferences to
+/// `[T]`.
+#[derive(Clone)]
+pub struct Shared<T: bytemuck::Pod>(SharedInner<T>);
+
+/// `f32` weights, owned or in place ([`Shared`]).
+pub type Floats = Shared<f32>;
+
+#[derive(Clone)]
+enum SharedInner<T> {
+    Owned(Vec<T>),
+    /// `len` values from byte `start` of the mapping, aligned for `T` there.
+    Mapped {
+        map: Arc<Mmap>,
+        start: usize,
+        len: usize,
+    },
+}
+
+impl<T: bytemuck::Pod> Shared<T> {
+    /// Whether the values are read in place from a mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, SharedInner::Mapped { .. })
+    }
+
+    /// The values as a vector of their own (a copy when mapped).
+    pub fn into_vec(self) -> Vec<T> {
+        match self.0 {
+            SharedInner::Owned(v) => v,
+            SharedInner::Mapped { .. } => self.to_vec(),
+        }
+    }
+}
+
+impl<T: bytemuck::Pod> std::ops::Deref for Shared<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match &self.0 {
+            SharedInner::Owned(v) => v,
+            SharedInner::Mapped { map, start, len } => {
+                // Checked when made: in range, aligned for `T`, a little-endian host.
+                bytemuck::cast_slice(&map[*start..*start + *len * std::mem::size_of::<T>()])
+            }
+        }
+    }
+}
+
+impl<'a, T: bytemuck::Pod> IntoIterator for &'a Shared<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: bytemuck::Pod> From<Vec<T>> for Shared<T> {
+    fn from(v: Vec<T>) -> Self {
+        Shared(SharedInner::Owned(v))
+    }
+}
+
+impl<T: bytemuck::Pod> Default for Shared<T> {
+    fn default() -> Self {
+        Vec::new().into()
+    }
+}
+
+impl<T: bytemuck::Pod> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("len", &self.len())
+            .field("mapped", &self.is_mapped())
+            .finish()
+    }
+}
+
+impl<T: bytemuck::Pod + PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+/// A CSR pattern read from a model file (each user's training items): the row pointers
+/// copied, the column indices in place where the file is mapped ([`ModelReader::pattern`]).
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    indptr: Vec<usize>,
+    indices: Shared<u32>,
+    n_cols: usize,
+}
+
+impl Pattern {
+    /// Rows.
+    pub fn n_rows(&self) -> usize {
+        self.indptr.len() - 1
+    }
+
+    /// Columns.
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+
+    /// Row `r`'s columns, increasing (`r` below [`Pattern::n_rows`]).
+    pub fn row(&self, r: usize) -> &[u32] {
+        &self.indices[self.indptr[r]..self.indptr[r + 1]]
+    }
+
+    /// Whether the column indices are read in place from a mapped file.
+    pub fn is_mapped(&self) -> bool {
+        self.indices.is_mapped()
+    }
+
+    /// The pattern as a matrix of its own (values 1): a copy.
+    pub fn to_csr(&self) -> std::result::Result<CsrMatrix, recs_sparse::SparseError> {
+        CsrMatrix::from_parts(
+            self.n_rows(),
+            self.n_cols,
+            self.indptr.clone(),
+            self.indices.to_vec(),
+            vec![1.0; self.indices.len()],
+        )
+    }
+}
+
+/// A model file read once (or mapped) and verified: its metadata and its tensors, handed
+/// out checked.
 #[derive(Debug)]
 pub struct ModelReader {
     path: PathBuf,
     meta: ModelMeta,
-    bytes: Vec<u8>,
+    bytes: Storage,
     data_start: usize,
     tensors: BTreeMap<String, TensorInfo>,
 }
@@ -510,12 +670,33 @@ impl ModelReader {
             };
             return Err(bad(path, format!("it is {what}, not a model file")));
         }
+        if mmap_wanted() && m.len() > 0 {
+            let file = std::fs::File::open(path).map_err(io)?;
+            // SAFETY: the mapping is read-only and private to this reader, and Rust code
+            // only reads it through `&[u8]` (and `&[f32]` views, checked aligned). Its
+            // contents change only if another process writes the file in place: recs
+            // never does (it replaces files by rename, which leaves this mapping on the old
+            // inode); a truncation by someone else raises SIGBUS on the next access to a
+            // lost page, which the module documentation states, and `RECS_MMAP=0` avoids.
+            let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io)?;
+            return Self::from_storage(path, Storage::Mapped(Arc::new(map)));
+        }
         let bytes = std::fs::read(path).map_err(io)?;
         Self::from_bytes(path, bytes)
     }
 
+    /// Whether the file is mapped (its `f32` tensors then read in place).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.bytes, Storage::Mapped(_))
+    }
+
     /// As [`ModelReader::open`], from the file's bytes (`path` names it in errors).
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        Self::from_storage(path, Storage::Owned(Arc::new(bytes)))
+    }
+
+    fn from_storage(path: &Path, storage: Storage) -> Result<Self> {
+        let bytes = storage.bytes();
         // The header is the metadata (at most MAX_META_BYTES) and a line per tensor: a larger
         // one is not a recs file, and is refused before it is parsed.
         let declared = bytes
@@ -529,7 +710,7 @@ impl ModelReader {
                 ),
             ));
         }
-        let (n, header): (usize, Metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+        let (n, header): (usize, Metadata) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| {
                 bad(
                     path,
@@ -627,7 +808,7 @@ impl ModelReader {
         Ok(Self {
             path: path.to_path_buf(),
             meta,
-            bytes,
+            bytes: storage,
             data_start,
             tensors,
         })
@@ -689,7 +870,8 @@ impl ModelReader {
                 t.shape
             )));
         }
-        let b = &self.bytes[self.data_start + t.data_offsets.0..self.data_start + t.data_offsets.1];
+        let b = &self.bytes.bytes()
+            [self.data_start + t.data_offsets.0..self.data_start + t.data_offsets.1];
         debug_assert_eq!(b.len(), t.shape.iter().product::<usize>() * kind.size());
         Ok((&t.shape, b))
     }
@@ -698,6 +880,37 @@ impl ModelReader {
     pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let (_, b) = self.raw(name, Kind::F32, Some(shape))?;
         self.finite(name, from_le(b))
+    }
+
+    /// As [`ModelReader::f32`], in place where the file is mapped (on a little-endian host,
+    /// the tensor 4-byte aligned in the mapping, as recs writes it): no copy, the pages
+    /// shared with every process that maps the file. A copy otherwise.
+    pub fn f32_shared(&self, name: &str, shape: &[usize]) -> Result<Floats> {
+        let (_, b) = self.raw(name, Kind::F32, Some(shape))?;
+        if let Some(values) = self.in_place::<f32>(b) {
+            if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+                return Err(self.error(format!("tensor `{name}` holds a non-finite value at {i}")));
+            }
+            return Ok(values);
+        }
+        self.f32(name, shape).map(Floats::from)
+    }
+
+    /// `b` (bytes of this file's tensor) as values in place, where the file is mapped, the
+    /// host little-endian and `b` aligned for `T`.
+    fn in_place<T: bytemuck::Pod>(&self, b: &[u8]) -> Option<Shared<T>> {
+        let Storage::Mapped(map) = &self.bytes else {
+            return None;
+        };
+        if !cfg!(target_endian = "little") {
+            return None;
+        }
+        let values = bytemuck::try_cast_slice::<u8, T>(b).ok()?;
+        Some(Shared(SharedInner::Mapped {
+            map: Arc::clone(map),
+            start: b.as_ptr() as usize - map.as_ptr() as usize,
+            len: values.len(),
+        }))
     }
 
     /// The `f32` tensor `name` whatever its shape, with the shape; every value finite.
@@ -782,8 +995,7 @@ impl ModelReader {
     }
 
     /// The CSR pattern recorded as (`indptr`, `indices`) for an `n_rows × n_cols` matrix
-    /// (values 1), if present; checked: row pointers from 0 to the number of indices, never
-    /// decreasing, every column below `n_cols` and increasing within a row.
+    /// (values 1), if present; checked as [`ModelReader::pattern`] checks it.
     pub fn csr(
         &self,
         indptr: &str,
@@ -791,6 +1003,25 @@ impl ModelReader {
         n_rows: usize,
         n_cols: usize,
     ) -> Result<Option<CsrMatrix>> {
+        self.pattern(indptr, indices, n_rows, n_cols)?
+            .map(|p| {
+                p.to_csr()
+                    .map_err(|e| self.error(format!("`{indptr}`/`{indices}`: {e}")))
+            })
+            .transpose()
+    }
+
+    /// The CSR pattern recorded as (`indptr`, `indices`) for an `n_rows × n_cols` matrix,
+    /// if present: the row pointers copied (8 bytes a row), the indices in place where the
+    /// file is mapped. Checked: row pointers from 0 to the number of indices, never
+    /// decreasing, every column below `n_cols` and increasing within a row.
+    pub fn pattern(
+        &self,
+        indptr: &str,
+        indices: &str,
+        n_rows: usize,
+        n_cols: usize,
+    ) -> Result<Option<Pattern>> {
         if !self.has(indptr) && !self.has(indices) {
             return Ok(None);
         }
@@ -799,7 +1030,17 @@ impl ModelReader {
             .and_then(|s| s.first().copied())
             .unwrap_or(0);
         let ptr = self.offsets(indptr, Some(n_rows), nnz)?;
-        let idx = self.u32(indices, &[nnz], n_cols as u64)?;
+        let (_, b) = self.raw(indices, Kind::U32, Some(&[nnz]))?;
+        let idx: Shared<u32> = match self.in_place::<u32>(b) {
+            Some(v) => v,
+            None => from_le::<u32>(b).into(),
+        };
+        if let Some(i) = idx.iter().position(|&x| x as u64 >= n_cols as u64) {
+            return Err(self.error(format!(
+                "tensor `{indices}`[{i}] = {} is out of range (< {n_cols})",
+                idx[i]
+            )));
+        }
         for r in 0..n_rows {
             let row = &idx[ptr[r]..ptr[r + 1]];
             if row.windows(2).any(|w| w[0] >= w[1]) {
@@ -808,10 +1049,11 @@ impl ModelReader {
                 )));
             }
         }
-        let values = vec![1.0f32; nnz];
-        CsrMatrix::from_parts(n_rows, n_cols, ptr, idx, values)
-            .map(Some)
-            .map_err(|e| self.error(format!("`{indptr}`/`{indices}`: {e}")))
+        Ok(Some(Pattern {
+            indptr: ptr,
+            indices: idx,
+            n_cols,
+        }))
     }
 
     /// Row `row` of the CSR pattern recorded as (`indptr`, `indices`) for an `n_rows × n_cols`
@@ -855,6 +1097,11 @@ impl ModelReader {
     /// Each user's training items (see [`SEEN_INDPTR`]), if recorded.
     pub fn seen(&self, n_users: usize, n_items: usize) -> Result<Option<CsrMatrix>> {
         self.csr(SEEN_INDPTR, SEEN_INDICES, n_users, n_items)
+    }
+
+    /// As [`ModelReader::seen`], the items in place where the file is mapped.
+    pub fn seen_pattern(&self, n_users: usize, n_items: usize) -> Result<Option<Pattern>> {
+        self.pattern(SEEN_INDPTR, SEEN_INDICES, n_users, n_items)
     }
 }
 
@@ -997,6 +1244,56 @@ mod tests {
         wr.strings(USER_IDS, &["u1".into(), "ü2".into(), "".into()]);
         wr.write(&p).unwrap();
         p
+    }
+
+    /// An opened file is mapped and its `f32` tensors are handed out in place: the values
+    /// point into the mapping, nothing copied; from bytes they are copies. A file changed
+    /// after it was written is refused from the mapping as from memory.
+    #[test]
+    fn mapped_tensors_are_read_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample(dir.path());
+        let r = ModelReader::open(&p).unwrap();
+        if std::env::var_os("RECS_MMAP").is_some_and(|v| v == "0") {
+            assert!(!r.is_mapped());
+            return;
+        }
+        assert!(r.is_mapped());
+        let w = r.f32_shared("w", &[2, 3]).unwrap();
+        assert!(w.is_mapped());
+        assert_eq!(&*w, &[0.5f32, 1.5, -2.0, 4.0, 0.0, 1.0]);
+        let Storage::Mapped(map) = &r.bytes else {
+            panic!("not mapped")
+        };
+        let range = map.as_ptr_range();
+        assert!(
+            range.contains(&(w.as_ptr() as *const u8)),
+            "the values lie in the mapping"
+        );
+        assert_eq!(w.as_ptr() as usize % 4, 0);
+        // The weights outlive the reader: they hold the mapping.
+        drop(r);
+        assert_eq!(w[3], 4.0);
+        assert_eq!(w.clone().into_vec(), [0.5f32, 1.5, -2.0, 4.0, 0.0, 1.0]);
+        assert!(r_shape_errors(&p));
+        let owned = ModelReader::from_bytes(&p, std::fs::read(&p).unwrap()).unwrap();
+        assert!(!owned.is_mapped());
+        let copy = owned.f32_shared("w", &[2, 3]).unwrap();
+        assert!(!copy.is_mapped());
+        assert_eq!(copy, w);
+        // One flipped byte in a tensor: the mapping's checksum refuses it.
+        let mut bytes = std::fs::read(&p).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = ModelReader::open(&p).unwrap_err().to_string();
+        assert!(e.contains("checksum mismatch"), "{e}");
+    }
+
+    /// A mapped tensor is checked as a copied one: its shape, and every value finite.
+    fn r_shape_errors(p: &Path) -> bool {
+        let r = ModelReader::open(p).unwrap();
+        r.f32_shared("w", &[3, 2]).is_err() && r.f32_shared("nope", &[1]).is_err()
     }
 
     #[test]

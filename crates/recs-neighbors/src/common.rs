@@ -292,8 +292,8 @@ pub enum ItemMatrix {
     Dense {
         /// Rows and columns.
         n: usize,
-        /// Row-major values.
-        values: Vec<f32>,
+        /// Row-major values; in place in the file when loaded from a mapped one.
+        values: recs_core::modelfile::Floats,
     },
 }
 

@@ -246,6 +246,9 @@ impl Progress for PyProgress {
 struct Model {
     model: Box<dyn DynModel>,
     catalog: Catalog,
+    /// Each user's training items of a model read from a file, in place in the file's
+    /// mapping (`catalog.seen` is then `None`): every process shares them.
+    seen_in_file: Option<recs_core::modelfile::Pattern>,
     item_norms: OnceLock<Vec<f32>>,
     user_norms: OnceLock<Vec<f32>>,
 }
@@ -255,8 +258,30 @@ impl Model {
         Self {
             model,
             catalog,
+            seen_in_file: None,
             item_norms: OnceLock::new(),
             user_norms: OnceLock::new(),
+        }
+    }
+
+    /// User `u`'s training items, where recorded.
+    fn seen_row(&self, u: u32) -> Option<&[u32]> {
+        match (&self.catalog.seen, &self.seen_in_file) {
+            (Some(m), _) => Some(m.row(u as usize).indices),
+            (None, Some(p)) => Some(p.row(u as usize)),
+            (None, None) => None,
+        }
+    }
+
+    /// The catalogue to write: a model read from a file writes its training items again.
+    fn catalog_to_write(&self) -> PyResult<std::borrow::Cow<'_, Catalog>> {
+        match (&self.catalog.seen, &self.seen_in_file) {
+            (None, Some(p)) => Ok(std::borrow::Cow::Owned(Catalog {
+                seen: Some(p.to_csr().map_err(value_err)?),
+                user_ids: self.catalog.user_ids.clone(),
+                item_ids: self.catalog.item_ids.clone(),
+            })),
+            _ => Ok(std::borrow::Cow::Borrowed(&self.catalog)),
         }
     }
 }
@@ -376,10 +401,11 @@ impl Model {
 
     /// Writes the model file (atomically: a temporary file, then a rename).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let catalog = self.catalog_to_write()?;
         py.detach(|| {
             recs_registry::save(
                 &*self.model,
-                &self.catalog,
+                &catalog,
                 serde_json::json!({"by": "recs-python"}),
                 &path,
             )
@@ -389,11 +415,12 @@ impl Model {
 
     /// The model file's bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let catalog = self.catalog_to_write()?;
         let b = py
             .detach(|| {
                 recs_registry::save_bytes(
                     &*self.model,
-                    &self.catalog,
+                    &catalog,
                     serde_json::json!({"by": "recs-python"}),
                 )
             })
@@ -440,11 +467,25 @@ impl Model {
     /// The training interactions' pattern as `(indptr, indices)` (int64, int32), where
     /// recorded.
     fn seen<'py>(&self, py: Python<'py>) -> Option<Pattern<'py>> {
-        self.catalog.seen.as_ref().map(|s| {
-            let p: Vec<i64> = s.indptr().iter().map(|&x| x as i64).collect();
-            let i: Vec<i32> = s.indices().iter().map(|&x| x as i32).collect();
-            (p.into_pyarray(py), i.into_pyarray(py))
-        })
+        if !self.has_seen() {
+            return None;
+        }
+        let n = self.model.n_users();
+        let mut p: Vec<i64> = Vec::with_capacity(n + 1);
+        let mut i: Vec<i32> = Vec::new();
+        p.push(0);
+        for u in 0..n as u32 {
+            let row = self.seen_row(u)?;
+            i.extend(row.iter().map(|&x| x as i32));
+            p.push(i.len() as i64);
+        }
+        Some((p.into_pyarray(py), i.into_pyarray(py)))
+    }
+
+    /// Whether each user's training items are recorded (what `own_seen` filters).
+    #[getter]
+    fn has_seen(&self) -> bool {
+        self.catalog.seen.is_some() || self.seen_in_file.is_some()
     }
 
     /// Whether it predicts ratings / has item vectors / user vectors / folds in new users.
@@ -517,8 +558,10 @@ impl Model {
     /// `k = min(n, candidates)`. Each query's row of the filter matrix (`indptr`,
     /// `indices`) and every item of `filter_items` rank last with score `-FLT_MAX`;
     /// `items` restricts the ranking to those items. With `recalculate`, users are scored
-    /// from their row of the matrix (fold-in) instead of by index.
-    #[pyo3(signature = (users, n, indptr=None, indices=None, filter_items=None, items=None, recalculate=false, n_queries=None))]
+    /// from their row of the matrix (fold-in) instead of by index. With `own_seen`, each
+    /// user's training items as the model records them are the filter (no matrix passed:
+    /// a model read from a file reads them in place).
+    #[pyo3(signature = (users, n, indptr=None, indices=None, filter_items=None, items=None, recalculate=false, n_queries=None, own_seen=false))]
     #[allow(clippy::too_many_arguments)]
     fn recommend<'py>(
         &self,
@@ -531,6 +574,7 @@ impl Model {
         items: Option<&Bound<'py, PyAny>>,
         recalculate: bool,
         n_queries: Option<usize>,
+        own_seen: bool,
     ) -> PyResult<Ranked<'py>> {
         let n_items = self.model.n_items();
         let users: Vec<u32> = if recalculate {
@@ -556,7 +600,18 @@ impl Model {
         if let Some(c) = cands {
             ranking = ranking.candidates(c);
         }
-        let own = |q: usize| Ok(rows.as_ref().map_or_else(Vec::new, |r| r.row(q).to_vec()));
+        if own_seen && (recalculate || !self.has_seen()) {
+            return Err(PyValueError::new_err(
+                "the model records no training interactions to filter (or the users are folded in)",
+            ));
+        }
+        let own = |q: usize| {
+            Ok(if own_seen {
+                self.seen_row(users[q]).unwrap_or_default().to_vec()
+            } else {
+                rows.as_ref().map_or_else(Vec::new, |r| r.row(q).to_vec())
+            })
+        };
         let out = if recalculate {
             let Some(rows) = rows.as_ref() else {
                 return Err(PyValueError::new_err(
@@ -716,8 +771,9 @@ fn open_model(
             return Ok((kind, params, None));
         }
         let l = recs_registry::load_reader(file)?;
-        let seen = l.seen()?;
-        let model = Model::new(l.model, Catalog { seen, ..l.catalog });
+        let seen = l.seen_pattern()?;
+        let mut model = Model::new(l.model, l.catalog);
+        model.seen_in_file = seen;
         Ok((kind, params, Some(model)))
     })
     .map_err(py_err)

@@ -435,3 +435,29 @@ print('ok')
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_loaded_model_keeps_its_training_items_in_the_file(tmp_path):
+    """A model read from a path maps the file: each user's training items are read in place,
+    filter as the matrix passed by hand does, come back as ``user_items`` and are written
+    again by ``save``."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    m = sp.random(60, 40, density=0.2, format="csr", random_state=3, dtype=np.float32)
+    m.data[:] = 1
+    model = recs.ALS(factors=8, iterations=3, random_state=1).fit(m, show_progress=False)
+    model.save(tmp_path / "a.recs")
+    loaded = recs.load(tmp_path / "a.recs")
+    assert loaded._native.has_seen
+    assert (loaded.user_items != model.user_items).nnz == 0
+    users = np.arange(60)
+    by_hand = loaded.recommend(users, m, N=10)
+    own = loaded._native.recommend(users, 10, own_seen=True)
+    assert np.array_equal(by_hand[0], own[0]) and np.array_equal(by_hand[1], own[1])
+    loaded.save(tmp_path / "b.recs")
+    again = recs.load(tmp_path / "b.recs")
+    assert (again.user_items != m).nnz == 0
+    with pytest.raises(ValueError, match="records no training interactions"):
+        recs.ALS(factors=4).fit(m, show_progress=False)._native.recommend(
+            users, 5, None, None, None, None, True, 60, True)

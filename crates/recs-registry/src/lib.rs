@@ -388,6 +388,14 @@ impl Loaded {
         Ok(self.file.seen(self.model.n_users(), self.model.n_items())?)
     }
 
+    /// As [`Loaded::seen`], the items in place where the file is mapped (row pointers
+    /// copied): what a process that serves the file holds instead of a copy.
+    pub fn seen_pattern(&self) -> Result<Option<recs_core::modelfile::Pattern>> {
+        Ok(self
+            .file
+            .seen_pattern(self.model.n_users(), self.model.n_items())?)
+    }
+
     /// One user's training items, read straight from the file, where the writer recorded them.
     pub fn seen_row(&self, user: u32) -> Result<Option<Vec<u32>>> {
         Ok(self.file.csr_row(

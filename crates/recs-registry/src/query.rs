@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use recs_core::ranking::{Deadline, Filtered, Ranking, cosine_row, norms};
 use recs_core::{DynModel, ScoreError};
-use recs_sparse::CsrMatrix;
 
 use crate::{Loaded, RegistryError};
 
@@ -75,9 +74,10 @@ pub struct Opened {
     pub items: Vec<String>,
     user_index: HashMap<String, u32>,
     item_index: HashMap<String, u32>,
-    /// Every user's training items, when [`Opened::preload_seen`] read them into memory
-    /// (a server's queries then cost nothing per user; a one-shot query reads one row).
-    seen: Option<CsrMatrix>,
+    /// Every user's training items, when [`Opened::preload_seen`] indexed them (a server's
+    /// queries then cost nothing per user; a one-shot query reads one row): the row
+    /// pointers in memory, the items in place in the mapped file.
+    seen: Option<recs_core::modelfile::Pattern>,
     /// The item vectors' norms, computed on the first `similar`.
     item_norms: std::sync::OnceLock<Vec<f32>>,
 }
@@ -113,10 +113,11 @@ impl Opened {
         })
     }
 
-    /// Reads every user's training items into memory now (a long-running server wants them
-    /// at hand; without this, each query reads its user's row from the file).
+    /// Indexes every user's training items now, checked once (a long-running server wants
+    /// them at hand; without this, each query reads its user's row from the file). Where the
+    /// file is mapped the items stay in place: every server process shares them.
     pub fn preload_seen(&mut self) -> Result<(), QueryError> {
-        self.seen = self.file.seen()?;
+        self.seen = self.file.seen_pattern()?;
         Ok(())
     }
 
@@ -168,7 +169,7 @@ impl Opened {
         if let Some(s) = &self.seen
             && (user as usize) < s.n_rows()
         {
-            return Ok(s.row(user as usize).indices.to_vec());
+            return Ok(s.row(user as usize).to_vec());
         }
         Ok(self.file.seen_row(user)?.unwrap_or_default())
     }

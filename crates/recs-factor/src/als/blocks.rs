@@ -90,8 +90,8 @@ impl Als {
             n_users: user_factors.len() / k,
             n_items: item_factors.len() / k,
             params,
-            user_factors,
-            item_factors,
+            user_factors: user_factors.into(),
+            item_factors: item_factors.into(),
             item_gram: Default::default(),
             user_gram: Default::default(),
         })

@@ -186,8 +186,8 @@ pub(super) fn fit(
         },
         n_users: nu,
         n_items: ni,
-        user_factors: uf,
-        item_factors: itf,
+        user_factors: uf.into(),
+        item_factors: itf.into(),
         item_gram: OnceLock::new(),
         user_gram: OnceLock::new(),
     })

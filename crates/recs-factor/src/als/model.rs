@@ -2,6 +2,8 @@
 
 use std::sync::OnceLock;
 
+use recs_core::modelfile::Floats;
+
 use super::params::AlsParams;
 
 /// A trained ALS model: score(u, i) = x_u · y_i (fitted, saved and loaded through
@@ -11,8 +13,10 @@ pub struct Als {
     pub(super) params: AlsParams,
     pub(super) n_users: usize,
     pub(super) n_items: usize,
-    pub(super) user_factors: Vec<f32>,
-    pub(super) item_factors: Vec<f32>,
+    /// Row-major `n_users × factors`; in place in the file when loaded from a mapped one.
+    pub(super) user_factors: Floats,
+    /// Row-major `n_items × factors`; as the user factors.
+    pub(super) item_factors: Floats,
     /// YᵀY + λI, computed on the first fold-in.
     pub(super) item_gram: OnceLock<Vec<f32>>,
     /// XᵀX + λI, computed on the first item solve.

@@ -23,7 +23,7 @@ pub(super) fn save<'a>(m: &'a Als, out: &mut ModelWriter<'a>) -> Result<(), Mode
 }
 
 /// Rebuilds the model from a verified file of its kind (each tensor checked against the
-/// shape the facts and params give before it is copied).
+/// shape the facts and params give; read in place from a mapped file).
 pub(super) fn load(file: &ModelReader) -> Result<Als, ModelError> {
     let params: AlsParams = file.params()?;
     params.validate().map_err(|e| file.error(e.to_string()))?;
@@ -31,8 +31,8 @@ pub(super) fn load(file: &ModelReader) -> Result<Als, ModelError> {
     let ni = meta_size(file, "n_items")?;
     let k = params.factors;
     Ok(Als {
-        user_factors: file.f32("user_factors", &[nu, k])?,
-        item_factors: file.f32("item_factors", &[ni, k])?,
+        user_factors: file.f32_shared("user_factors", &[nu, k])?,
+        item_factors: file.f32_shared("item_factors", &[ni, k])?,
         params,
         n_users: nu,
         n_items: ni,

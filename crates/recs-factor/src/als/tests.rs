@@ -258,7 +258,7 @@ fn recalculate_user_matches_the_trained_exact_solve() {
     };
     let m = Als::fit(&p, &TrainData::new(&x), &mut NoProgress).unwrap();
     // one more user half against the final item factors = recalculate_user per user
-    let mut uf = m.user_factors.clone();
+    let mut uf = m.user_factors.to_vec();
     half_iteration(&x, &mut uf, &m.item_factors, &p).unwrap();
     for u in 0..20 {
         let row = x.row(u);
@@ -531,8 +531,8 @@ fn blocks_solved_apart_equal_the_fit() {
             half(&m, &mut uf, &itf, &[0, 20, 21, 53]);
             half(&by_item, &mut itf, &uf, &[0, 7, 41]);
         }
-        assert_eq!(uf, fitted.user_factors);
-        assert_eq!(itf, fitted.item_factors);
+        assert_eq!(uf, *fitted.user_factors);
+        assert_eq!(itf, *fitted.item_factors);
         let rebuilt = Als::from_factors(p.clone(), uf, itf).unwrap();
         assert_eq!(rebuilt.n_users, 53);
         assert_eq!(rebuilt.n_items, 41);
@@ -547,4 +547,34 @@ fn blocks_solved_apart_equal_the_fit() {
         assert!(Als::from_factors(p.clone(), vec![0.0; 7], vec![]).is_err());
         assert!(Als::from_factors(p.clone(), vec![f32::NAN; 8], vec![]).is_err());
     }
+}
+
+/// A model loaded from a file reads its factors in place from the file's mapping (every
+/// process that opens the file shares those pages); it scores as the model it was saved
+/// from.
+#[test]
+fn loaded_factors_point_into_the_mapped_file() {
+    use recs_core::modelfile::ModelReader;
+    let m = random_matrix(40, 30, 0.2, 4, false);
+    let p = AlsParams {
+        factors: 8,
+        epochs: 2,
+        ..AlsParams::default()
+    };
+    let fitted = Als::fit(&p, &TrainData::new(&m), &mut NoProgress).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("als.recs");
+    recs_core::save_path(&fitted, &path).unwrap();
+    let file = ModelReader::open(&path).unwrap();
+    let loaded = Als::load(&file).unwrap();
+    assert_eq!(loaded.user_factors(), fitted.user_factors());
+    assert_eq!(loaded.item_factors(), fitted.item_factors());
+    if file.is_mapped() {
+        assert!(loaded.user_factors.is_mapped() && loaded.item_factors.is_mapped());
+    }
+    drop(file);
+    let (mut a, mut b) = (vec![0f32; 30], vec![0f32; 30]);
+    loaded.score_user(3, &mut a).unwrap();
+    fitted.score_user(3, &mut b).unwrap();
+    assert_eq!(a, b);
 }

@@ -167,8 +167,8 @@ pub(super) fn fit_with(
         },
         n_users: nu,
         n_items: ni,
-        user_factors: uf,
-        item_factors: itf,
+        user_factors: uf.into(),
+        item_factors: itf.into(),
         item_bias: ib,
     })
 }

@@ -1,5 +1,7 @@
 //! [`Bpr`]: the fitted model and its accessors.
 
+use recs_core::modelfile::Floats;
+
 use super::params::BprParams;
 
 /// A trained BPR model: score(u, i) = b_i + p_u · q_i (fitted, saved and loaded through
@@ -9,8 +11,10 @@ pub struct Bpr {
     pub(super) params: BprParams,
     pub(super) n_users: usize,
     pub(super) n_items: usize,
-    pub(super) user_factors: Vec<f32>,
-    pub(super) item_factors: Vec<f32>,
+    /// Row-major `n_users × factors`; in place in the file when loaded from a mapped one.
+    pub(super) user_factors: Floats,
+    /// Row-major `n_items × factors`; as the user factors.
+    pub(super) item_factors: Floats,
     pub(super) item_bias: Vec<f32>,
 }
 

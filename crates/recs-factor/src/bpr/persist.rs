@@ -30,8 +30,8 @@ pub(super) fn load(file: &ModelReader) -> Result<Bpr, ModelError> {
     let ni = meta_size(file, "n_items")?;
     let k = params.factors;
     Ok(Bpr {
-        user_factors: file.f32("user_factors", &[nu, k])?,
-        item_factors: file.f32("item_factors", &[ni, k])?,
+        user_factors: file.f32_shared("user_factors", &[nu, k])?,
+        item_factors: file.f32_shared("item_factors", &[ni, k])?,
         item_bias: file.f32("item_bias", &[ni])?,
         params,
         n_users: nu,

@@ -159,8 +159,8 @@ pub(super) fn fit(
         clip: params.rating_range.unwrap_or_else(|| data.range()),
         user_bias: bu,
         item_bias: bi,
-        user_factors: pu,
-        item_factors: qi,
+        user_factors: pu.into(),
+        item_factors: qi.into(),
         user_count: data.user_counts().into_iter().map(|c| c as f32).collect(),
         item_count: data.item_counts().into_iter().map(|c| c as f32).collect(),
     })

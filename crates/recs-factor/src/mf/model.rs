@@ -13,8 +13,10 @@ pub struct BiasedMf {
     pub(super) clip: (f32, f32),
     pub(super) user_bias: Vec<f32>,
     pub(super) item_bias: Vec<f32>,
-    pub(super) user_factors: Vec<f32>,
-    pub(super) item_factors: Vec<f32>,
+    /// Row-major `n_users × factors`; in place in the file when loaded from a mapped one.
+    pub(super) user_factors: recs_core::modelfile::Floats,
+    /// Row-major `n_items × factors`; as the user factors.
+    pub(super) item_factors: recs_core::modelfile::Floats,
     /// Training ratings per user (as f32): a user with none has no known bias or factors.
     pub(super) user_count: Vec<f32>,
     /// Training ratings per item.

@@ -40,8 +40,8 @@ pub(super) fn load(file: &ModelReader) -> Result<BiasedMf, ModelError> {
     Ok(BiasedMf {
         user_bias: file.f32("user_bias", &[nu])?,
         item_bias: file.f32("item_bias", &[ni])?,
-        user_factors: file.f32("user_factors", &[nu, k])?,
-        item_factors: file.f32("item_factors", &[ni, k])?,
+        user_factors: file.f32_shared("user_factors", &[nu, k])?,
+        item_factors: file.f32_shared("item_factors", &[ni, k])?,
         user_count: file.f32("user_count", &[nu])?,
         item_count: file.f32("item_count", &[ni])?,
         params,

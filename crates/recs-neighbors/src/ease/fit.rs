@@ -33,7 +33,7 @@ pub(super) fn fit(params: &EaseParams, x: &CsrMatrix) -> Result<Ease, ModelError
     Ok(Ease {
         params: params.clone(),
         user_items: x,
-        b,
+        b: b.into(),
     })
 }
 

@@ -12,7 +12,8 @@ pub struct Ease {
     pub(super) user_items: CsrMatrix,
     /// `B`, `items × items`, row-major: row i is what an interaction with item i adds to
     /// every item's score.
-    pub(super) b: Vec<f32>,
+    /// Row-major `n_items × n_items`; in place in the file when loaded from a mapped one.
+    pub(super) b: recs_core::modelfile::Floats,
 }
 
 impl Ease {

@@ -32,7 +32,7 @@ pub(super) fn load(file: &ModelReader) -> Result<Ease, ModelError> {
     let n_items = meta_size(file, "n_items")?;
     // The shape is compared before the tensor is read, so a size in the metadata that
     // the file does not hold allocates nothing.
-    let b = file.f32(WEIGHTS, &[n_items, n_items])?;
+    let b = file.f32_shared(WEIGHTS, &[n_items, n_items])?;
     let user_items = file
         .csr(USER_INDPTR, USER_INDICES, n_users, n_items)?
         .ok_or_else(|| file.error("the users' items are missing"))?;

@@ -97,7 +97,7 @@ pub(super) fn similarity(
     if dense.unwrap_or_else(|| product_is_dense(&bt, &b, threshold)) {
         Ok(ItemMatrix::Dense {
             n: bt.n_rows(),
-            values: dense_product(&bt, &b, finish)?,
+            values: dense_product(&bt, &b, finish)?.into(),
         })
     } else {
         Ok(ItemMatrix::Sparse(top_k_product(

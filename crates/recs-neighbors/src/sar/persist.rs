@@ -35,7 +35,7 @@ pub(super) fn load(file: &ModelReader) -> Result<Sar, ModelError> {
     params.validate()?;
     let (affinity, similarity) = if file.has(DENSE) {
         let n = meta_size(file, "n_items")?;
-        let values = file.f32(DENSE, &[n, n])?;
+        let values = file.f32_shared(DENSE, &[n, n])?;
         (
             load_user_items(file, Sar::KIND)?,
             ItemMatrix::Dense { n, values },

@@ -93,7 +93,6 @@ class BatchRecommender:
         self.n_items = n_items
         self.filter_items = None if filter_items is None else self._items(filter_items, "filter_items")
         self.items = None if items is None else self._items(items, "items")
-        self.seen = m.user_items if self.filter_liked and items_col is None else None
 
     def _items(self, ids, what, drop_unknown=False):
         ids = list(ids)
@@ -159,11 +158,12 @@ class BatchRecommender:
             idx, known = self._users(table.column(self.user_col))
             keep = np.flatnonzero(known)
             users = idx[keep]
-            rows = self.seen[users] if self.seen is not None else None
             if len(users):
-                ids, scores = m.recommend(
-                    users, rows, N=self.k, filter_already_liked_items=self.filter_liked,
-                    filter_items=self.filter_items, items=self.items,
+                # The users' training items as the model records them filter in Rust (in
+                # place in a mapped model file: no copy per worker).
+                ids, scores = m._fitted().recommend(
+                    np.ascontiguousarray(users, dtype=np.int64), self.k, None, None,
+                    self.filter_items, self.items, False, len(users), self.filter_liked,
                 )
             else:
                 ids, scores = np.zeros((0, 0), np.int32), np.zeros((0, 0), np.float32)
@@ -200,7 +200,7 @@ def check_args(model, kwargs):
         if kwargs.get(what) is not None:
             b._items(kwargs[what], what)
     if (kwargs["filter_already_liked_items"] and kwargs["items_col"] is None
-            and model.user_items is None):
+            and not model._fitted().has_seen):
         raise ValueError(
             "the model records no training interactions, so filter_already_liked_items cannot "
             "know what each user liked: pass filter_already_liked_items=False"
