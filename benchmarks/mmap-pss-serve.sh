@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Memory of N `recs serve` processes serving one model file at once, each after 200
 # recommendations (seen items excluded) for users spread over the model: the sum of their PSS
-# (/proc/PID/smaps_rollup) and of their RSS, the file read into each process
-# (RECS_MMAP=0) and mapped (the default).
+# (/proc/PID/smaps_rollup) and of their RSS, the file read into each process (the default)
+# and mapped (`--mmap`).
 # Usage: bash benchmarks/mmap-pss-serve.sh RECS_BINARY MODEL.recs USER_IDS.npy PYTHON
 set -euo pipefail
 recs="$1"; model="$2"; ids="$3"; py="$4"
@@ -10,7 +10,8 @@ for n in 1 4; do
   for mode in read mapped; do
     pids=()
     for i in $(seq 1 "$n"); do
-      RECS_MMAP=$([ "$mode" = read ] && echo 0 || echo 1) "$recs" serve --model "$model" \
+      flag=$([ "$mode" = mapped ] && echo --mmap || true)
+      "$recs" serve --model "$model" $flag \
         --addr "127.0.0.1:$((18800 + i))" --threads 1 >/dev/null 2>&1 &
       pids+=($!)
     done

@@ -420,6 +420,12 @@ struct ServeArgs {
     /// page reaching the server through a name of its own)
     #[arg(long = "allowed-host", value_name = "NAME", value_parser = parse_host_name)]
     allowed_hosts: Vec<String>,
+    /// Map the model files instead of reading each into memory: every server process on
+    /// the machine then shares one copy. Replace a served file only by renaming a new one
+    /// over it (`mv`, `recs train --out`): a file rewritten in place (`cp` over it) while
+    /// mapped kills the server (SIGBUS)
+    #[arg(long)]
+    mmap: bool,
 }
 
 /// A host name or address for `--allowed-host`: letters, digits, `.`, `-`, `_` and `:`
@@ -959,6 +965,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             .transpose()
             .map_err(anyhow::Error::msg)?,
         allowed_hosts: recs_serve::allowed_hosts(a.addr, &a.allowed_hosts),
+        mmap: a.mmap,
     };
     let started = Instant::now();
     let server = recs_serve::Server::load(config)?;

@@ -655,6 +655,12 @@ impl ModelReader {
     /// Reads the file at `path` (once), checks that it is a recs model file of this format
     /// version, and verifies its checksum and the metadata's scalars.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, mmap_wanted())
+    }
+
+    /// As [`ModelReader::open`], mapping the file only when `map` (and reading it into
+    /// memory otherwise): a server whose files are rewritten in place reads them.
+    pub fn open_with(path: &Path, map: bool) -> Result<Self> {
         let io = |source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -670,7 +676,7 @@ impl ModelReader {
             };
             return Err(bad(path, format!("it is {what}, not a model file")));
         }
-        if mmap_wanted() && m.len() > 0 {
+        if map && m.len() > 0 {
             let file = std::fs::File::open(path).map_err(io)?;
             // SAFETY: the mapping is read-only and private to this reader, and Rust code
             // only reads it through `&[u8]` (and `&[f32]` views, checked aligned). Its

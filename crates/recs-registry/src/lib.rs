@@ -413,6 +413,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
     load_reader(ModelReader::open(path)?)
 }
 
+/// As [`load`], mapping the file only when `map` (see
+/// [`ModelReader::open_with`](recs_core::modelfile::ModelReader::open_with)).
+pub fn load_with(path: &Path, map: bool) -> Result<Loaded> {
+    load_reader(ModelReader::open_with(path, map)?)
+}
+
 /// As [`load`], from a model file's bytes (`name` names it in errors): pickles, file objects.
 pub fn load_bytes(name: &Path, bytes: Vec<u8>) -> Result<Loaded> {
     load_reader(ModelReader::from_bytes(name, bytes)?)

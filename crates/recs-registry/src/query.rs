@@ -95,7 +95,16 @@ impl Opened {
     /// Reads the model file at `path` (once, verified); a file without user and item ids is
     /// [`QueryError::NoIds`].
     pub fn open(path: &Path) -> Result<Self, QueryError> {
-        let mut file = crate::load(path)?;
+        Self::open_with(path, true)
+    }
+
+    /// As [`Opened::open`], mapping the file only when `map` (and `RECS_MMAP` is not `0`).
+    pub fn open_with(path: &Path, map: bool) -> Result<Self, QueryError> {
+        let mut file = if map {
+            crate::load(path)?
+        } else {
+            crate::load_with(path, false)?
+        };
         let (Some(users), Some(items)) =
             (file.catalog.user_ids.take(), file.catalog.item_ids.take())
         else {

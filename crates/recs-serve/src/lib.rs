@@ -104,6 +104,10 @@ pub struct Config {
     /// resolves to 127.0.0.1 (DNS rebinding); it cannot send a `Host` outside this list.
     /// See [`allowed_hosts`].
     pub allowed_hosts: Option<Vec<String>>,
+    /// Map the model files instead of reading them into memory: every process serving one
+    /// file shares its pages, but a file rewritten in place (`cp` over it) while mapped
+    /// kills the server with SIGBUS, so replace files by renaming a new one over them.
+    pub mmap: bool,
 }
 
 /// The host names a server on `addr` answers to: on a loopback address `localhost`,
@@ -145,6 +149,7 @@ impl std::fmt::Debug for Config {
             .field("titles", &self.titles.is_some())
             .field("admin_token", &self.admin_token)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("mmap", &self.mmap)
             .finish()
     }
 }
@@ -222,7 +227,8 @@ fn load_all(config: &Config, generation: u64) -> Result<Models, LoadError> {
             message,
         };
         let t = Instant::now();
-        let mut q = Opened::open(&spec.path).map_err(|e| err(message_chain(&e)))?;
+        let mut q =
+            Opened::open_with(&spec.path, config.mmap).map_err(|e| err(message_chain(&e)))?;
         q.preload_seen().map_err(|e| err(message_chain(&e)))?;
         let titles = config
             .titles

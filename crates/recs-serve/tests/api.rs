@@ -451,6 +451,34 @@ fn metrics_count_requests_and_latencies_per_route() {
     s.stop().unwrap();
 }
 
+/// A server that maps its files (`mmap`) serves as one that reads them, and a file
+/// replaced by renaming a new one over it reloads: the old mapping keeps the old inode.
+#[test]
+fn a_mapped_model_replaced_by_rename_reloads() {
+    let Some(f) = fixture() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.recs");
+    std::fs::copy(&f.bpr, &live).unwrap();
+    let read = start(config(f, &[("m", &live)]));
+    let mut c = config(f, &[("m", &live)]);
+    c.mmap = true;
+    let mapped = start(c);
+    let url = "/v1/recommend?user=196&k=10";
+    let (_, want) = get_json(&read.url(url));
+    let (st, before) = get_json(&mapped.url(url));
+    assert_eq!(st, 200);
+    assert_eq!(before["items"], want["items"]);
+    let next = dir.path().join("next.recs");
+    std::fs::copy(&f.bpr_other_seed, &next).unwrap();
+    std::fs::rename(&next, &live).unwrap();
+    // Answers from the old mapping until the reload, then from the new file.
+    assert_eq!(get_json(&mapped.url(url)).1["items"], before["items"]);
+    let (st, v) = reload(&mapped.url("/v1/reload"));
+    assert_eq!(st, 200, "{v}");
+    let (_, after) = get_json(&mapped.url(url));
+    assert_ne!(after["items"], before["items"]);
+}
+
 #[test]
 fn reload_swaps_atomically_and_a_bad_file_keeps_the_old_model() {
     let Some(f) = fixture() else { return };

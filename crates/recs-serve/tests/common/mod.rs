@@ -96,6 +96,7 @@ pub fn config(f: &Fixture, models: &[(&str, &Path)]) -> Config {
         titles: Some(titles(f)),
         admin_token: Some(recs_serve::AdminToken::new(ADMIN_TOKEN).unwrap()),
         allowed_hosts: recs_serve::allowed_hosts(([127, 0, 0, 1], 0).into(), &[]),
+        mmap: false,
     }
 }
 
