@@ -2,7 +2,7 @@
 //! own code doing the work inside them, and the model they assemble into.
 //!
 //! Only ALS is trained this way: its half-iterations solve each row independently against
-//! one Gram matrix per half-iteration, so blocks of rows can be solved on different
+//! one Gram matrix per half-iteration (a sum of parts each block computes), so blocks of rows can be solved on different
 //! machines and give the one-process fit's factors bit for bit
 //! ([`recs_factor::als::blocks`]).
 
@@ -13,7 +13,9 @@ use crate::{RegistryError, Result};
 
 /// ALS's half-iterations in blocks of rows.
 pub mod als {
-    pub use recs_factor::als::blocks::{gram, initial_factors, solve_block};
+    pub use recs_factor::als::blocks::{
+        gram, gram_from_parts, gram_parts, gram_rows, initial_factors, reg_norm, solve_block,
+    };
     pub use recs_factor::{AlsParams, AlsSolver, RegScaling};
 
     use super::*;

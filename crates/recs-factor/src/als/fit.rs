@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use recs_core::{ModelError, ModelParams as _, Progress};
 use recs_sparse::CsrMatrix;
 
-use super::kernels::{Half, ROWS_PER_TASK, Scratch, gram, solve_rows};
+use super::kernels::{Fixed, Half, ROWS_PER_TASK, Scratch, gram, solve_rows};
 use super::model::Als;
 use super::params::{AlsInit, AlsParams, RegScaling};
 use crate::common::report_epoch;
@@ -55,7 +55,10 @@ pub(super) fn half_iteration(
     params: &AlsParams,
 ) -> Result<(f64, f64), ModelError> {
     let (g, fixed_norm) = gram(fixed, params.factors, params.reg as f32);
-    Ok((solve_with_gram(m, x, fixed, &g, params)?, fixed_norm))
+    Ok((
+        solve_with_gram(m, x, Fixed::Whole(fixed), &g, params)?,
+        fixed_norm,
+    ))
 }
 
 /// Solves every row of `m` into `x` against `fixed` and its Gram matrix (+ λI) `g`; the
@@ -63,7 +66,7 @@ pub(super) fn half_iteration(
 pub(super) fn solve_with_gram(
     m: &CsrMatrix,
     x: &mut [f32],
-    fixed: &[f32],
+    fixed: Fixed<'_>,
     g: &[f32],
     params: &AlsParams,
 ) -> Result<f64, ModelError> {
@@ -100,6 +103,13 @@ pub(super) fn solve_with_gram(
         })?;
     }
     Ok(loss)
+}
+
+/// λ's weight on row `row` of `m` under count scaling (ALS-WR): its positive confidences,
+/// at least 1.
+pub(super) fn count_weight(m: &CsrMatrix, row: usize, alpha: f32) -> f64 {
+    let r = m.row(row);
+    r.values.iter().filter(|&&v| alpha * v > 0.0).count().max(1) as f64
 }
 
 /// Trains on the confidences of `train`; see
@@ -140,14 +150,8 @@ pub(super) fn fit(
         + (nu as f64 * ni as f64 - train.nnz() as f64);
     let reg = f64::from(params.reg as f32);
     let alpha = params.alpha as f32;
-    let user_counts: Option<Vec<f64>> = (params.reg_scaling == RegScaling::Count).then(|| {
-        (0..nu)
-            .map(|u| {
-                let r = train.row(u);
-                r.values.iter().filter(|&&v| alpha * v > 0.0).count().max(1) as f64
-            })
-            .collect()
-    });
+    let user_counts: Option<Vec<f64>> = (params.reg_scaling == RegScaling::Count)
+        .then(|| (0..nu).map(|u| count_weight(train, u, alpha)).collect());
     let mut trained = 0;
     for epoch in 1..=params.epochs {
         let t0 = Instant::now();

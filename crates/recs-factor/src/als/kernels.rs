@@ -10,8 +10,6 @@ use super::params::AlsSolver;
 /// Rows per parallel task (the chunks are fixed, so the result does not depend on how
 /// rayon schedules them).
 pub(super) const ROWS_PER_TASK: usize = 32;
-/// Rows per block of the Gram matrix reduction.
-const GRAM_ROWS: usize = 1024;
 /// Lanes of the vector kernels (AVX-512 width; AVX2 runs them as two halves, in the same
 /// order).
 const L: usize = 16;
@@ -93,6 +91,20 @@ impl Scratch {
     }
 }
 
+/// The fixed side's factors: one array, or the blocks of rows that solved them, in order.
+#[derive(Clone, Copy)]
+pub(super) enum Fixed<'a> {
+    Whole(&'a [f32]),
+    /// Block `b` holds rows `starts[b]..`; row `i` lies in block `table[i >> shift]` (every
+    /// block starts on a multiple of `1 << shift` rows).
+    Blocks {
+        blocks: &'a [&'a [f32]],
+        starts: &'a [usize],
+        table: &'a [u32],
+        shift: u32,
+    },
+}
+
 /// What one half-iteration reads: the confidences of its rows, the fixed factors and their
 /// Gram matrix (+ λI).
 pub(super) struct Half<'a> {
@@ -100,7 +112,7 @@ pub(super) struct Half<'a> {
     pub(super) indices: &'a [u32],
     pub(super) values: &'a [f32],
     pub(super) alpha: f32,
-    pub(super) fixed: &'a [f32],
+    pub(super) fixed: Fixed<'a>,
     pub(super) gram: &'a [f32],
     pub(super) k: usize,
     pub(super) solver: AlsSolver,
@@ -141,7 +153,19 @@ impl Half<'_> {
     /// The row of factor `i` of the fixed side.
     #[inline(always)]
     fn fixed_row(&self, i: u32) -> &[f32] {
-        &self.fixed[i as usize * self.k..][..self.k]
+        let (i, k) = (i as usize, self.k);
+        match self.fixed {
+            Fixed::Whole(f) => &f[i * k..][..k],
+            Fixed::Blocks {
+                blocks,
+                starts,
+                table,
+                shift,
+            } => {
+                let b = table[i >> shift] as usize;
+                &blocks[b][(i - starts[b]) * k..][..k]
+            }
+        }
     }
 
     /// CG on row `row` (factors `x`, updated in place); returns the row's part of the loss.
@@ -346,20 +370,29 @@ recs_core::multiversion! {
     }
 }
 
-/// VᵀV + λI of the `n × k` rows `v` (full symmetric, row-major), and the trace of VᵀV
-/// (‖V‖²). Blocks of [`GRAM_ROWS`] rows are summed in parallel, then reduced in order in
-/// f64.
-pub(super) fn gram(v: &[f32], k: usize, reg: f32) -> (Vec<f32>, f64) {
-    let parts: Vec<Vec<f32>> = v
-        .par_chunks(k * GRAM_ROWS)
-        .map(|rows| {
-            let mut g = vec![0f32; k * k];
-            gram_block(rows, k, &mut g);
-            g
-        })
-        .collect();
+/// Rows per part of the Gram matrix of a side of `n_rows` rows: a power of two between 16
+/// and 1024, about 64 parts or fewer. Depends on `n_rows` only (never on threads), so the sum's order, and
+/// its bits, are the same on any machine; blocks solved apart start on multiples of it.
+pub(super) fn gram_rows(n_rows: usize) -> usize {
+    n_rows.div_ceil(64).next_power_of_two().clamp(16, 1024)
+}
+
+/// The parts of VᵀV for the `n × k` rows `v`: one `k × k` upper triangle (f32, row-major)
+/// per `rows` consecutive rows (the last may hold fewer), computed in parallel.
+pub(super) fn gram_parts(v: &[f32], k: usize, rows: usize) -> Vec<f32> {
+    let mut parts = vec![0f32; v.len().div_ceil(k * rows) * k * k];
+    parts
+        .par_chunks_mut(k * k)
+        .zip(v.par_chunks(k * rows))
+        .for_each(|(g, rows)| gram_block(rows, k, g));
+    parts
+}
+
+/// VᵀV + λI (full symmetric, row-major) and the trace of VᵀV (‖V‖²) from [`gram_parts`]'
+/// parts, in order: summed in f64 one after the other.
+pub(super) fn gram_from_parts(parts: &[f32], k: usize, reg: f32) -> (Vec<f32>, f64) {
     let mut acc = vec![0f64; k * k];
-    for p in &parts {
+    for p in parts.chunks_exact(k * k) {
         for (a, &x) in acc.iter_mut().zip(p) {
             *a += f64::from(x);
         }
@@ -375,4 +408,11 @@ pub(super) fn gram(v: &[f32], k: usize, reg: f32) -> (Vec<f32>, f64) {
         g[i * k + i] += reg;
     }
     (g, trace)
+}
+
+/// VᵀV + λI of the `n × k` rows `v` (full symmetric, row-major), and the trace of VᵀV
+/// (‖V‖²): parts of [`gram_rows`] rows summed in parallel, then reduced in order in f64.
+pub(super) fn gram(v: &[f32], k: usize, reg: f32) -> (Vec<f32>, f64) {
+    let rows = gram_rows(v.len() / k.max(1));
+    gram_from_parts(&gram_parts(v, k, rows), k, reg)
 }

@@ -3,7 +3,7 @@
 
 use recs_core::{FoldIn, ModelError, RowSolver, ScoreError, Scorer};
 
-use super::kernels::{Half, Scratch, gram, scores_into, solve_rows};
+use super::kernels::{Fixed, Half, Scratch, gram, scores_into, solve_rows};
 use super::model::Als;
 use super::params::{AlsSolver, RegScaling};
 use crate::common::{check_len, score_checks};
@@ -83,7 +83,7 @@ impl Als {
             indices: &idx,
             values: &vals,
             alpha: self.params.alpha as f32,
-            fixed,
+            fixed: Fixed::Whole(fixed),
             gram,
             k,
             solver: AlsSolver::Cholesky,

@@ -489,8 +489,11 @@ fn count_scaled_reg_is_als_wr() {
 /// assembled from them is that fit's.
 #[test]
 fn blocks_solved_apart_equal_the_fit() {
-    use super::blocks::{gram, initial_factors, solve_block};
-    let m = random_matrix(53, 41, 0.2, 9, true);
+    use super::blocks::{
+        gram, gram_from_parts, gram_parts, gram_rows, initial_factors, reg_norm, solve_block,
+    };
+    let (n_users, n_items) = (200usize, 90usize);
+    let m = random_matrix(n_users as u32, n_items as u32, 0.1, 9, true);
     for (solver, scaling, init) in [
         (AlsSolver::Cg, RegScaling::None, AlsInit::Uniform),
         (AlsSolver::Cholesky, RegScaling::Count, AlsInit::Uniform),
@@ -506,7 +509,7 @@ fn blocks_solved_apart_equal_the_fit() {
             ..AlsParams::default()
         };
         let fitted = Als::fit(&p, &TrainData::new(&m), &mut NoProgress).unwrap();
-        let (mut uf, mut itf) = initial_factors(&p, 53, 41);
+        let (mut uf, mut itf) = initial_factors(&p, n_users, n_items);
         if init == AlsInit::Normal {
             // Spark's start: every row of unit length, not all of one sign.
             for row in uf.chunks_exact(8).chain(itf.chunks_exact(8)) {
@@ -517,35 +520,80 @@ fn blocks_solved_apart_equal_the_fit() {
         }
         let by_item = m.transpose();
         let k = p.factors;
-        let half = |mat: &CsrMatrix, x: &mut Vec<f32>, fixed: &[f32], cuts: &[usize]| {
-            let (g, _) = gram(fixed, &p).unwrap();
+        // Blocks start on multiples of each side's Gram rows; the Gram matrix of the fixed
+        // side is built from its blocks' parts, as the engine's workers build it.
+        assert_eq!((gram_rows(n_users), gram_rows(n_items)), (16, 16));
+        let (user_cuts, item_cuts) = ([0, 48, 64, n_users], [0, 32, n_items]);
+        let half = |mat: &CsrMatrix,
+                    x: &mut Vec<f32>,
+                    fixed: &[f32],
+                    cuts: &[usize],
+                    fixed_cuts: &[usize]| {
+            let parts: Vec<f32> = fixed_cuts
+                .windows(2)
+                .flat_map(|w| gram_parts(&fixed[w[0] * k..w[1] * k], 16, &p).unwrap())
+                .collect();
+            let (g, norm) = gram_from_parts(&parts, &p).unwrap();
+            let whole = gram(fixed, &p).unwrap();
+            assert_eq!(g, whole.0);
+            assert_eq!(norm.to_bits(), whole.1.to_bits());
             for w in cuts.windows(2) {
                 let rows: Vec<u32> = (w[0] as u32..w[1] as u32).collect();
                 let block = mat.select_rows(&rows).unwrap();
                 let mut xb = x[w[0] * k..w[1] * k].to_vec();
-                solve_block(&block, &mut xb, fixed, &g, &p).unwrap();
+                // The fixed side as its blocks, where they lie.
+                let fixed_blocks: Vec<&[f32]> = fixed_cuts
+                    .windows(2)
+                    .map(|w| &fixed[w[0] * k..w[1] * k])
+                    .collect();
+                solve_block(&block, &mut xb, &fixed_blocks, &g, &p).unwrap();
                 x[w[0] * k..w[1] * k].copy_from_slice(&xb);
             }
         };
         for _ in 0..p.epochs {
-            half(&m, &mut uf, &itf, &[0, 20, 21, 53]);
-            half(&by_item, &mut itf, &uf, &[0, 7, 41]);
+            half(&m, &mut uf, &itf, &user_cuts, &item_cuts);
+            half(&by_item, &mut itf, &uf, &item_cuts, &user_cuts);
         }
         assert_eq!(uf, *fitted.user_factors);
         assert_eq!(itf, *fitted.item_factors);
+        // λ's weight on a block's rows: ‖x‖², or each row's squared norm times its
+        // positive entries (at least 1) under count scaling.
+        let want: f64 = uf
+            .chunks_exact(k)
+            .enumerate()
+            .map(|(u, v)| {
+                let n = m.row(u).values.iter().filter(|&&c| c > 0.0).count().max(1) as f64;
+                let sq: f64 = v.iter().map(|&a| f64::from(a).powi(2)).sum();
+                if scaling == RegScaling::Count {
+                    n * sq
+                } else {
+                    sq
+                }
+            })
+            .sum();
+        assert_eq!(reg_norm(&m, &uf, &p).unwrap(), want);
+        assert!(reg_norm(&m, &uf[k..], &p).is_err());
         let rebuilt = Als::from_factors(p.clone(), uf, itf).unwrap();
-        assert_eq!(rebuilt.n_users, 53);
-        assert_eq!(rebuilt.n_items, 41);
+        assert_eq!(rebuilt.n_users, n_users);
+        assert_eq!(rebuilt.n_items, n_items);
         // Wrong shapes are refused, naming what is wrong.
         let (g, _) = gram(&rebuilt.item_factors, &p).unwrap();
         let mut short = vec![0f32; 3];
-        let e = solve_block(&m, &mut short, &rebuilt.item_factors, &g, &p).unwrap_err();
+        let e = solve_block(&m, &mut short, &[&rebuilt.item_factors], &g, &p).unwrap_err();
         assert!(
             e.to_string().contains("the block's factors hold 3 values"),
             "{e}"
         );
+        // Fixed blocks that do not start on multiples of the Gram rows are refused.
+        let mut xs = vec![0f32; n_users * k];
+        let f = &rebuilt.item_factors;
+        let e = solve_block(&m, &mut xs, &[&f[..8 * k], &f[8 * k..]], &g, &p).unwrap_err();
+        assert!(e.to_string().contains("a multiple of 16 rows"), "{e}");
         assert!(Als::from_factors(p.clone(), vec![0.0; 7], vec![]).is_err());
         assert!(Als::from_factors(p.clone(), vec![f32::NAN; 8], vec![]).is_err());
+        assert!(gram_parts(&[0.0; 7], 16, &p).is_err());
+        assert!(gram_parts(&[0.0; 8], 0, &p).is_err());
+        assert!(gram_from_parts(&[0.0; 65], &p).is_err());
     }
 }
 
