@@ -1,6 +1,6 @@
-//! ALS's kernels for training across processes (`recs.ray.ALS`): the initial factors, the
-//! Gram matrix of a half-iteration, one block of rows solved, and the model assembled from
-//! the factors. The engine moves the arrays; the work is recs' own.
+//! ALS's kernels for training across processes (`recs.ray.ALS`): the initial factors, a
+//! block's Gram parts, one block of rows solved against the other side's blocks and parts,
+//! and the model assembled from the factors. The engine moves the arrays; the work is recs' own.
 
 use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -47,27 +47,46 @@ pub(crate) fn als_initial_factors<'py>(
     Ok((rows_of(py, u, p.factors)?, rows_of(py, i, p.factors)?))
 }
 
-/// The Gram matrix (+ λI) of the fixed side's factors, and their squared norm.
+/// Rows per Gram part of a side of `n_rows` rows: blocks start on multiples of it.
 #[pyfunction]
-pub(crate) fn als_gram<'py>(
-    py: Python<'py>,
-    params_json: &str,
-    fixed: PyReadonlyArray2<'py, f32>,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, f64)> {
-    let p = params(params_json)?;
-    let f = matrix(&fixed, p.factors, "fixed")?;
-    let (g, norm) = py
-        .detach(|| als::gram(f, &p))
-        .map_err(|e| py_err(e.into()))?;
-    Ok((rows_of(py, g, p.factors)?, norm))
+pub(crate) fn als_gram_rows(n_rows: usize) -> usize {
+    als::gram_rows(n_rows)
 }
 
+/// The Gram parts of a block of factors (`rows` rows each; the block starts on a multiple
+/// of `rows` of its side), as a `(parts × k, k)` array.
+#[pyfunction]
+pub(crate) fn als_gram_parts<'py>(
+    py: Python<'py>,
+    params_json: &str,
+    x: PyReadonlyArray2<'py, f32>,
+    rows: usize,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let p = params(params_json)?;
+    let v = matrix(&x, p.factors, "x")?;
+    let parts = py
+        .detach(|| als::gram_parts(v, rows, &p))
+        .map_err(|e| py_err(e.into()))?;
+    rows_of(py, parts, p.factors)
+}
+
+type Solved<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    f64,
+    Option<Bound<'py, PyArray2<f32>>>,
+    f64,
+    f64,
+);
+
 /// Solves a block of rows (a CSR matrix: its rows × the fixed side's rows, as scipy's
-/// arrays) from their current factors `x` against `fixed` and its `gram`; returns the new
-/// factors and the block's part of the loss. With `threads` > 0 the rows are solved on a
+/// arrays) from their current factors `x` against the fixed side: its factors as the list
+/// of blocks that solved them (read in place, in order) and those blocks' Gram parts.
+/// Returns the new factors, the block's part of the loss, with `gram_rows` > 0 the new
+/// factors' Gram parts (else None), ‖fixed‖², and λ's weight on the block's new rows
+/// (`reg_norm`). With `threads` > 0 the work runs on a
 /// pool of that many threads (what the engine gave the task), else on rayon's pool.
 #[pyfunction]
-#[pyo3(signature = (params_json, shape, indptr, indices, data, x, fixed, gram, threads=0))]
+#[pyo3(signature = (params_json, shape, indptr, indices, data, x, fixed, fixed_parts, threads=0, gram_rows=0))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn als_solve_block<'py>(
     py: Python<'py>,
@@ -77,37 +96,52 @@ pub(crate) fn als_solve_block<'py>(
     indices: &Bound<'py, PyAny>,
     data: &Bound<'py, PyAny>,
     x: PyReadonlyArray2<'py, f32>,
-    fixed: PyReadonlyArray2<'py, f32>,
-    gram: PyReadonlyArray2<'py, f32>,
+    fixed: Vec<PyReadonlyArray2<'py, f32>>,
+    fixed_parts: Vec<PyReadonlyArray2<'py, f32>>,
     threads: usize,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, f64)> {
+    gram_rows: usize,
+) -> PyResult<Solved<'py>> {
     let p = params(params_json)?;
     let k = p.factors;
     let rows = csr(shape, indptr, indices, data)?;
     let mut out = matrix(&x, k, "x")?.to_vec();
-    let (f, g) = (matrix(&fixed, k, "fixed")?, matrix(&gram, k, "gram")?);
-    let loss = py
+    let f = fixed
+        .iter()
+        .map(|b| matrix(b, k, "a fixed block"))
+        .collect::<PyResult<Vec<_>>>()?;
+    let parts = fixed_parts
+        .iter()
+        .map(|b| matrix(b, k, "a block's Gram parts"))
+        .collect::<PyResult<Vec<_>>>()?
+        .concat();
+    let (loss, own, fixed_norm, own_norm) = py
         .detach(|| {
-            let pool = match threads {
-                0 => None,
-                n => Some(
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(n)
-                        .build()
-                        .map_err(|e| {
-                            recs_core::ModelError::Model(
-                                format!("cannot start {n} threads: {e}").into(),
-                            )
-                        })?,
-                ),
+            let mut work = || -> Result<_, recs_core::ModelError> {
+                let (g, fixed_norm) = als::gram_from_parts(&parts, &p)?;
+                let loss = als::solve_block(&rows, &mut out, &f, &g, &p)?;
+                let own = match gram_rows {
+                    0 => None,
+                    n => Some(als::gram_parts(&out, n, &p)?),
+                };
+                let own_norm = als::reg_norm(&rows, &out, &p)?;
+                Ok((loss, own, fixed_norm, own_norm))
             };
-            match pool {
-                Some(pool) => pool.install(|| als::solve_block(&rows, &mut out, f, g, &p)),
-                None => als::solve_block(&rows, &mut out, f, g, &p),
+            match threads {
+                0 => work(),
+                n => rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| {
+                        recs_core::ModelError::Model(
+                            format!("cannot start {n} threads: {e}").into(),
+                        )
+                    })?
+                    .install(work),
             }
         })
         .map_err(|e| py_err(e.into()))?;
-    Ok((rows_of(py, out, k)?, loss))
+    let own = own.map(|v| rows_of(py, v, k)).transpose()?;
+    Ok((rows_of(py, out, k)?, loss, own, fixed_norm, own_norm))
 }
 
 /// The ALS model of these factors and params, with the training matrix's pattern (what
@@ -148,7 +182,8 @@ pub(crate) fn als_model(
 /// Registers the functions.
 pub(crate) fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(als_initial_factors, m)?)?;
-    m.add_function(wrap_pyfunction!(als_gram, m)?)?;
+    m.add_function(wrap_pyfunction!(als_gram_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(als_gram_parts, m)?)?;
     m.add_function(wrap_pyfunction!(als_solve_block, m)?)?;
     m.add_function(wrap_pyfunction!(als_model, m)?)?;
     Ok(())

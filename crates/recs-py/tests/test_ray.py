@@ -107,16 +107,27 @@ def test_ray_als_equals_one_process(ray_local, split, monkeypatch):
         puts.clear()
         dist = recs.ray.ALS(factors=32, iterations=4, random_state=5, blocks=3, **params).fit(
             m, show_progress=False, user_ids=uid, item_ids=iid)
-        assert np.abs(dist.user_factors - one.user_factors).max() <= 1e-4
-        assert np.abs(dist.item_factors - one.item_factors).max() <= 1e-4
+        # The one-process factors, bit for bit (1e-4 is the bar; they are equal).
+        assert np.array_equal(dist.user_factors, one.user_factors)
+        assert np.array_equal(dist.item_factors, one.item_factors)
         a, b = _map10(one, m, test, uid, iid), _map10(dist, m, test, uid, iid)
         assert abs(a - b) <= 1e-4, (a, b)
         info = dist.fit_info
-        assert all(u >= 2 and i >= 2 for u, i in info["tasks_per_iteration"])
-        # The interaction blocks once per fit (3 per side); per half-iteration only the
-        # fixed factors and their Gram matrix.
+        assert info["blocks"] == (3, 3), info
+        assert all(u == 3 and i == 3 for u, i in info["tasks_per_iteration"])
+        # The interaction blocks once per fit (3 per side), and the starting factors: the
+        # users' (3 blocks), the items' and their Gram parts (3 each). Nothing per
+        # iteration: the tasks pass their results to each other.
         assert puts.count("tuple") == 6, puts
-        assert puts.count("ndarray") == 2 * 2 * 4, puts
+        assert puts.count("ndarray") == 3 + 2 * 3, puts
+    # A callback's stop ends the fit after that iteration (the next one, already
+    # submitted, is cancelled): the factors of a two-iteration fit.
+    stopped = recs.ray.ALS(factors=32, iterations=4, random_state=5, blocks=3).fit(
+        m, show_progress=False, callback=lambda epoch, elapsed, loss: epoch < 2)
+    two = recs.ALS(factors=32, iterations=2, random_state=5).fit(m, show_progress=False)
+    assert len(stopped.fit_info["seconds_per_iteration"]) == 2
+    assert np.array_equal(stopped.user_factors, two.user_factors)
+    assert np.array_equal(stopped.item_factors, two.item_factors)
     # The result is an ordinary model file.
     loaded = recs.load(_save(dist))
     assert type(loaded) is recs.ALS

@@ -6,9 +6,10 @@ ALS trained across a Ray cluster.
   sizes recs' thread pool to the CPUs Ray gave it, and turns Arrow batches of users (or of
   item histories, folded in) into ``user, item, score, rank`` rows.
 - :class:`ALS` trains implicit-feedback ALS with recs' own kernels in Ray tasks: the
-  interaction blocks are put in the object store once per fit; each half-iteration puts
-  the fixed side's factors and their Gram matrix once and solves every block of rows in a
-  task. With the same params (and seed), the factors are single-process ``recs.ALS``'s.
+  interaction blocks are put in the object store once per fit; each task solves a block of
+  rows against the other side's block factors and Gram parts, straight from the tasks that
+  made them. With the same params (and seed), the factors are single-process
+  ``recs.ALS``'s, bit for bit.
 """
 
 from __future__ import annotations
@@ -120,13 +121,18 @@ def recommend(users, model, k=10, *, user_col="user", items_col=None,
 
 # --- ALS across a cluster ----------------------------------------------------------------
 
-def _solve(params, block, x, fixed, gram, threads):
-    """One block of rows solved against the fixed side: a Ray task's body. Returns the
-    block's factors, its loss and the node it ran on."""
+def _solve(params, block, x, threads, gram_rows, *fixed):
+    """One block of rows solved: a Ray task's body. ``fixed`` is the other side's factors
+    block by block, then those blocks' Gram parts, in the blocks' order (Ray passes each
+    from the task that made it; recs reads them where they lie in the object store).
+    Returns the block's factors, the block's part of the loss, their Gram parts, ``‖fixed‖²``,
+    λ's weight on the block's rows (``‖x‖²``, or ``Σ n_r ‖x_r‖²`` under
+    ``reg_scaling="count"``) and the node it ran on."""
+    n = len(fixed) // 2
     shape, indptr, indices, data = block
-    out, loss = _native.als_solve_block(params, shape, indptr, indices, data, x, fixed, gram,
-                                        threads)
-    return out, loss, _ray().get_runtime_context().get_node_id()
+    out = _native.als_solve_block(params, shape, indptr, indices, data, x, list(fixed[:n]),
+                                  list(fixed[n:]), threads, gram_rows)
+    return (*out, _ray().get_runtime_context().get_node_id())
 
 
 def _warm():
@@ -136,18 +142,32 @@ def _warm():
     return _ray().get_runtime_context().get_node_id()
 
 
-def _blocks(m, n_blocks):
-    """``m``'s rows cut into ``n_blocks`` contiguous blocks of about equal interactions:
-    ``[(first row, end row, (shape, indptr, indices, data))]``."""
+def _row_cost(p):
+    """A row's solve cost in stored entries: the conjugate-gradient steps (or the Cholesky
+    factorisation) cost per row what about ``factors / 2`` entries cost (measured with
+    k 64 and 3 steps on the 20M-row synthetic file)."""
+    return p["factors"] / 2
+
+
+def _blocks(m, n_blocks, unit, row_cost):
+    """``m``'s rows cut into at most ``n_blocks`` contiguous blocks of about equal work
+    (stored entries plus ``row_cost`` per row), each starting on a multiple of ``unit``
+    rows (the Gram parts' rows): ``[(first row, end row, (shape, indptr, indices,
+    data))]``."""
     n = m.shape[0]
-    n_blocks = max(1, min(n_blocks, n))
-    target = np.linspace(0, m.nnz, n_blocks + 1)
-    cuts = np.unique(np.concatenate([[0], np.searchsorted(m.indptr, target[1:-1]), [n]]))
+    n_blocks = max(1, min(n_blocks, -(-n // unit)))
+    work = m.indptr.astype(np.float64) + row_cost * np.arange(n + 1)
+    at = np.searchsorted(work, np.linspace(0, work[-1], n_blocks + 1)[1:-1])
+    cuts = np.unique(np.clip(np.concatenate([[0], np.round(at / unit) * unit, [n]]), 0, n))
+    indptr = m.indptr.astype(np.int64, copy=False)
+    indices = m.indices.astype(np.int32, copy=False)
+    data = m.data.astype(np.float32, copy=False)
     out = []
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        s = m[a:b]
-        out.append((int(a), int(b), ((int(b - a), m.shape[1]), s.indptr.astype(np.int64),
-                                     s.indices.astype(np.int32), s.data.astype(np.float32))))
+    for a, b in zip(cuts[:-1].astype(int), cuts[1:].astype(int)):
+        lo, hi = indptr[a], indptr[b]
+        # Views: putting them in the object store is their one copy.
+        out.append((a, b, ((b - a, m.shape[1]), indptr[a:b + 1] - lo, indices[lo:hi],
+                           data[lo:hi])))
     return out
 
 
@@ -160,12 +180,16 @@ class ALS(_classes["als"]):
     Cholesky), plus ``blocks`` (row blocks per side, default 2 per CPU of the cluster) and
     ``num_cpus`` (CPUs, and recs threads, per task; default 1).
 
-    ``fit`` puts each side's interaction blocks in the object store once; each
-    half-iteration puts the fixed factors and their Gram matrix (computed once, on the
-    driver) once and runs one task per block, spread over the nodes. Ray retries a task that raises or whose worker
-    dies (``max_retries``, default 3); a task's result depends only on its inputs, so a
-    retried fit gives the same factors. The fitted model is an ordinary ALS model: ``save``
-    writes a file ``recs serve`` and ``recs.load`` read, ``recommend`` works in place."""
+    ``fit`` puts each side's interaction blocks in the object store once, cut by work
+    (entries and rows). A task solves one block against the other side's factors, read in
+    place from the blocks the previous half-iteration's tasks returned, and the Gram matrix
+    summed from those blocks' Gram parts: nothing passes through the driver between
+    half-iterations. The driver submits each iteration before reading the previous one's
+    loss (a callback's stop cancels it), so the workers never wait for it.
+    Tasks spread over the nodes. Ray retries a task that raises or whose worker dies
+    (``max_retries``, default 3); a task's result depends only on its inputs, so a retried
+    fit gives the same factors. The fitted model is an ordinary ALS model: ``save`` writes
+    a file ``recs serve`` and ``recs.load`` read, ``recommend`` works in place."""
 
     #: The task body (one block solved); a subclass may wrap it.
     _task = staticmethod(_solve)
@@ -180,82 +204,119 @@ class ALS(_classes["als"]):
         self.blocks = blocks
         self.num_cpus = int(num_cpus)
         self.max_retries = int(max_retries)
-        #: Facts of the last fit: tasks per half-iteration, the nodes they ran on, seconds
-        #: per iteration.
+        #: Facts of the last fit: blocks per side, tasks per half-iteration, the nodes they
+        #: ran on, seconds before the first iteration and per iteration.
         self.fit_info = None
 
     def fit(self, user_items, show_progress=True, callback=None, user_ids=None, item_ids=None):
         """Trains on ``user_items`` (users × items CSR, as ``recs.ALS.fit``) on the running
         Ray cluster (``ray.init()`` first; started here if not). ``callback(epoch, elapsed,
         loss)`` runs after every iteration; returning ``False`` stops. Returns ``self``."""
+        started = time.perf_counter()
         ray = _ray()
         if not ray.is_initialized():
             ray.init()
+            started = time.perf_counter()
         m = _as_csr(user_items)
         _check_csr_arrays(m)
         if not m.has_canonical_format:
             m = m.copy()
             m.sum_duplicates()
-        m = m.astype(np.float32)
+        m = m.astype(np.float32, copy=False)
         if m.nnz == 0:
             raise ValueError("no interaction to train on")
+        # The workers start and import recs while the driver cuts the blocks, not during
+        # the first iteration.
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        warm = ray.remote(num_cpus=self.num_cpus)(_warm).options(scheduling_strategy="SPREAD")
+        warming = [warm.remote() for _ in range(max(1, cpus // self.num_cpus))]
         p = self._params
         pj = json.dumps(p)
-        k, alpha, reg = p["factors"], p["alpha"], p["reg"]
+        alpha, reg = p["alpha"], p["reg"]
         nu, ni = m.shape
-        n_blocks = self.blocks or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        by_user = _blocks(m, n_blocks)
-        by_item = _blocks(m.T.tocsr(), n_blocks)
+        n_blocks = self.blocks or max(2, 2 * cpus)
+        user_rows, item_rows = _native.als_gram_rows(nu), _native.als_gram_rows(ni)
+        by_user = _blocks(m, n_blocks, user_rows, _row_cost(p))
+        by_item = _blocks(m.T.tocsr(), n_blocks, item_rows, _row_cost(p))
         # The interactions go to the object store once per fit.
         user_refs = [(a, b, ray.put(blk)) for a, b, blk in by_user]
         item_refs = [(a, b, ray.put(blk)) for a, b, blk in by_item]
+        del by_user, by_item
         solve = ray.remote(num_cpus=self.num_cpus, max_retries=self.max_retries,
                            retry_exceptions=True)(type(self)._task).options(
-            name="recs-als-block", scheduling_strategy="SPREAD", num_returns=3)
-        # The workers start and import recs before the first iteration, not during it.
-        warm = ray.remote(num_cpus=self.num_cpus)(_warm).options(scheduling_strategy="SPREAD")
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        ray.get([warm.remote() for _ in range(max(1, cpus // self.num_cpus))])
+            name="recs-als-block", scheduling_strategy="SPREAD", num_returns=6)
         uf, itf = _native.als_initial_factors(pj, nu, ni)
+        # The users' starts (the conjugate-gradient solver's warm start), the items'
+        # factors and their Gram parts: the first half-iteration's inputs.
+        users = [ray.put(uf[a:b]) for a, b, _ in user_refs]
+        items = [ray.put(itf[a:b]) for a, b, _ in item_refs]
+        item_parts = [ray.put(_native.als_gram_parts(pj, itf[a:b], item_rows))
+                      for a, b, _ in item_refs]
+        del uf, itf
+        ray.get(warming)
         # implicit's loss denominator: every entry's weight, stored or not.
-        conf = alpha * m.data.astype(np.float64)
-        total_weight = np.abs(conf).sum() + (nu * ni - m.nnz)
-        counts = None
-        if p.get("reg_scaling") == "count":
-            pos = m.copy()
-            pos.data = (conf > 0).astype(np.float32)
-            counts = np.maximum(np.asarray(pos.sum(axis=1)).ravel(), 1.0)
+        total_weight = np.abs(alpha * m.data.astype(np.float64)).sum() + (nu * ni - m.nnz)
         from ._model import _Progress
 
         progress = _Progress(show_progress, callback, "ALS on Ray")
         nodes, seconds, tasks = [], [], []
-        # Each block's factors stay in the object store between iterations: a task's
-        # result is the next one's start (the conjugate-gradient solver's warm start).
-        self._prev = {}
+        setup = time.perf_counter() - started
         trained = 0
+
+        def submit(users, items, item_parts):
+            """One iteration's tasks, chained on their inputs' object refs: each block's
+            result stays in the object store and is the next tasks' input (its factors,
+            and the conjugate-gradient solver's next start)."""
+            by_users = [solve.remote(pj, blk, users[n], self.num_cpus, user_rows,
+                                     *items, *item_parts)
+                        for n, (_, _, blk) in enumerate(user_refs)]
+            users, user_parts = [c[0] for c in by_users], [c[2] for c in by_users]
+            by_items = [solve.remote(pj, blk, items[n], self.num_cpus, item_rows,
+                                     *users, *user_parts)
+                        for n, (_, _, blk) in enumerate(item_refs)]
+            return by_users, by_items
+
+        def cancel(calls):
+            for c in calls:
+                ray.cancel(c[0])
+
+        # The next iteration is submitted before this one's loss is read, so the workers
+        # never wait for the driver; a stop cancels it.
+        now = submit(users, items, item_parts)
+        t0 = time.perf_counter()
         try:
             for epoch in range(1, p["epochs"] + 1):
-                t0 = time.perf_counter()
-                uf, _, user_nodes = self._half(ray, solve, pj, user_refs, uf, itf, "u")
-                itf, item_loss, item_nodes = self._half(ray, solve, pj, item_refs, itf, uf, "i")
+                by_users, by_items = now
+                users, items = [c[0] for c in by_users], [c[0] for c in by_items]
+                now = None
+                if epoch < p["epochs"]:
+                    now = submit(users, items, [c[2] for c in by_items])
+                item_loss = sum(ray.get([c[1] for c in by_items]))
+                # λ's weight on the users: ‖U‖² (every item task has it), or Σ n_u ‖u‖².
+                if p.get("reg_scaling") == "count":
+                    user_norm = sum(ray.get([c[4] for c in by_users]))
+                else:
+                    user_norm = ray.get(by_items[0][3])
+                loss = (item_loss + np.float32(reg).item() * user_norm) / max(total_weight, 1.0)
+                t1 = time.perf_counter()
+                seconds.append(t1 - t0)
+                t0 = t1
+                user_nodes = ray.get([c[5] for c in by_users])
+                item_nodes = ray.get([c[5] for c in by_items])
                 tasks.append((len(user_nodes), len(item_nodes)))
                 nodes.append((sorted(set(user_nodes)), sorted(set(item_nodes))))
-                if counts is None:
-                    user_norm = float(np.square(uf, dtype=np.float64).sum())
-                else:
-                    user_norm = float((counts * np.square(uf, dtype=np.float64).sum(axis=1)).sum())
-                loss = (item_loss + np.float32(reg).item() * user_norm) / max(total_weight, 1.0)
                 if not np.isfinite(loss):
                     raise RuntimeError(f"training diverged at iteration {epoch}: loss {loss}")
-                seconds.append(time.perf_counter() - t0)
                 trained = epoch
                 stop = progress(epoch, p["epochs"], sum(seconds), loss, {"loss": loss}, None)
                 if stop is False:
                     break
+            uf = np.concatenate(ray.get(users))
+            itf = np.concatenate(ray.get(items))
         finally:
             progress.close()
-            del user_refs, item_refs
-            self._prev = {}
+            if now is not None:
+                cancel(now[0] + now[1])
         params = dict(p, epochs=trained)
         ids = lambda v: None if v is None else [str(x) for x in v]  # noqa: E731
         self._params = params
@@ -264,30 +325,13 @@ class ALS(_classes["als"]):
             ids(user_ids), ids(item_ids),
         )
         self.fit_info = {
-            "blocks": (len(by_user), len(by_item)),
+            "blocks": (len(user_refs), len(item_refs)),
             "tasks_per_iteration": tasks,
+            "setup_seconds": setup,
             "seconds_per_iteration": seconds,
             "nodes_per_iteration": nodes,
         }
         return self
-
-    def _half(self, ray, solve, pj, refs, x, fixed, side):
-        """One half-iteration: the Gram matrix of ``fixed`` on the driver, then one task per
-        block; the new factors of this side, its loss and each task's node."""
-        gram, _ = _native.als_gram(pj, fixed)
-        fixed_ref, gram_ref = ray.put(fixed), ray.put(gram)
-        calls = []
-        for n, (a, b, blk) in enumerate(refs):
-            start = self._prev.get((side, n))
-            calls.append(solve.remote(pj, blk, x[a:b] if start is None else start, fixed_ref,
-                                      gram_ref, self.num_cpus))
-        out = np.empty_like(x)
-        losses = ray.get([c[1] for c in calls])
-        nodes = ray.get([c[2] for c in calls])
-        for n, ((a, b, _), (xb_ref, _, _)) in enumerate(zip(refs, calls)):
-            out[a:b] = ray.get(xb_ref)
-            self._prev[(side, n)] = xb_ref
-        return out, float(sum(losses)), nodes
 
     def __getstate__(self):
         state = super().__getstate__()
