@@ -7,10 +7,18 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import scipy.sparse
 
 from . import _native
+
+
+def _pd():
+    """pandas, imported on first use: ``import recs`` stays quick where no frame is read
+    (an engine's worker starting, a command-line tool)."""
+    import pandas
+
+    return pandas
+
 
 HEADER = ("userID", "itemID", "rating", "timestamp")
 
@@ -21,7 +29,7 @@ def names():
 
 
 def _ids(values):
-    s = pd.Series(values, dtype=object)
+    s = _pd().Series(values, dtype=object)
     if len(s) and s.str.fullmatch(r"-?\d{1,18}").all():
         return s.astype(np.int64)
     return s
@@ -36,7 +44,7 @@ def load_dataset(name, header=HEADER):
     cols = {header[0]: _ids(users), header[1]: _ids(items), header[2]: values}
     if timestamps is not None and len(header) > 3:
         cols[header[3]] = timestamps
-    return pd.DataFrame(cols)
+    return _pd().DataFrame(cols)
 
 
 def load_movielens(size="ml-100k", header=HEADER):
@@ -53,8 +61,8 @@ def split(data, ratio=0.8, method="random", seed=42, col_user=HEADER[0], col_ite
     ``(train, test)`` frames with the original index."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
         raise ValueError(f"seed = {seed!r} is out of range: allowed a whole number in 0..=2**64-1")
-    u = pd.factorize(data[col_user])[0]
-    i = pd.factorize(data[col_item])[0]
+    u = _pd().factorize(data[col_user])[0]
+    i = _pd().factorize(data[col_item])[0]
     if method in ("random", "stratified"):
         spec = f"{method}:{float(ratio)!r}"
     elif method == "leave-one-out":
@@ -77,10 +85,10 @@ def to_csr(data, col_user=HEADER[0], col_item=HEADER[1], col_rating=HEADER[2], u
     value, as the CLI does. ``col_rating=None`` gives ones."""
     def index(col, ids):
         if ids is None:
-            codes, uniq = pd.factorize(data[col])
+            codes, uniq = _pd().factorize(data[col])
             return codes, np.asarray(uniq)
         ids = np.asarray(ids)
-        codes = pd.Index(ids).get_indexer(data[col])
+        codes = _pd().Index(ids).get_indexer(data[col])
         return codes, ids
 
     u, uid = index(col_user, user_ids)

@@ -12,9 +12,17 @@ Only ``relevancy_method="top_k"`` is supported.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from . import _native
+
+
+def _pd():
+    """pandas, imported on first use: ``import recs`` stays quick where no frame is read
+    (an engine's worker starting, a command-line tool)."""
+    import pandas
+
+    return pandas
+
 
 DEFAULT_USER_COL = "userID"
 DEFAULT_ITEM_COL = "itemID"
@@ -24,7 +32,7 @@ DEFAULT_K = 10
 
 
 def _frame(x, cols):
-    if isinstance(x, pd.DataFrame):
+    if isinstance(x, _pd().DataFrame):
         missing = [c for c in cols if c not in x.columns]
         if missing:
             raise ValueError(f"column(s) {missing} not in the frame (it has {list(x.columns)})")
@@ -32,19 +40,19 @@ def _frame(x, cols):
     if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.names is None:
         if x.shape[1] < len(cols):
             raise ValueError(f"a 2-D array needs {len(cols)} columns: {cols}")
-        return pd.DataFrame(x[:, : len(cols)], columns=cols)
-    return _frame(pd.DataFrame(x), cols)
+        return _pd().DataFrame(x[:, : len(cols)], columns=cols)
+    return _frame(_pd().DataFrame(x), cols)
 
 
 def _keys(s):
     """Ids as strings that compare as the values do (1 and 1.0 are the same id)."""
-    if pd.api.types.is_float_dtype(s) and np.all(np.mod(s.to_numpy(), 1) == 0):
+    if _pd().api.types.is_float_dtype(s) and np.all(np.mod(s.to_numpy(), 1) == 0):
         s = s.astype(np.int64)
     return s.astype(str).tolist()
 
 
 def _numbers(s, what):
-    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    v = _pd().to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
     if np.isnan(v).any():
         row = int(np.flatnonzero(np.isnan(v))[0])
         raise ValueError(f"{what} in row {row} is not a number: {s.iloc[row]!r}")
@@ -59,7 +67,7 @@ def _table(rating_true, rating_pred, col_user, col_item, col_rating, col_predict
     if k < 1:
         raise ValueError(f"k = {k} is out of range: at least 1")
     t = rating_true
-    has_rating = isinstance(t, pd.DataFrame) and col_rating in t.columns
+    has_rating = isinstance(t, _pd().DataFrame) and col_rating in t.columns
     t = _frame(t, [col_user, col_item] + ([col_rating] if has_rating else []))
     p = _frame(rating_pred, [col_user, col_item, col_prediction])
     ratings = _numbers(t[col_rating], col_rating) if has_rating else [1.0] * len(t)
