@@ -68,6 +68,25 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// [`sparse_backward`] for the items `first..first + gw.len() / h` only (entries of
+    /// other items are skipped): one slice of the gradient's rows, so that slices can be
+    /// filled on different threads, each element summed in entry order as the whole is.
+    pub(crate) fn sparse_backward_items(input: &[(u32, u32, f32)], d: &[f32], h: usize, first: u32, gw: &mut [f32]) {
+        let end = first as usize + gw.len() / h;
+        for &(j, i, v) in input {
+            if (i as usize) < first as usize || i as usize >= end {
+                continue;
+            }
+            let dj = &d[j as usize * h..(j as usize + 1) * h];
+            let at = (i - first) as usize * h;
+            for (g, &dv) in gw[at..at + h].iter_mut().zip(dj) {
+                *g += v * dv;
+            }
+        }
+    }
+}
+
 /// The batch entries `(row in the batch, item, value)` of `rows` of `x`, each row
 /// L2-normalised and, in training (`train` given, `dropout > 0`), dropped out: an entry is
 /// kept with probability `1 − dropout` (one uniform draw from `train` per entry, in row
@@ -112,28 +131,44 @@ pub(crate) fn softmax_nll(logits: &mut [f32], x: &CsrMatrix, rows: &[u32], scale
     logits
         .chunks_mut(n_items)
         .zip(rows.iter())
-        .map(|(l, &r)| {
-            let row = x.row(r as usize);
-            let m = l.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let mut nll = 0.0f64;
-            let mut picked = 0.0f64;
-            for (&i, &v) in row.indices.iter().zip(row.values) {
-                picked += f64::from(v) * f64::from(l[i as usize]);
-            }
-            let total: f32 = row.values.iter().sum();
-            let s = exp_shift(l, m);
-            let lse = f64::from(m) + s.ln();
-            nll += f64::from(total) * lse - picked;
-            let inv = (1.0 / s) as f32;
-            for v in l.iter_mut() {
-                *v *= inv * total * scale;
-            }
-            for (&i, &v) in row.indices.iter().zip(row.values) {
-                l[i as usize] -= v * scale;
-            }
-            nll
-        })
+        .map(|(l, &r)| softmax_nll_row(l, x, r, scale))
         .sum()
+}
+
+/// [`softmax_nll`] with the rows on rayon's threads; the rows' losses are summed in row
+/// order, so the result is [`softmax_nll`]'s, bit for bit.
+pub(crate) fn par_softmax_nll(logits: &mut [f32], x: &CsrMatrix, rows: &[u32], scale: f32) -> f64 {
+    use rayon::prelude::*;
+    let n_items = x.n_cols();
+    let per_row: Vec<f64> = logits
+        .par_chunks_mut(n_items)
+        .zip(rows.par_iter())
+        .map(|(l, &r)| softmax_nll_row(l, x, r, scale))
+        .collect();
+    per_row.into_iter().sum()
+}
+
+/// One row of [`softmax_nll`]: the row's loss; its logits replaced by their gradient.
+fn softmax_nll_row(l: &mut [f32], x: &CsrMatrix, r: u32, scale: f32) -> f64 {
+    let row = x.row(r as usize);
+    let m = l.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut nll = 0.0f64;
+    let mut picked = 0.0f64;
+    for (&i, &v) in row.indices.iter().zip(row.values) {
+        picked += f64::from(v) * f64::from(l[i as usize]);
+    }
+    let total: f32 = row.values.iter().sum();
+    let s = exp_shift(l, m);
+    let lse = f64::from(m) + s.ln();
+    nll += f64::from(total) * lse - picked;
+    let inv = (1.0 / s) as f32;
+    for v in l.iter_mut() {
+        *v *= inv * total * scale;
+    }
+    for (&i, &v) in row.indices.iter().zip(row.values) {
+        l[i as usize] -= v * scale;
+    }
+    nll
 }
 
 /// A new user's items as a one-row matrix over `n_items` (what fold-in encodes); an item

@@ -290,7 +290,9 @@ fn validation_users_in_train_data_are_validated_on_not_trained_on() {
 fn kernels_agree_across_simd_paths() {
     use super::backward::mul_tanh_grad;
     use super::forward::tanh_inplace;
-    use crate::kernels::rows::{add_bias, exp_shift, sparse_backward, sparse_forward};
+    use crate::kernels::rows::{
+        add_bias, exp_shift, sparse_backward, sparse_backward_items, sparse_forward,
+    };
     let data = |n: usize, salt: f32| -> Vec<f32> {
         (0..n)
             .map(|i| (i as f32 * 0.618 + salt).sin() * 3.0)
@@ -321,9 +323,46 @@ fn kernels_agree_across_simd_paths() {
         let mut gw = vec![0.0; 11 * h];
         sparse_backward(&entries, &x, h, 0, &mut gw);
         out.extend(gw);
+        let mut slice = vec![0.0; 4 * h];
+        sparse_backward_items(&entries, &x, h, 3, &mut slice);
+        out.extend(slice);
         out
     });
     crate::simd_paths::assert_paths_agree("Mult-VAE kernels", &runs, 1e-6);
+}
+
+/// The gradient's item slices filled apart equal the whole, and the softmax loss with its
+/// rows on rayon's threads equals the serial one, bit for bit.
+#[test]
+fn item_slices_and_parallel_rows_equal_the_whole() {
+    use crate::kernels::rows::{
+        par_softmax_nll, softmax_nll, sparse_backward, sparse_backward_items,
+    };
+    let x = toy();
+    let h = 7;
+    let entries: Vec<(u32, u32, f32)> = (0..90u32)
+        .map(|t| (t % 6, (t * 7) % 30, 0.25 + t as f32 * 0.01))
+        .collect();
+    let d: Vec<f32> = (0..6 * h).map(|i| (i as f32 * 0.37).cos()).collect();
+    let mut whole = vec![0.0; 30 * h];
+    sparse_backward(&entries, &d, h, 0, &mut whole);
+    let mut slices = vec![0.0; 30 * h];
+    for (c, gw) in slices.chunks_mut(8 * h).enumerate() {
+        sparse_backward_items(&entries, &d, h, (c * 8) as u32, gw);
+    }
+    assert_eq!(whole, slices);
+    let rows: Vec<u32> = (0..40).rev().collect();
+    let logits: Vec<f32> = (0..40 * 30)
+        .map(|i| (i as f32 * 0.11).sin() * 4.0)
+        .collect();
+    let (mut a, mut b) = (logits.clone(), logits);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let par = pool.install(|| par_softmax_nll(&mut b, &x, &rows, 0.5));
+    assert_eq!(softmax_nll(&mut a, &x, &rows, 0.5).to_bits(), par.to_bits());
+    assert_eq!(a, b);
 }
 
 #[test]

@@ -12,7 +12,9 @@ use rayon::prelude::*;
 use recs_core::multiversion;
 use recs_sparse::CsrMatrix;
 
-use crate::kernels::rows::{add_bias, dropped_input, softmax_nll, sparse_backward, sparse_forward};
+use crate::kernels::rows::{
+    add_bias, dropped_input, par_softmax_nll, softmax_nll, sparse_backward_items, sparse_forward,
+};
 use crate::kernels::{self, MatRef};
 
 /// Dense layers of the encoder.
@@ -266,8 +268,16 @@ pub(super) struct Encoded {
     pub head: Vec<f32>,
 }
 
-/// The encoder `enc` on the batch `input` (`(row, item, value)` entries of `rows` rows).
-pub(super) fn encode(l: &Layout, enc: &[f32], input: &[(u32, u32, f32)], rows: usize) -> Encoded {
+/// The encoder `enc` on the batch `input` (`(row, item, value)` entries of `rows` rows);
+/// `par`: its products split over rayon's threads (not where the caller already runs
+/// batches side by side). The result is the same either way.
+pub(super) fn encode(
+    l: &Layout,
+    enc: &[f32],
+    input: &[(u32, u32, f32)],
+    rows: usize,
+    par: bool,
+) -> Encoded {
     let h = l.hidden;
     let mut e = Encoded {
         pre: Vec::with_capacity(LAYERS),
@@ -284,7 +294,7 @@ pub(super) fn encode(l: &Layout, enc: &[f32], input: &[(u32, u32, f32)], rows: u
             sparse_forward(input, w, h, &mut a);
         } else {
             let x = MatRef::new(&e.out[i - 1], rows, h);
-            kernels::gemm(&mut a, x, MatRef::new(w, h, h), false, true);
+            kernels::gemm(&mut a, x, MatRef::new(w, h, h), false, par);
         }
         add_bias(&mut a, &enc[l.fc_b[i]..l.fc_b[i] + h]);
         if i > 0 {
@@ -317,7 +327,7 @@ pub(super) fn encode(l: &Layout, enc: &[f32], input: &[(u32, u32, f32)], rows: u
         MatRef::new(&e.out[LAYERS - 1], rows, h),
         MatRef::new(&enc[l.head_w..l.head_w + h * k2], h, k2),
         false,
-        true,
+        par,
     );
     add_bias(&mut head, &enc[l.head_b..l.head_b + k2]);
     e.head = head;
@@ -331,17 +341,27 @@ fn add_into(a: &mut [f32], b: &[f32]) {
     }
 }
 
-/// `out ← Σ_rows m` for a `rows × out.len()` matrix `m`.
+/// Columns per task where column sums run on rayon's threads.
+const COLUMNS_PER_TASK: usize = 64;
+
+/// `out ← Σ_rows m` for a `rows × out.len()` matrix `m`: slices of columns on rayon's
+/// threads, each column summed over the rows in order.
 fn column_sums(m: &[f32], out: &mut [f32]) {
-    out.fill(0.0);
-    for row in m.chunks_exact(out.len()) {
-        add_into(out, row);
-    }
+    let w = out.len();
+    out.par_chunks_mut(COLUMNS_PER_TASK)
+        .enumerate()
+        .for_each(|(c, out)| {
+            let c0 = c * COLUMNS_PER_TASK;
+            out.fill(0.0);
+            for row in m.chunks_exact(w) {
+                add_into(out, &row[c0..c0 + out.len()]);
+            }
+        });
 }
 
 /// The backward pass of one part of a batch down to every layer's deltas (no weight
 /// gradient yet): from `dhead` (∂loss/∂`[μ | log σ²]`) and the forward pass `e` of `rows`
-/// rows.
+/// rows Its products run on the calling thread (the batch's parts run side by side).
 struct Deltas {
     /// Per layer: ∂loss/∂(its output), `rows × hidden`.
     dout: Vec<Vec<f32>>,
@@ -363,7 +383,7 @@ fn deltas(l: &Layout, enc: &[f32], e: &Encoded, rows: usize, dhead: &[f32]) -> D
         MatRef::new(dhead, rows, k2),
         MatRef::new(&enc[l.head_w..l.head_w + h * k2], h, k2).t(),
         false,
-        true,
+        false,
     );
     let mut skip = vec![0.0f32; rows * h];
     for i in (0..LAYERS).rev() {
@@ -375,7 +395,7 @@ fn deltas(l: &Layout, enc: &[f32], e: &Encoded, rows: usize, dhead: &[f32]) -> D
                 MatRef::new(&d.da[i + 1], rows, h),
                 MatRef::new(w, h, h).t(),
                 false,
-                true,
+                false,
             );
             add_into(&mut dout, &skip);
         }
@@ -406,55 +426,115 @@ struct Part {
     d: Deltas,
 }
 
+/// A part's row-major matrix (picked by the function) and its width.
+type Operand<'a> = (&'a dyn Fn(&Part) -> &[f32], usize);
+
+/// `dst = Σ_parts aᵀ · b` over the parts in order, `a(p)` and `b(p)` a part's row-major
+/// matrices of widths `wa` and `wb`, on the calling thread.
+fn sum_products(parts: &[Part], dst: &mut [f32], (a, wa): Operand<'_>, (b, wb): Operand<'_>) {
+    for (n, p) in parts.iter().enumerate() {
+        let r = b(p).len() / wb;
+        kernels::gemm(
+            dst,
+            MatRef::new(a(p), r, wa).t(),
+            MatRef::new(b(p), r, wb),
+            n > 0,
+            false,
+        );
+    }
+}
+
+/// `dst = Σ_parts Σ_rows m(p)`: columns in slices on rayon's threads, each column summed
+/// over the parts' rows in order.
+fn sum_rows(parts: &[Part], dst: &mut [f32], m: &(dyn Fn(&Part) -> &[f32] + Sync)) {
+    let w = dst.len();
+    dst.par_chunks_mut(COLUMNS_PER_TASK)
+        .enumerate()
+        .for_each(|(c, dst)| {
+            let c0 = c * COLUMNS_PER_TASK;
+            dst.fill(0.0);
+            for p in parts {
+                for row in m(p).chunks_exact(w) {
+                    add_into(dst, &row[c0..c0 + dst.len()]);
+                }
+            }
+        });
+}
+
 /// The encoder's gradient into `g` (overwritten) from the parts of a batch, in row order
 /// (each weight gradient a sum over the parts; the column sums run over the rows in order).
+/// The layers' weight products run side by side, each on one thread; the result does not
+/// depend on the thread count.
 fn weight_gradients(l: &Layout, parts: &[Part], g: &mut [f32]) {
     let h = l.hidden;
     let k2 = 2 * l.factors;
-    let rows = |p: &Part| p.dhead.len() / k2;
-    // `dst = Σ_parts aᵀ · b`, `a` and `b` the parts' row-major matrices of widths `wa`, `wb`.
-    let sum_products = |dst: &mut [f32],
-                        a: &dyn Fn(&Part) -> &[f32],
-                        wa: usize,
-                        b: &dyn Fn(&Part) -> &[f32],
-                        wb: usize| {
-        for (n, p) in parts.iter().enumerate() {
-            let r = rows(p);
-            kernels::gemm(
-                dst,
-                MatRef::new(a(p), r, wa).t(),
-                MatRef::new(b(p), r, wb),
-                n > 0,
-                true,
-            );
-        }
+    // The layout's tensors as disjoint slices, in its order.
+    let mut rest = g;
+    let mut take = |at: usize, n: usize| {
+        debug_assert_eq!(l.len - rest.len(), at, "the layout's order");
+        let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
+        rest = b;
+        a
     };
-    // `dst = Σ_parts Σ_rows m`.
-    let sum_rows = |dst: &mut [f32], m: &dyn Fn(&Part) -> &[f32]| {
-        dst.fill(0.0);
-        for p in parts {
-            for row in m(p).chunks_exact(dst.len()) {
-                add_into(dst, row);
-            }
-        }
-    };
-    sum_products(
-        &mut g[l.head_w..l.head_w + h * k2],
-        &|p| &p.e.out[LAYERS - 1],
-        h,
-        &|p| &p.dhead,
-        k2,
-    );
-    sum_rows(&mut g[l.head_b..l.head_b + k2], &|p| &p.dhead);
+    let mut fc = Vec::with_capacity(LAYERS);
     for i in 0..LAYERS {
-        // The layer norm's scale and shift.
-        {
-            let (gg, rest) = g[l.ln_g[i]..].split_at_mut(h);
-            let gb = &mut rest[..h];
+        let w = take(l.fc_w[i], l.fan_in(i) * h);
+        fc.push((w, take(l.fc_b[i], h)));
+    }
+    let mut ln = Vec::with_capacity(LAYERS);
+    for i in 0..LAYERS {
+        let gg = take(l.ln_g[i], h);
+        ln.push((gg, take(l.ln_b[i], h)));
+    }
+    let (head_w, head_b) = (take(l.head_w, h * k2), take(l.head_b, k2));
+    rayon::scope(|s| {
+        s.spawn(|_| {
+            sum_products(
+                parts,
+                head_w,
+                (&|p| &p.e.out[LAYERS - 1], h),
+                (&|p| &p.dhead, k2),
+            );
+            sum_rows(parts, head_b, &|p| &p.dhead);
+        });
+        for (i, ((gw, gb), (gg, gs))) in fc.into_iter().zip(ln).enumerate() {
+            s.spawn(move |_| {
+                layer_norm_gradients(parts, i, h, gg, gs);
+                sum_rows(parts, gb, &|p| &p.d.da[i]);
+                if i > 0 {
+                    sum_products(parts, gw, (&|p| &p.e.out[i - 1], h), (&|p| &p.d.da[i], h));
+                } else {
+                    // Slices of items on rayon's threads; each scans the batch's entries.
+                    let items = l.n_items.div_ceil(4 * rayon::current_num_threads()).max(64);
+                    gw.par_chunks_mut(items * h)
+                        .enumerate()
+                        .for_each(|(c, gw)| {
+                            gw.fill(0.0);
+                            for p in parts {
+                                let first = (c * items) as u32;
+                                sparse_backward_items(&p.input, &p.d.da[0], h, first, gw);
+                            }
+                        });
+                }
+            });
+        }
+    });
+}
+
+/// Layer `i`'s norm scale and shift gradients into `gg` and `gb` (overwritten): columns in
+/// slices on rayon's threads, each summed over the parts' rows in order.
+fn layer_norm_gradients(parts: &[Part], i: usize, h: usize, gg: &mut [f32], gb: &mut [f32]) {
+    gg.par_chunks_mut(COLUMNS_PER_TASK)
+        .zip(gb.par_chunks_mut(COLUMNS_PER_TASK))
+        .enumerate()
+        .for_each(|(c, (gg, gb))| {
+            let cols = c * COLUMNS_PER_TASK..c * COLUMNS_PER_TASK + gg.len();
             gg.fill(0.0);
             gb.fill(0.0);
             for p in parts {
-                for (d, x) in p.d.dout[i].chunks_exact(h).zip(p.e.xhat[i].chunks_exact(h)) {
+                let rows = p.d.dout[i].chunks_exact(h).zip(p.e.xhat[i].chunks_exact(h));
+                for (d, x) in rows {
+                    let (d, x) = (&d[cols.clone()], &x[cols.clone()]);
                     for ((a, b), (&dv, &xv)) in
                         gg.iter_mut().zip(gb.iter_mut()).zip(d.iter().zip(x))
                     {
@@ -463,22 +543,11 @@ fn weight_gradients(l: &Layout, parts: &[Part], g: &mut [f32]) {
                     }
                 }
             }
-        }
-        sum_rows(&mut g[l.fc_b[i]..l.fc_b[i] + h], &|p| &p.d.da[i]);
-        let gw = &mut g[l.fc_w[i]..l.fc_w[i] + l.fan_in(i) * h];
-        if i > 0 {
-            sum_products(gw, &|p| &p.e.out[i - 1], h, &|p| &p.d.da[i], h);
-        } else {
-            gw.fill(0.0);
-            for p in parts {
-                sparse_backward(&p.input, &p.d.da[0], h, 0, gw);
-            }
-        }
-    }
+        });
 }
 
-/// `logits = z · W + b` of the decoder `dec`, `rows × n_items`.
-pub(super) fn decode(l: &Layout, dec: &[f32], z: &[f32], rows: usize) -> Vec<f32> {
+/// `logits = z · W + b` of the decoder `dec`, `rows × n_items`; `par` as for [`encode`].
+pub(super) fn decode(l: &Layout, dec: &[f32], z: &[f32], rows: usize, par: bool) -> Vec<f32> {
     let (k, n) = (l.factors, l.n_items);
     let mut logits = vec![0.0f32; rows * n];
     kernels::gemm(
@@ -486,7 +555,7 @@ pub(super) fn decode(l: &Layout, dec: &[f32], z: &[f32], rows: usize) -> Vec<f32
         MatRef::new(z, rows, k),
         MatRef::new(&dec[..k * n], k, n),
         false,
-        true,
+        par,
     );
     add_bias(&mut logits, &dec[k * n..]);
     logits
@@ -657,9 +726,10 @@ fn encoder_part(
     input: Vec<(u32, u32, f32)>,
 ) -> (f64, Part) {
     let b = rows.len();
-    let e = encode(l, enc, &input, b);
+    // The batch's parts run side by side: each part's products on its own thread.
+    let e = encode(l, enc, &input, b, false);
     let z = sample(l, &e.head, Some(noise));
-    let mut logits = decode(l, dec, &z, b);
+    let mut logits = decode(l, dec, &z, b, false);
     let nll = softmax_nll(&mut logits, x, rows, 1.0 / batch as f32);
     let (k, n) = (l.factors, l.n_items);
     let mut dz = vec![0.0f32; b * k];
@@ -668,7 +738,7 @@ fn encoder_part(
         MatRef::new(&logits, b, n),
         MatRef::new(&dec[..k * n], k, n).t(),
         false,
-        true,
+        false,
     );
     let (kl, dhead) = kl_head(l, &e.head, prior, noise, w, &dz, batch);
     let d = deltas(l, enc, &e, b, &dhead);
@@ -690,8 +760,8 @@ pub(super) fn decoder_step(
     let b = rows.len();
     let noise = noise(l, rows.len(), rng);
     let z = sample(l, heads, Some(&noise));
-    let mut logits = decode(l, dec, &z, b);
-    let nll = softmax_nll(&mut logits, x, rows, 1.0 / b as f32);
+    let mut logits = decode(l, dec, &z, b, true);
+    let nll = par_softmax_nll(&mut logits, x, rows, 1.0 / b as f32);
     let (k, n) = (l.factors, l.n_items);
     let (gw, gb) = g.split_at_mut(k * n);
     kernels::gemm(
@@ -709,13 +779,17 @@ pub(super) fn decoder_step(
 /// (`n_rows × 2·factors`): what the prior's encoder gives a batch, and what a decoder pass
 /// samples from.
 pub(super) fn heads(l: &Layout, enc: &[f32], x: &CsrMatrix) -> Vec<f32> {
+    // Chunks of a fixed size on rayon's threads (each row's heads depend only on its chunk's
+    // fixed bounds, not on the thread count).
     let all: Vec<u32> = (0..x.n_rows() as u32).collect();
-    let mut out = Vec::with_capacity(all.len() * 2 * l.factors);
-    for chunk in all.chunks(recs_core::ranking::BATCH) {
-        let input = dropped_input(0.0, x, chunk, None);
-        out.extend(encode(l, enc, &input, chunk.len()).head);
-    }
-    out
+    let parts: Vec<Vec<f32>> = all
+        .par_chunks(recs_core::ranking::BATCH)
+        .map(|chunk| {
+            let input = dropped_input(0.0, x, chunk, None);
+            encode(l, enc, &input, chunk.len(), false).head
+        })
+        .collect();
+    parts.concat()
 }
 
 /// The rows `rows` of a row-major matrix `m` of width `w`.
@@ -736,8 +810,8 @@ pub(super) fn logits(
     rows: &[u32],
 ) -> Vec<f32> {
     let input = dropped_input(0.0, x, rows, None);
-    let e = encode(l, enc, &input, rows.len());
-    decode(l, dec, &sample(l, &e.head, None), rows.len())
+    let e = encode(l, enc, &input, rows.len(), true);
+    decode(l, dec, &sample(l, &e.head, None), rows.len(), true)
 }
 
 /// One Adam step of `p` (moments `m`, `v`) with gradient `g`, in parallel chunks.
