@@ -95,22 +95,7 @@ class BatchRecommender:
         self.items = None if items is None else self._items(items, "items")
 
     def _items(self, ids, what, drop_unknown=False):
-        ids = list(ids)
-        if self.item_index is None:
-            a = np.asarray(ids, dtype=np.int64)
-            bad = a[(a < 0) | (a >= self.n_items)] if a.size else a
-            if bad.size and not drop_unknown:
-                raise IndexError(f"{what}: item {bad[0]} is out of range 0..{self.n_items}")
-            return a[(a >= 0) & (a < self.n_items)]
-        out = []
-        for key in _scalar_ids(ids, "item"):
-            n = self.item_index.get(key)
-            if n is None:
-                if drop_unknown:
-                    continue
-                raise KeyError(f"{what}: the model knows no item {key!r}")
-            out.append(n)
-        return np.asarray(out, dtype=np.int64)
+        return item_rows(ids, self.item_index, self.n_items, what, drop_unknown)
 
     def _users(self, col):
         if self.user_index is None:
@@ -185,6 +170,28 @@ class BatchRecommender:
         })
 
 
+def item_rows(ids, index, n_items, what, drop_unknown=False):
+    """The model's item rows of ``ids``: ids the model file records (``index``: id → row),
+    or row indices below ``n_items`` where it records none. An unknown id raises, naming
+    ``what``, unless ``drop_unknown``."""
+    ids = list(ids)
+    if index is None:
+        a = np.asarray(ids, dtype=np.int64)
+        bad = a[(a < 0) | (a >= n_items)] if a.size else a
+        if bad.size and not drop_unknown:
+            raise IndexError(f"{what}: item {bad[0]} is out of range 0..{n_items}")
+        return a[(a >= 0) & (a < n_items)]
+    out = []
+    for key in _scalar_ids(ids, "item"):
+        n = index.get(key)
+        if n is None:
+            if drop_unknown:
+                continue
+            raise KeyError(f"{what}: the model knows no item {key!r}")
+        out.append(n)
+    return np.asarray(out, dtype=np.int64)
+
+
 def check_args(model, kwargs):
     """What a worker would refuse, refused on the driver: ``kwargs`` as
     :class:`BatchRecommender` takes them."""
@@ -192,13 +199,11 @@ def check_args(model, kwargs):
         raise ValueError(f"unknown_users = {kwargs['unknown_users']!r}: one of 'error', 'drop'")
     if int(kwargs["k"]) < 1:
         raise ValueError(f"k = {kwargs['k']!r} is out of range: at least 1")
-    b = BatchRecommender.__new__(BatchRecommender)
     iids = model.item_ids
-    b.item_index = None if iids is None else {i: n for n, i in enumerate(iids)}
-    b.n_items = model._fitted().n_items
+    index = None if iids is None else {i: n for n, i in enumerate(iids)}
     for what in ("filter_items", "items"):
         if kwargs.get(what) is not None:
-            b._items(kwargs[what], what)
+            item_rows(kwargs[what], index, model._fitted().n_items, what)
     if (kwargs["filter_already_liked_items"] and kwargs["items_col"] is None
             and not model._fitted().has_seen):
         raise ValueError(

@@ -53,18 +53,20 @@ def _ship(spark, model):
         local = model
     else:
         path = _batch.source_of(model, ship_bytes=False)[1]
-        with open(path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
         local = load(path)
     name = os.path.basename(path)
-    # Spark refuses a second file of the same name with other content: name it by content.
+    # Spark refuses a second file of the same name with other content: name it by content,
+    # hashed while it is copied (one read of the file).
     if not name.startswith("recs-model-"):
-        shipped = os.path.join(tempfile.gettempdir(), f"recs-model-{digest}-{name}")
-        if not os.path.exists(shipped):
-            tmp = f"{shipped}.{os.getpid()}.tmp"
-            with open(path, "rb") as src, open(tmp, "wb") as dst:
-                dst.write(src.read())
-            os.replace(tmp, shipped)
+        h = hashlib.sha256()
+        with open(path, "rb") as src, tempfile.NamedTemporaryFile(
+                dir=tempfile.gettempdir(), prefix="recs-model-", suffix=".tmp", delete=False) as dst:
+            tmp = dst.name
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                h.update(chunk)
+                dst.write(chunk)
+        shipped = os.path.join(tempfile.gettempdir(), f"recs-model-{h.hexdigest()[:16]}-{name}")
+        os.replace(tmp, shipped)
         path, name = shipped, os.path.basename(shipped)
     spark.sparkContext.addFile(path)
     return name, local
