@@ -488,85 +488,10 @@ fn mmap_wanted() -> bool {
 /// Values of a model (`f32` weights, `u32` indices): its own, or read in place from a
 /// mapped model file (shared with every process that maps the same file). Dereferences to
 /// `[T]`.
-#[derive(Clone)]
-pub struct Shared<T: bytemuck::Pod>(SharedInner<T>);
+pub use recs_sparse::Shared;
 
 /// `f32` weights, owned or in place ([`Shared`]).
 pub type Floats = Shared<f32>;
-
-#[derive(Clone)]
-enum SharedInner<T> {
-    Owned(Vec<T>),
-    /// `len` values from byte `start` of the mapping, aligned for `T` there.
-    Mapped {
-        map: Arc<Mmap>,
-        start: usize,
-        len: usize,
-    },
-}
-
-impl<T: bytemuck::Pod> Shared<T> {
-    /// Whether the values are read in place from a mapped file.
-    pub fn is_mapped(&self) -> bool {
-        matches!(self.0, SharedInner::Mapped { .. })
-    }
-
-    /// The values as a vector of their own (a copy when mapped).
-    pub fn into_vec(self) -> Vec<T> {
-        match self.0 {
-            SharedInner::Owned(v) => v,
-            SharedInner::Mapped { .. } => self.to_vec(),
-        }
-    }
-}
-
-impl<T: bytemuck::Pod> std::ops::Deref for Shared<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        match &self.0 {
-            SharedInner::Owned(v) => v,
-            SharedInner::Mapped { map, start, len } => {
-                // Checked when made: in range, aligned for `T`, a little-endian host.
-                bytemuck::cast_slice(&map[*start..*start + *len * std::mem::size_of::<T>()])
-            }
-        }
-    }
-}
-
-impl<'a, T: bytemuck::Pod> IntoIterator for &'a Shared<T> {
-    type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<T: bytemuck::Pod> From<Vec<T>> for Shared<T> {
-    fn from(v: Vec<T>) -> Self {
-        Shared(SharedInner::Owned(v))
-    }
-}
-
-impl<T: bytemuck::Pod> Default for Shared<T> {
-    fn default() -> Self {
-        Vec::new().into()
-    }
-}
-
-impl<T: bytemuck::Pod> std::fmt::Debug for Shared<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("len", &self.len())
-            .field("mapped", &self.is_mapped())
-            .finish()
-    }
-}
-
-impl<T: bytemuck::Pod + PartialEq> PartialEq for Shared<T> {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
 
 /// A CSR pattern read from a model file (each user's training items): the row pointers
 /// copied, the column indices in place where the file is mapped ([`ModelReader::pattern`]).
@@ -908,15 +833,10 @@ impl ModelReader {
         let Storage::Mapped(map) = &self.bytes else {
             return None;
         };
-        if !cfg!(target_endian = "little") {
-            return None;
-        }
-        let values = bytemuck::try_cast_slice::<u8, T>(b).ok()?;
-        Some(Shared(SharedInner::Mapped {
-            map: Arc::clone(map),
-            start: b.as_ptr() as usize - map.as_ptr() as usize,
-            len: values.len(),
-        }))
+        let start = (b.as_ptr() as usize).checked_sub(map.as_ptr() as usize)?;
+        let backing: recs_sparse::Backing = Arc::clone(map) as _;
+        Shared::in_place(backing, start, b.len() / std::mem::size_of::<T>().max(1))
+            .filter(|_| b.len() % std::mem::size_of::<T>().max(1) == 0)
     }
 
     /// The `f32` tensor `name` whatever its shape, with the shape; every value finite.
@@ -1015,6 +935,47 @@ impl ModelReader {
                     .map_err(|e| self.error(format!("`{indptr}`/`{indices}`: {e}")))
             })
             .transpose()
+    }
+
+    /// The `n_rows × n_cols` matrix recorded as (`indptr`, `indices`, `values`: `u64` row
+    /// pointers, `u32` columns, `f32` values), if present; read in place where the file is
+    /// mapped (on a little-endian 64-bit host, as recs writes it), so the matrix holds no
+    /// copy of its arrays. Checked: row pointers from 0 to the number of entries, never
+    /// decreasing; columns below `n_cols`, increasing within a row; values finite.
+    pub fn csr_matrix(
+        &self,
+        indptr: &str,
+        indices: &str,
+        values: &str,
+        n_rows: usize,
+        n_cols: usize,
+    ) -> Result<Option<CsrMatrix>> {
+        if !self.has(indptr) && !self.has(indices) && !self.has(values) {
+            return Ok(None);
+        }
+        let nnz = self
+            .shape(indices)
+            .and_then(|s| s.first().copied())
+            .unwrap_or(0);
+        let ptr_copy = self.offsets(indptr, Some(n_rows), nnz)?;
+        let (_, b) = self.raw(indptr, Kind::U64, Some(&[n_rows + 1]))?;
+        let ptr: Shared<usize> = match self.in_place::<u64>(b) {
+            Some(_) if std::mem::size_of::<usize>() == 8 => {
+                self.in_place::<usize>(b).unwrap_or_else(|| ptr_copy.into())
+            }
+            _ => ptr_copy.into(),
+        };
+        let (_, b) = self.raw(indices, Kind::U32, Some(&[nnz]))?;
+        let idx: Shared<u32> = self
+            .in_place::<u32>(b)
+            .unwrap_or_else(|| from_le::<u32>(b).into());
+        let (_, b) = self.raw(values, Kind::F32, Some(&[nnz]))?;
+        let vals: Shared<f32> = self
+            .in_place::<f32>(b)
+            .unwrap_or_else(|| from_le::<f32>(b).into());
+        CsrMatrix::from_shared_parts(n_rows, n_cols, ptr, idx, vals)
+            .map(Some)
+            .map_err(|e| self.error(format!("`{indptr}`/`{indices}`/`{values}`: {e}")))
     }
 
     /// The CSR pattern recorded as (`indptr`, `indices`) for an `n_rows × n_cols` matrix,

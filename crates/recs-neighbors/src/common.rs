@@ -432,7 +432,8 @@ fn write_csr<'a>(
 }
 
 /// The `n_rows × n_cols` matrix recorded by [`write_csr`] as `prefix`, checked (row
-/// pointers, columns in range and increasing, as many finite values as indices).
+/// pointers, columns in range and increasing, as many finite values as indices); read in
+/// place where the file is mapped.
 fn read_csr(
     file: &ModelReader,
     prefix: &str,
@@ -444,18 +445,9 @@ fn read_csr(
         format!("{prefix}.indices"),
         format!("{prefix}.values"),
     );
-    let pattern = file
-        .csr(&ptr, &idx, n_rows, n_cols)?
-        .ok_or_else(|| file.error(format!("tensors `{ptr}` and `{idx}` are missing")))?;
-    let values = file.f32(&vals, &[pattern.nnz()])?;
-    CsrMatrix::from_parts(
-        n_rows,
-        n_cols,
-        pattern.indptr().to_vec(),
-        pattern.indices().to_vec(),
-        values,
-    )
-    .map_err(|e| file.error(format!("`{prefix}`: {e}")).into())
+    Ok(file
+        .csr_matrix(&ptr, &idx, &vals, n_rows, n_cols)?
+        .ok_or_else(|| file.error(format!("tensors `{ptr}`, `{idx}` and `{vals}` are missing")))?)
 }
 
 /// A known user's scores for a model scored as the user's row of `user_items` times a
@@ -598,6 +590,52 @@ mod tests {
             assert_ne!(other.0, here);
             assert_eq!(other.1, 3);
             assert_eq!(with_threads(0, rayon::current_num_threads).unwrap(), 2);
+        });
+    }
+
+    /// Models loaded from a mapped file read their sparse matrices (training interactions,
+    /// similarity) in place: no copy, the pages shared by every process mapping the file;
+    /// they score as the models they were saved from.
+    #[test]
+    fn loaded_sparse_matrices_point_into_the_mapped_file() {
+        use recs_core::modelfile::ModelReader;
+        use recs_core::{NoProgress, Recommender, Scorer, TrainData};
+
+        use crate::{ItemKnn, Rp3Beta, Sar};
+
+        fn check<M: Recommender + Scorer>(fitted: &M, mats: impl Fn(&M) -> Vec<&CsrMatrix>) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("m.recs");
+            recs_core::save_path(fitted, &path).unwrap();
+            let file = ModelReader::open(&path).unwrap();
+            assert!(
+                file.is_mapped(),
+                "model files are mapped unless RECS_MMAP=0"
+            );
+            let loaded = M::load(&file).unwrap();
+            drop(file);
+            for (a, b) in mats(&loaded).into_iter().zip(mats(fitted)) {
+                assert!(a.is_mapped() && !b.is_mapped());
+                assert_eq!(a, b);
+            }
+            let (mut a, mut b) = (vec![0f32; 30], vec![0f32; 30]);
+            loaded.score_user(3, &mut a).unwrap();
+            fitted.score_user(3, &mut b).unwrap();
+            assert_eq!(a, b);
+        }
+        let x = crate::testing::sample(40, 30, 7, 5, 4);
+        let data = TrainData::new(&x);
+        let knn = ItemKnn::fit(&Default::default(), &data, &mut NoProgress).unwrap();
+        check(&knn, |m| vec![m.user_items(), m.similarity()]);
+        let rp3 = Rp3Beta::fit(&Default::default(), &data, &mut NoProgress).unwrap();
+        check(&rp3, |m| vec![m.user_items(), m.similarity()]);
+        let sar = Sar::fit(&Default::default(), &data, &mut NoProgress).unwrap();
+        check(&sar, |m| {
+            let mut v = vec![m.affinity()];
+            if let ItemMatrix::Sparse(s) = m.similarity() {
+                v.push(s);
+            }
+            v
         });
     }
 }

@@ -23,8 +23,14 @@
 #![deny(missing_docs)]
 
 use rayon::prelude::*;
-use sprs::CsMatI;
+use sprs::{CsMatBase, CsMatI};
 use thiserror::Error;
+
+mod shared;
+pub use shared::{Backing, Shared};
+
+/// The sprs matrix a [`CsrMatrix`] wraps: CSR arrays owned or in place ([`Shared`]).
+pub type SprsCsr = CsMatBase<f32, u32, Shared<usize>, Shared<u32>, Shared<f32>, usize>;
 
 /// Below this many multiply-adds a product runs on the calling thread: spawning rayon work
 /// costs more than it saves.
@@ -140,10 +146,25 @@ impl Row<'_> {
 ///
 /// Invariants: within each row, column indices are strictly increasing; every value is
 /// finite; the shape fits `u32` indices. Explicitly stored zeros are allowed (a transform
-/// may keep them), so `nnz` counts stored entries.
-#[derive(Debug, Clone, PartialEq)]
+/// may keep them), so `nnz` counts stored entries. Its arrays are its own or read in place
+/// from a mapped file ([`CsrMatrix::from_shared_parts`]); a transform makes its own.
+#[derive(Debug, Clone)]
 pub struct CsrMatrix {
-    inner: CsMatI<f32, u32, usize>,
+    inner: SprsCsr,
+    /// Every array read in place.
+    mapped: bool,
+}
+
+impl PartialEq for CsrMatrix {
+    /// The same shape and entries, wherever the arrays lie.
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+/// An sprs matrix of owned arrays, already known to be valid.
+fn owned(shape: (usize, usize), indptr: Vec<usize>, indices: Vec<u32>, data: Vec<f32>) -> SprsCsr {
+    CsMatBase::new(shape, indptr.into(), indices.into(), data.into())
 }
 
 impl CsrMatrix {
@@ -151,7 +172,8 @@ impl CsrMatrix {
     pub fn zeros(n_rows: usize, n_cols: usize) -> Result<Self, SparseError> {
         check_shape(n_rows, n_cols)?;
         Ok(Self {
-            inner: CsMatI::new((n_rows, n_cols), vec![0; n_rows + 1], vec![], vec![]),
+            inner: owned((n_rows, n_cols), vec![0; n_rows + 1], vec![], vec![]),
+            mapped: false,
         })
     }
 
@@ -237,19 +259,18 @@ impl CsrMatrix {
             indptr.push(indices.len());
         }
         Ok(Self {
-            inner: CsMatI::new((n_rows, n_cols), indptr, indices, data),
+            inner: owned((n_rows, n_cols), indptr, indices, data),
+            mapped: false,
         })
     }
 
     /// Wraps an sprs CSR matrix. Returns an error if it stores a non-finite value; a CSC
     /// matrix is converted to CSR.
     pub fn from_sprs(m: CsMatI<f32, u32, usize>) -> Result<Self, SparseError> {
-        check_shape(m.rows(), m.cols())?;
         let m = if m.is_csr() { m } else { m.to_csr() };
-        if let Some((index, &value)) = m.data().iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(SparseError::NonFinite { index, value });
-        }
-        Ok(Self { inner: m })
+        let shape = m.shape();
+        let (indptr, indices, data) = m.into_raw_storage();
+        Self::from_shared_parts(shape.0, shape.1, indptr.into(), indices.into(), data.into())
     }
 
     /// A matrix from its CSR arrays (row pointers, column indices, values), checked: the
@@ -262,14 +283,35 @@ impl CsrMatrix {
         indices: Vec<u32>,
         values: Vec<f32>,
     ) -> Result<Self, SparseError> {
+        Self::from_shared_parts(n_rows, n_cols, indptr.into(), indices.into(), values.into())
+    }
+
+    /// [`CsrMatrix::from_parts`] of arrays owned or read in place (a mapped model file's
+    /// tensors: the matrix then holds no copy of them), with the same checks.
+    pub fn from_shared_parts(
+        n_rows: usize,
+        n_cols: usize,
+        indptr: Shared<usize>,
+        indices: Shared<u32>,
+        values: Shared<f32>,
+    ) -> Result<Self, SparseError> {
         check_shape(n_rows, n_cols)?;
-        let m = CsMatI::try_new((n_rows, n_cols), indptr, indices, values)
+        if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(SparseError::NonFinite { index, value });
+        }
+        let mapped = indptr.is_mapped() && indices.is_mapped() && values.is_mapped();
+        let inner = CsMatBase::try_new((n_rows, n_cols), indptr, indices, values)
             .map_err(|(_, _, _, e)| SparseError::Structure(e.to_string()))?;
-        Self::from_sprs(m)
+        Ok(Self { inner, mapped })
+    }
+
+    /// Whether every array is read in place (from a mapped file) rather than owned.
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
     }
 
     /// The underlying sprs matrix (always CSR).
-    pub fn as_sprs(&self) -> &CsMatI<f32, u32, usize> {
+    pub fn as_sprs(&self) -> &SprsCsr {
         &self.inner
     }
 
@@ -376,7 +418,8 @@ impl CsrMatrix {
             }
         }
         CsrMatrix {
-            inner: CsMatI::new((n_cols, n_rows), counts, indices, data),
+            inner: owned((n_cols, n_rows), counts, indices, data),
+            mapped: false,
         }
     }
 
@@ -395,7 +438,8 @@ impl CsrMatrix {
             indptr.push(indices.len());
         }
         Ok(CsrMatrix {
-            inner: CsMatI::new((rows.len(), self.n_cols()), indptr, indices, data),
+            inner: owned((rows.len(), self.n_cols()), indptr, indices, data),
+            mapped: false,
         })
     }
 
@@ -435,10 +479,8 @@ impl CsrMatrix {
     /// Each row divided by its L2 norm (rows with norm 0 are left as they are), as
     /// `torch.nn.functional.normalize` does for Mult-VAE's input.
     pub fn l2_normalize_rows(&self) -> CsrMatrix {
-        let mut out = self.clone();
-        let indptr = self.indptr().to_vec();
-        let data = out.inner.data_mut();
-        for w in indptr.windows(2) {
+        let mut data = self.values().to_vec();
+        for w in self.indptr().windows(2) {
             let vals = &mut data[w[0]..w[1]];
             let norm = vals
                 .iter()
@@ -451,17 +493,30 @@ impl CsrMatrix {
                 }
             }
         }
-        out
+        self.with_data(data)
     }
 
     /// The same pattern with every value mapped by `f` (which must return finite values).
     pub fn map_values(&self, f: impl Fn(f32) -> f32) -> CsrMatrix {
-        let mut out = self.clone();
-        for v in out.inner.data_mut() {
-            *v = f(*v);
-            debug_assert!(v.is_finite(), "map_values produced a non-finite value");
+        let data: Vec<f32> = self.values().iter().map(|&v| f(v)).collect();
+        debug_assert!(
+            data.iter().all(|v| v.is_finite()),
+            "map_values produced a non-finite value"
+        );
+        self.with_data(data)
+    }
+
+    /// This pattern (copied) with other values, one per stored entry.
+    fn with_data(&self, data: Vec<f32>) -> CsrMatrix {
+        CsrMatrix {
+            inner: owned(
+                self.shape(),
+                self.indptr().to_vec(),
+                self.indices().to_vec(),
+                data,
+            ),
+            mapped: false,
         }
-        out
     }
 
     /// `out = self · dense`, where `dense` is row-major `n_cols() × k` and `out` row-major
