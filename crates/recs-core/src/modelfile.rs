@@ -878,6 +878,14 @@ impl ModelReader {
         Ok(from_le(b))
     }
 
+    /// The stored entries of a CSR matrix whose column indices are the tensor `indices`
+    /// (its first dimension; 0 when absent).
+    fn entries(&self, indices: &str) -> usize {
+        self.shape(indices)
+            .and_then(|s| s.first().copied())
+            .unwrap_or(0)
+    }
+
     /// Offsets that start at 0, never decrease and end at `end`, `n + 1` of them.
     fn offsets(&self, name: &str, n: Option<usize>, end: usize) -> Result<Vec<usize>> {
         let off = self.u64_vec(name)?;
@@ -953,18 +961,14 @@ impl ModelReader {
         if !self.has(indptr) && !self.has(indices) && !self.has(values) {
             return Ok(None);
         }
-        let nnz = self
-            .shape(indices)
-            .and_then(|s| s.first().copied())
-            .unwrap_or(0);
+        let nnz = self.entries(indices);
+        // Checked on a copy; used in place where `usize` is the file's `u64`.
         let ptr_copy = self.offsets(indptr, Some(n_rows), nnz)?;
         let (_, b) = self.raw(indptr, Kind::U64, Some(&[n_rows + 1]))?;
-        let ptr: Shared<usize> = match self.in_place::<u64>(b) {
-            Some(_) if std::mem::size_of::<usize>() == 8 => {
-                self.in_place::<usize>(b).unwrap_or_else(|| ptr_copy.into())
-            }
-            _ => ptr_copy.into(),
-        };
+        let ptr: Shared<usize> = (std::mem::size_of::<usize>() == 8)
+            .then(|| self.in_place::<usize>(b))
+            .flatten()
+            .unwrap_or_else(|| ptr_copy.into());
         let (_, b) = self.raw(indices, Kind::U32, Some(&[nnz]))?;
         let idx: Shared<u32> = self
             .in_place::<u32>(b)
@@ -992,10 +996,7 @@ impl ModelReader {
         if !self.has(indptr) && !self.has(indices) {
             return Ok(None);
         }
-        let nnz = self
-            .shape(indices)
-            .and_then(|s| s.first().copied())
-            .unwrap_or(0);
+        let nnz = self.entries(indices);
         let ptr = self.offsets(indptr, Some(n_rows), nnz)?;
         let (_, b) = self.raw(indices, Kind::U32, Some(&[nnz]))?;
         let idx: Shared<u32> = match self.in_place::<u32>(b) {
@@ -1041,10 +1042,7 @@ impl ModelReader {
         if row >= n_rows {
             return Err(self.error(format!("row {row} is out of range ({n_rows} rows)")));
         }
-        let nnz = self
-            .shape(indices)
-            .and_then(|s| s.first().copied())
-            .unwrap_or(0);
+        let nnz = self.entries(indices);
         let ptr = self.offsets(indptr, Some(n_rows), nnz)?;
         let (_, bytes) = self.raw(indices, Kind::U32, Some(&[nnz]))?;
         let cols: Vec<u32> = from_le(&bytes[ptr[row] * 4..ptr[row + 1] * 4]);
