@@ -489,6 +489,8 @@ fn count_scaled_reg_is_als_wr() {
 /// assembled from them is that fit's.
 #[test]
 fn blocks_solved_apart_equal_the_fit() {
+    // Bit for bit, so no other test may force a SIMD level meanwhile.
+    let _level = recs_core::simd::same_level();
     use super::blocks::{
         gram, gram_from_parts, gram_parts, gram_rows, initial_factors, reg_norm, solve_block,
     };

@@ -335,6 +335,8 @@ fn kernels_agree_across_simd_paths() {
 /// rows on rayon's threads equals the serial one, bit for bit.
 #[test]
 fn item_slices_and_parallel_rows_equal_the_whole() {
+    // Bit for bit, so no other test may force a SIMD level meanwhile.
+    let _same = crate::simd_paths::same_level();
     use crate::kernels::rows::{
         par_softmax_nll, softmax_nll, sparse_backward, sparse_backward_items,
     };
