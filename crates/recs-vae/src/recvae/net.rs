@@ -344,17 +344,19 @@ fn add_into(a: &mut [f32], b: &[f32]) {
 /// Columns per task where column sums run on rayon's threads.
 const COLUMNS_PER_TASK: usize = 64;
 
-/// `out ← Σ_rows m` for a `rows × out.len()` matrix `m`: slices of columns on rayon's
-/// threads, each column summed over the rows in order.
-fn column_sums(m: &[f32], out: &mut [f32]) {
+/// `out ← Σ_m Σ_rows m` over the `rows × out.len()` matrices `ms`, in order: slices of
+/// columns on rayon's threads, each column summed over the matrices' rows in order.
+fn column_sums(ms: &[&[f32]], out: &mut [f32]) {
     let w = out.len();
     out.par_chunks_mut(COLUMNS_PER_TASK)
         .enumerate()
         .for_each(|(c, out)| {
             let c0 = c * COLUMNS_PER_TASK;
             out.fill(0.0);
-            for row in m.chunks_exact(w) {
-                add_into(out, &row[c0..c0 + out.len()]);
+            for m in ms {
+                for row in m.chunks_exact(w) {
+                    add_into(out, &row[c0..c0 + out.len()]);
+                }
             }
         });
 }
@@ -444,21 +446,10 @@ fn sum_products(parts: &[Part], dst: &mut [f32], (a, wa): Operand<'_>, (b, wb): 
     }
 }
 
-/// `dst = Σ_parts Σ_rows m(p)`: columns in slices on rayon's threads, each column summed
-/// over the parts' rows in order.
+/// `dst = Σ_parts Σ_rows m(p)`, the parts in order ([`column_sums`]).
 fn sum_rows(parts: &[Part], dst: &mut [f32], m: &(dyn Fn(&Part) -> &[f32] + Sync)) {
-    let w = dst.len();
-    dst.par_chunks_mut(COLUMNS_PER_TASK)
-        .enumerate()
-        .for_each(|(c, dst)| {
-            let c0 = c * COLUMNS_PER_TASK;
-            dst.fill(0.0);
-            for p in parts {
-                for row in m(p).chunks_exact(w) {
-                    add_into(dst, &row[c0..c0 + dst.len()]);
-                }
-            }
-        });
+    let ms: Vec<&[f32]> = parts.iter().map(m).collect();
+    column_sums(&ms, dst);
 }
 
 /// The encoder's gradient into `g` (overwritten) from the parts of a batch, in row order
@@ -771,7 +762,7 @@ pub(super) fn decoder_step(
         false,
         true,
     );
-    column_sums(&logits, gb);
+    column_sums(&[&logits], gb);
     nll / b as f64
 }
 
